@@ -1,0 +1,123 @@
+//! The backends behind the facade.
+//!
+//! The facade validates every input once and hands backends finished records
+//! (ids chosen, timestamps normalized). A backend offers a [`Session`] of
+//! record-level operations inside [`Backend::read`] or [`Backend::write`]; a
+//! write session is one all-or-nothing transaction.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::migrate::MigrationStatus;
+use crate::model::{
+    Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
+    Message,
+};
+
+pub(crate) mod memory;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+pub(crate) mod sync;
+
+/// Which backend a [`Store`](crate::Store) runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// The pure-Rust in-memory backend.
+    Memory,
+    /// Embedded SQLite (a file, or in memory).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Memory => "memory",
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        })
+    }
+}
+
+/// What a write closure tells the backend to do with its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    Commit,
+    Rollback,
+}
+
+/// A body run inside [`Backend::read`] or [`Backend::write`].
+pub(crate) type Body<'a> = dyn FnMut(&dyn Session) -> Result<Finish> + 'a;
+
+/// A store's backend.
+pub(crate) trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// The database file, for file-backed stores.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Runs `body` on a session that only reads. Multi-statement reads see one
+    /// consistent snapshot.
+    fn read(&self, body: &mut Body<'_>) -> Result<()>;
+
+    /// Runs `body` in one write transaction: committed when it returns
+    /// `Ok(Finish::Commit)`, rolled back otherwise, and rolled back when it
+    /// panics. Writers are serialized.
+    fn write(&self, body: &mut Body<'_>) -> Result<()>;
+
+    /// Every embedded migration with whether it is applied.
+    fn migration_status(&self) -> Result<Vec<MigrationStatus>>;
+
+    /// Applies pending migrations.
+    fn migrate_up(&self) -> Result<()>;
+}
+
+/// A keyset position in a newest-first list: (timestamp micros, id).
+pub(crate) type TimeKey = (i64, Uuid);
+
+/// Record-level operations on already validated input.
+pub(crate) trait Session {
+    fn insert_file(&self, file: &FileMetadata) -> Result<()>;
+    fn file(&self, id: FileId) -> Result<Option<FileMetadata>>;
+    /// Newest first, strictly after `after`.
+    fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>>;
+    fn delete_file(&self, id: FileId) -> Result<bool>;
+
+    /// Inserts the conversation's row (its `messages` are empty).
+    fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
+    fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+    /// Inserts `message` at the end of its conversation and sets the
+    /// conversation's `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`.
+    fn append_message(&self, message: &Message, now: OffsetDateTime) -> Result<()>;
+    /// Messages with position after `after`, with their positions; `None` when
+    /// the conversation does not exist.
+    fn messages(
+        &self,
+        conversation: ConversationId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(i64, Message)>>>;
+    fn conversations(
+        &self,
+        order: ConversationOrder,
+        after: Option<TimeKey>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>>;
+    /// Every conversation with its messages, most recently updated first.
+    fn all_conversations(&self) -> Result<Vec<Conversation>>;
+    /// Writes title and messages as [`sync::plan`] says, bumps `updated_at`
+    /// and returns the stored conversation.
+    fn update_conversation(
+        &self,
+        conversation: &Conversation,
+        now: OffsetDateTime,
+    ) -> Result<Conversation>;
+    fn delete_conversation(&self, id: ConversationId) -> Result<bool>;
+}

@@ -1,0 +1,135 @@
+//! How `update` turns a stored message list into the caller's list: one plan,
+//! computed the same way for every backend so positions agree everywhere.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{Message, MessageId};
+
+/// The writes that make the stored list equal the desired one.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SyncPlan<'a> {
+    /// Stored messages absent from the desired list.
+    pub delete: Vec<MessageId>,
+    /// Desired messages not stored yet, with their positions.
+    pub insert: Vec<(i64, &'a Message)>,
+    /// Stored messages whose position or fields change.
+    pub update: Vec<(i64, &'a Message)>,
+}
+
+/// Plans the writes from `stored` (with positions, in order) to `desired`.
+///
+/// Kept messages keep their positions and new ones go after the last stored
+/// position when that preserves the desired order (the usual edit: change
+/// some, delete some, add at the end). Any other reordering renumbers the
+/// list from 1.
+pub(crate) fn plan<'a>(stored: &[(i64, Message)], desired: &'a [Message]) -> SyncPlan<'a> {
+    let by_id: HashMap<MessageId, (i64, &Message)> =
+        stored.iter().map(|(p, m)| (m.id, (*p, m))).collect();
+    let wanted: HashSet<MessageId> = desired.iter().map(|m| m.id).collect();
+    let delete = stored
+        .iter()
+        .filter(|(_, m)| !wanted.contains(&m.id))
+        .map(|(_, m)| m.id)
+        .collect();
+
+    let mut last = i64::MIN;
+    let mut seen_new = false;
+    let keeps_positions = desired.iter().all(|m| match by_id.get(&m.id) {
+        Some(&(position, _)) => {
+            let in_order = !seen_new && position > last;
+            last = position;
+            in_order
+        }
+        None => {
+            seen_new = true;
+            true
+        }
+    });
+
+    let mut next_new = stored.iter().map(|(p, _)| *p).max().unwrap_or(0);
+    let mut plan = SyncPlan {
+        delete,
+        ..SyncPlan::default()
+    };
+    for (index, message) in desired.iter().enumerate() {
+        let position = if keeps_positions {
+            match by_id.get(&message.id) {
+                Some(&(position, _)) => position,
+                None => {
+                    next_new += 1;
+                    next_new
+                }
+            }
+        } else {
+            index as i64 + 1
+        };
+        match by_id.get(&message.id) {
+            None => plan.insert.push((position, message)),
+            Some(&(old_position, old)) if old_position != position || old != message => {
+                plan.update.push((position, message))
+            }
+            Some(_) => {}
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConversationId, NewMessage, Role};
+
+    fn messages(n: usize) -> Vec<Message> {
+        let c = ConversationId::new();
+        (0..n)
+            .map(|i| Message::new(c, NewMessage::new(Role::User, format!("m{i}"))))
+            .collect()
+    }
+
+    fn stored(list: &[Message]) -> Vec<(i64, Message)> {
+        list.iter()
+            .enumerate()
+            .map(|(i, m)| (i as i64 + 1, m.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_list_writes_nothing() {
+        let list = messages(3);
+        assert_eq!(plan(&stored(&list), &list), SyncPlan::default());
+    }
+
+    #[test]
+    fn edit_delete_and_append_keep_positions() {
+        let list = messages(4);
+        let mut desired = vec![list[0].clone(), list[2].clone(), list[3].clone()];
+        desired[1].content = "edited".into();
+        desired.push(messages(1).remove(0));
+        let p = plan(&stored(&list), &desired);
+        assert_eq!(p.delete, vec![list[1].id]);
+        assert_eq!(p.update, vec![(3, &desired[1])]);
+        assert_eq!(p.insert, vec![(5, &desired[3])]);
+    }
+
+    #[test]
+    fn reordering_renumbers() {
+        let list = messages(3);
+        let desired = vec![list[2].clone(), list[0].clone(), list[1].clone()];
+        let p = plan(&stored(&list), &desired);
+        assert!(p.delete.is_empty() && p.insert.is_empty());
+        assert_eq!(
+            p.update,
+            vec![(1, &desired[0]), (2, &desired[1]), (3, &desired[2])]
+        );
+    }
+
+    #[test]
+    fn insert_in_the_middle_renumbers() {
+        let list = messages(2);
+        let new = messages(1).remove(0);
+        let desired = vec![list[0].clone(), new, list[1].clone()];
+        let p = plan(&stored(&list), &desired);
+        assert_eq!(p.insert, vec![(2, &desired[1])]);
+        assert_eq!(p.update, vec![(3, &desired[2])]);
+    }
+}

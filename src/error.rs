@@ -1,0 +1,198 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The kind of record an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entity {
+    /// A conversation.
+    Conversation,
+    /// A message of a conversation.
+    Message,
+    /// An uploaded file's metadata.
+    File,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Conversation => "conversation",
+            Entity::Message => "message",
+            Entity::File => "file",
+        })
+    }
+}
+
+/// Everything that can go wrong in silmari-store.
+///
+/// Match on the variant, never on the message: messages are for people and may
+/// change between releases. No message ever contains a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The record the call needs does not exist (for example `update` of a
+    /// conversation that was deleted, or a message for a missing conversation).
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// What kind of record was looked for.
+        entity: Entity,
+        /// Its id.
+        id: String,
+    },
+
+    /// A record with this id already exists.
+    #[error("{entity} {id} already exists")]
+    Conflict {
+        /// What kind of record collided.
+        entity: Entity,
+        /// The duplicate id.
+        id: String,
+    },
+
+    /// An input was refused before anything was written.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The field that was refused, e.g. `filename` or `attachments[2].content_type`.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The database was migrated by a newer build of this crate.
+    #[error(
+        "database schema is at version {database}, newer than the newest this build knows ({supported}); \
+         upgrade the application"
+    )]
+    SchemaTooNew {
+        /// The newest version recorded in the database.
+        database: i64,
+        /// The newest version this build embeds.
+        supported: i64,
+    },
+
+    /// Applying or checking migrations failed; the database stays at the last
+    /// version that applied completely.
+    #[error("migration failed: {message}")]
+    Migration {
+        /// What went wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The database could not be reached in time: pool timeout, server down,
+    /// or a lock held by another process for longer than the busy timeout.
+    #[error("database unavailable: {reason}")]
+    Unavailable {
+        /// What was unavailable.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The database at `path` could not be opened.
+    #[error("cannot open database {}: {reason}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why, in words.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The file at `path` exists but is not an SQLite database. It was left untouched.
+    #[error("{} is not an SQLite database (left untouched)", path.display())]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A stored value could not be decoded (for example a tampered row).
+    #[error("corrupt row in {table}.{column}: {reason}")]
+    CorruptRow {
+        /// Table of the bad value.
+        table: &'static str,
+        /// Column of the bad value.
+        column: &'static str,
+        /// Why it could not be decoded.
+        reason: String,
+    },
+
+    /// The store was used directly, or a nested transaction was started, on a
+    /// thread that holds an open transaction of the same store. Use the
+    /// transaction's own handles inside the closure.
+    #[error(
+        "the store was called directly inside one of its own transactions on this thread; \
+         use the transaction's handles instead"
+    )]
+    InTransaction,
+
+    /// Any other error of the database driver.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidInput`].
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(entity: Entity, id: impl fmt::Display) -> Self {
+        Error::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    pub(crate) fn conflict(entity: Entity, id: impl fmt::Display) -> Self {
+        Error::Conflict {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(
+        table: &'static str,
+        column: &'static str,
+        reason: impl fmt::Display,
+    ) -> Self {
+        Error::CorruptRow {
+            table,
+            column,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// True for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// True for [`Error::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
+    /// True for [`Error::InvalidInput`].
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. })
+    }
+
+    /// True for [`Error::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+}

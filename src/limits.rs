@@ -1,0 +1,22 @@
+//! Documented limits on inputs. Inputs beyond them are refused with
+//! [`Error::InvalidInput`](crate::Error::InvalidInput) before anything is written.
+
+/// Longest conversation title, in bytes of UTF-8.
+pub const MAX_TITLE_BYTES: usize = 4 * 1024;
+/// Longest message content, in bytes of UTF-8.
+pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+/// Longest file name, in bytes of UTF-8.
+pub const MAX_FILENAME_BYTES: usize = 1024;
+/// Longest content type, in bytes.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 256;
+/// Most items in one page.
+pub const MAX_PAGE_SIZE: u32 = 1_000;
+/// Largest file size: what a signed 64-bit integer column holds.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+/// Earliest year of a timestamp the store accepts.
+pub const MIN_YEAR: i32 = 1;
+/// Latest year of a timestamp the store accepts (one year short of 9999, so
+/// `updated_at` can always move forward).
+pub const MAX_YEAR: i32 = 9998;

@@ -1,0 +1,80 @@
+//! The repository traits: what every backend offers, through the facade.
+//!
+//! [`Store::files`](crate::Store::files) and
+//! [`Store::conversations`](crate::Store::conversations) return handles that
+//! implement these traits, and so do the handles of a
+//! [`Transaction`](crate::Transaction). Write code against the traits to run
+//! it either way, or to substitute a double in an app's own tests.
+
+use crate::error::Result;
+use crate::model::{
+    Conversation, ConversationId, ConversationQuery, ConversationSummary, FileId, FileMetadata,
+    Message, NewConversation, NewFile, NewMessage, Page, PageRequest,
+};
+
+/// Uploaded-file metadata: the original plan's `FileRepository`.
+pub trait FileRepository {
+    /// Stores a new file record and returns it as stored.
+    ///
+    /// Errors: [`InvalidInput`](crate::Error::InvalidInput) for an empty or
+    /// oversized filename, a content type that is not `type/subtype`, a NUL
+    /// byte, a size over `i64::MAX`; [`Conflict`](crate::Error::Conflict)
+    /// when the supplied id exists.
+    fn create(&self, file: NewFile) -> Result<FileMetadata>;
+
+    /// The record with this id, if any.
+    fn get(&self, id: FileId) -> Result<Option<FileMetadata>>;
+
+    /// A page of records, newest first (ties broken by id, descending).
+    fn list(&self, page: PageRequest) -> Result<Page<FileMetadata>>;
+
+    /// Deletes the record; `true` if it was there.
+    fn delete(&self, id: FileId) -> Result<bool>;
+}
+
+/// Conversations and their messages: the original plan's
+/// `ConversationRepository` and what the app needs beside it.
+pub trait ConversationRepository {
+    /// Stores a new conversation without messages.
+    ///
+    /// Errors: [`InvalidInput`](crate::Error::InvalidInput),
+    /// [`Conflict`](crate::Error::Conflict) when the supplied id exists.
+    fn create(&self, conversation: NewConversation) -> Result<Conversation>;
+
+    /// The conversation with all its messages in append order, if it exists.
+    fn get(&self, id: ConversationId) -> Result<Option<Conversation>>;
+
+    /// Appends a message and moves the conversation's `updated_at` forward,
+    /// atomically. Returns the message as stored.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) when the conversation does
+    /// not exist, [`Conflict`](crate::Error::Conflict) when the supplied
+    /// message id exists, [`InvalidInput`](crate::Error::InvalidInput).
+    fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message>;
+
+    /// A page of a conversation's messages in append order, without loading
+    /// the rest. [`NotFound`](crate::Error::NotFound) if the conversation
+    /// does not exist.
+    fn messages(&self, conversation: ConversationId, page: PageRequest) -> Result<Page<Message>>;
+
+    /// A page of conversation summaries, newest first by the query's order.
+    fn list(&self, query: ConversationQuery) -> Result<Page<ConversationSummary>>;
+
+    /// Every conversation with its messages, most recently updated first:
+    /// the original plan's `list_all`. It loads the whole store; prefer
+    /// [`list`](Self::list) for anything that can grow.
+    fn list_all(&self) -> Result<Vec<Conversation>>;
+
+    /// Writes the title and the message list atomically: messages not in the
+    /// store are inserted, changed ones updated, missing ones deleted, and
+    /// the stored order becomes the list's order. `created_at` is kept as
+    /// stored; `updated_at` moves forward. Returns the conversation as stored.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) when the conversation does
+    /// not exist, [`Conflict`](crate::Error::Conflict) when a new message's id
+    /// belongs to another conversation, [`InvalidInput`](crate::Error::InvalidInput).
+    fn update(&self, conversation: &Conversation) -> Result<Conversation>;
+
+    /// Deletes the conversation and its messages; `true` if it was there.
+    fn delete(&self, id: ConversationId) -> Result<bool>;
+}

@@ -1,0 +1,255 @@
+//! Input validation, done once in the facade for every backend.
+//!
+//! Each function turns a caller's input into the exact record a backend
+//! stores (ids chosen, timestamps in UTC and truncated to microseconds), or
+//! refuses it with [`Error::InvalidInput`] naming the field and the reason.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::limits::*;
+use crate::model::{
+    Attachment, Conversation, ConversationId, FileMetadata, Message, NewConversation, NewFile,
+    NewMessage, truncate,
+};
+
+/// A new file record from `input`, created at `now` unless it says otherwise.
+pub(crate) fn new_file(input: NewFile, now: OffsetDateTime) -> Result<FileMetadata> {
+    let NewFile {
+        id,
+        filename,
+        content_type,
+        size,
+        created_at,
+    } = input;
+    file_fields("", &filename, &content_type, size)?;
+    Ok(FileMetadata {
+        id: id.unwrap_or_default(),
+        filename,
+        content_type,
+        size,
+        created_at: timestamp("created_at", created_at.unwrap_or(now))?,
+    })
+}
+
+/// A new conversation (without messages) from `input`.
+pub(crate) fn new_conversation(
+    input: NewConversation,
+    now: OffsetDateTime,
+) -> Result<Conversation> {
+    text("title", &input.title, MAX_TITLE_BYTES)?;
+    let created_at = timestamp("created_at", input.created_at.unwrap_or(now))?;
+    Ok(Conversation {
+        id: input.id.unwrap_or_default(),
+        title: input.title,
+        created_at,
+        updated_at: created_at,
+        messages: Vec::new(),
+    })
+}
+
+/// A new message of `conversation_id` from `input`.
+pub(crate) fn new_message(
+    conversation_id: ConversationId,
+    input: NewMessage,
+    now: OffsetDateTime,
+) -> Result<Message> {
+    let NewMessage {
+        id,
+        role,
+        content,
+        attachments,
+        created_at,
+    } = input;
+    let message = Message {
+        id: id.unwrap_or_default(),
+        conversation_id,
+        role,
+        content,
+        created_at: created_at.unwrap_or(now),
+        attachments,
+    };
+    stored_message("", message)
+}
+
+/// A whole conversation as `update` will store it: every field checked,
+/// every timestamp normalized, message ids unique and owned by it.
+pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> {
+    text("title", &conversation.title, MAX_TITLE_BYTES)?;
+    let mut seen = HashSet::with_capacity(conversation.messages.len());
+    let mut messages = Vec::with_capacity(conversation.messages.len());
+    for (i, message) in conversation.messages.iter().enumerate() {
+        let prefix = format!("messages[{i}].");
+        if message.conversation_id != conversation.id {
+            return Err(Error::invalid(
+                format!("{prefix}conversation_id"),
+                format!(
+                    "is {} but the message is in conversation {}",
+                    message.conversation_id, conversation.id
+                ),
+            ));
+        }
+        if !seen.insert(message.id) {
+            return Err(Error::invalid(
+                format!("{prefix}id"),
+                format!("message {} appears twice in the list", message.id),
+            ));
+        }
+        messages.push(stored_message(&prefix, message.clone())?);
+    }
+    Ok(Conversation {
+        id: conversation.id,
+        title: conversation.title.clone(),
+        created_at: timestamp("created_at", conversation.created_at)?,
+        updated_at: timestamp("updated_at", conversation.updated_at)?,
+        messages,
+    })
+}
+
+/// A page size as a `usize`, refused when 0 or above [`MAX_PAGE_SIZE`].
+pub(crate) fn page_limit(limit: u32) -> Result<usize> {
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
+        ));
+    }
+    Ok(limit as usize)
+}
+
+fn stored_message(prefix: &str, mut message: Message) -> Result<Message> {
+    text(
+        &format!("{prefix}content"),
+        &message.content,
+        MAX_CONTENT_BYTES,
+    )?;
+    if message.attachments.len() > MAX_ATTACHMENTS {
+        return Err(Error::invalid(
+            format!("{prefix}attachments"),
+            format!(
+                "{} attachments, at most {MAX_ATTACHMENTS} allowed",
+                message.attachments.len()
+            ),
+        ));
+    }
+    for (
+        i,
+        Attachment {
+            filename,
+            content_type,
+            size,
+            ..
+        },
+    ) in message.attachments.iter().enumerate()
+    {
+        file_fields(
+            &format!("{prefix}attachments[{i}]."),
+            filename,
+            content_type,
+            *size,
+        )?;
+    }
+    message.created_at = timestamp(&format!("{prefix}created_at"), message.created_at)?;
+    Ok(message)
+}
+
+fn file_fields(prefix: &str, filename: &str, content_type: &str, size: u64) -> Result<()> {
+    let field = |name: &str| format!("{prefix}{name}");
+    text(&field("filename"), filename, MAX_FILENAME_BYTES)?;
+    if filename.trim().is_empty() {
+        return Err(Error::invalid(field("filename"), "must not be empty"));
+    }
+    text(&field("content_type"), content_type, MAX_CONTENT_TYPE_BYTES)?;
+    if let Err(reason) = check_content_type(content_type) {
+        return Err(Error::invalid(field("content_type"), reason));
+    }
+    if size > MAX_FILE_SIZE {
+        return Err(Error::invalid(
+            field("size"),
+            format!("{size} does not fit a signed 64-bit integer"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses NUL bytes (PostgreSQL cannot store them) and strings over `max` bytes.
+fn text(field: &str, value: &str, max: usize) -> Result<()> {
+    if let Some(at) = value.find('\0') {
+        return Err(Error::invalid(
+            field,
+            format!("contains a NUL byte at offset {at}"),
+        ));
+    }
+    if value.len() > max {
+        return Err(Error::invalid(
+            field,
+            format!("is {} bytes long, at most {max} allowed", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `type/subtype`, each an RFC 9110 token, optionally followed by `;` parameters.
+fn check_content_type(value: &str) -> Result<(), String> {
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let (essence, params) = value.split_once(';').unwrap_or((value, ""));
+    let ok_essence = essence.split_once('/').is_some_and(|(t, s)| {
+        !t.is_empty() && !s.is_empty() && t.chars().all(is_tchar) && s.chars().all(is_tchar)
+    });
+    if !ok_essence {
+        return Err(format!("{value:?} does not look like type/subtype"));
+    }
+    if params
+        .chars()
+        .any(|c| !(c == '\t' || (' '..='~').contains(&c)))
+    {
+        return Err(format!(
+            "{value:?} has control or non-ASCII characters in its parameters"
+        ));
+    }
+    Ok(())
+}
+
+/// UTC, truncated to microseconds, within the supported years.
+fn timestamp(field: &str, t: OffsetDateTime) -> Result<OffsetDateTime> {
+    let t = truncate(t);
+    if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
+        return Err(Error::invalid(
+            field,
+            format!("year {} is outside {MIN_YEAR}..={MAX_YEAR}", t.year()),
+        ));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_content_type;
+
+    #[test]
+    fn content_types() {
+        for ok in [
+            "text/plain",
+            "image/svg+xml",
+            "text/plain; charset=utf-8",
+            "a/b",
+        ] {
+            assert!(check_content_type(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "text",
+            "text/",
+            "/plain",
+            "text /plain",
+            "text/pl ain",
+            "tëxt/plain",
+            "a/b/c",
+            "a/b;\u{7}",
+        ] {
+            assert!(check_content_type(bad).is_err(), "{bad:?}");
+        }
+    }
+}
