@@ -1,0 +1,73 @@
+//! The conformance suite: one set of cases, written once, run against every
+//! backend. A case that passes on one backend and fails on another is a bug.
+
+mod support;
+
+mod concurrency;
+mod conversations;
+mod files;
+mod messages;
+mod timestamps;
+mod transactions;
+mod validation;
+
+/// Instantiates every case for one backend factory.
+macro_rules! suite {
+    ($factory:path; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let store = $factory();
+                crate::$module::$case(&store);
+            }
+        )*
+    };
+}
+
+/// One module per backend, each with every case.
+macro_rules! backends {
+    ($($backend:ident),* $(,)?) => {
+        $(
+            mod $backend {
+                suite!(crate::support::$backend;
+                    files::file_create_get_delete,
+                    files::file_caller_id_and_conflict,
+                    files::file_list_pages_newest_first,
+                    conversations::conversation_create_get,
+                    conversations::conversation_caller_id_and_conflict,
+                    conversations::conversation_list_pages_by_both_orders,
+                    conversations::conversation_list_cursor_must_match,
+                    conversations::conversation_list_all,
+                    conversations::conversation_update_syncs_messages,
+                    conversations::conversation_update_reorders,
+                    conversations::conversation_update_missing_is_not_found,
+                    conversations::conversation_update_foreign_message_conflicts,
+                    conversations::conversation_delete_cascades,
+                    messages::message_append_bumps_updated_at,
+                    messages::message_equal_timestamps_keep_append_order,
+                    messages::message_pages_to_the_last,
+                    messages::message_missing_conversation_is_not_found,
+                    messages::message_duplicate_id_conflicts,
+                    messages::message_attachments_round_trip,
+                    messages::message_sql_text_is_stored_verbatim,
+                    timestamps::timestamp_round_trips_exactly,
+                    transactions::transaction_commits,
+                    transactions::transaction_rolls_back_on_err,
+                    transactions::transaction_rolls_back_on_panic,
+                    transactions::transaction_rolls_back_updates_and_deletes,
+                    transactions::transaction_refuses_direct_store_calls,
+                    transactions::transaction_sees_its_own_writes,
+                    validation::validation_refuses_bad_files,
+                    validation::validation_refuses_bad_conversations,
+                    validation::validation_refuses_bad_messages,
+                    validation::validation_refuses_bad_updates,
+                    validation::validation_refuses_bad_pages,
+                    concurrency::concurrent_appends_lose_nothing,
+                    concurrency::concurrent_stores_are_clones,
+                );
+            }
+        )*
+    };
+}
+
+backends!(memory, sqlite_file, sqlite_memory);

@@ -1,0 +1,232 @@
+use silmari_store::Entity;
+use silmari_store::prelude::*;
+use time::macros::datetime;
+
+use crate::support::{attachment, contents};
+
+pub fn message_append_bumps_updated_at(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("t"))
+        .unwrap();
+    let mut last = c.updated_at;
+    for i in 0..5 {
+        let m = store
+            .conversations()
+            .append_message(c.id, NewMessage::new(Role::User, format!("m{i}")))
+            .unwrap();
+        assert_eq!(m.conversation_id, c.id);
+        assert_eq!(m.id.as_uuid().get_version_num(), 7);
+        let now = store.conversations().get(c.id).unwrap().unwrap();
+        assert!(now.updated_at > last, "append {i} moves updated_at forward");
+        assert!(now.updated_at >= m.created_at);
+        assert_eq!(now.created_at, c.created_at);
+        last = now.updated_at;
+    }
+    // Even a conversation "updated" in the future moves forward on append.
+    let future = store
+        .conversations()
+        .create(NewConversation {
+            created_at: Some(datetime!(9000-01-01 0:00 UTC)),
+            ..NewConversation::titled("future")
+        })
+        .unwrap();
+    store
+        .conversations()
+        .append_message(future.id, NewMessage::new(Role::User, "now"))
+        .unwrap();
+    let bumped = store.conversations().get(future.id).unwrap().unwrap();
+    assert!(bumped.updated_at > future.updated_at);
+}
+
+pub fn message_equal_timestamps_keep_append_order(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("ties"))
+        .unwrap();
+    let at = datetime!(2024-05-05 12:00 UTC);
+    // Ids in descending order, one timestamp: neither may decide the order.
+    let mut ids: Vec<MessageId> = (0..6).map(|_| MessageId::new()).collect();
+    ids.sort();
+    ids.reverse();
+    for (i, id) in ids.iter().enumerate() {
+        store
+            .conversations()
+            .append_message(
+                c.id,
+                NewMessage {
+                    id: Some(*id),
+                    created_at: Some(at),
+                    ..NewMessage::new(Role::User, format!("m{i}"))
+                },
+            )
+            .unwrap();
+    }
+    let got: Vec<MessageId> = store
+        .conversations()
+        .get(c.id)
+        .unwrap()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got, ids);
+    let paged: Vec<MessageId> = store
+        .conversations()
+        .messages(c.id, PageRequest::first(100))
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(paged, ids);
+}
+
+pub fn message_pages_to_the_last(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("long"))
+        .unwrap();
+    let empty = store
+        .conversations()
+        .messages(c.id, PageRequest::first(5))
+        .unwrap();
+    assert!(empty.items.is_empty() && empty.next.is_none());
+    let mut made = Vec::new();
+    for i in 0..11 {
+        made.push(
+            store
+                .conversations()
+                .append_message(c.id, NewMessage::new(Role::Assistant, format!("m{i}")))
+                .unwrap(),
+        );
+    }
+    let mut request = PageRequest::first(4);
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = store
+            .conversations()
+            .messages(c.id, request.clone())
+            .unwrap();
+        sizes.push(page.items.len());
+        seen.extend(page.items);
+        match page.next {
+            Some(cursor) => request = request.after(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [4, 4, 3]);
+    assert_eq!(seen, made);
+    let exact = store
+        .conversations()
+        .messages(c.id, PageRequest::first(11))
+        .unwrap();
+    assert_eq!((exact.items.len(), exact.next), (11, None));
+}
+
+pub fn message_missing_conversation_is_not_found(store: &Store) {
+    let ghost = ConversationId::new();
+    let err = store
+        .conversations()
+        .append_message(ghost, NewMessage::new(Role::User, "hello"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { entity: Entity::Conversation, id } if *id == ghost.to_string()),
+        "{err:?}"
+    );
+    assert!(
+        store
+            .conversations()
+            .messages(ghost, PageRequest::first(1))
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(contents(store), (vec![], vec![]));
+}
+
+pub fn message_duplicate_id_conflicts(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("c"))
+        .unwrap();
+    let m = store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "first"))
+        .unwrap();
+    let before = contents(store);
+    let err = store
+        .conversations()
+        .append_message(
+            c.id,
+            NewMessage {
+                id: Some(m.id),
+                ..NewMessage::new(Role::User, "second")
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { entity: Entity::Message, id } if *id == m.id.to_string()),
+        "{err:?}"
+    );
+    assert_eq!(contents(store), before, "no message and no updated_at bump");
+}
+
+pub fn message_attachments_round_trip(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("files"))
+        .unwrap();
+    let file = store
+        .files()
+        .create(crate::support::new_file("notes.md"))
+        .unwrap();
+    let attachments = vec![
+        Attachment::from_file(&file),
+        attachment("ünïcödé \"quoted\" name.png"),
+        Attachment {
+            size: i64::MAX as u64,
+            ..attachment("huge.bin")
+        },
+    ];
+    let m = store
+        .conversations()
+        .append_message(
+            c.id,
+            NewMessage::new(Role::User, "see attached").with_attachments(attachments.clone()),
+        )
+        .unwrap();
+    let plain = store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "none"))
+        .unwrap();
+    let stored = store.conversations().get(c.id).unwrap().unwrap();
+    assert_eq!(stored.messages[0].attachments, attachments);
+    assert_eq!(stored.messages[0], m);
+    assert!(stored.messages[1].attachments.is_empty());
+    assert_eq!(stored.messages[1], plain);
+}
+
+pub fn message_sql_text_is_stored_verbatim(store: &Store) {
+    let hostile = [
+        "'); DROP TABLE messages; --",
+        "\" OR 1=1 --",
+        "%_\\'\"`$1 ?1 :name @x",
+        "emoji 🦀 and \u{202e}bidi and \r\n newlines\ttabs",
+    ];
+    let c = store
+        .conversations()
+        .create(NewConversation::titled(hostile[0]))
+        .unwrap();
+    for text in hostile {
+        store
+            .conversations()
+            .append_message(c.id, NewMessage::new(Role::User, text))
+            .unwrap();
+    }
+    let stored = store.conversations().get(c.id).unwrap().unwrap();
+    assert_eq!(stored.title, hostile[0]);
+    let texts: Vec<&str> = stored.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, hostile);
+}
