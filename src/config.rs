@@ -31,7 +31,9 @@ pub enum Location {
     Memory,
     /// An SQLite database file.
     SqliteFile(PathBuf),
-    /// An in-memory SQLite database, shared by all connections of the store's pool.
+    /// An in-memory SQLite database, shared by all connections of the store's
+    /// pool (SQLite's `memdb` VFS). It has no WAL: while a write transaction
+    /// is open, readers wait for it (up to the busy timeout).
     SqliteMemory,
     /// A PostgreSQL server. The URL is kept whole (it may hold a password) and
     /// never shown: `Debug` and `Display` mask the password.

@@ -47,7 +47,10 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod backend;
 pub mod config;
@@ -79,3 +82,8 @@ pub mod prelude {
         NewMessage, PageRequest, Role, Store,
     };
 }
+
+/// The README's examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -112,9 +112,9 @@ pub fn conversation_list_pages_by_both_orders(store: &Store) {
         .collect();
 
     let mut by_created: Vec<ConversationSummary> = all.iter().map(Conversation::summary).collect();
-    by_created.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    by_created.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
     let mut by_updated = by_created.clone();
-    by_updated.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    by_updated.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
     assert_ne!(by_created, by_updated, "the two orders differ in this data");
 
     assert_eq!(walk(store, ConversationQuery::newest(2)), (by_created, 3));

@@ -81,7 +81,7 @@ pub fn file_list_pages_newest_first(store: &Store) {
                 .unwrap()
         })
         .collect();
-    made.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    made.sort_by_key(|f| std::cmp::Reverse((f.created_at, f.id)));
 
     let mut seen = Vec::new();
     let mut request = PageRequest::first(3);

@@ -1,0 +1,493 @@
+//! The SQLite backend: rusqlite over an r2d2 pool.
+//!
+//! Every connection gets WAL (files), `synchronous=NORMAL`, `foreign_keys=ON`,
+//! a busy timeout and a prepared-statement cache, and the pragmas are read
+//! back. Writes run in `BEGIN IMMEDIATE` transactions, so concurrent writers
+//! wait for each other instead of failing. In-memory databases use SQLite's
+//! `memdb` VFS under a unique name, shared by all connections of the pool and
+//! kept alive by one connection the backend holds.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use r2d2::{ManageConnection, Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Backend, BackendKind, Body, Finish};
+use crate::config::{PoolConfig, SqliteOptions};
+use crate::error::{Entity, Error, Result};
+use crate::migrate::{self, MigrationStatus, migration_error};
+
+mod queries;
+mod session;
+
+use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
+use session::SqliteSession;
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    File(PathBuf),
+    Memory,
+}
+
+pub(crate) struct SqliteBackend {
+    pool: Pool<Manager>,
+    path: Option<PathBuf>,
+    /// Keeps a shared in-memory database alive while the pool recycles connections.
+    _keeper: Option<Mutex<Connection>>,
+}
+
+/// r2d2 manager: opens and configures connections, and refuses to take back
+/// a connection that is still inside a transaction.
+struct Manager {
+    inner: SqliteConnectionManager,
+    options: SqliteOptions,
+    target: Target,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = Error;
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = self
+            .inner
+            .connect()
+            .map_err(|e| open_error(&self.target, e))?;
+        configure(&conn, &self.options, &self.target)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<()> {
+        conn.execute_batch("").map_err(Error::from)
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        let in_transaction = !conn.is_autocommit();
+        if in_transaction {
+            log::warn!("discarding an SQLite connection left inside a transaction");
+        }
+        in_transaction
+    }
+}
+
+/// Sets and reads back the connection's pragmas; refuses files that are not
+/// SQLite databases before anything is written to them.
+fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Result<()> {
+    let fail = |e: rusqlite::Error| open_error(target, e);
+    conn.busy_timeout(options.busy_timeout).map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
+    // Reads the header: a file that is not a database fails here, unwritten.
+    conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+        .map_err(fail)?;
+    if let Target::File(path) = target {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            if options.require_wal {
+                return Err(Error::Open {
+                    path: path.clone(),
+                    reason: format!(
+                        "SQLite could not enable the WAL journal (it kept {mode:?}); \
+                         set SqliteOptions::require_wal = false to accept that"
+                    ),
+                    source: None,
+                });
+            }
+            log::warn!(
+                "{}: WAL journal unavailable, using {mode:?} (concurrent readers will block writers)",
+                path.display()
+            );
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(fail)?;
+    let synchronous: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(fail)?;
+    let foreign_keys: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(fail)?;
+    if synchronous != 1 || foreign_keys != 1 {
+        return Err(open_message(
+            target,
+            format!(
+                "pragmas did not take effect (synchronous={synchronous}, foreign_keys={foreign_keys})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn display_path(target: &Target) -> PathBuf {
+    match target {
+        Target::File(path) => path.clone(),
+        Target::Memory => PathBuf::from(":memory:"),
+    }
+}
+
+fn open_message(target: &Target, reason: String) -> Error {
+    Error::Open {
+        path: display_path(target),
+        reason,
+        source: None,
+    }
+}
+
+/// Errors while opening, named for what the user can do about them.
+fn open_error(target: &Target, e: rusqlite::Error) -> Error {
+    let reason = match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            return Error::NotADatabase {
+                path: display_path(target),
+            };
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return Error::from(e),
+        Some(ErrorCode::ReadOnly) => "the database file or its directory is read-only",
+        Some(ErrorCode::CannotOpen) => "the file cannot be opened (does its directory exist?)",
+        Some(ErrorCode::PermissionDenied) => "permission denied",
+        Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
+        Some(ErrorCode::DiskFull) => "the disk is full",
+        _ => "SQLite refused it",
+    };
+    Error::Open {
+        path: display_path(target),
+        reason: reason.to_owned(),
+        source: Some(Box::new(e)),
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Unavailable {
+                reason: "the database stayed locked by another connection for longer than the busy timeout"
+                    .to_owned(),
+                source: Some(Box::new(e)),
+            },
+            _ => Error::Backend(Box::new(e)),
+        }
+    }
+}
+
+/// Maps a unique-key violation to [`Error::Conflict`] on `entity` `id`.
+fn conflict_on(
+    entity: Entity,
+    id: impl std::fmt::Display,
+) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |e| match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation)
+            if matches!(
+                e.sqlite_error().map(|s| s.extended_code),
+                Some(
+                    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                )
+            ) =>
+        {
+            Error::conflict(entity, id)
+        }
+        _ => Error::from(e),
+    }
+}
+
+impl SqliteBackend {
+    pub(crate) fn open(
+        target: Target,
+        pool: &PoolConfig,
+        options: &SqliteOptions,
+        migrate_on_open: bool,
+    ) -> Result<Self> {
+        // File paths are never read as `file:` URIs; only the memdb name is one.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let inner = match &target {
+            Target::File(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.is_dir()
+                {
+                    return Err(open_message(
+                        &target,
+                        format!("the directory {} does not exist", dir.display()),
+                    ));
+                }
+                SqliteConnectionManager::file(path).with_flags(flags)
+            }
+            Target::Memory => SqliteConnectionManager::file(format!(
+                "file:/silmari-{}?vfs=memdb",
+                Uuid::new_v4().simple()
+            ))
+            .with_flags(flags | OpenFlags::SQLITE_OPEN_URI),
+        };
+        let manager = Manager {
+            inner,
+            options: options.clone(),
+            target: target.clone(),
+        };
+        let mut first = manager.connect()?;
+        let path = match &target {
+            Target::File(path) => Some(path.clone()),
+            Target::Memory => None,
+        };
+        {
+            let _lock = path.as_deref().map(MigrationLock::acquire).transpose()?;
+            if migrate_on_open {
+                migrate_up(&mut first)?;
+            } else {
+                migrate::check_not_newer(
+                    migrate::sqlite::migrations::runner().get_migrations(),
+                    &applied_migrations(&first)?,
+                )?;
+            }
+        }
+        let pool = Pool::builder()
+            .max_size(pool.max_size())
+            .min_idle(Some(pool.pool_size))
+            .connection_timeout(pool.pool_timeout)
+            .max_lifetime(pool.pool_recycle)
+            .idle_timeout(None)
+            .test_on_check_out(false)
+            .build_unchecked(manager);
+        let keeper = match target {
+            Target::Memory => Some(Mutex::new(first)),
+            Target::File(_) => None,
+        };
+        Ok(SqliteBackend {
+            pool,
+            path,
+            _keeper: keeper,
+        })
+    }
+
+    fn connection(&self) -> Result<PooledConnection<Manager>> {
+        self.pool.get().map_err(|e| {
+            log::warn!("no SQLite connection within the pool timeout: {e}");
+            Error::Unavailable {
+                reason: format!(
+                    "no free connection within the pool timeout ({:?})",
+                    self.pool.connection_timeout()
+                ),
+                source: Some(Box::new(e)),
+            }
+        })
+    }
+}
+
+/// An exclusive lock on `<database>-migrate.lock`, held while one process
+/// reads the migration history and applies what is pending, so that two
+/// processes opening a fresh database at once do not both migrate.
+struct MigrationLock(File);
+
+impl MigrationLock {
+    fn acquire(db: &Path) -> Result<Self> {
+        let mut name = OsString::from(db.as_os_str());
+        name.push("-migrate.lock");
+        let path = PathBuf::from(name);
+        let fail = |e: std::io::Error| Error::Open {
+            path: path.clone(),
+            reason: "cannot take the migration lock".to_owned(),
+            source: Some(Box::new(e)),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(fail)?;
+        file.lock().map_err(fail)?;
+        Ok(MigrationLock(file))
+    }
+}
+
+impl Drop for MigrationLock {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.unlock() {
+            log::warn!("could not release the migration lock: {e}");
+        }
+    }
+}
+
+/// refinery's history, read without trusting it (refinery's own reader
+/// panics on a malformed row).
+fn applied_migrations(conn: &Connection) -> Result<Vec<refinery::Migration>> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut applied = Vec::new();
+    let bad = |column: &'static str, reason: String| {
+        Error::corrupt("refinery_schema_history", column, reason)
+    };
+    while let Some(row) = rows.next()? {
+        let version: i32 = row.get(0)?;
+        let name: String = row.get(1)?;
+        let applied_on: String = row.get(2)?;
+        let applied_on =
+            OffsetDateTime::parse(&applied_on, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| bad("applied_on", e.to_string()))?;
+        let checksum: String = row.get(3)?;
+        let checksum = checksum
+            .parse()
+            .map_err(|_| bad("checksum", format!("{checksum:?} is not a number")))?;
+        applied.push(refinery::Migration::applied(
+            version, name, applied_on, checksum,
+        ));
+    }
+    Ok(applied)
+}
+
+fn migrate_up(conn: &mut Connection) -> Result<()> {
+    let runner = migrate::sqlite::migrations::runner();
+    migrate::check_not_newer(runner.get_migrations(), &applied_migrations(conn)?)?;
+    runner.run(conn).map_err(migration_error)?;
+    Ok(())
+}
+
+impl Backend for SqliteBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn read(&self, body: &mut Body<'_>) -> Result<()> {
+        let conn = self.connection()?;
+        body(&SqliteSession::new(&conn, false)).map(drop)
+    }
+
+    fn write(&self, body: &mut Body<'_>) -> Result<()> {
+        let conn = self.connection()?;
+        let tx = Tx::begin(&conn)?;
+        match body(&SqliteSession::new(&conn, true))? {
+            Finish::Commit => tx.commit(),
+            Finish::Rollback => tx.rollback(),
+        }
+    }
+
+    fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        let conn = self.connection()?;
+        migrate::status_of(
+            migrate::sqlite::migrations::runner().get_migrations(),
+            &applied_migrations(&conn)?,
+        )
+    }
+
+    fn migrate_up(&self) -> Result<()> {
+        let mut conn = self.connection()?;
+        let _lock = self
+            .path
+            .as_deref()
+            .map(MigrationLock::acquire)
+            .transpose()?;
+        migrate_up(&mut conn)
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction on a borrowed connection, rolled back
+/// when dropped uncommitted (on error and while unwinding a panic).
+struct Tx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.prepare_cached(BEGIN_IMMEDIATE)?.execute([])?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.conn.prepare_cached(COMMIT)?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn rollback(mut self) -> Result<()> {
+        self.open = false;
+        self.conn.execute_batch(ROLLBACK).map_err(Error::from)
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open
+            && !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch(ROLLBACK)
+        {
+            // The pool's manager discards a connection still in a transaction.
+            log::warn!("rollback failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queries::ALL;
+    use super::*;
+
+    /// A file that cannot get WAL (here: memdb, which has none) is refused,
+    /// or accepted with the documented fallback.
+    #[test]
+    fn no_wal_is_an_error_unless_allowed() -> Result<()> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags("file:/no-wal?vfs=memdb", flags)?;
+        let target = Target::File(PathBuf::from("no-wal.db"));
+        let mut options = SqliteOptions::default();
+        match configure(&conn, &options, &target) {
+            Err(Error::Open { reason, .. }) => assert!(reason.contains("WAL"), "{reason}"),
+            other => panic!("expected an Open error naming WAL, got {other:?}"),
+        }
+        options.require_wal = false;
+        configure(&conn, &options, &target)
+    }
+
+    /// Every statement of the backend stays index-driven: no full table scan
+    /// and no sort outside an index (`EXPLAIN QUERY PLAN`).
+    #[test]
+    fn every_statement_uses_an_index() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate_up(&mut conn)?;
+        for (name, sql) in ALL {
+            if !sql.starts_with("SELECT")
+                && !sql.starts_with("UPDATE")
+                && !sql.starts_with("DELETE")
+            {
+                continue;
+            }
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let details: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<_>>()?;
+            assert!(!details.is_empty(), "{name}: no plan");
+            for detail in &details {
+                let full_scan = detail.starts_with("SCAN") && !detail.contains("INDEX");
+                assert!(
+                    !full_scan && !detail.contains("TEMP B-TREE"),
+                    "{name} is not index-driven: {details:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+}

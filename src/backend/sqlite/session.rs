@@ -1,0 +1,391 @@
+//! The SQLite [`Session`]: record operations on one pooled connection.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Row, ToSql, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::conflict_on;
+use super::queries::*;
+use crate::backend::sync::plan;
+use crate::backend::{Session, TimeKey};
+use crate::error::{Entity, Error, Result};
+use crate::model::{
+    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
+    FileMetadata, Message, bump, from_micros, to_micros,
+};
+
+pub(super) struct SqliteSession<'c> {
+    conn: &'c Connection,
+    /// Inside a transaction already: multi-statement reads need no snapshot of their own.
+    in_transaction: Cell<bool>,
+}
+
+/// A UUID bound as its hyphenated lowercase text without allocating.
+struct Key([u8; 36]);
+
+fn key(id: impl Into<Uuid>) -> Key {
+    let mut buf = [0u8; 36];
+    id.into().hyphenated().encode_lower(&mut buf);
+    Key(buf)
+}
+
+impl ToSql for Key {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
+    }
+}
+
+impl<'c> SqliteSession<'c> {
+    pub(super) fn new(conn: &'c Connection, in_transaction: bool) -> Self {
+        SqliteSession {
+            conn,
+            in_transaction: Cell::new(in_transaction),
+        }
+    }
+
+    /// Runs `f` on one consistent snapshot.
+    fn snapshot<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.in_transaction.get() {
+            return f();
+        }
+        self.conn.prepare_cached(BEGIN_DEFERRED)?.execute([])?;
+        self.in_transaction.set(true);
+        let result = f();
+        self.in_transaction.set(false);
+        let end = if result.is_ok() { COMMIT } else { ROLLBACK };
+        self.conn.prepare_cached(end)?.execute([])?;
+        result
+    }
+
+    fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
+        self.conn
+            .prepare_cached(INSERT_MESSAGE)?
+            .execute(params![
+                position,
+                key(m.id),
+                key(m.conversation_id),
+                m.role.as_str(),
+                m.content,
+                to_micros(m.created_at),
+                attachments_json(&m.attachments)?,
+            ])
+            .map_err(conflict_on(Entity::Message, m.id))?;
+        Ok(())
+    }
+
+    fn conversation_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
+        let mut stmt = self.conn.prepare_cached(MESSAGES)?;
+        collect(stmt.query([key(id)])?, message_at)
+    }
+
+    fn conversation_row(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        const T: &str = "conversations";
+        let mut stmt = self.conn.prepare_cached(CONVERSATION)?;
+        let mut rows = stmt.query([key(id)])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Conversation {
+            id,
+            title: row.get(0)?,
+            created_at: time_at(row, 1, T, "created_at")?,
+            updated_at: time_at(row, 2, T, "updated_at")?,
+            messages: Vec::new(),
+        }))
+    }
+}
+
+fn uuid_at(row: &Row<'_>, i: usize, table: &'static str, column: &'static str) -> Result<Uuid> {
+    let text = row.get_ref(i)?;
+    let text = text
+        .as_str()
+        .map_err(|e| Error::corrupt(table, column, e))?;
+    Uuid::try_parse(text).map_err(|e| Error::corrupt(table, column, e))
+}
+
+fn time_at(
+    row: &Row<'_>,
+    i: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OffsetDateTime> {
+    let micros: i64 = row.get(i)?;
+    from_micros(micros)
+        .ok_or_else(|| Error::corrupt(table, column, format!("{micros} is out of range")))
+}
+
+/// Decodes a row of `file_columns!()`.
+fn file_at(row: &Row<'_>) -> Result<FileMetadata> {
+    const T: &str = "file_metadata";
+    let size: i64 = row.get(3)?;
+    Ok(FileMetadata {
+        id: uuid_at(row, 0, T, "id")?.into(),
+        filename: row.get(1)?,
+        content_type: row.get(2)?,
+        size: u64::try_from(size)
+            .map_err(|_| Error::corrupt(T, "size", format!("{size} is negative")))?,
+        created_at: time_at(row, 4, T, "created_at")?,
+    })
+}
+
+/// Decodes a row of `message_columns!()`.
+fn message_at(row: &Row<'_>) -> Result<(i64, Message)> {
+    const T: &str = "messages";
+    let role = row.get_ref(3)?;
+    let role = role
+        .as_str()
+        .map_err(|e| Error::corrupt(T, "role", e))?
+        .parse()
+        .map_err(|e| Error::corrupt(T, "role", e))?;
+    let attachments = row.get_ref(6)?;
+    let attachments = attachments
+        .as_str()
+        .map_err(|e| Error::corrupt(T, "attachments", e))?;
+    let attachments: Vec<Attachment> =
+        serde_json::from_str(attachments).map_err(|e| Error::corrupt(T, "attachments", e))?;
+    Ok((
+        row.get(0)?,
+        Message {
+            id: uuid_at(row, 1, T, "id")?.into(),
+            conversation_id: uuid_at(row, 2, T, "conversation_id")?.into(),
+            role,
+            content: row.get(4)?,
+            created_at: time_at(row, 5, T, "created_at")?,
+            attachments,
+        },
+    ))
+}
+
+/// Decodes a conversation list row (id, title, created_at, updated_at, count).
+fn summary_at(row: &Row<'_>) -> Result<ConversationSummary> {
+    const T: &str = "conversations";
+    let count: i64 = row.get(4)?;
+    Ok(ConversationSummary {
+        id: uuid_at(row, 0, T, "id")?.into(),
+        title: row.get(1)?,
+        created_at: time_at(row, 2, T, "created_at")?,
+        updated_at: time_at(row, 3, T, "updated_at")?,
+        message_count: count.max(0) as u64,
+    })
+}
+
+fn attachments_json(attachments: &[Attachment]) -> Result<String> {
+    if attachments.is_empty() {
+        return Ok("[]".to_owned());
+    }
+    serde_json::to_string(attachments).map_err(|e| Error::Backend(Box::new(e)))
+}
+
+/// Decodes every row of `rows`.
+fn collect<T>(
+    mut rows: rusqlite::Rows<'_>,
+    decode: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+impl Session for SqliteSession<'_> {
+    fn insert_file(&self, f: &FileMetadata) -> Result<()> {
+        self.conn
+            .prepare_cached(INSERT_FILE)?
+            .execute(params![
+                key(f.id),
+                f.filename,
+                f.content_type,
+                f.size as i64,
+                to_micros(f.created_at),
+            ])
+            .map_err(conflict_on(Entity::File, f.id))?;
+        Ok(())
+    }
+
+    fn file(&self, id: FileId) -> Result<Option<FileMetadata>> {
+        let mut stmt = self.conn.prepare_cached(FILE)?;
+        let mut rows = stmt.query([key(id)])?;
+        rows.next()?.map(file_at).transpose()
+    }
+
+    fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>> {
+        let limit = limit as i64;
+        match after {
+            None => collect(
+                self.conn.prepare_cached(FILES_FIRST)?.query([limit])?,
+                file_at,
+            ),
+            Some((t, id)) => collect(
+                self.conn
+                    .prepare_cached(FILES_AFTER)?
+                    .query(params![t, key(id), limit])?,
+                file_at,
+            ),
+        }
+    }
+
+    fn delete_file(&self, id: FileId) -> Result<bool> {
+        Ok(self.conn.prepare_cached(DELETE_FILE)?.execute([key(id)])? > 0)
+    }
+
+    fn insert_conversation(&self, c: &Conversation) -> Result<()> {
+        self.conn
+            .prepare_cached(INSERT_CONVERSATION)?
+            .execute(params![
+                key(c.id),
+                c.title,
+                to_micros(c.created_at),
+                to_micros(c.updated_at),
+            ])
+            .map_err(conflict_on(Entity::Conversation, c.id))?;
+        Ok(())
+    }
+
+    fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        self.snapshot(|| {
+            let Some(mut conversation) = self.conversation_row(id)? else {
+                return Ok(None);
+            };
+            conversation.messages = self
+                .conversation_messages(id)?
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect();
+            Ok(Some(conversation))
+        })
+    }
+
+    fn append_message(&self, m: &Message, now: OffsetDateTime) -> Result<()> {
+        // Bumping first also takes the conversation's row for this transaction.
+        let n = self
+            .conn
+            .prepare_cached(BUMP_CONVERSATION)?
+            .execute(params![key(m.conversation_id), to_micros(now)])?;
+        if n == 0 {
+            return Err(Error::not_found(Entity::Conversation, m.conversation_id));
+        }
+        let position: i64 = self
+            .conn
+            .prepare_cached(NEXT_POSITION)?
+            .query_row([key(m.conversation_id)], |r| r.get(0))?;
+        self.insert_message(position, m)
+    }
+
+    fn messages(
+        &self,
+        conversation: ConversationId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(i64, Message)>>> {
+        self.snapshot(|| {
+            let mut stmt = self.conn.prepare_cached(MESSAGES_PAGE)?;
+            let rows = stmt.query(params![
+                key(conversation),
+                after.unwrap_or(i64::MIN),
+                limit as i64
+            ])?;
+            let page = collect(rows, message_at)?;
+            if page.is_empty() && self.conversation_row(conversation)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(page))
+        })
+    }
+
+    fn conversations(
+        &self,
+        order: ConversationOrder,
+        after: Option<TimeKey>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let limit = limit as i64;
+        let (first, after_sql) = match order {
+            ConversationOrder::UpdatedAt => (BY_UPDATED_FIRST, BY_UPDATED_AFTER),
+            ConversationOrder::CreatedAt => (BY_CREATED_FIRST, BY_CREATED_AFTER),
+        };
+        match after {
+            None => collect(self.conn.prepare_cached(first)?.query([limit])?, summary_at),
+            Some((t, id)) => collect(
+                self.conn
+                    .prepare_cached(after_sql)?
+                    .query(params![t, key(id), limit])?,
+                summary_at,
+            ),
+        }
+    }
+
+    fn all_conversations(&self) -> Result<Vec<Conversation>> {
+        self.snapshot(|| {
+            let mut messages: HashMap<ConversationId, Vec<Message>> = HashMap::new();
+            let mut stmt = self.conn.prepare_cached(ALL_MESSAGES)?;
+            for (_, m) in collect(stmt.query([])?, message_at)? {
+                messages.entry(m.conversation_id).or_default().push(m);
+            }
+            let mut stmt = self.conn.prepare_cached(ALL_CONVERSATIONS)?;
+            Ok(collect(stmt.query([])?, summary_at)?
+                .into_iter()
+                .map(|s| Conversation {
+                    messages: messages.remove(&s.id).unwrap_or_default(),
+                    id: s.id,
+                    title: s.title,
+                    created_at: s.created_at,
+                    updated_at: s.updated_at,
+                })
+                .collect())
+        })
+    }
+
+    fn update_conversation(
+        &self,
+        conversation: &Conversation,
+        now: OffsetDateTime,
+    ) -> Result<Conversation> {
+        let id = conversation.id;
+        let stored = self
+            .conversation_row(id)?
+            .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
+        let stored_messages = self.conversation_messages(id)?;
+        let plan = plan(&stored_messages, &conversation.messages);
+        let updated_at = bump(stored.updated_at, now);
+        self.conn
+            .prepare_cached(UPDATE_CONVERSATION)?
+            .execute(params![key(id), conversation.title, to_micros(updated_at)])?;
+        for message in &plan.delete {
+            self.conn
+                .prepare_cached(DELETE_MESSAGE)?
+                .execute([key(*message)])?;
+        }
+        for (position, m) in &plan.update {
+            self.conn.prepare_cached(UPDATE_MESSAGE)?.execute(params![
+                key(m.id),
+                position,
+                m.role.as_str(),
+                m.content,
+                to_micros(m.created_at),
+                attachments_json(&m.attachments)?,
+            ])?;
+        }
+        for (position, m) in &plan.insert {
+            self.insert_message(*position, m)?;
+        }
+        Ok(Conversation {
+            title: conversation.title.clone(),
+            updated_at,
+            messages: conversation.messages.clone(),
+            ..stored
+        })
+    }
+
+    fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(DELETE_CONVERSATION)?
+            .execute([key(id)])?
+            > 0)
+    }
+}
