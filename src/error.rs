@@ -109,6 +109,19 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// The database server refused the connection for a reason that waiting
+    /// will not fix: a wrong password, an unknown user or database.
+    #[error("cannot connect to {location}: {reason}")]
+    Connect {
+        /// The server, shown without its password.
+        location: String,
+        /// Why, in words.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// The file at `path` exists but is not an SQLite database. It was left untouched.
     #[error("{} is not an SQLite database (left untouched)", path.display())]
     NotADatabase {

@@ -16,6 +16,11 @@ pub(crate) mod sqlite {
     refinery::embed_migrations!("migrations/sqlite");
 }
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
 /// One known migration and whether the database has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {

@@ -102,6 +102,13 @@ impl Store {
                     "this build has no SQLite backend: enable the `sqlite` feature",
                 ));
             }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => Box::new(crate::backend::postgres::PostgresBackend::open(
+                url,
+                &config.pool,
+                config.migrate_on_open,
+            )?),
+            #[cfg(not(feature = "postgres"))]
             Location::Postgres(_) => {
                 return Err(Error::invalid(
                     "url",
@@ -207,23 +214,32 @@ impl Store {
         Arc::as_ptr(&self.inner) as usize
     }
 
-    /// Runs one repository call in its own read or write transaction.
-    fn run<T>(&self, write: bool, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+    /// Runs one reading repository call. `f` may run again on a fresh
+    /// connection when the first turns out dead, so it must only read.
+    fn run_read<T>(&self, f: impl Fn(&dyn Session) -> Result<T>) -> Result<T> {
+        if OpenTransaction::is_open(self) {
+            return Err(Error::InTransaction);
+        }
+        let mut out = None;
+        self.inner.backend.read(&mut |session| {
+            out = Some(f(session)?);
+            Ok(Finish::Commit)
+        })?;
+        out.ok_or_else(body_reentered)
+    }
+
+    /// Runs one writing repository call in its own transaction.
+    fn run_write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
         if OpenTransaction::is_open(self) {
             return Err(Error::InTransaction);
         }
         let mut f = Some(f);
         let mut out = None;
-        let mut body = |session: &dyn Session| {
+        self.inner.backend.write(&mut |session| {
             let f = f.take().ok_or_else(body_reentered)?;
             out = Some(f(session)?);
             Ok(Finish::Commit)
-        };
-        if write {
-            self.inner.backend.write(&mut body)?;
-        } else {
-            self.inner.backend.read(&mut body)?;
-        }
+        })?;
         out.ok_or_else(body_reentered)
     }
 }
@@ -383,16 +399,16 @@ enum Target<'a> {
 }
 
 impl Target<'_> {
-    fn read<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+    fn read<T>(self, f: impl Fn(&dyn Session) -> Result<T>) -> Result<T> {
         match self {
-            Target::Store(store) => store.run(false, f),
+            Target::Store(store) => store.run_read(f),
             Target::Transaction(session) => f(session),
         }
     }
 
     fn write<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
         match self {
-            Target::Store(store) => store.run(true, f),
+            Target::Store(store) => store.run_write(f),
             Target::Transaction(session) => f(session),
         }
     }

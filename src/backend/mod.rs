@@ -17,7 +17,23 @@ use crate::model::{
     Message,
 };
 
+/// Declares a backend's SQL statements as constants, plus `ALL`, every
+/// statement by name, for tests that check each one. (Defined before the
+/// backend modules so that they see it.)
+#[allow(unused_macros)] // unused when built without any SQL backend
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident = $sql:expr;)*) => {
+        $($(#[$doc])* pub(super) const $name: &str = $sql;)*
+        /// Every statement, by name.
+        #[cfg(test)]
+        #[allow(dead_code)] // not every backend's tests need it
+        pub(super) const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
+    };
+}
+
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 pub(crate) mod sync;
@@ -64,7 +80,8 @@ pub(crate) trait Backend: Send + Sync {
     }
 
     /// Runs `body` on a session that only reads. Multi-statement reads see one
-    /// consistent snapshot.
+    /// consistent snapshot. `body` may run a second time, on a fresh
+    /// connection, when the first connection turns out to be dead.
     fn read(&self, body: &mut Body<'_>) -> Result<()>;
 
     /// Runs `body` in one write transaction: committed when it returns

@@ -6,10 +6,25 @@ use silmari_store::prelude::*;
 use silmari_store::{PoolConfig, StoreConfig};
 use tempfile::TempDir;
 
-/// A store and whatever must live as long as it (its temporary directory).
+/// A store and whatever must live as long as it (its temporary directory
+/// or database). Field order matters: the store closes before its database
+/// is dropped.
 pub struct TestStore {
     store: Store,
     _dir: Option<TempDir>,
+    #[cfg(feature = "postgres")]
+    _database: Option<crate::common::pg::Database>,
+}
+
+impl TestStore {
+    fn new(store: Store, dir: Option<TempDir>) -> Option<Self> {
+        Some(TestStore {
+            store,
+            _dir: dir,
+            #[cfg(feature = "postgres")]
+            _database: None,
+        })
+    }
 }
 
 impl Deref for TestStore {
@@ -35,27 +50,29 @@ fn open(url: &str) -> Store {
     Store::open_with(config).expect("test store opens")
 }
 
-pub fn memory() -> TestStore {
-    TestStore {
-        store: open("memory://"),
-        _dir: None,
-    }
+pub fn memory() -> Option<TestStore> {
+    TestStore::new(open("memory://"), None)
 }
 
-pub fn sqlite_file() -> TestStore {
+pub fn sqlite_file() -> Option<TestStore> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:///{}", dir.path().join("conformance.db").display());
-    TestStore {
-        store: open(&url),
-        _dir: Some(dir),
-    }
+    TestStore::new(open(&url), Some(dir))
 }
 
-pub fn sqlite_memory() -> TestStore {
-    TestStore {
-        store: open("sqlite://"),
+pub fn sqlite_memory() -> Option<TestStore> {
+    TestStore::new(open("sqlite://"), None)
+}
+
+/// A store on a database of its own; `None` when no server is configured.
+#[cfg(feature = "postgres")]
+pub fn postgres() -> Option<TestStore> {
+    let database = crate::common::pg::Database::create()?;
+    Some(TestStore {
+        store: open(&database.url),
         _dir: None,
-    }
+        _database: Some(database),
+    })
 }
 
 /// Every file record, every conversation with its messages: the whole

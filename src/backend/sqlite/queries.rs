@@ -1,16 +1,6 @@
 //! Every SQL statement of the SQLite backend, as constants: prepared once per
 //! connection through the statement cache, never built at run time.
 
-/// Declares the statements, and a list of them for the query-plan test.
-macro_rules! statements {
-    ($($(#[$doc:meta])* $name:ident = $sql:expr;)*) => {
-        $($(#[$doc])* pub(super) const $name: &str = $sql;)*
-        /// Every statement, by name.
-        #[cfg(test)]
-        pub(super) const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
-    };
-}
-
 macro_rules! file_columns {
     () => {
         "id, filename, content_type, size, created_at"

@@ -1,0 +1,397 @@
+//! The PostgreSQL backend: the sync `postgres` client over an r2d2 pool.
+//!
+//! Connections cache their prepared statements. A pooled connection is
+//! probed on checkout without a round trip (the client reads whatever the
+//! server already sent, such as the notice of a terminated backend), so
+//! connections killed by a server restart are discarded instead of used; a
+//! call whose first statement finds its connection dead anyway is retried
+//! once on a fresh one when nothing of it can have taken effect (a read, or
+//! the `BEGIN` of a write).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls, Statement};
+use r2d2::{ManageConnection, Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::{Backend, BackendKind, Body, Finish};
+use crate::config::{PoolConfig, PostgresUrl, redact};
+use crate::error::{Entity, Error, Result};
+use crate::migrate::{self, MigrationStatus, migration_error};
+
+mod queries;
+mod session;
+
+use queries::{
+    BEGIN, COMMIT, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
+};
+use session::PgSession;
+
+pub(crate) struct PostgresBackend {
+    pool: Pool<Manager>,
+}
+
+/// A pooled connection with its prepared statements.
+pub(crate) struct PgConn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+    /// Set while a transaction is open; a connection dropped with it set
+    /// (after a failed rollback) is discarded by the pool.
+    in_transaction: bool,
+}
+
+impl PgConn {
+    /// The cached prepared statement for `sql`.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs a statement that returns no rows.
+    fn run(&mut self, sql: &'static str) -> Result<u64> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.execute(&statement, &[])?)
+    }
+
+    /// False when the server has closed this connection, found out without
+    /// a round trip: the client reads what already arrived.
+    fn is_alive(&mut self) -> bool {
+        {
+            let mut notifications = self.client.notifications();
+            let mut pending = notifications.iter();
+            loop {
+                match pending.next() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break,
+                    Err(_) => return false,
+                }
+            }
+        }
+        !self.client.is_closed()
+    }
+}
+
+struct Manager {
+    inner: PostgresConnectionManager<NoTls>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        Ok(PgConn {
+            client: self.inner.connect()?,
+            statements: HashMap::new(),
+            in_transaction: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        if conn.in_transaction {
+            log::warn!("discarding a PostgreSQL connection left inside a transaction");
+        }
+        conn.in_transaction || conn.client.is_closed()
+    }
+}
+
+/// True for errors that mean the connection or server is gone (as opposed to
+/// an error of the statement itself).
+fn is_connection_error(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::TOO_MANY_CONNECTIONS,
+            ]
+            .contains(code);
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        if is_connection_error(&e) {
+            log::warn!("PostgreSQL connection failed: {e}");
+            return Error::Unavailable {
+                reason: "the PostgreSQL server closed the connection or cannot be reached"
+                    .to_owned(),
+                source: Some(Box::new(e)),
+            };
+        }
+        Error::Backend(Box::new(e))
+    }
+}
+
+/// Maps a unique-key violation to [`Error::Conflict`] on `entity` `id`.
+fn conflict_on(
+    entity: Entity,
+    id: impl std::fmt::Display,
+) -> impl FnOnce(postgres::Error) -> Error {
+    move |e| match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => Error::conflict(entity, id),
+        _ => Error::from(e),
+    }
+}
+
+/// Errors while opening, named for what the user can do about them.
+fn open_error(url: &PostgresUrl, e: postgres::Error) -> Error {
+    let reason = match e.code() {
+        Some(c) if *c == SqlState::INVALID_PASSWORD => "the password was refused",
+        Some(c) if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            "the server refused this user (check pg_hba.conf and the user name)"
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => "the database does not exist",
+        _ if is_connection_error(&e) => return Error::from(e),
+        _ => "the server refused the connection",
+    };
+    Error::Connect {
+        location: url.to_string(),
+        reason: reason.to_owned(),
+        source: Some(Box::new(e)),
+    }
+}
+
+impl PostgresBackend {
+    pub(crate) fn open(
+        url: &PostgresUrl,
+        pool: &PoolConfig,
+        migrate_on_open: bool,
+    ) -> Result<Self> {
+        let mut config: postgres::Config = url.expose().parse().map_err(|e: postgres::Error| {
+            Error::invalid(
+                "url",
+                format!(
+                    "{}: {}",
+                    redact(url.expose()),
+                    e.to_string().replace(url.expose(), "")
+                ),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(pool.pool_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("silmari-store");
+        }
+        let manager = Manager {
+            inner: PostgresConnectionManager::new(config, NoTls),
+        };
+        let mut first = manager.connect().map_err(|e| open_error(url, e))?;
+        lock_and_migrate(&mut first, migrate_on_open)?;
+        let pool = Pool::builder()
+            .max_size(pool.max_size())
+            .min_idle(Some(pool.pool_size))
+            .connection_timeout(pool.pool_timeout)
+            .max_lifetime(pool.pool_recycle)
+            .idle_timeout(None)
+            .test_on_check_out(false)
+            .build_unchecked(manager);
+        Ok(PostgresBackend { pool })
+    }
+
+    /// A live connection: dead ones found on checkout are discarded.
+    fn connection(&self) -> Result<PooledConnection<Manager>> {
+        // After a restart every idle connection may be dead: try each once.
+        for _ in 0..=self.pool.max_size() {
+            let mut conn = self.pool.get().map_err(|e| {
+                log::warn!("no PostgreSQL connection within the pool timeout: {e}");
+                Error::Unavailable {
+                    reason: format!(
+                        "no usable connection within the pool timeout ({:?})",
+                        self.pool.connection_timeout()
+                    ),
+                    source: Some(Box::new(e)),
+                }
+            })?;
+            if conn.is_alive() {
+                return Ok(conn);
+            }
+            log::warn!("discarding a PostgreSQL connection the server has closed");
+        }
+        Err(Error::Unavailable {
+            reason: "every pooled connection was closed by the server".to_owned(),
+            source: None,
+        })
+    }
+}
+
+/// How often a read that met a dead connection runs again on another.
+const READ_RETRIES: u32 = 2;
+
+impl PostgresBackend {
+    /// A live connection with `BEGIN` sent. `BEGIN` changes nothing, so when
+    /// it meets a dead connection (one the server closed an instant before,
+    /// too late for the checkout probe) it is safe to try the next one.
+    fn connection_in_transaction(&self) -> Result<PooledConnection<Manager>> {
+        let mut last = None;
+        for _ in 0..=self.pool.max_size() {
+            let mut conn = self.connection()?;
+            match begin(&mut conn) {
+                Ok(()) => return Ok(conn),
+                Err(e) if retryable(&e) => {
+                    log::warn!("BEGIN met a dead connection, trying another: {e}");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Unavailable {
+            reason: "no live connection".to_owned(),
+            source: None,
+        }))
+    }
+}
+
+/// Applies pending migrations (or only checks the history) under an
+/// advisory lock, so that concurrent openers do not both migrate.
+fn lock_and_migrate(conn: &mut PgConn, apply: bool) -> Result<()> {
+    conn.run(LOCK_MIGRATIONS).map(drop)?;
+    let result = (|| {
+        let runner = migrate::postgres::migrations::runner();
+        migrate::check_not_newer(runner.get_migrations(), &applied_migrations(conn)?)?;
+        if apply {
+            runner.run(&mut conn.client).map_err(migration_error)?;
+        }
+        Ok(())
+    })();
+    let unlocked = conn.run(UNLOCK_MIGRATIONS).map(drop);
+    result.and(unlocked)
+}
+
+/// refinery's history, read without trusting it.
+fn applied_migrations(conn: &mut PgConn) -> Result<Vec<refinery::Migration>> {
+    let exists = conn.statement(HISTORY_EXISTS)?;
+    let exists: bool = conn.client.query_one(&exists, &[])?.try_get(0)?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let history = conn.statement(HISTORY)?;
+    let bad = |column: &'static str, reason: String| {
+        Error::corrupt("refinery_schema_history", column, reason)
+    };
+    let mut applied = Vec::new();
+    for row in conn.client.query(&history, &[])? {
+        let version: i32 = row.try_get(0)?;
+        let name: String = row.try_get(1)?;
+        let applied_on: String = row.try_get(2)?;
+        let applied_on = time::OffsetDateTime::parse(
+            &applied_on,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| bad("applied_on", e.to_string()))?;
+        let checksum: String = row.try_get(3)?;
+        let checksum = checksum
+            .parse()
+            .map_err(|_| bad("checksum", format!("{checksum:?} is not a number")))?;
+        applied.push(refinery::Migration::applied(
+            version, name, applied_on, checksum,
+        ));
+    }
+    Ok(applied)
+}
+
+/// Sends `BEGIN`; the returned guard rolls back when dropped uncommitted.
+fn begin(conn: &mut PgConn) -> Result<()> {
+    conn.run(BEGIN)?;
+    conn.in_transaction = true;
+    Ok(())
+}
+
+/// An open transaction on a pooled connection, rolled back when dropped
+/// uncommitted (on error and while unwinding a panic).
+struct Tx<'c> {
+    conn: &'c mut PgConn,
+}
+
+impl Tx<'_> {
+    fn finish(self, finish: Finish) -> Result<()> {
+        let sql = match finish {
+            Finish::Commit => COMMIT,
+            Finish::Rollback => ROLLBACK,
+        };
+        // On failure `in_transaction` stays set and Drop tries a rollback.
+        self.conn.run(sql)?;
+        self.conn.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.conn.in_transaction {
+            match self.conn.client.batch_execute(ROLLBACK) {
+                Ok(()) => self.conn.in_transaction = false,
+                Err(e) => log::warn!("rollback failed, discarding the connection: {e}"),
+            }
+        }
+    }
+}
+
+/// Whether a failed first attempt may be retried on a fresh connection.
+fn retryable(e: &Error) -> bool {
+    matches!(e, Error::Unavailable { source: Some(s), .. }
+        if s.downcast_ref::<postgres::Error>().is_some_and(is_connection_error))
+}
+
+impl Backend for PostgresBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    fn read(&self, body: &mut Body<'_>) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            let mut conn = self.connection()?;
+            match body(&PgSession::new(&mut conn, false)) {
+                Err(e) if retryable(&e) && attempt < READ_RETRIES => {
+                    log::warn!("retrying a read on a fresh connection: {e}");
+                    attempt += 1;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    fn write(&self, body: &mut Body<'_>) -> Result<()> {
+        let mut conn = self.connection_in_transaction()?;
+        let tx = Tx { conn: &mut conn };
+        let finish = body(&PgSession::new(&mut *tx.conn, true))?;
+        tx.finish(finish)
+    }
+
+    fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        let mut conn = self.connection()?;
+        migrate::status_of(
+            migrate::postgres::migrations::runner().get_migrations(),
+            &applied_migrations(&mut conn)?,
+        )
+    }
+
+    fn migrate_up(&self) -> Result<()> {
+        lock_and_migrate(&mut *self.connection()?, true)
+    }
+}

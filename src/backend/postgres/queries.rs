@@ -1,0 +1,101 @@
+//! Every SQL statement of the PostgreSQL backend, as constants: prepared once
+//! per connection and cached, never built at run time.
+
+macro_rules! file_columns {
+    () => {
+        "id, filename, content_type, size, created_at"
+    };
+}
+
+/// `position` first, then the columns of a message.
+macro_rules! message_columns {
+    () => {
+        "position, id, conversation_id, role, content, created_at, attachments"
+    };
+}
+
+macro_rules! list_conversations {
+    ($column:literal, $filter:literal, $limit:literal) => {
+        concat!(
+            "SELECT c.id, c.title, c.created_at, c.updated_at, \
+             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) \
+             FROM conversations c ",
+            $filter,
+            " ORDER BY c.",
+            $column,
+            " DESC, c.id DESC LIMIT ",
+            $limit
+        )
+    };
+}
+
+statements! {
+    BEGIN = "BEGIN";
+    BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    COMMIT = "COMMIT";
+    ROLLBACK = "ROLLBACK";
+
+    INSERT_FILE = concat!(
+        "INSERT INTO file_metadata (", file_columns!(), ") VALUES ($1, $2, $3, $4, $5)"
+    );
+    FILE = concat!("SELECT ", file_columns!(), " FROM file_metadata WHERE id = $1");
+    FILES_FIRST = concat!(
+        "SELECT ", file_columns!(),
+        " FROM file_metadata ORDER BY created_at DESC, id DESC LIMIT $1"
+    );
+    FILES_AFTER = concat!(
+        "SELECT ", file_columns!(),
+        " FROM file_metadata WHERE (created_at, id) < ($1, $2) \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    );
+    DELETE_FILE = "DELETE FROM file_metadata WHERE id = $1";
+
+    INSERT_CONVERSATION =
+        "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ($1, $2, $3, $4)";
+    CONVERSATION = "SELECT title, created_at, updated_at FROM conversations WHERE id = $1";
+    /// Moves `updated_at` strictly forward, and locks the row until commit.
+    BUMP_CONVERSATION = "UPDATE conversations \
+        SET updated_at = GREATEST($2, updated_at + interval '1 microsecond') WHERE id = $1";
+    UPDATE_CONVERSATION = "UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1";
+    /// Locks the row for `update`, so two updates of one conversation serialize.
+    LOCK_CONVERSATION =
+        "SELECT title, created_at, updated_at FROM conversations WHERE id = $1 FOR UPDATE";
+    DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1";
+    BY_UPDATED_FIRST = list_conversations!("updated_at", "", "$1");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", "WHERE (c.updated_at, c.id) < ($1, $2)", "$3");
+    BY_CREATED_FIRST = list_conversations!("created_at", "", "$1");
+    BY_CREATED_AFTER = list_conversations!("created_at", "WHERE (c.created_at, c.id) < ($1, $2)", "$3");
+    /// Every conversation, with a zero where the message count goes.
+    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, 0::bigint FROM conversations \
+        ORDER BY updated_at DESC, id DESC";
+
+    /// Appends at the end: run after [`BUMP_CONVERSATION`] has locked the
+    /// conversation, so concurrent appends cannot take the same position.
+    APPEND_MESSAGE = concat!(
+        "INSERT INTO messages (", message_columns!(), ") \
+         SELECT COALESCE(MAX(position), 0) + 1, $1, $2, $3, $4, $5, $6 \
+         FROM messages WHERE conversation_id = $2"
+    );
+    INSERT_MESSAGE = concat!(
+        "INSERT INTO messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    );
+    MESSAGES = concat!(
+        "SELECT ", message_columns!(), " FROM messages WHERE conversation_id = $1 ORDER BY position"
+    );
+    MESSAGES_PAGE = concat!(
+        "SELECT ", message_columns!(),
+        " FROM messages WHERE conversation_id = $1 AND position > $2 ORDER BY position LIMIT $3"
+    );
+    ALL_MESSAGES = concat!(
+        "SELECT ", message_columns!(), " FROM messages ORDER BY conversation_id, position"
+    );
+    UPDATE_MESSAGE = "UPDATE messages SET position = $2, role = $3, content = $4, created_at = $5, \
+                      attachments = $6 WHERE id = $1";
+    DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
+
+    /// Serializes migrations across processes (held for the session).
+    LOCK_MIGRATIONS = "SELECT pg_advisory_lock(7370616365)";
+    UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock(7370616365)";
+    HISTORY_EXISTS = "SELECT to_regclass('refinery_schema_history') IS NOT NULL";
+    HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
+}

@@ -1,0 +1,384 @@
+//! The PostgreSQL [`Session`]: record operations on one pooled connection.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use postgres::Row;
+use postgres::types::{FromSql, Json, ToSql};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::queries::*;
+use super::{PgConn, conflict_on};
+use crate::backend::sync::plan;
+use crate::backend::{Session, TimeKey};
+use crate::error::{Entity, Error, Result};
+use crate::model::{
+    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
+    FileMetadata, Message, Role, bump, from_micros, to_micros,
+};
+
+pub(super) struct PgSession<'c> {
+    conn: RefCell<&'c mut PgConn>,
+    /// Inside a transaction already: multi-statement reads need no snapshot of their own.
+    in_transaction: Cell<bool>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl<'c> PgSession<'c> {
+    pub(super) fn new(conn: &'c mut PgConn, in_transaction: bool) -> Self {
+        PgSession {
+            conn: RefCell::new(conn),
+            in_transaction: Cell::new(in_transaction),
+        }
+    }
+
+    fn query(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        Ok(conn.client.query(&statement, params)?)
+    }
+
+    fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64> {
+        self.execute_or(sql, params, Error::from)
+    }
+
+    /// Runs a statement, mapping its own error with `on_error`.
+    fn execute_or(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+        on_error: impl FnOnce(postgres::Error) -> Error,
+    ) -> Result<u64> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        conn.client.execute(&statement, params).map_err(on_error)
+    }
+
+    /// Runs `f` on one consistent snapshot.
+    fn snapshot<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.in_transaction.get() {
+            return f();
+        }
+        self.execute(BEGIN_SNAPSHOT, &[])?;
+        self.in_transaction.set(true);
+        let result = f();
+        self.in_transaction.set(false);
+        self.execute(if result.is_ok() { COMMIT } else { ROLLBACK }, &[])?;
+        result
+    }
+
+    fn conversation_row(
+        &self,
+        sql: &'static str,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>> {
+        const T: &str = "conversations";
+        let rows = self.query(sql, &[id.as_uuid()])?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Conversation {
+            id,
+            title: get(row, 0, T, "title")?,
+            created_at: get(row, 1, T, "created_at")?,
+            updated_at: get(row, 2, T, "updated_at")?,
+            messages: Vec::new(),
+        }))
+    }
+
+    fn conversation_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
+        self.query(MESSAGES, &[id.as_uuid()])?
+            .iter()
+            .map(message_at)
+            .collect()
+    }
+
+    fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
+        self.execute_or(
+            INSERT_MESSAGE,
+            &[
+                &position,
+                m.id.as_uuid(),
+                m.conversation_id.as_uuid(),
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+            ],
+            conflict_on(Entity::Message, m.id),
+        )?;
+        Ok(())
+    }
+}
+
+/// Column `i` of `row`; a value that does not decode is a corrupt row.
+fn get<'r, T: FromSql<'r>>(
+    row: &'r Row,
+    i: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<T> {
+    row.try_get(i).map_err(|e| Error::corrupt(table, column, e))
+}
+
+/// Timestamps come back in UTC with microseconds; checked anyway, so a
+/// value the other backends could not hold is reported, not returned.
+fn time_at(
+    row: &Row,
+    i: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OffsetDateTime> {
+    let t: OffsetDateTime = get(row, i, table, column)?;
+    from_micros(to_micros(t)).ok_or_else(|| Error::corrupt(table, column, "out of range"))
+}
+
+fn file_at(row: &Row) -> Result<FileMetadata> {
+    const T: &str = "file_metadata";
+    let size: i64 = get(row, 3, T, "size")?;
+    Ok(FileMetadata {
+        id: get::<Uuid>(row, 0, T, "id")?.into(),
+        filename: get(row, 1, T, "filename")?,
+        content_type: get(row, 2, T, "content_type")?,
+        size: u64::try_from(size)
+            .map_err(|_| Error::corrupt(T, "size", format!("{size} is negative")))?,
+        created_at: time_at(row, 4, T, "created_at")?,
+    })
+}
+
+fn message_at(row: &Row) -> Result<(i64, Message)> {
+    const T: &str = "messages";
+    let role: &str = get(row, 3, T, "role")?;
+    let role: Role = role.parse().map_err(|e| Error::corrupt(T, "role", e))?;
+    let Json(attachments): Json<Vec<Attachment>> = get(row, 6, T, "attachments")?;
+    Ok((
+        get(row, 0, T, "position")?,
+        Message {
+            id: get::<Uuid>(row, 1, T, "id")?.into(),
+            conversation_id: get::<Uuid>(row, 2, T, "conversation_id")?.into(),
+            role,
+            content: get(row, 4, T, "content")?,
+            created_at: time_at(row, 5, T, "created_at")?,
+            attachments,
+        },
+    ))
+}
+
+fn summary_at(row: &Row) -> Result<ConversationSummary> {
+    const T: &str = "conversations";
+    let count: i64 = get(row, 4, T, "message_count")?;
+    Ok(ConversationSummary {
+        id: get::<Uuid>(row, 0, T, "id")?.into(),
+        title: get(row, 1, T, "title")?,
+        created_at: time_at(row, 2, T, "created_at")?,
+        updated_at: time_at(row, 3, T, "updated_at")?,
+        message_count: count.max(0) as u64,
+    })
+}
+
+/// The `(timestamp, id)` of a keyset cursor as SQL parameters.
+fn key_params(after: TimeKey) -> Result<(OffsetDateTime, Uuid)> {
+    let (micros, id) = after;
+    let t = from_micros(micros)
+        .ok_or_else(|| Error::invalid("cursor", "its timestamp is out of range"))?;
+    Ok((t, id))
+}
+
+impl Session for PgSession<'_> {
+    fn insert_file(&self, f: &FileMetadata) -> Result<()> {
+        self.execute_or(
+            INSERT_FILE,
+            &[
+                f.id.as_uuid(),
+                &f.filename,
+                &f.content_type,
+                &(f.size as i64),
+                &f.created_at,
+            ],
+            conflict_on(Entity::File, f.id),
+        )?;
+        Ok(())
+    }
+
+    fn file(&self, id: FileId) -> Result<Option<FileMetadata>> {
+        self.query(FILE, &[id.as_uuid()])?
+            .first()
+            .map(file_at)
+            .transpose()
+    }
+
+    fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>> {
+        let limit = limit as i64;
+        let rows = match after {
+            None => self.query(FILES_FIRST, &[&limit])?,
+            Some(after) => {
+                let (t, id) = key_params(after)?;
+                self.query(FILES_AFTER, &[&t, &id, &limit])?
+            }
+        };
+        rows.iter().map(file_at).collect()
+    }
+
+    fn delete_file(&self, id: FileId) -> Result<bool> {
+        Ok(self.execute(DELETE_FILE, &[id.as_uuid()])? > 0)
+    }
+
+    fn insert_conversation(&self, c: &Conversation) -> Result<()> {
+        self.execute_or(
+            INSERT_CONVERSATION,
+            &[c.id.as_uuid(), &c.title, &c.created_at, &c.updated_at],
+            conflict_on(Entity::Conversation, c.id),
+        )?;
+        Ok(())
+    }
+
+    fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        self.snapshot(|| {
+            let Some(mut conversation) = self.conversation_row(CONVERSATION, id)? else {
+                return Ok(None);
+            };
+            conversation.messages = self
+                .conversation_messages(id)?
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect();
+            Ok(Some(conversation))
+        })
+    }
+
+    fn append_message(&self, m: &Message, now: OffsetDateTime) -> Result<()> {
+        let bumped = self.execute(BUMP_CONVERSATION, &[m.conversation_id.as_uuid(), &now])?;
+        if bumped == 0 {
+            return Err(Error::not_found(Entity::Conversation, m.conversation_id));
+        }
+        self.execute_or(
+            APPEND_MESSAGE,
+            &[
+                m.id.as_uuid(),
+                m.conversation_id.as_uuid(),
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+            ],
+            conflict_on(Entity::Message, m.id),
+        )?;
+        Ok(())
+    }
+
+    fn messages(
+        &self,
+        conversation: ConversationId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<(i64, Message)>>> {
+        self.snapshot(|| {
+            let rows = self.query(
+                MESSAGES_PAGE,
+                &[
+                    conversation.as_uuid(),
+                    &after.unwrap_or(i64::MIN),
+                    &(limit as i64),
+                ],
+            )?;
+            let page = rows.iter().map(message_at).collect::<Result<Vec<_>>>()?;
+            if page.is_empty() && self.conversation_row(CONVERSATION, conversation)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(page))
+        })
+    }
+
+    fn conversations(
+        &self,
+        order: ConversationOrder,
+        after: Option<TimeKey>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let limit = limit as i64;
+        let (first, after_sql) = match order {
+            ConversationOrder::UpdatedAt => (BY_UPDATED_FIRST, BY_UPDATED_AFTER),
+            ConversationOrder::CreatedAt => (BY_CREATED_FIRST, BY_CREATED_AFTER),
+        };
+        let rows = match after {
+            None => self.query(first, &[&limit])?,
+            Some(after) => {
+                let (t, id) = key_params(after)?;
+                self.query(after_sql, &[&t, &id, &limit])?
+            }
+        };
+        rows.iter().map(summary_at).collect()
+    }
+
+    fn all_conversations(&self) -> Result<Vec<Conversation>> {
+        self.snapshot(|| {
+            let mut messages: HashMap<ConversationId, Vec<Message>> = HashMap::new();
+            for row in self.query(ALL_MESSAGES, &[])? {
+                let (_, m) = message_at(&row)?;
+                messages.entry(m.conversation_id).or_default().push(m);
+            }
+            self.query(ALL_CONVERSATIONS, &[])?
+                .iter()
+                .map(|row| {
+                    let s = summary_at(row)?;
+                    Ok(Conversation {
+                        messages: messages.remove(&s.id).unwrap_or_default(),
+                        id: s.id,
+                        title: s.title,
+                        created_at: s.created_at,
+                        updated_at: s.updated_at,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn update_conversation(
+        &self,
+        conversation: &Conversation,
+        now: OffsetDateTime,
+    ) -> Result<Conversation> {
+        let id = conversation.id;
+        let stored = self
+            .conversation_row(LOCK_CONVERSATION, id)?
+            .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
+        let stored_messages = self.conversation_messages(id)?;
+        let plan = plan(&stored_messages, &conversation.messages);
+        let updated_at = bump(stored.updated_at, now);
+        self.execute(
+            UPDATE_CONVERSATION,
+            &[id.as_uuid(), &conversation.title, &updated_at],
+        )?;
+        for message in &plan.delete {
+            self.execute(DELETE_MESSAGE, &[message.as_uuid()])?;
+        }
+        for (position, m) in &plan.update {
+            self.execute(
+                UPDATE_MESSAGE,
+                &[
+                    m.id.as_uuid(),
+                    position,
+                    &m.role.as_str(),
+                    &m.content,
+                    &m.created_at,
+                    &Json(&m.attachments),
+                ],
+            )?;
+        }
+        for (position, m) in &plan.insert {
+            self.insert_message(*position, m)?;
+        }
+        Ok(Conversation {
+            title: conversation.title.clone(),
+            updated_at,
+            messages: conversation.messages.clone(),
+            ..stored
+        })
+    }
+
+    fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        Ok(self.execute(DELETE_CONVERSATION, &[id.as_uuid()])? > 0)
+    }
+}

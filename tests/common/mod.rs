@@ -1,0 +1,87 @@
+//! Test support shared by the integration tests: throwaway PostgreSQL databases.
+#![allow(dead_code)] // each test crate uses part of it
+
+/// The variable naming a PostgreSQL server the tests may create databases on.
+pub const POSTGRES_URL_VAR: &str = "SILMARI_TEST_POSTGRES_URL";
+/// The variable holding a shell command that restarts that server (optional).
+pub const POSTGRES_RESTART_VAR: &str = "SILMARI_TEST_POSTGRES_RESTART";
+
+/// The server URL, or `None` (after saying so once) when none is configured.
+/// In CI (`CI=true`) a missing server fails the test instead.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{POSTGRES_URL_VAR} is not set: CI must run the PostgreSQL tests")
+        }
+        _ => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                // Written past the test harness's capture, so it shows.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nNOTE: PostgreSQL tests were NOT run: {POSTGRES_URL_VAR} is not set. \
+                     Run them with: scripts/with-postgres cargo test --all-features\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub mod pg {
+    use postgres::{Client, NoTls};
+
+    /// A database of its own on the configured server, dropped afterwards,
+    /// so tests can run in parallel.
+    pub struct Database {
+        server: String,
+        name: String,
+        /// URL of this database (with the server's credentials).
+        pub url: String,
+    }
+
+    /// `url` with its database name replaced by `name`.
+    pub fn with_database(url: &str, name: &str) -> String {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let (scheme, rest) = base.split_once("://").expect("server URL has a scheme");
+        let host = rest.split('/').next().unwrap_or(rest);
+        format!("{scheme}://{host}/{name}{query}")
+    }
+
+    impl Database {
+        /// A fresh, empty database; `None` when no server is configured.
+        pub fn create() -> Option<Database> {
+            let server = super::postgres_server()?;
+            let name = format!("silmari_t_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = Client::connect(&server, NoTls)
+                .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server: {e}"));
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create the test database");
+            let url = with_database(&server, &name);
+            Some(Database { server, name, url })
+        }
+
+        /// A plain client on this database.
+        pub fn client(&self) -> Client {
+            Client::connect(&self.url, NoTls).expect("connect to the test database")
+        }
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+}
