@@ -14,7 +14,10 @@
 //! Query parameters `pool_size`, `max_overflow`, `pool_timeout` and
 //! `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
 //! `busy_timeout` (seconds) sets [`SqliteOptions::busy_timeout`] on SQLite
-//! URLs. Anything else is refused with [`Error::InvalidInput`] naming it.
+//! URLs. PostgreSQL URLs also take the libpq-style parameters the `postgres`
+//! crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
+//! and `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]). Anything else is
+//! refused with [`Error::InvalidInput`] naming it.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -65,24 +68,38 @@ impl fmt::Display for Location {
 /// A PostgreSQL connection URL (normalized to `postgresql://`), with the
 /// store's own query parameters taken out. Shown with the password masked.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PostgresUrl(String);
+pub struct PostgresUrl {
+    url: String,
+    root_cert: Option<String>,
+}
 
 impl PostgresUrl {
     /// The full URL, password included: pass it only to the driver.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// The `sslrootcert` parameter: a PEM file of trusted certificate
+    /// authorities, or `system` for the operating system's. When set, the
+    /// server's certificate and host name are verified (feature
+    /// `postgres-tls`).
+    pub fn ssl_root_cert(&self) -> Option<&str> {
+        self.root_cert.as_deref()
     }
 }
 
 impl fmt::Display for PostgresUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.0))
+        f.write_str(&redact(&self.url))
     }
 }
 
 impl fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", redact(&self.0))
+        f.debug_struct("PostgresUrl")
+            .field("url", &redact(&self.url))
+            .field("ssl_root_cert", &self.root_cert)
+            .finish()
     }
 }
 
@@ -258,6 +275,7 @@ fn parse_url(url: &str) -> Result<StoreConfig> {
     };
     let mut config = StoreConfig::new(Location::Memory);
     let mut driver_params = Vec::new();
+    let mut root_cert = None;
     for (key, value) in parse_query(url, query)? {
         let seconds = || parse_seconds(&key, &value);
         match key.as_str() {
@@ -267,6 +285,9 @@ fn parse_url(url: &str) -> Result<StoreConfig> {
             "pool_recycle" if value.trim() == "-1" => config.pool.pool_recycle = None,
             "pool_recycle" => config.pool.pool_recycle = Some(seconds()?),
             "busy_timeout" if base == "sqlite" => config.sqlite.busy_timeout = seconds()?,
+            "sslrootcert" if matches!(base.as_str(), "postgres" | "postgresql") => {
+                root_cert = Some(value)
+            }
             _ if matches!(base.as_str(), "postgres" | "postgresql") => {
                 driver_params.push((key, value))
             }
@@ -296,7 +317,10 @@ fn parse_url(url: &str) -> Result<StoreConfig> {
                 normalized.push('?');
                 normalized.push_str(&query.join("&"));
             }
-            Location::Postgres(PostgresUrl(normalized))
+            Location::Postgres(PostgresUrl {
+                url: normalized,
+                root_cert,
+            })
         }
         _ => {
             return Err(Error::invalid(

@@ -47,6 +47,8 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
+// The SQL helpers go unused in a memory-only build.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -221,3 +221,99 @@ fn timestamps_are_timestamptz_and_ids_uuid() {
     assert_eq!(row.get::<_, uuid::Uuid>(2), *c.id.as_uuid());
     assert_eq!(row.get::<_, time::OffsetDateTime>(3), c.created_at);
 }
+
+/// The server's URL with `params` added to its query.
+#[cfg(feature = "postgres-tls")]
+fn with_params(url: &str, params: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{params}")
+}
+
+/// The test CA, or `None` (said) when the server has no TLS configured.
+#[cfg(feature = "postgres-tls")]
+fn test_ca() -> Option<String> {
+    match std::env::var("SILMARI_TEST_POSTGRES_CA") {
+        Ok(ca) => Some(ca),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI must set SILMARI_TEST_POSTGRES_CA"
+            );
+            println!("SILMARI_TEST_POSTGRES_CA not set: TLS not tested");
+            None
+        }
+    }
+}
+
+/// (connections, TLS connections) of the store to the test database.
+#[cfg(feature = "postgres-tls")]
+fn connections_use_tls(database: &Database) -> (i64, i64) {
+    database
+        .client()
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.datname = current_database() AND a.application_name = 'silmari-store'",
+            &[],
+        )
+        .map(|row| (row.get(0), row.get(1)))
+        .unwrap()
+}
+
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn sslmode_require_encrypts_every_connection() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    if test_ca().is_none() {
+        return;
+    }
+    let store = Store::open(&with_params(&database.url, "sslmode=require&pool_size=2")).unwrap();
+    store
+        .conversations()
+        .create(NewConversation::titled("over TLS"))
+        .unwrap();
+    let (all, encrypted) = connections_use_tls(&database);
+    assert!(all >= 1, "the store has connections");
+    assert_eq!(encrypted, all, "every connection is TLS");
+}
+
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn sslrootcert_verifies_the_server_certificate_and_host_name() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let Some(ca) = test_ca() else { return };
+    // The test certificate is for "localhost", not for "127.0.0.1".
+    let by_name = database.url.replacen("@127.0.0.1:", "@localhost:", 1);
+    let verified = with_params(&by_name, &format!("sslmode=require&sslrootcert={ca}"));
+    let store = Store::open(&verified).unwrap();
+    store.files().list(PageRequest::first(1)).unwrap();
+    let (all, encrypted) = connections_use_tls(&database);
+    assert_eq!((encrypted, all > 0), (all, true));
+
+    let wrong_host = with_params(&database.url, &format!("sslmode=require&sslrootcert={ca}"));
+    match Store::open(&wrong_host).unwrap_err() {
+        silmari_store::Error::Connect { reason, .. } => assert!(reason.contains("TLS"), "{reason}"),
+        other => panic!("expected a TLS Connect error, got {other:?}"),
+    }
+    let missing = with_params(&by_name, "sslrootcert=/no/such/ca.pem");
+    match Store::open(&missing).unwrap_err() {
+        silmari_store::Error::InvalidInput { field, .. } => assert_eq!(field, "sslrootcert"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}
+
+#[cfg(not(feature = "postgres-tls"))]
+#[test]
+fn sslmode_require_needs_the_tls_feature() {
+    match Store::open("postgresql://u@127.0.0.1:1/x?sslmode=require").unwrap_err() {
+        silmari_store::Error::InvalidInput { field, reason } => {
+            assert_eq!(field, "sslmode");
+            assert!(reason.contains("postgres-tls"), "{reason}");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}

@@ -73,6 +73,8 @@ macro_rules! backends {
     };
 }
 
-backends!(memory, sqlite_file, sqlite_memory);
+backends!(memory);
+#[cfg(feature = "sqlite")]
+backends!(sqlite_file, sqlite_memory);
 #[cfg(feature = "postgres")]
 backends!(postgres);

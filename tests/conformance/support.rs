@@ -54,12 +54,14 @@ pub fn memory() -> Option<TestStore> {
     TestStore::new(open("memory://"), None)
 }
 
+#[cfg(feature = "sqlite")]
 pub fn sqlite_file() -> Option<TestStore> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:///{}", dir.path().join("conformance.db").display());
     TestStore::new(open(&url), Some(dir))
 }
 
+#[cfg(feature = "sqlite")]
 pub fn sqlite_memory() -> Option<TestStore> {
     TestStore::new(open("sqlite://"), None)
 }

@@ -13,7 +13,7 @@ use std::error::Error as StdError;
 
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -24,6 +24,7 @@ use crate::migrate::{self, MigrationStatus, migration_error};
 
 mod queries;
 mod session;
+mod tls;
 
 use queries::{
     BEGIN, COMMIT, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
@@ -79,7 +80,7 @@ impl PgConn {
 }
 
 struct Manager {
-    inner: PostgresConnectionManager<NoTls>,
+    inner: PostgresConnectionManager<tls::Tls>,
 }
 
 impl ManageConnection for Manager {
@@ -165,6 +166,10 @@ fn open_error(url: &PostgresUrl, e: postgres::Error) -> Error {
             "the server refused this user (check pg_hba.conf and the user name)"
         }
         Some(c) if *c == SqlState::INVALID_CATALOG_NAME => "the database does not exist",
+        _ if tls::is_tls_failure(&e) => {
+            "the TLS handshake failed (is the server's certificate issued by sslrootcert, \
+             for this host name?)"
+        }
         _ if is_connection_error(&e) => return Error::from(e),
         _ => "the server refused the connection",
     };
@@ -197,8 +202,9 @@ impl PostgresBackend {
         if config.get_application_name().is_none() {
             config.application_name("silmari-store");
         }
+        let tls = tls::connector(url, config.get_ssl_mode())?;
         let manager = Manager {
-            inner: PostgresConnectionManager::new(config, NoTls),
+            inner: PostgresConnectionManager::new(config, tls),
         };
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
         lock_and_migrate(&mut first, migrate_on_open)?;
