@@ -20,3 +20,5 @@ pub const MIN_YEAR: i32 = 1;
 /// Latest year of a timestamp the store accepts (one year short of 9999, so
 /// `updated_at` can always move forward).
 pub const MAX_YEAR: i32 = 9998;
+/// Most messages in one [`append_messages`](crate::ConversationRepository::append_messages) call.
+pub const MAX_BATCH: usize = 10_000;

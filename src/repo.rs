@@ -52,6 +52,20 @@ pub trait ConversationRepository {
     /// message id exists, [`InvalidInput`](crate::Error::InvalidInput).
     fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message>;
 
+    /// Appends several messages at once, in order, in one transaction (the
+    /// fast path for bulk work: one statement per message on SQLite, one
+    /// multi-row INSERT per few thousand on PostgreSQL). Moves `updated_at`
+    /// forward once. At most [`MAX_BATCH`](crate::limits::MAX_BATCH)
+    /// messages; an empty list does nothing.
+    ///
+    /// Errors as [`append_message`](Self::append_message), with fields named
+    /// `messages[i].…`; nothing is written when any message is refused.
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>>;
+
     /// A page of a conversation's messages in append order, without loading
     /// the rest. [`NotFound`](crate::Error::NotFound) if the conversation
     /// does not exist.

@@ -498,8 +498,24 @@ impl ConversationRepository for Conversations<'_> {
     fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message> {
         let now = now();
         let message = validate::new_message(conversation, message, now)?;
-        self.target.write(|s| s.append_message(&message, now))?;
+        self.target.write(|s| {
+            s.append_messages(conversation, std::slice::from_ref(&message), Some(now))
+        })?;
         Ok(message)
+    }
+
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>> {
+        let now = now();
+        let messages = validate::new_messages(conversation, messages, now)?;
+        if !messages.is_empty() {
+            self.target
+                .write(|s| s.append_messages(conversation, &messages, Some(now)))?;
+        }
+        Ok(messages)
     }
 
     fn messages(

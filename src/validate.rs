@@ -56,6 +56,43 @@ pub(crate) fn new_message(
     input: NewMessage,
     now: OffsetDateTime,
 ) -> Result<Message> {
+    message_from("", conversation_id, input, now)
+}
+
+/// A batch of new messages of `conversation_id`, fields named `messages[i].…`.
+pub(crate) fn new_messages(
+    conversation_id: ConversationId,
+    inputs: Vec<NewMessage>,
+    now: OffsetDateTime,
+) -> Result<Vec<Message>> {
+    if inputs.len() > MAX_BATCH {
+        return Err(Error::invalid(
+            "messages",
+            format!("{} messages, at most {MAX_BATCH} per call", inputs.len()),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(inputs.len());
+    let mut messages = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let prefix = format!("messages[{i}].");
+        let message = message_from(&prefix, conversation_id, input, now)?;
+        if !seen.insert(message.id) {
+            return Err(Error::invalid(
+                format!("{prefix}id"),
+                format!("message {} appears twice in the list", message.id),
+            ));
+        }
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
+fn message_from(
+    prefix: &str,
+    conversation_id: ConversationId,
+    input: NewMessage,
+    now: OffsetDateTime,
+) -> Result<Message> {
     let NewMessage {
         id,
         role,
@@ -71,7 +108,7 @@ pub(crate) fn new_message(
         created_at: created_at.unwrap_or(now),
         attachments,
     };
-    stored_message("", message)
+    stored_message(prefix, message)
 }
 
 /// A whole conversation as `update` will store it: every field checked,

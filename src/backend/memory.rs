@@ -57,10 +57,10 @@ enum Undo {
     File(FileId, Option<FileMetadata>),
     /// Put this conversation slot back as it was.
     Conversation(ConversationId, Option<Box<Entry>>),
-    /// Remove an appended message and restore the previous `updated_at`.
+    /// Remove appended messages and restore the previous `updated_at`.
     Append {
         conversation: ConversationId,
-        position: i64,
+        positions: std::ops::Range<i64>,
         updated_at: OffsetDateTime,
     },
 }
@@ -123,13 +123,15 @@ impl State {
             }
             Undo::Append {
                 conversation,
-                position,
+                positions,
                 updated_at,
             } => {
-                if let Some(entry) = self.conversations.get_mut(&conversation)
-                    && let Some(message) = entry.messages.remove(&position)
-                {
-                    self.message_owner.remove(&message.id);
+                if let Some(entry) = self.conversations.get_mut(&conversation) {
+                    for position in positions {
+                        if let Some(message) = entry.messages.remove(&position) {
+                            self.message_owner.remove(&message.id);
+                        }
+                    }
                 }
                 self.set_updated_at(conversation, updated_at);
             }
@@ -273,25 +275,36 @@ impl Session for MemorySession<'_> {
             .map(Entry::to_conversation))
     }
 
-    fn append_message(&self, message: &Message, now: OffsetDateTime) -> Result<()> {
-        let id = message.conversation_id;
+    fn append_messages(
+        &self,
+        id: ConversationId,
+        messages: &[Message],
+        now: Option<OffsetDateTime>,
+    ) -> Result<()> {
         let mut state = self.state.borrow_mut();
         let state = &mut **state;
         let entry = state
             .conversations
             .get_mut(&id)
             .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
-        if state.message_owner.contains_key(&message.id) {
-            return Err(Error::conflict(Entity::Message, message.id));
+        if let Some(taken) = messages
+            .iter()
+            .find(|m| state.message_owner.contains_key(&m.id))
+        {
+            return Err(Error::conflict(Entity::Message, taken.id));
         }
-        let position = entry.messages.keys().next_back().map_or(1, |p| p + 1);
+        let first = entry.messages.keys().next_back().map_or(1, |p| p + 1);
         let updated_at = entry.header.updated_at;
-        entry.messages.insert(position, message.clone());
-        state.message_owner.insert(message.id, id);
-        state.set_updated_at(id, bump(updated_at, now));
+        for (position, message) in (first..).zip(messages) {
+            entry.messages.insert(position, message.clone());
+            state.message_owner.insert(message.id, id);
+        }
+        if let Some(now) = now {
+            state.set_updated_at(id, bump(updated_at, now));
+        }
         self.log(Undo::Append {
             conversation: id,
-            position,
+            positions: first..first + messages.len() as i64,
             updated_at,
         });
         Ok(())

@@ -110,9 +110,16 @@ pub(crate) trait Session {
     /// Inserts the conversation's row (its `messages` are empty).
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
-    /// Inserts `message` at the end of its conversation and sets the
-    /// conversation's `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`.
-    fn append_message(&self, message: &Message, now: OffsetDateTime) -> Result<()>;
+    /// Inserts `messages` (all of `conversation`, ids unique among them) at
+    /// the end of the conversation, in order. With `bump`, also sets the
+    /// conversation's `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`;
+    /// without, leaves it (imports keep the stored value).
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: &[Message],
+        bump: Option<OffsetDateTime>,
+    ) -> Result<()>;
     /// Messages with position after `after`, with their positions; `None` when
     /// the conversation does not exist.
     fn messages(

@@ -53,6 +53,8 @@ macro_rules! backends {
                     messages::message_duplicate_id_conflicts,
                     messages::message_attachments_round_trip,
                     messages::message_sql_text_is_stored_verbatim,
+                    messages::message_batches_append_in_order,
+                    messages::message_batches_are_all_or_nothing,
                     timestamps::timestamp_round_trips_exactly,
                     transactions::transaction_commits,
                     transactions::transaction_rolls_back_on_err,

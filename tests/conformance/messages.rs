@@ -230,3 +230,117 @@ pub fn message_sql_text_is_stored_verbatim(store: &Store) {
     let texts: Vec<&str> = stored.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(texts, hostile);
 }
+
+pub fn message_batches_append_in_order(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("batch"))
+        .unwrap();
+    store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::System, "first"))
+        .unwrap();
+    let before = store.conversations().get(c.id).unwrap().unwrap();
+    // More than one multi-row statement's worth, with attachments on some.
+    let inputs: Vec<NewMessage> = (0..6_001)
+        .map(|i| {
+            let m = NewMessage::new(Role::User, format!("m{i}"));
+            if i % 1000 == 0 {
+                m.with_attachments(vec![attachment("a.png")])
+            } else {
+                m
+            }
+        })
+        .collect();
+    let made = store.conversations().append_messages(c.id, inputs).unwrap();
+    assert_eq!(made.len(), 6_001);
+    let after = store.conversations().get(c.id).unwrap().unwrap();
+    assert!(after.updated_at > before.updated_at);
+    assert_eq!(after.messages[0].content, "first");
+    assert_eq!(after.messages[1..], made[..]);
+    // Appends after a batch go after it.
+    let last = store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "last"))
+        .unwrap();
+    let page = store
+        .conversations()
+        .messages(c.id, PageRequest::first(1000))
+        .unwrap();
+    assert_eq!(page.items[1], made[0]);
+    assert_eq!(
+        store
+            .conversations()
+            .get(c.id)
+            .unwrap()
+            .unwrap()
+            .messages
+            .last(),
+        Some(&last)
+    );
+    assert!(
+        store
+            .conversations()
+            .append_messages(c.id, vec![])
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn message_batches_are_all_or_nothing(store: &Store) {
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("batch"))
+        .unwrap();
+    let taken = store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "taken"))
+        .unwrap();
+    let before = contents(store);
+    let mut inputs: Vec<NewMessage> = (0..10)
+        .map(|i| NewMessage::new(Role::User, format!("m{i}")))
+        .collect();
+    inputs[7].id = Some(taken.id);
+    let err = store
+        .conversations()
+        .append_messages(c.id, inputs.clone())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { entity: Entity::Message, id } if *id == taken.id.to_string()),
+        "{err:?}"
+    );
+    inputs[7].id = None;
+    inputs[3].content = "nul\0".into();
+    crate::support::assert_invalid(
+        store.conversations().append_messages(c.id, inputs.clone()),
+        "messages[3].content",
+    );
+    inputs[3].content = "fine".into();
+    let twice = MessageId::new();
+    inputs[2].id = Some(twice);
+    inputs[5].id = Some(twice);
+    crate::support::assert_invalid(
+        store.conversations().append_messages(c.id, inputs.clone()),
+        "messages[5].id",
+    );
+    let too_many = vec![NewMessage::new(Role::User, "x"); silmari_store::limits::MAX_BATCH + 1];
+    crate::support::assert_invalid(
+        store.conversations().append_messages(c.id, too_many),
+        "messages",
+    );
+    assert!(
+        store
+            .conversations()
+            .append_messages(
+                ConversationId::new(),
+                vec![NewMessage::new(Role::User, "x")]
+            )
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(
+        contents(store),
+        before,
+        "nothing of any refused batch was written"
+    );
+}

@@ -76,6 +76,14 @@ statements! {
          SELECT COALESCE(MAX(position), 0) + 1, $1, $2, $3, $4, $5, $6 \
          FROM messages WHERE conversation_id = $2"
     );
+    /// Appends a batch from arrays ($2.. in order), positions after the last.
+    APPEND_MESSAGES = concat!(
+        "INSERT INTO messages (", message_columns!(), ") \
+         SELECT b.base + m.n, m.id, $1, m.role, m.content, m.created_at, m.attachments \
+         FROM (SELECT COALESCE(MAX(position), 0) AS base FROM messages WHERE conversation_id = $1) b, \
+         UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[]) \
+         WITH ORDINALITY AS m(id, role, content, created_at, attachments, n)"
+    );
     INSERT_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
     );

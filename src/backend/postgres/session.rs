@@ -113,6 +113,23 @@ impl<'c> PgSession<'c> {
     }
 }
 
+/// Messages per multi-row INSERT of a batch append.
+const APPEND_CHUNK: usize = 5_000;
+
+/// The conflict error for a unique violation in a batch: names the message
+/// the server reports (its key detail), or the batch's first.
+fn duplicate_in(e: &postgres::Error, chunk: &[Message]) -> Error {
+    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or("");
+    let message = chunk
+        .iter()
+        .find(|m| detail.contains(&m.id.to_string()))
+        .or(chunk.first());
+    match message {
+        Some(m) => Error::conflict(Entity::Message, m.id),
+        None => Error::Backend("unique violation in an empty batch".into()),
+    }
+}
+
 /// Column `i` of `row`; a value that does not decode is a corrupt row.
 fn get<'r, T: FromSql<'r>>(
     row: &'r Row,
@@ -248,23 +265,65 @@ impl Session for PgSession<'_> {
         })
     }
 
-    fn append_message(&self, m: &Message, now: OffsetDateTime) -> Result<()> {
-        let bumped = self.execute(BUMP_CONVERSATION, &[m.conversation_id.as_uuid(), &now])?;
-        if bumped == 0 {
-            return Err(Error::not_found(Entity::Conversation, m.conversation_id));
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: &[Message],
+        now: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        // Locks the conversation's row, so concurrent appends cannot take the
+        // same positions.
+        let found = match now {
+            Some(now) => self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now])? > 0,
+            None => self
+                .conversation_row(LOCK_CONVERSATION, conversation)?
+                .is_some(),
+        };
+        if !found {
+            return Err(Error::not_found(Entity::Conversation, conversation));
         }
-        self.execute_or(
-            APPEND_MESSAGE,
-            &[
-                m.id.as_uuid(),
-                m.conversation_id.as_uuid(),
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-            ],
-            conflict_on(Entity::Message, m.id),
-        )?;
+        if let [m] = messages {
+            self.execute_or(
+                APPEND_MESSAGE,
+                &[
+                    m.id.as_uuid(),
+                    conversation.as_uuid(),
+                    &m.role.as_str(),
+                    &m.content,
+                    &m.created_at,
+                    &Json(&m.attachments),
+                ],
+                conflict_on(Entity::Message, m.id),
+            )?;
+            return Ok(());
+        }
+        // Many at once: one multi-row INSERT per chunk, from arrays.
+        for chunk in messages.chunks(APPEND_CHUNK) {
+            let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
+            let roles: Vec<&str> = chunk.iter().map(|m| m.role.as_str()).collect();
+            let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
+            let times: Vec<OffsetDateTime> = chunk.iter().map(|m| m.created_at).collect();
+            let attachments: Vec<Json<&Vec<Attachment>>> =
+                chunk.iter().map(|m| Json(&m.attachments)).collect();
+            self.execute_or(
+                APPEND_MESSAGES,
+                &[
+                    conversation.as_uuid(),
+                    &ids,
+                    &roles,
+                    &contents,
+                    &times,
+                    &attachments,
+                ],
+                |e| {
+                    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                        duplicate_in(&e, chunk)
+                    } else {
+                        Error::from(e)
+                    }
+                },
+            )?;
+        }
         Ok(())
     }
 

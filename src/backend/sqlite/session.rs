@@ -260,20 +260,33 @@ impl Session for SqliteSession<'_> {
         })
     }
 
-    fn append_message(&self, m: &Message, now: OffsetDateTime) -> Result<()> {
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: &[Message],
+        now: Option<OffsetDateTime>,
+    ) -> Result<()> {
         // Bumping first also takes the conversation's row for this transaction.
-        let n = self
-            .conn
-            .prepare_cached(BUMP_CONVERSATION)?
-            .execute(params![key(m.conversation_id), to_micros(now)])?;
-        if n == 0 {
-            return Err(Error::not_found(Entity::Conversation, m.conversation_id));
+        let found = match now {
+            Some(now) => {
+                self.conn
+                    .prepare_cached(BUMP_CONVERSATION)?
+                    .execute(params![key(conversation), to_micros(now)])?
+                    > 0
+            }
+            None => self.conversation_row(conversation)?.is_some(),
+        };
+        if !found {
+            return Err(Error::not_found(Entity::Conversation, conversation));
         }
-        let position: i64 = self
+        let first: i64 = self
             .conn
             .prepare_cached(NEXT_POSITION)?
-            .query_row([key(m.conversation_id)], |r| r.get(0))?;
-        self.insert_message(position, m)
+            .query_row([key(conversation)], |r| r.get(0))?;
+        for (position, m) in (first..).zip(messages) {
+            self.insert_message(position, m)?;
+        }
+        Ok(())
     }
 
     fn messages(
