@@ -166,7 +166,7 @@ fn schema_newer_than_this_build_is_refused_and_untouched() {
                 supported,
             } => {
                 assert_eq!(database, 99);
-                assert_eq!(supported, 1);
+                assert_eq!(supported, 2);
             }
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }

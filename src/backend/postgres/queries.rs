@@ -17,8 +17,7 @@ macro_rules! message_columns {
 macro_rules! list_conversations {
     ($column:literal, $filter:literal, $limit:literal) => {
         concat!(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, \
-             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) \
+            "SELECT c.id, c.title, c.created_at, c.updated_at, c.message_count \
              FROM conversations c ",
             $filter,
             " ORDER BY c.",
@@ -53,10 +52,15 @@ statements! {
     INSERT_CONVERSATION =
         "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ($1, $2, $3, $4)";
     CONVERSATION = "SELECT title, created_at, updated_at FROM conversations WHERE id = $1";
-    /// Moves `updated_at` strictly forward, and locks the row until commit.
+    /// Counts $3 appended messages, moves `updated_at` strictly forward, and
+    /// locks the row until commit.
     BUMP_CONVERSATION = "UPDATE conversations \
-        SET updated_at = GREATEST($2, updated_at + interval '1 microsecond') WHERE id = $1";
-    UPDATE_CONVERSATION = "UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1";
+        SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
+            message_count = message_count + $3 WHERE id = $1";
+    /// Counts $2 appended (imported) messages, leaving `updated_at`; locks the row.
+    COUNT_APPENDED = "UPDATE conversations SET message_count = message_count + $2 WHERE id = $1";
+    UPDATE_CONVERSATION =
+        "UPDATE conversations SET title = $2, updated_at = $3, message_count = $4 WHERE id = $1";
     /// Locks the row for `update`, so two updates of one conversation serialize.
     LOCK_CONVERSATION =
         "SELECT title, created_at, updated_at FROM conversations WHERE id = $1 FOR UPDATE";
@@ -65,8 +69,7 @@ statements! {
     BY_UPDATED_AFTER = list_conversations!("updated_at", "WHERE (c.updated_at, c.id) < ($1, $2)", "$3");
     BY_CREATED_FIRST = list_conversations!("created_at", "", "$1");
     BY_CREATED_AFTER = list_conversations!("created_at", "WHERE (c.created_at, c.id) < ($1, $2)", "$3");
-    /// Every conversation, with a zero where the message count goes.
-    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, 0::bigint FROM conversations \
+    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, message_count FROM conversations \
         ORDER BY updated_at DESC, id DESC";
 
     /// Appends at the end: run after [`BUMP_CONVERSATION`] has locked the

@@ -273,13 +273,12 @@ impl Session for PgSession<'_> {
     ) -> Result<()> {
         // Locks the conversation's row, so concurrent appends cannot take the
         // same positions.
-        let found = match now {
-            Some(now) => self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now])? > 0,
-            None => self
-                .conversation_row(LOCK_CONVERSATION, conversation)?
-                .is_some(),
+        let count = messages.len() as i64;
+        let changed = match now {
+            Some(now) => self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now, &count])?,
+            None => self.execute(COUNT_APPENDED, &[conversation.as_uuid(), &count])?,
         };
-        if !found {
+        if changed == 0 {
             return Err(Error::not_found(Entity::Conversation, conversation));
         }
         if let [m] = messages {
@@ -408,7 +407,12 @@ impl Session for PgSession<'_> {
         let updated_at = bump(stored.updated_at, now);
         self.execute(
             UPDATE_CONVERSATION,
-            &[id.as_uuid(), &conversation.title, &updated_at],
+            &[
+                id.as_uuid(),
+                &conversation.title,
+                &updated_at,
+                &(conversation.messages.len() as i64),
+            ],
         )?;
         for message in &plan.delete {
             self.execute(DELETE_MESSAGE, &[message.as_uuid()])?;

@@ -267,16 +267,18 @@ impl Session for SqliteSession<'_> {
         now: Option<OffsetDateTime>,
     ) -> Result<()> {
         // Bumping first also takes the conversation's row for this transaction.
-        let found = match now {
-            Some(now) => {
-                self.conn
-                    .prepare_cached(BUMP_CONVERSATION)?
-                    .execute(params![key(conversation), to_micros(now)])?
-                    > 0
-            }
-            None => self.conversation_row(conversation)?.is_some(),
+        let count = messages.len() as i64;
+        let changed = match now {
+            Some(now) => self
+                .conn
+                .prepare_cached(BUMP_CONVERSATION)?
+                .execute(params![key(conversation), to_micros(now), count])?,
+            None => self
+                .conn
+                .prepare_cached(COUNT_APPENDED)?
+                .execute(params![key(conversation), count])?,
         };
-        if !found {
+        if changed == 0 {
             return Err(Error::not_found(Entity::Conversation, conversation));
         }
         let first: i64 = self
@@ -367,7 +369,12 @@ impl Session for SqliteSession<'_> {
         let updated_at = bump(stored.updated_at, now);
         self.conn
             .prepare_cached(UPDATE_CONVERSATION)?
-            .execute(params![key(id), conversation.title, to_micros(updated_at)])?;
+            .execute(params![
+                key(id),
+                conversation.title,
+                to_micros(updated_at),
+                conversation.messages.len() as i64,
+            ])?;
         for message in &plan.delete {
             self.conn
                 .prepare_cached(DELETE_MESSAGE)?
