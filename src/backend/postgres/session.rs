@@ -275,7 +275,9 @@ impl Session for PgSession<'_> {
         // same positions.
         let count = messages.len() as i64;
         let changed = match now {
-            Some(now) => self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now, &count])?,
+            Some(now) => {
+                self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now, &count])?
+            }
             None => self.execute(COUNT_APPENDED, &[conversation.as_uuid(), &count])?,
         };
         if changed == 0 {
