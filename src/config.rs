@@ -203,6 +203,11 @@ pub struct SqliteOptions {
     /// example on some network file systems). Default `true`. With `false`
     /// the store logs a warning and keeps the journal mode SQLite gives it.
     pub require_wal: bool,
+    /// How many snapshots of a database file to keep: before migrations run
+    /// on a file that holds data, it is copied beside itself
+    /// (`<file>.v<version>-<time>.snapshot`) and older copies beyond this
+    /// number are removed. Default 3; 0 takes none.
+    pub snapshots_kept: usize,
 }
 
 impl Default for SqliteOptions {
@@ -211,6 +216,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             statement_cache_capacity: 64,
             require_wal: true,
+            snapshots_kept: 3,
         }
     }
 }

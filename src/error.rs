@@ -149,6 +149,34 @@ pub enum Error {
     )]
     InTransaction,
 
+    /// This backend cannot do that (for example an online backup of PostgreSQL).
+    #[error("{operation} is not supported by the {backend} backend")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The backend that was asked.
+        backend: crate::BackendKind,
+    },
+
+    /// A record of an import file was refused; nothing of the file was written.
+    #[error("line {line}: {reason}")]
+    Import {
+        /// Line number (1-based) of the first bad record.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Reading or writing a file (export, import, snapshot, backup) failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Any other error of the database driver.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

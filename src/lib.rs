@@ -57,6 +57,7 @@
 mod backend;
 pub mod config;
 mod error;
+pub mod health;
 pub mod limits;
 mod migrate;
 mod model;
@@ -67,7 +68,10 @@ mod validate;
 pub use backend::BackendKind;
 pub use config::{Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
 pub use error::{Entity, Error, Result};
-pub use migrate::{MigrationStatus, Migrations};
+pub use health::HealthReport;
+pub use migrate::{
+    Direction, MigrationStatus, MigrationTarget, Migrations, PlannedMigration, Snapshot,
+};
 pub use model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationQuery,
     ConversationSummary, Cursor, FileId, FileMetadata, Message, MessageId, NewConversation,

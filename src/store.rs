@@ -9,6 +9,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, BackendKind, Finish, Session};
 use crate::config::{Location, PoolConfig, SqliteOptions, StoreConfig};
 use crate::error::{Entity, Error, Result};
+use crate::health::HealthReport;
 use crate::migrate::Migrations;
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
@@ -154,9 +155,23 @@ impl Store {
         }
     }
 
-    /// Schema migrations.
+    /// Schema migrations: status, plan, up, down, snapshots.
     pub fn migrations(&self) -> Migrations<'_> {
         Migrations { store: self }
+    }
+
+    /// A structured health report: schema version and pending migrations,
+    /// integrity and foreign-key checks and the pragmas in effect (SQLite),
+    /// row counts, size on disk.
+    pub fn check(&self) -> Result<HealthReport> {
+        self.inner.backend.check()
+    }
+
+    /// Copies the live database to a new file at `path` with SQLite's online
+    /// backup API; the store stays usable meanwhile. An existing file is not
+    /// overwritten. Other backends: [`Error::Unsupported`].
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.backend.backup_to(path.as_ref())
     }
 
     /// Runs `f` in one transaction: everything it wrote is committed when it

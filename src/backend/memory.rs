@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use super::sync::plan;
 use super::{Backend, BackendKind, Body, Finish, Session, TimeKey};
 use crate::error::{Entity, Error, Result};
-use crate::migrate::MigrationStatus;
+use crate::health::{Counts, HealthReport};
+use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration};
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
     Message, MessageId, bump, to_micros,
@@ -176,8 +177,35 @@ impl Backend for MemoryBackend {
         Ok(Vec::new())
     }
 
-    fn migrate_up(&self) -> Result<()> {
-        Ok(())
+    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        match target {
+            MigrationTarget::Latest => Ok(Vec::new()),
+            MigrationTarget::Version(_) => Err(self.unsupported("migrating to a version")),
+        }
+    }
+
+    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        self.migration_plan(target)
+    }
+
+    fn check(&self) -> Result<HealthReport> {
+        let state = self.lock();
+        let counts = Counts {
+            files: state.files.len() as u64,
+            conversations: state.conversations.len() as u64,
+            messages: state.message_owner.len() as u64,
+        };
+        Ok(HealthReport {
+            backend: BackendKind::Memory,
+            schema_version: 0,
+            pending_migrations: Vec::new(),
+            integrity_check: None,
+            foreign_key_violations: None,
+            pragmas: None,
+            counts,
+            message_count_mismatches: 0,
+            size_bytes: None,
+        })
     }
 }
 

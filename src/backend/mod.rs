@@ -10,8 +10,10 @@ use std::path::Path;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::error::Error;
 use crate::error::Result;
-use crate::migrate::MigrationStatus;
+use crate::health::HealthReport;
+use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
     Message,
@@ -39,7 +41,8 @@ pub(crate) mod sqlite;
 pub(crate) mod sync;
 
 /// Which backend a [`Store`](crate::Store) runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum BackendKind {
     /// The pure-Rust in-memory backend.
@@ -92,8 +95,37 @@ pub(crate) trait Backend: Send + Sync {
     /// Every embedded migration with whether it is applied.
     fn migration_status(&self) -> Result<Vec<MigrationStatus>>;
 
-    /// Applies pending migrations.
-    fn migrate_up(&self) -> Result<()>;
+    /// The steps to `target`, changing nothing.
+    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>>;
+
+    /// Runs the steps to `target` under the cross-process migration lock.
+    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>>;
+
+    /// Snapshots taken before migrations, newest first.
+    fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        Ok(Vec::new())
+    }
+
+    /// Restores a snapshot into the live database.
+    fn restore_snapshot(&self, _snapshot: &Path) -> Result<()> {
+        Err(self.unsupported("restoring a snapshot"))
+    }
+
+    /// Copies the live database to `path`.
+    fn backup_to(&self, _path: &Path) -> Result<()> {
+        Err(self.unsupported("online backup"))
+    }
+
+    /// The health report.
+    fn check(&self) -> Result<HealthReport>;
+
+    /// [`Error::Unsupported`] for `operation` on this backend.
+    fn unsupported(&self, operation: &'static str) -> Error {
+        Error::Unsupported {
+            operation,
+            backend: self.kind(),
+        }
+    }
 }
 
 /// A keyset position in a newest-first list: (timestamp micros, id).

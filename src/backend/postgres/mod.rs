@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
@@ -20,19 +21,25 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::{Backend, BackendKind, Body, Finish};
 use crate::config::{PoolConfig, PostgresUrl, redact};
 use crate::error::{Entity, Error, Result};
-use crate::migrate::{self, MigrationStatus, migration_error};
+use crate::health::{Counts, HealthReport};
+use crate::migrate::{MigrationStatus, MigrationTarget, POSTGRES, PlannedMigration};
 
+mod migrations;
 mod queries;
 mod session;
 mod tls;
 
 use queries::{
-    BEGIN, COMMIT, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
+    BEGIN, COMMIT, COUNT_CONVERSATIONS, COUNT_FILES, COUNT_MESSAGES, COUNT_MISMATCHES,
+    DATABASE_SIZE, ROLLBACK,
 };
 use session::PgSession;
 
 pub(crate) struct PostgresBackend {
     pool: Pool<Manager>,
+    /// Moves on after every migration; a connection whose statements were
+    /// prepared under an older epoch drops them.
+    schema_epoch: AtomicU64,
 }
 
 /// A pooled connection with its prepared statements.
@@ -42,6 +49,8 @@ pub(crate) struct PgConn {
     /// Set while a transaction is open; a connection dropped with it set
     /// (after a failed rollback) is discarded by the pool.
     in_transaction: bool,
+    /// The backend's schema epoch its statements were prepared under.
+    epoch: u64,
 }
 
 impl PgConn {
@@ -92,6 +101,7 @@ impl ManageConnection for Manager {
             client: self.inner.connect()?,
             statements: HashMap::new(),
             in_transaction: false,
+            epoch: 0,
         })
     }
 
@@ -207,7 +217,13 @@ impl PostgresBackend {
             inner: PostgresConnectionManager::new(config, tls),
         };
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
-        lock_and_migrate(&mut first, migrate_on_open)?;
+        migrations::locked(&mut first, |conn| {
+            if migrate_on_open {
+                migrations::migrate(conn, MigrationTarget::Latest).map(drop)
+            } else {
+                POSTGRES.verify(&migrations::applied_migrations(conn)?)
+            }
+        })?;
         let pool = Pool::builder()
             .max_size(pool.max_size())
             .min_idle(Some(pool.pool_size))
@@ -216,7 +232,10 @@ impl PostgresBackend {
             .idle_timeout(None)
             .test_on_check_out(false)
             .build_unchecked(manager);
-        Ok(PostgresBackend { pool })
+        Ok(PostgresBackend {
+            pool,
+            schema_epoch: AtomicU64::new(0),
+        })
     }
 
     /// A live connection: dead ones found on checkout are discarded.
@@ -234,6 +253,11 @@ impl PostgresBackend {
                 }
             })?;
             if conn.is_alive() {
+                let epoch = self.schema_epoch.load(Ordering::SeqCst);
+                if conn.epoch != epoch {
+                    conn.statements.clear();
+                    conn.epoch = epoch;
+                }
                 return Ok(conn);
             }
             log::warn!("discarding a PostgreSQL connection the server has closed");
@@ -270,54 +294,6 @@ impl PostgresBackend {
             source: None,
         }))
     }
-}
-
-/// Applies pending migrations (or only checks the history) under an
-/// advisory lock, so that concurrent openers do not both migrate.
-fn lock_and_migrate(conn: &mut PgConn, apply: bool) -> Result<()> {
-    conn.run(LOCK_MIGRATIONS).map(drop)?;
-    let result = (|| {
-        let runner = migrate::postgres::migrations::runner();
-        migrate::check_not_newer(runner.get_migrations(), &applied_migrations(conn)?)?;
-        if apply {
-            runner.run(&mut conn.client).map_err(migration_error)?;
-        }
-        Ok(())
-    })();
-    let unlocked = conn.run(UNLOCK_MIGRATIONS).map(drop);
-    result.and(unlocked)
-}
-
-/// refinery's history, read without trusting it.
-fn applied_migrations(conn: &mut PgConn) -> Result<Vec<refinery::Migration>> {
-    let exists = conn.statement(HISTORY_EXISTS)?;
-    let exists: bool = conn.client.query_one(&exists, &[])?.try_get(0)?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let history = conn.statement(HISTORY)?;
-    let bad = |column: &'static str, reason: String| {
-        Error::corrupt("refinery_schema_history", column, reason)
-    };
-    let mut applied = Vec::new();
-    for row in conn.client.query(&history, &[])? {
-        let version: i32 = row.try_get(0)?;
-        let name: String = row.try_get(1)?;
-        let applied_on: String = row.try_get(2)?;
-        let applied_on = time::OffsetDateTime::parse(
-            &applied_on,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map_err(|e| bad("applied_on", e.to_string()))?;
-        let checksum: String = row.try_get(3)?;
-        let checksum = checksum
-            .parse()
-            .map_err(|_| bad("checksum", format!("{checksum:?} is not a number")))?;
-        applied.push(refinery::Migration::applied(
-            version, name, applied_on, checksum,
-        ));
-    }
-    Ok(applied)
 }
 
 /// Sends `BEGIN`; the returned guard rolls back when dropped uncommitted.
@@ -390,14 +366,67 @@ impl Backend for PostgresBackend {
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
-        let mut conn = self.connection()?;
-        migrate::status_of(
-            migrate::postgres::migrations::runner().get_migrations(),
-            &applied_migrations(&mut conn)?,
+        POSTGRES.status(&migrations::applied_migrations(&mut *self.connection()?)?)
+    }
+
+    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        POSTGRES.plan(
+            &migrations::applied_migrations(&mut *self.connection()?)?,
+            target,
         )
     }
 
-    fn migrate_up(&self) -> Result<()> {
-        lock_and_migrate(&mut *self.connection()?, true)
+    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        let mut conn = self.connection()?;
+        let plan = migrations::locked(&mut conn, |conn| migrations::migrate(conn, target));
+        // Cached statements may describe the old schema: every connection
+        // prepares afresh from now on.
+        self.schema_epoch.fetch_add(1, Ordering::SeqCst);
+        plan
+    }
+
+    fn check(&self) -> Result<HealthReport> {
+        let mut conn = self.connection()?;
+        let applied = migrations::applied_migrations(&mut conn)?;
+        let schema_version = applied
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .max()
+            .unwrap_or(0);
+        let pending_migrations = POSTGRES
+            .plan(&applied, MigrationTarget::Latest)?
+            .iter()
+            .map(|step| step.version)
+            .collect();
+        let mut number = |sql: &'static str| -> Result<u64> {
+            let statement = conn.statement(sql)?;
+            let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
+            Ok(n.max(0) as u64)
+        };
+        let counts = if schema_version >= 1 {
+            Counts {
+                files: number(COUNT_FILES)?,
+                conversations: number(COUNT_CONVERSATIONS)?,
+                messages: number(COUNT_MESSAGES)?,
+            }
+        } else {
+            Counts::default()
+        };
+        let message_count_mismatches = if schema_version >= 2 {
+            number(COUNT_MISMATCHES)?
+        } else {
+            0
+        };
+        Ok(HealthReport {
+            backend: BackendKind::Postgres,
+            schema_version,
+            pending_migrations,
+            integrity_check: None,
+            foreign_key_violations: None,
+            pragmas: None,
+            counts,
+            message_count_mismatches,
+            size_bytes: Some(number(DATABASE_SIZE)?),
+        })
     }
 }

@@ -104,9 +104,17 @@ statements! {
                       attachments = $6 WHERE id = $1";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
 
+    COUNT_FILES = "SELECT COUNT(*) FROM file_metadata";
+    COUNT_CONVERSATIONS = "SELECT COUNT(*) FROM conversations";
+    COUNT_MESSAGES = "SELECT COUNT(*) FROM messages";
+    COUNT_MISMATCHES = "SELECT COUNT(*) FROM conversations c WHERE c.message_count <> \
+        (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)";
+    DATABASE_SIZE = "SELECT pg_database_size(current_database())";
+
     /// Serializes migrations across processes (held for the session).
     LOCK_MIGRATIONS = "SELECT pg_advisory_lock(7370616365)";
     UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock(7370616365)";
     HISTORY_EXISTS = "SELECT to_regclass('refinery_schema_history') IS NOT NULL";
+    DELETE_HISTORY = "DELETE FROM refinery_schema_history WHERE version = $1";
     HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 }

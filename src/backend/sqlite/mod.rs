@@ -7,22 +7,23 @@
 //! `memdb` VFS under a unique name, shared by all connections of the pool and
 //! kept alive by one connection the backend holds.
 
-use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Backend, BackendKind, Body, Finish};
 use crate::config::{PoolConfig, SqliteOptions};
 use crate::error::{Entity, Error, Result};
-use crate::migrate::{self, MigrationStatus, migration_error};
+use crate::health::HealthReport;
+use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration, SQLITE, Snapshot};
+use migrations::{MigrationLock, applied_migrations};
 
+mod maintenance;
+mod migrations;
 mod queries;
 mod session;
 
@@ -39,6 +40,7 @@ pub(crate) enum Target {
 pub(crate) struct SqliteBackend {
     pool: Pool<Manager>,
     path: Option<PathBuf>,
+    snapshots_kept: usize,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
     _keeper: Option<Mutex<Connection>>,
 }
@@ -238,14 +240,16 @@ impl SqliteBackend {
             Target::Memory => None,
         };
         {
-            let _lock = path.as_deref().map(MigrationLock::acquire).transpose()?;
+            let _lock = MigrationLock::acquire(path.as_deref())?;
             if migrate_on_open {
-                migrate_up(&mut first)?;
-            } else {
-                migrate::check_not_newer(
-                    migrate::sqlite::migrations::runner().get_migrations(),
-                    &applied_migrations(&first)?,
+                migrations::migrate(
+                    &mut first,
+                    path.as_deref(),
+                    options.snapshots_kept,
+                    MigrationTarget::Latest,
                 )?;
+            } else {
+                SQLITE.verify(&applied_migrations(&first)?)?;
             }
         }
         let pool = Pool::builder()
@@ -263,6 +267,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             pool,
             path,
+            snapshots_kept: options.snapshots_kept,
             _keeper: keeper,
         })
     }
@@ -279,84 +284,6 @@ impl SqliteBackend {
             }
         })
     }
-}
-
-/// An exclusive lock on `<database>-migrate.lock`, held while one process
-/// reads the migration history and applies what is pending, so that two
-/// processes opening a fresh database at once do not both migrate.
-struct MigrationLock(File);
-
-impl MigrationLock {
-    fn acquire(db: &Path) -> Result<Self> {
-        let mut name = OsString::from(db.as_os_str());
-        name.push("-migrate.lock");
-        let path = PathBuf::from(name);
-        let fail = |e: std::io::Error| Error::Open {
-            path: path.clone(),
-            reason: "cannot take the migration lock".to_owned(),
-            source: Some(Box::new(e)),
-        };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(fail)?;
-        file.lock().map_err(fail)?;
-        Ok(MigrationLock(file))
-    }
-}
-
-impl Drop for MigrationLock {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.unlock() {
-            log::warn!("could not release the migration lock: {e}");
-        }
-    }
-}
-
-/// refinery's history, read without trusting it (refinery's own reader
-/// panics on a malformed row).
-fn applied_migrations(conn: &Connection) -> Result<Vec<refinery::Migration>> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'refinery_schema_history')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn.prepare(
-        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut applied = Vec::new();
-    let bad = |column: &'static str, reason: String| {
-        Error::corrupt("refinery_schema_history", column, reason)
-    };
-    while let Some(row) = rows.next()? {
-        let version: i32 = row.get(0)?;
-        let name: String = row.get(1)?;
-        let applied_on: String = row.get(2)?;
-        let applied_on =
-            OffsetDateTime::parse(&applied_on, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| bad("applied_on", e.to_string()))?;
-        let checksum: String = row.get(3)?;
-        let checksum = checksum
-            .parse()
-            .map_err(|_| bad("checksum", format!("{checksum:?} is not a number")))?;
-        applied.push(refinery::Migration::applied(
-            version, name, applied_on, checksum,
-        ));
-    }
-    Ok(applied)
-}
-
-fn migrate_up(conn: &mut Connection) -> Result<()> {
-    let runner = migrate::sqlite::migrations::runner();
-    migrate::check_not_newer(runner.get_migrations(), &applied_migrations(conn)?)?;
-    runner.run(conn).map_err(migration_error)?;
-    Ok(())
 }
 
 impl Backend for SqliteBackend {
@@ -383,21 +310,41 @@ impl Backend for SqliteBackend {
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
-        let conn = self.connection()?;
-        migrate::status_of(
-            migrate::sqlite::migrations::runner().get_migrations(),
-            &applied_migrations(&conn)?,
-        )
+        SQLITE.status(&applied_migrations(&*self.connection()?)?)
     }
 
-    fn migrate_up(&self) -> Result<()> {
+    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        SQLITE.plan(&applied_migrations(&*self.connection()?)?, target)
+    }
+
+    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
         let mut conn = self.connection()?;
-        let _lock = self
-            .path
-            .as_deref()
-            .map(MigrationLock::acquire)
-            .transpose()?;
-        migrate_up(&mut conn)
+        let _lock = MigrationLock::acquire(self.path.as_deref())?;
+        migrations::migrate(&mut conn, self.path.as_deref(), self.snapshots_kept, target)
+    }
+
+    fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        match &self.path {
+            Some(db) => migrations::list_snapshots(db),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
+        if self.path.is_none() {
+            return Err(self.unsupported("restoring a snapshot into an in-memory database"));
+        }
+        let mut conn = self.connection()?;
+        let _lock = MigrationLock::acquire(self.path.as_deref())?;
+        maintenance::restore(&mut conn, snapshot)
+    }
+
+    fn backup_to(&self, path: &Path) -> Result<()> {
+        maintenance::backup(&*self.connection()?, path)
+    }
+
+    fn check(&self) -> Result<HealthReport> {
+        maintenance::check(&*self.connection()?, self.path.as_deref())
     }
 }
 
@@ -466,7 +413,7 @@ mod tests {
     #[test]
     fn every_statement_uses_an_index() -> Result<()> {
         let mut conn = Connection::open_in_memory()?;
-        migrate_up(&mut conn)?;
+        migrations::migrate(&mut conn, None, 0, MigrationTarget::Latest)?;
         for (name, sql) in ALL {
             if !sql.starts_with("SELECT")
                 && !sql.starts_with("UPDATE")

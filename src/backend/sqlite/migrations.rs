@@ -1,0 +1,216 @@
+//! Migrations of the SQLite backend: the cross-process lock, refinery's
+//! history, down steps, and snapshots taken before migrating a file.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, TransactionBehavior};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::error::{Error, Result};
+use crate::migrate::{
+    Direction, MigrationTarget, PlannedMigration, SQLITE, Snapshot, history_entry, migration_error,
+};
+
+/// An exclusive lock on `<database>-migrate.lock`, held while one process
+/// reads the migration history and applies what is pending, so that two
+/// processes opening a fresh database at once do not both migrate.
+pub(super) struct MigrationLock(File);
+
+impl MigrationLock {
+    /// Takes the lock for the database at `db`; `None` for in-memory databases.
+    pub(super) fn acquire(db: Option<&Path>) -> Result<Option<Self>> {
+        let Some(db) = db else { return Ok(None) };
+        let mut name = OsString::from(db.as_os_str());
+        name.push("-migrate.lock");
+        let path = PathBuf::from(name);
+        let fail = |e: std::io::Error| Error::Open {
+            path: path.clone(),
+            reason: "cannot take the migration lock".to_owned(),
+            source: Some(Box::new(e)),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(fail)?;
+        file.lock().map_err(fail)?;
+        Ok(Some(MigrationLock(file)))
+    }
+}
+
+impl Drop for MigrationLock {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.unlock() {
+            log::warn!("could not release the migration lock: {e}");
+        }
+    }
+}
+
+/// refinery's history, read without trusting it (refinery's own reader
+/// panics on a malformed row).
+pub(super) fn applied_migrations(conn: &Connection) -> Result<Vec<refinery::Migration>> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+         WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut applied = Vec::new();
+    while let Some(row) = rows.next()? {
+        let applied_on: String = row.get(2)?;
+        let checksum: String = row.get(3)?;
+        applied.push(history_entry(
+            row.get(0)?,
+            row.get(1)?,
+            &applied_on,
+            &checksum,
+        )?);
+    }
+    Ok(applied)
+}
+
+/// Moves the schema to `target`; the caller holds the [`MigrationLock`].
+/// Takes a snapshot first when `db` is a file that holds data.
+pub(super) fn migrate(
+    conn: &mut Connection,
+    db: Option<&Path>,
+    snapshots_kept: usize,
+    target: MigrationTarget,
+) -> Result<Vec<PlannedMigration>> {
+    let applied = applied_migrations(conn)?;
+    let plan = SQLITE.plan(&applied, target)?;
+    let Some(last) = plan.last() else {
+        return Ok(plan);
+    };
+    if let Some(db) = db
+        && snapshots_kept > 0
+        && holds_data(conn, &applied)?
+    {
+        let current = applied
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .max()
+            .unwrap_or(0);
+        take_snapshot(conn, db, current, snapshots_kept)?;
+    }
+    match last.direction {
+        Direction::Up => {
+            let version = i32::try_from(last.version)
+                .map_err(|_| Error::invalid("version", "out of range"))?;
+            SQLITE
+                .runner()
+                .set_target(refinery::Target::Version(version))
+                .run(conn)
+                .map_err(migration_error)?;
+        }
+        Direction::Down => {
+            for step in &plan {
+                revert(conn, step)?;
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Runs one down script and forgets its version, in one transaction.
+fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
+    let failed = |e: rusqlite::Error| Error::Migration {
+        message: format!("reverting V{}__{} failed: {e}", step.version, step.name),
+        source: Some(Box::new(e)),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    tx.execute_batch(&step.sql).map_err(failed)?;
+    tx.execute(
+        "DELETE FROM refinery_schema_history WHERE version = ?1",
+        [step.version],
+    )
+    .map_err(failed)?;
+    tx.commit().map_err(failed)?;
+    log::info!("reverted migration V{}__{}", step.version, step.name);
+    Ok(())
+}
+
+fn holds_data(conn: &Connection, applied: &[refinery::Migration]) -> Result<bool> {
+    if applied.is_empty() {
+        return Ok(false);
+    }
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM conversations) OR EXISTS (SELECT 1 FROM file_metadata)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+const SNAPSHOT_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:6]Z");
+
+/// `<db>.v<version>-<time>.snapshot` beside the database.
+fn snapshot_prefix(db: &Path) -> String {
+    let name = db.file_name().map(|n| n.to_string_lossy().into_owned());
+    format!("{}.v", name.unwrap_or_default())
+}
+
+fn take_snapshot(conn: &Connection, db: &Path, version: i64, keep: usize) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
+    let stamp = now
+        .format(SNAPSHOT_TIME)
+        .map_err(|e| Error::Backend(Box::new(e)))?;
+    let path = db.with_file_name(format!("{}{version}-{stamp}.snapshot", snapshot_prefix(db)));
+    let target = path
+        .to_str()
+        .ok_or_else(|| Error::invalid("path", "the database path is not UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    log::info!(
+        "snapshot of {} at version {version}: {}",
+        db.display(),
+        path.display()
+    );
+    for old in list_snapshots(db)?.into_iter().skip(keep) {
+        if let Err(e) = std::fs::remove_file(&old.path) {
+            log::warn!("could not remove old snapshot {}: {e}", old.path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Snapshots of `db`, newest first.
+pub(super) fn list_snapshots(db: &Path) -> Result<Vec<Snapshot>> {
+    let dir = match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = snapshot_prefix(db);
+    let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut snapshots: Vec<Snapshot> = entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let rest = name.strip_prefix(&prefix)?.strip_suffix(".snapshot")?;
+            let (version, stamp) = rest.split_once('-')?;
+            let taken_at = time::PrimitiveDateTime::parse(stamp, SNAPSHOT_TIME).ok()?;
+            Some(Snapshot {
+                path: entry.path(),
+                version: version.parse().ok()?,
+                taken_at: taken_at.assume_utc(),
+            })
+        })
+        .collect();
+    snapshots.sort_by_key(|s| std::cmp::Reverse(s.taken_at));
+    Ok(snapshots)
+}
