@@ -490,7 +490,8 @@ mod tests {
     /// A shipped migration is never edited: its checksum is pinned here.
     #[test]
     fn shipped_migrations_keep_their_checksums() {
-        let pinned: &[(&str, &Dialect, &[(i32, u64)])] = &[
+        type Pins = &'static [(i32, u64)];
+        let pinned: &[(&str, &Dialect, Pins)] = &[
             ("sqlite", &SQLITE, SQLITE_CHECKSUMS),
             #[cfg(feature = "postgres")]
             ("postgres", &POSTGRES, POSTGRES_CHECKSUMS),
