@@ -227,6 +227,18 @@ impl Migrations<'_> {
 
 #[allow(dead_code)] // unused in a memory-only build
 impl Dialect {
+    /// A dialect of the given scripts, for tests of failing migrations.
+    #[cfg(test)]
+    pub(crate) fn for_tests(runner: fn() -> refinery::Runner, down: &'static [DownScript]) -> Self {
+        Dialect { runner, down }
+    }
+
+    /// This dialect's down scripts.
+    #[cfg(test)]
+    pub(crate) fn down_scripts(&self) -> &'static [DownScript] {
+        self.down
+    }
+
     /// refinery's runner over this dialect's embedded up scripts.
     pub(crate) fn runner(&self) -> refinery::Runner {
         (self.runner)()

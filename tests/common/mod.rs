@@ -1,6 +1,9 @@
 //! Test support shared by the integration tests: throwaway PostgreSQL databases.
 #![allow(dead_code)] // each test crate uses part of it
 
+#[cfg(feature = "sqlite")]
+pub mod schema;
+
 /// The variable naming a PostgreSQL server the tests may create databases on.
 pub const POSTGRES_URL_VAR: &str = "SILMARI_TEST_POSTGRES_URL";
 /// The variable holding a shell command that restarts that server (optional).

@@ -7,7 +7,7 @@ use super::queries::{
 };
 use crate::error::{Error, Result};
 use crate::migrate::{
-    Direction, MigrationTarget, POSTGRES, PlannedMigration, history_entry, migration_error,
+    Dialect, Direction, MigrationTarget, PlannedMigration, history_entry, migration_error,
 };
 
 /// refinery's history, read without trusting it.
@@ -40,9 +40,13 @@ pub(super) fn locked<T>(conn: &mut PgConn, f: impl FnOnce(&mut PgConn) -> Result
 }
 
 /// Moves the schema to `target`; the caller holds the lock.
-pub(super) fn migrate(conn: &mut PgConn, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+pub(super) fn migrate(
+    conn: &mut PgConn,
+    dialect: &Dialect,
+    target: MigrationTarget,
+) -> Result<Vec<PlannedMigration>> {
     let applied = applied_migrations(conn)?;
-    let plan = POSTGRES.plan(&applied, target)?;
+    let plan = dialect.plan(&applied, target)?;
     let Some(last) = plan.last() else {
         return Ok(plan);
     };
@@ -50,7 +54,7 @@ pub(super) fn migrate(conn: &mut PgConn, target: MigrationTarget) -> Result<Vec<
         Direction::Up => {
             let version = i32::try_from(last.version)
                 .map_err(|_| Error::invalid("version", "out of range"))?;
-            POSTGRES
+            dialect
                 .runner()
                 .set_target(refinery::Target::Version(version))
                 .run(&mut conn.client)
@@ -88,4 +92,125 @@ fn revert(conn: &mut PgConn, step: &PlannedMigration) -> Result<()> {
     }
     log::info!("reverted migration V{}__{}", step.version, step.name);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use postgres::{Client, NoTls};
+
+    use super::*;
+    use crate::migrate::{DownScript, POSTGRES};
+
+    /// A throwaway database on the server of SILMARI_TEST_POSTGRES_URL,
+    /// dropped afterwards; `None` (said) without one, a failure in CI.
+    struct TestDatabase {
+        server: String,
+        name: String,
+        conn: PgConn,
+    }
+
+    impl TestDatabase {
+        fn create() -> Option<Self> {
+            let Ok(server) = std::env::var("SILMARI_TEST_POSTGRES_URL") else {
+                assert!(
+                    std::env::var("CI").map_or(true, |v| v != "true"),
+                    "CI must set SILMARI_TEST_POSTGRES_URL"
+                );
+                println!("SILMARI_TEST_POSTGRES_URL not set: PostgreSQL migration test not run");
+                return None;
+            };
+            let name = format!("silmari_u_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = Client::connect(&server, NoTls).expect("test server");
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create database");
+            let mut config: postgres::Config = server.parse().expect("server URL");
+            config.dbname(&name);
+            let client = config.connect(NoTls).expect("connect");
+            let conn = PgConn {
+                client,
+                statements: Default::default(),
+                in_transaction: false,
+                epoch: 0,
+            };
+            Some(TestDatabase { server, name, conn })
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+
+    fn with_broken_v3() -> refinery::Runner {
+        let mut list = POSTGRES.runner().get_migrations().clone();
+        list.push(
+            refinery::Migration::unapplied(
+                "V3__broken",
+                "CREATE TABLE half_done (x integer); INSERT INTO no_such_table VALUES (1);",
+            )
+            .expect("a valid migration name"),
+        );
+        refinery::Runner::new(&list)
+    }
+
+    static BROKEN_DOWN: &[DownScript] = &[DownScript {
+        version: 2,
+        name: "conversation_message_count",
+        sql: "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;",
+    }];
+
+    fn versions(conn: &mut PgConn) -> Vec<i32> {
+        applied_migrations(conn)
+            .expect("history")
+            .iter()
+            .map(|m| m.version())
+            .collect()
+    }
+
+    fn has(conn: &mut PgConn, sql: &str) -> bool {
+        conn.client.query_one(sql, &[]).expect("query").get(0)
+    }
+
+    #[test]
+    fn failing_migrations_leave_the_version_they_found() {
+        let Some(mut db) = TestDatabase::create() else {
+            return;
+        };
+        let conn = &mut db.conn;
+        migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
+        conn.client
+            .batch_execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at) \
+                 VALUES (gen_random_uuid(), 'kept', now(), now())",
+            )
+            .expect("insert");
+
+        let broken_up = Dialect::for_tests(with_broken_v3, POSTGRES.down_scripts());
+        let err = migrate(conn, &broken_up, MigrationTarget::Latest).expect_err("V3 fails");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(conn), [1, 2]);
+        assert!(!has(conn, "SELECT to_regclass('half_done') IS NOT NULL"));
+
+        let broken_down =
+            Dialect::for_tests(crate::migrate::postgres::migrations::runner, BROKEN_DOWN);
+        let err = migrate(conn, &broken_down, MigrationTarget::Version(1)).expect_err("down fails");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(conn), [1, 2]);
+        assert!(has(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_name = 'conversations' AND column_name = 'message_count')"
+        ));
+        assert!(has(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM conversations WHERE title = 'kept')"
+        ));
+    }
 }

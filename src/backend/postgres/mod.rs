@@ -219,7 +219,7 @@ impl PostgresBackend {
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
         migrations::locked(&mut first, |conn| {
             if migrate_on_open {
-                migrations::migrate(conn, MigrationTarget::Latest).map(drop)
+                migrations::migrate(conn, &POSTGRES, MigrationTarget::Latest).map(drop)
             } else {
                 POSTGRES.verify(&migrations::applied_migrations(conn)?)
             }
@@ -378,7 +378,9 @@ impl Backend for PostgresBackend {
 
     fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
         let mut conn = self.connection()?;
-        let plan = migrations::locked(&mut conn, |conn| migrations::migrate(conn, target));
+        let plan = migrations::locked(&mut conn, |conn| {
+            migrations::migrate(conn, &POSTGRES, target)
+        });
         // Cached statements may describe the old schema: every connection
         // prepares afresh from now on.
         self.schema_epoch.fetch_add(1, Ordering::SeqCst);

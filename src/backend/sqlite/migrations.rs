@@ -11,7 +11,7 @@ use time::macros::format_description;
 
 use crate::error::{Error, Result};
 use crate::migrate::{
-    Direction, MigrationTarget, PlannedMigration, SQLITE, Snapshot, history_entry, migration_error,
+    Dialect, Direction, MigrationTarget, PlannedMigration, Snapshot, history_entry, migration_error,
 };
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
@@ -84,12 +84,13 @@ pub(super) fn applied_migrations(conn: &Connection) -> Result<Vec<refinery::Migr
 /// Takes a snapshot first when `db` is a file that holds data.
 pub(super) fn migrate(
     conn: &mut Connection,
+    dialect: &Dialect,
     db: Option<&Path>,
     snapshots_kept: usize,
     target: MigrationTarget,
 ) -> Result<Vec<PlannedMigration>> {
     let applied = applied_migrations(conn)?;
-    let plan = SQLITE.plan(&applied, target)?;
+    let plan = dialect.plan(&applied, target)?;
     let Some(last) = plan.last() else {
         return Ok(plan);
     };
@@ -108,7 +109,7 @@ pub(super) fn migrate(
         Direction::Up => {
             let version = i32::try_from(last.version)
                 .map_err(|_| Error::invalid("version", "out of range"))?;
-            SQLITE
+            dialect
                 .runner()
                 .set_target(refinery::Target::Version(version))
                 .run(conn)
@@ -213,4 +214,92 @@ pub(super) fn list_snapshots(db: &Path) -> Result<Vec<Snapshot>> {
         .collect();
     snapshots.sort_by_key(|s| std::cmp::Reverse(s.taken_at));
     Ok(snapshots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::{DownScript, SQLITE};
+
+    /// This build's migrations plus a V3 that fails halfway through.
+    fn with_broken_v3() -> refinery::Runner {
+        let mut list = SQLITE.runner().get_migrations().clone();
+        list.push(
+            refinery::Migration::unapplied(
+                "V3__broken",
+                "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);",
+            )
+            .expect("a valid migration name"),
+        );
+        refinery::Runner::new(&list)
+    }
+
+    /// A V2 down script that fails after its first statement.
+    static BROKEN_DOWN: &[DownScript] = &[DownScript {
+        version: 2,
+        name: "conversation_message_count",
+        sql: "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;",
+    }];
+
+    fn versions(conn: &Connection) -> Vec<i32> {
+        applied_migrations(conn)
+            .expect("history")
+            .iter()
+            .map(|m| m.version())
+            .collect()
+    }
+
+    fn has(conn: &Connection, sql: &str) -> bool {
+        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    }
+
+    fn migrated_with_data() -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("broken.db");
+        let mut conn = Connection::open(&path).expect("open");
+        migrate(&mut conn, &SQLITE, Some(&path), 0, MigrationTarget::Latest).expect("migrate");
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ('c', 'kept', 0, 0)",
+        )
+        .expect("insert");
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version() {
+        let (_dir, path, mut conn) = migrated_with_data();
+        let broken = Dialect::for_tests(with_broken_v3, SQLITE.down_scripts());
+        let err = migrate(&mut conn, &broken, Some(&path), 0, MigrationTarget::Latest)
+            .expect_err("V3 fails");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(&conn), [1, 2], "still at version 2");
+        assert!(!has(
+            &conn,
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'half_done')"
+        ));
+        assert!(has(
+            &conn,
+            "SELECT EXISTS (SELECT 1 FROM conversations WHERE title = 'kept')"
+        ));
+    }
+
+    #[test]
+    fn a_failing_down_script_leaves_the_version_it_was_at() {
+        let (_dir, path, mut conn) = migrated_with_data();
+        let broken = Dialect::for_tests(crate::migrate::sqlite::migrations::runner, BROKEN_DOWN);
+        let err = migrate(
+            &mut conn,
+            &broken,
+            Some(&path),
+            0,
+            MigrationTarget::Version(1),
+        )
+        .expect_err("the down script fails");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(&conn), [1, 2]);
+        assert!(has(
+            &conn,
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('conversations') WHERE name = 'message_count')"
+        ));
+    }
 }

@@ -244,6 +244,7 @@ impl SqliteBackend {
             if migrate_on_open {
                 migrations::migrate(
                     &mut first,
+                    &SQLITE,
                     path.as_deref(),
                     options.snapshots_kept,
                     MigrationTarget::Latest,
@@ -320,7 +321,13 @@ impl Backend for SqliteBackend {
     fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
         let mut conn = self.connection()?;
         let _lock = MigrationLock::acquire(self.path.as_deref())?;
-        migrations::migrate(&mut conn, self.path.as_deref(), self.snapshots_kept, target)
+        migrations::migrate(
+            &mut conn,
+            &SQLITE,
+            self.path.as_deref(),
+            self.snapshots_kept,
+            target,
+        )
     }
 
     fn snapshots(&self) -> Result<Vec<Snapshot>> {
@@ -413,7 +420,7 @@ mod tests {
     #[test]
     fn every_statement_uses_an_index() -> Result<()> {
         let mut conn = Connection::open_in_memory()?;
-        migrations::migrate(&mut conn, None, 0, MigrationTarget::Latest)?;
+        migrations::migrate(&mut conn, &SQLITE, None, 0, MigrationTarget::Latest)?;
         for (name, sql) in ALL {
             if !sql.starts_with("SELECT")
                 && !sql.starts_with("UPDATE")
