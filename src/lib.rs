@@ -58,11 +58,13 @@ mod backend;
 pub mod config;
 mod error;
 pub mod health;
+pub mod jsonl;
 pub mod limits;
 mod migrate;
 mod model;
 mod repo;
 mod store;
+pub mod transfer;
 mod validate;
 
 pub use backend::BackendKind;
@@ -79,6 +81,7 @@ pub use model::{
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};
+pub use transfer::copy;
 
 /// Everything an app usually needs, including the repository traits.
 pub mod prelude {

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, BackendKind, Finish, Session};
 use crate::config::{Location, PoolConfig, SqliteOptions, StoreConfig};
 use crate::error::{Entity, Error, Result};
-use crate::health::HealthReport;
+use crate::health::{Counts, HealthReport};
 use crate::migrate::Migrations;
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
@@ -17,6 +18,7 @@ use crate::model::{
     PageRequest, now, to_micros,
 };
 use crate::repo::{ConversationRepository, FileRepository};
+use crate::transfer::{Progress, TransferOptions, TransferReport};
 use crate::validate;
 
 /// The URL [`Store::from_env`] uses when `DATABASE_URL` is not set: an SQLite
@@ -167,6 +169,45 @@ impl Store {
         self.inner.backend.check()
     }
 
+    /// Rows per table.
+    pub fn counts(&self) -> Result<Counts> {
+        self.run_read(|s| s.counts())
+    }
+
+    /// Copies everything of this store into `target` (any backend): see
+    /// [`transfer::copy`](crate::transfer::copy).
+    pub fn copy_to(
+        &self,
+        target: &Store,
+        options: TransferOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        crate::transfer::copy(self, target, options, progress)
+    }
+
+    /// Writes every record to `out` in the [JSON Lines format](crate::jsonl),
+    /// a page at a time.
+    pub fn export_jsonl(
+        &self,
+        mut out: impl Write,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        crate::jsonl::export(self, &mut out, progress)
+    }
+
+    /// Reads a [JSON Lines export](crate::jsonl) into this store in one
+    /// transaction, checking every record with the API's rules. A file with
+    /// a bad record writes nothing and fails with [`Error::Import`] naming
+    /// the line. A store that holds data is refused unless `options.merge`.
+    pub fn import_jsonl(
+        &self,
+        input: impl BufRead,
+        options: TransferOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        crate::jsonl::import(self, input, options, progress)
+    }
+
     /// Copies the live database to a new file at `path` with SQLite's online
     /// backup API; the store stays usable meanwhile. An existing file is not
     /// overwritten. Other backends: [`Error::Unsupported`].
@@ -244,7 +285,7 @@ impl Store {
     }
 
     /// Runs one writing repository call in its own transaction.
-    fn run_write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+    pub(crate) fn run_write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
         if OpenTransaction::is_open(self) {
             return Err(Error::InTransaction);
         }

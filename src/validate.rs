@@ -250,7 +250,7 @@ fn check_content_type(value: &str) -> Result<(), String> {
 }
 
 /// UTC, truncated to microseconds, within the supported years.
-fn timestamp(field: &str, t: OffsetDateTime) -> Result<OffsetDateTime> {
+pub(crate) fn timestamp(field: &str, t: OffsetDateTime) -> Result<OffsetDateTime> {
     let t = truncate(t);
     if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
         return Err(Error::invalid(

@@ -67,6 +67,14 @@ enum Undo {
 }
 
 impl State {
+    fn counts(&self) -> Counts {
+        Counts {
+            files: self.files.len() as u64,
+            conversations: self.conversations.len() as u64,
+            messages: self.message_owner.len() as u64,
+        }
+    }
+
     fn set_file(&mut self, id: FileId, file: Option<FileMetadata>) -> Option<FileMetadata> {
         let old = self.files.remove(&id);
         if let Some(old) = &old {
@@ -189,12 +197,7 @@ impl Backend for MemoryBackend {
     }
 
     fn check(&self) -> Result<HealthReport> {
-        let state = self.lock();
-        let counts = Counts {
-            files: state.files.len() as u64,
-            conversations: state.conversations.len() as u64,
-            messages: state.message_owner.len() as u64,
-        };
+        let counts = self.lock().counts();
         Ok(HealthReport {
             backend: BackendKind::Memory,
             schema_version: 0,
@@ -301,6 +304,10 @@ impl Session for MemorySession<'_> {
             .conversations
             .get(&id)
             .map(Entry::to_conversation))
+    }
+
+    fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
+        Ok(self.state.borrow().conversations.contains_key(&id))
     }
 
     fn append_messages(
@@ -444,5 +451,9 @@ impl Session for MemorySession<'_> {
             self.log(Undo::Conversation(id, old.map(Box::new)));
         }
         Ok(existed)
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        Ok(self.state.borrow().counts())
     }
 }

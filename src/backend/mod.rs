@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::health::HealthReport;
+use crate::health::{Counts, HealthReport};
 use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
@@ -142,6 +142,7 @@ pub(crate) trait Session {
     /// Inserts the conversation's row (its `messages` are empty).
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+    fn conversation_exists(&self, id: ConversationId) -> Result<bool>;
     /// Inserts `messages` (all of `conversation`, ids unique among them) at
     /// the end of the conversation, in order. With `bump`, also sets the
     /// conversation's `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`;
@@ -176,4 +177,6 @@ pub(crate) trait Session {
         now: OffsetDateTime,
     ) -> Result<Conversation>;
     fn delete_conversation(&self, id: ConversationId) -> Result<bool>;
+    /// Rows per table.
+    fn counts(&self) -> Result<Counts>;
 }

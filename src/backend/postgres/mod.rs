@@ -18,7 +18,7 @@ use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{Backend, BackendKind, Body, Finish};
+use super::{Backend, BackendKind, Body, Finish, Session};
 use crate::config::{PoolConfig, PostgresUrl, redact};
 use crate::error::{Entity, Error, Result};
 use crate::health::{Counts, HealthReport};
@@ -29,10 +29,7 @@ mod queries;
 mod session;
 mod tls;
 
-use queries::{
-    BEGIN, COMMIT, COUNT_CONVERSATIONS, COUNT_FILES, COUNT_MESSAGES, COUNT_MISMATCHES,
-    DATABASE_SIZE, ROLLBACK,
-};
+use queries::{BEGIN, COMMIT, COUNT_MISMATCHES, DATABASE_SIZE, ROLLBACK};
 use session::PgSession;
 
 pub(crate) struct PostgresBackend {
@@ -405,19 +402,16 @@ impl Backend for PostgresBackend {
             let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
             Ok(n.max(0) as u64)
         };
-        let counts = if schema_version >= 1 {
-            Counts {
-                files: number(COUNT_FILES)?,
-                conversations: number(COUNT_CONVERSATIONS)?,
-                messages: number(COUNT_MESSAGES)?,
-            }
-        } else {
-            Counts::default()
-        };
         let message_count_mismatches = if schema_version >= 2 {
             number(COUNT_MISMATCHES)?
         } else {
             0
+        };
+        let size_bytes = Some(number(DATABASE_SIZE)?);
+        let counts = if schema_version >= 1 {
+            PgSession::new(&mut conn, false).counts()?
+        } else {
+            Counts::default()
         };
         Ok(HealthReport {
             backend: BackendKind::Postgres,
@@ -428,7 +422,7 @@ impl Backend for PostgresBackend {
             pragmas: None,
             counts,
             message_count_mismatches,
-            size_bytes: Some(number(DATABASE_SIZE)?),
+            size_bytes,
         })
     }
 }

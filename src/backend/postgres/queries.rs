@@ -102,11 +102,10 @@ statements! {
     );
     UPDATE_MESSAGE = "UPDATE messages SET position = $2, role = $3, content = $4, created_at = $5, \
                       attachments = $6 WHERE id = $1";
+    COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
+        (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
 
-    COUNT_FILES = "SELECT COUNT(*) FROM file_metadata";
-    COUNT_CONVERSATIONS = "SELECT COUNT(*) FROM conversations";
-    COUNT_MESSAGES = "SELECT COUNT(*) FROM messages";
     COUNT_MISMATCHES = "SELECT COUNT(*) FROM conversations c WHERE c.message_count <> \
         (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)";
     DATABASE_SIZE = "SELECT pg_database_size(current_database())";

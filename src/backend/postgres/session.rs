@@ -13,6 +13,7 @@ use super::{PgConn, conflict_on};
 use crate::backend::sync::plan;
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
+use crate::health::Counts;
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
     FileMetadata, Message, Role, bump, from_micros, to_micros,
@@ -265,6 +266,10 @@ impl Session for PgSession<'_> {
         })
     }
 
+    fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
+        Ok(self.conversation_row(CONVERSATION, id)?.is_some())
+    }
+
     fn append_messages(
         &self,
         conversation: ConversationId,
@@ -445,5 +450,19 @@ impl Session for PgSession<'_> {
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
         Ok(self.execute(DELETE_CONVERSATION, &[id.as_uuid()])? > 0)
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        let rows = self.query(COUNTS, &[])?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Backend("COUNT returned no row".into()))?;
+        let n =
+            |i: usize| -> Result<u64> { Ok(get::<i64>(row, i, "counts", "count")?.max(0) as u64) };
+        Ok(Counts {
+            files: n(0)?,
+            conversations: n(1)?,
+            messages: n(2)?,
+        })
     }
 }

@@ -7,7 +7,9 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::migrations::applied_migrations;
+use super::session::SqliteSession;
 use crate::backend::BackendKind;
+use crate::backend::Session;
 use crate::error::{Error, Result};
 use crate::health::{Counts, HealthReport, SqlitePragmas};
 use crate::migrate::{MigrationTarget, SQLITE};
@@ -98,11 +100,7 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
         n
     };
     let counts = if schema_version >= 1 {
-        Counts {
-            files: number(conn, "SELECT COUNT(*) FROM file_metadata")? as u64,
-            conversations: number(conn, "SELECT COUNT(*) FROM conversations")? as u64,
-            messages: number(conn, "SELECT COUNT(*) FROM messages")? as u64,
-        }
+        SqliteSession::new(conn, false).counts()?
     } else {
         Counts::default()
     };

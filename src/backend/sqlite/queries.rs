@@ -84,5 +84,7 @@ statements! {
     );
     UPDATE_MESSAGE = "UPDATE messages SET position = ?2, role = ?3, content = ?4, created_at = ?5, \
                       attachments = ?6 WHERE id = ?1";
+    COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
+        (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?1";
 }

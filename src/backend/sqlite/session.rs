@@ -13,6 +13,7 @@ use super::queries::*;
 use crate::backend::sync::plan;
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
+use crate::health::Counts;
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
     FileMetadata, Message, bump, from_micros, to_micros,
@@ -260,6 +261,10 @@ impl Session for SqliteSession<'_> {
         })
     }
 
+    fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
+        Ok(self.conversation_row(id)?.is_some())
+    }
+
     fn append_messages(
         &self,
         conversation: ConversationId,
@@ -407,5 +412,16 @@ impl Session for SqliteSession<'_> {
             .prepare_cached(DELETE_CONVERSATION)?
             .execute([key(id)])?
             > 0)
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        let n = |v: i64| v.max(0) as u64;
+        Ok(self.conn.prepare_cached(COUNTS)?.query_row([], |r| {
+            Ok(Counts {
+                files: n(r.get(0)?),
+                conversations: n(r.get(1)?),
+                messages: n(r.get(2)?),
+            })
+        })?)
     }
 }

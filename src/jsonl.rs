@@ -1,0 +1,336 @@
+//! The JSON Lines export format: one record per line, a versioned header
+//! first. It round-trips a whole store exactly.
+//!
+//! ```text
+//! {"kind":"header","format":"silmari-store","version":1}
+//! {"kind":"file","id":"…","filename":"notes.md","content_type":"text/markdown","size":42,"created_at":"…"}
+//! {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…"}
+//! {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[]}
+//! ```
+//!
+//! A conversation's messages follow it, in order. Import checks every
+//! record with the same rules as the API and writes the whole file in one
+//! transaction: a file with a bad record writes nothing, and the error names
+//! its line.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::health::Counts;
+use crate::model::{
+    ConversationId, ConversationQuery, FileMetadata, Message, NewConversation, NewFile, NewMessage,
+    PageRequest,
+};
+use crate::repo::{ConversationRepository, FileRepository};
+use crate::store::Store;
+use crate::transfer::{
+    Progress, TransferOptions, TransferReport, ensure_empty, insert_conversation,
+};
+use crate::validate;
+
+/// The `format` of the header line.
+pub const FORMAT: &str = "silmari-store";
+/// The newest format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// One line of an export.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Record {
+    Header { format: String, version: u32 },
+    File(FileMetadata),
+    Conversation(ConversationRecord),
+    Message(Message),
+}
+
+/// A conversation without its messages (they follow as their own records).
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversationRecord {
+    id: ConversationId,
+    title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+fn write_record(out: &mut impl Write, record: &Record) -> Result<()> {
+    serde_json::to_writer(&mut *out, record).map_err(|e| Error::Backend(Box::new(e)))?;
+    out.write_all(b"\n")
+        .map_err(|e| Error::Backend(Box::new(e)))
+}
+
+/// Writes every record of `store` to `out`, a page at a time.
+pub(crate) fn export(
+    store: &Store,
+    out: &mut impl Write,
+    mut progress: impl FnMut(Progress),
+) -> Result<TransferReport> {
+    const PAGE: u32 = 500;
+    let total = store.counts()?;
+    let mut done = Counts::default();
+    write_record(
+        out,
+        &Record::Header {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+        },
+    )?;
+    let mut request = PageRequest::first(PAGE);
+    loop {
+        let page = store.files().list(request.clone())?;
+        for file in page.items {
+            write_record(out, &Record::File(file))?;
+            done.files += 1;
+        }
+        progress(Progress {
+            done,
+            total: Some(total),
+        });
+        match page.next {
+            Some(cursor) => request = request.after(cursor),
+            None => break,
+        }
+    }
+    let mut query = ConversationQuery::newest(PAGE);
+    loop {
+        let page = store.conversations().list(query.clone())?;
+        for c in page.items {
+            write_record(
+                out,
+                &Record::Conversation(ConversationRecord {
+                    id: c.id,
+                    title: c.title,
+                    created_at: c.created_at,
+                    updated_at: c.updated_at,
+                }),
+            )?;
+            done.conversations += 1;
+            let mut request = PageRequest::first(PAGE);
+            loop {
+                let messages = store.conversations().messages(c.id, request.clone())?;
+                for m in messages.items {
+                    write_record(out, &Record::Message(m))?;
+                    done.messages += 1;
+                }
+                match messages.next {
+                    Some(cursor) => request = request.after(cursor),
+                    None => break,
+                }
+            }
+            progress(Progress {
+                done,
+                total: Some(total),
+            });
+        }
+        match page.next {
+            Some(cursor) => query = query.after(cursor),
+            None => break,
+        }
+    }
+    out.flush().map_err(|e| Error::Backend(Box::new(e)))?;
+    Ok(TransferReport {
+        written: done,
+        skipped: Counts::default(),
+    })
+}
+
+/// Reads an export into `store` in one transaction.
+pub(crate) fn import(
+    store: &Store,
+    input: impl BufRead,
+    options: TransferOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<TransferReport> {
+    if !options.merge {
+        ensure_empty(store)?;
+    }
+    let batch = crate::validate::page_limit(options.batch_size)?;
+    store.run_write(|session| {
+        let mut report = TransferReport::default();
+        let mut seen: HashSet<ConversationId> = HashSet::new();
+        let mut skipping: HashSet<ConversationId> = HashSet::new();
+        // Messages of one conversation waiting to be written, with their lines.
+        let mut pending: Vec<(u64, Message)> = Vec::new();
+        let mut header_seen = false;
+        let flush =
+            |pending: &mut Vec<(u64, Message)>, report: &mut TransferReport| -> Result<()> {
+                let Some((first_line, first)) = pending.first() else {
+                    return Ok(());
+                };
+                let messages: Vec<Message> = pending.iter().map(|(_, m)| m.clone()).collect();
+                if let Err(e) = session.append_messages(first.conversation_id, &messages, None) {
+                    // Name the line of the message the error is about.
+                    let line = match &e {
+                        Error::Conflict { id, .. } => pending
+                            .iter()
+                            .find(|(_, m)| m.id.to_string() == *id)
+                            .map_or(*first_line, |(line, _)| *line),
+                        _ => *first_line,
+                    };
+                    return Err(Error::Import {
+                        line,
+                        reason: e.to_string(),
+                    });
+                }
+                report.written.messages += pending.len() as u64;
+                pending.clear();
+                Ok(())
+            };
+        for (index, line) in input.lines().enumerate() {
+            let number = index as u64 + 1;
+            let at = |e: Error| match e {
+                Error::Import { .. } => e,
+                other => Error::Import {
+                    line: number,
+                    reason: other.to_string(),
+                },
+            };
+            let line = line.map_err(|e| Error::Import {
+                line: number,
+                reason: format!("cannot read the line: {e}"),
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record = serde_json::from_str(&line).map_err(|e| Error::Import {
+                line: number,
+                reason: e.to_string(),
+            })?;
+            let record = match (header_seen, record) {
+                (false, Record::Header { format, version }) => {
+                    if format != FORMAT || version == 0 || version > VERSION {
+                        return Err(Error::Import {
+                            line: number,
+                            reason: format!(
+                                "a {format:?} file of version {version}; this build reads \
+                                 {FORMAT:?} up to version {VERSION}"
+                            ),
+                        });
+                    }
+                    header_seen = true;
+                    continue;
+                }
+                (false, _) => {
+                    return Err(Error::Import {
+                        line: number,
+                        reason: "the first line must be the header".to_owned(),
+                    });
+                }
+                (true, Record::Header { .. }) => {
+                    return Err(Error::Import {
+                        line: number,
+                        reason: "a second header".to_owned(),
+                    });
+                }
+                (true, record) => record,
+            };
+            match record {
+                Record::Header { .. } => {}
+                Record::File(file) => {
+                    flush(&mut pending, &mut report)?;
+                    let file = validate::new_file(
+                        NewFile {
+                            id: Some(file.id),
+                            filename: file.filename,
+                            content_type: file.content_type,
+                            size: file.size,
+                            created_at: Some(file.created_at),
+                        },
+                        file.created_at,
+                    )
+                    .map_err(at)?;
+                    if options.merge && session.file(file.id).map_err(at)?.is_some() {
+                        report.skipped.files += 1;
+                    } else {
+                        session.insert_file(&file).map_err(at)?;
+                        report.written.files += 1;
+                    }
+                }
+                Record::Conversation(c) => {
+                    flush(&mut pending, &mut report)?;
+                    let mut header = validate::new_conversation(
+                        NewConversation {
+                            id: Some(c.id),
+                            title: c.title,
+                            created_at: Some(c.created_at),
+                        },
+                        c.created_at,
+                    )
+                    .map_err(at)?;
+                    header.updated_at =
+                        validate::timestamp("updated_at", c.updated_at).map_err(at)?;
+                    if !seen.insert(header.id) {
+                        return Err(at(Error::invalid(
+                            "id",
+                            "this conversation appeared before",
+                        )));
+                    }
+                    if insert_conversation(session, &header, options.merge).map_err(at)? {
+                        report.written.conversations += 1;
+                    } else {
+                        skipping.insert(header.id);
+                        report.skipped.conversations += 1;
+                    }
+                }
+                Record::Message(m) => {
+                    if !seen.contains(&m.conversation_id) {
+                        return Err(at(Error::invalid(
+                            "conversation_id",
+                            format!(
+                                "conversation {} has not appeared before it",
+                                m.conversation_id
+                            ),
+                        )));
+                    }
+                    let message = validate::new_message(
+                        m.conversation_id,
+                        NewMessage {
+                            id: Some(m.id),
+                            role: m.role,
+                            content: m.content,
+                            attachments: m.attachments,
+                            created_at: Some(m.created_at),
+                        },
+                        m.created_at,
+                    )
+                    .map_err(at)?;
+                    if skipping.contains(&message.conversation_id) {
+                        report.skipped.messages += 1;
+                        continue;
+                    }
+                    if pending
+                        .first()
+                        .is_some_and(|(_, p)| p.conversation_id != message.conversation_id)
+                        || pending.len() >= batch
+                    {
+                        flush(&mut pending, &mut report)?;
+                    }
+                    pending.push((number, message));
+                }
+            }
+            if number % 1000 == 0 {
+                progress(Progress {
+                    done: report.written,
+                    total: None,
+                });
+            }
+        }
+        if !header_seen {
+            return Err(Error::Import {
+                line: 1,
+                reason: "the file is empty: no header".to_owned(),
+            });
+        }
+        flush(&mut pending, &mut report)?;
+        progress(Progress {
+            done: report.written,
+            total: None,
+        });
+        Ok(report)
+    })
+}

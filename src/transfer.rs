@@ -1,0 +1,241 @@
+//! Moving data between stores: [`copy`] from any backend to any other, and
+//! the JSON Lines export and import of [`crate::jsonl`].
+//!
+//! Both work in batches, so memory stays bounded however large the store:
+//! files and conversations are read a page at a time, and a conversation's
+//! messages a page at a time. Ids, timestamps, order and attachments are
+//! preserved. Copy from a store nobody writes to meanwhile: a copy is not one
+//! snapshot of the source.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Session;
+use crate::error::{Error, Result};
+use crate::health::Counts;
+use crate::model::{
+    Conversation, ConversationQuery, ConversationSummary, FileMetadata, Message, PageRequest,
+};
+use crate::repo::{ConversationRepository, FileRepository};
+use crate::store::Store;
+
+/// How [`copy`] and [`Store::import_jsonl`] treat a target that already holds data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// Write into a target that already holds records, skipping every file
+    /// and conversation (with its messages) whose id it already has. Without
+    /// it, a non-empty target is refused.
+    pub merge: bool,
+    /// Records read and written per batch (at most
+    /// [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE)). Default 500.
+    pub batch_size: u32,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            merge: false,
+            batch_size: 500,
+        }
+    }
+}
+
+/// How far a copy, export or import has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Records done so far.
+    pub done: Counts,
+    /// Records in all, when known in advance.
+    pub total: Option<Counts>,
+}
+
+/// What a copy, export or import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferReport {
+    /// Records written.
+    pub written: Counts,
+    /// Files and conversations skipped because the target had them (merge).
+    pub skipped: Counts,
+}
+
+/// Copies every file record, conversation and message of `from` into `to`,
+/// any backends, preserving ids, timestamps, order and attachments; calls
+/// `progress` after every batch and returns the counts.
+///
+/// ```
+/// use silmari_store::prelude::*;
+/// use silmari_store::transfer::{TransferOptions, copy};
+///
+/// # fn main() -> silmari_store::Result<()> {
+/// let dev = Store::open("memory://")?;
+/// dev.conversations().create(NewConversation::titled("draft"))?;
+/// let production = Store::open("sqlite://")?;
+/// let report = copy(&dev, &production, TransferOptions::default(), |p| {
+///     eprintln!("{} conversations", p.done.conversations)
+/// })?;
+/// assert_eq!(report.written.conversations, 1);
+/// # Ok(()) }
+/// ```
+pub fn copy(
+    from: &Store,
+    to: &Store,
+    options: TransferOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<TransferReport> {
+    let limit = crate::validate::page_limit(options.batch_size)?;
+    let total = from.counts()?;
+    let mut writer = Writer::new(to, options)?;
+    let mut request = PageRequest::first(options.batch_size);
+    loop {
+        let page = from.files().list(request.clone())?;
+        writer.files(&page.items)?;
+        progress(writer.progress(total));
+        match page.next {
+            Some(cursor) => request = request.after(cursor),
+            None => break,
+        }
+    }
+    let mut query = ConversationQuery::newest(options.batch_size);
+    loop {
+        let page = from.conversations().list(query.clone())?;
+        for summary in &page.items {
+            copy_conversation(from, &mut writer, summary, limit)?;
+            progress(writer.progress(total));
+        }
+        match page.next {
+            Some(cursor) => query = query.after(cursor),
+            None => break,
+        }
+    }
+    Ok(writer.report)
+}
+
+fn copy_conversation(
+    from: &Store,
+    writer: &mut Writer<'_>,
+    summary: &ConversationSummary,
+    limit: usize,
+) -> Result<()> {
+    let header = Conversation {
+        id: summary.id,
+        title: summary.title.clone(),
+        created_at: summary.created_at,
+        updated_at: summary.updated_at,
+        messages: Vec::new(),
+    };
+    if !writer.conversation(&header)? {
+        return Ok(());
+    }
+    let mut request = PageRequest::first(limit as u32);
+    loop {
+        let page = from.conversations().messages(summary.id, request.clone())?;
+        writer.messages(&header, &page.items)?;
+        match page.next {
+            Some(cursor) => request = request.after(cursor),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Writes validated records into a target store, a batch per transaction,
+/// keeping count.
+pub(crate) struct Writer<'a> {
+    to: &'a Store,
+    merge: bool,
+    pub(crate) report: TransferReport,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer into `to`, refusing a non-empty target unless merging.
+    pub(crate) fn new(to: &'a Store, options: TransferOptions) -> Result<Self> {
+        if !options.merge {
+            ensure_empty(to)?;
+        }
+        Ok(Writer {
+            to,
+            merge: options.merge,
+            report: TransferReport::default(),
+        })
+    }
+
+    pub(crate) fn progress(&self, total: Counts) -> Progress {
+        Progress {
+            done: self.report.written,
+            total: Some(total),
+        }
+    }
+
+    /// Writes file records (skipping those the target has, when merging).
+    pub(crate) fn files(&mut self, files: &[FileMetadata]) -> Result<()> {
+        let merge = self.merge;
+        let (written, skipped) = self.to.run_write(|s| {
+            let mut counts = (0, 0);
+            for file in files {
+                if merge && s.file(file.id)?.is_some() {
+                    counts.1 += 1;
+                } else {
+                    s.insert_file(file)?;
+                    counts.0 += 1;
+                }
+            }
+            Ok(counts)
+        })?;
+        self.report.written.files += written;
+        self.report.skipped.files += skipped;
+        Ok(())
+    }
+
+    /// Writes a conversation's row with its timestamps as they are; `false`
+    /// when merging and the target has it already (then skip its messages).
+    pub(crate) fn conversation(&mut self, header: &Conversation) -> Result<bool> {
+        let merge = self.merge;
+        let written = self
+            .to
+            .run_write(|s| insert_conversation(s, header, merge))?;
+        if written {
+            self.report.written.conversations += 1;
+        } else {
+            self.report.skipped.conversations += 1;
+        }
+        Ok(written)
+    }
+
+    /// Appends messages to a conversation written before, leaving its `updated_at`.
+    pub(crate) fn messages(&mut self, header: &Conversation, messages: &[Message]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.to
+            .run_write(|s| s.append_messages(header.id, messages, None))?;
+        self.report.written.messages += messages.len() as u64;
+        Ok(())
+    }
+}
+
+/// Refuses a target that holds any record.
+pub(crate) fn ensure_empty(to: &Store) -> Result<()> {
+    let present = to.counts()?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "target",
+        format!(
+            "already holds {} files, {} conversations and {} messages; \
+             write into an empty store, or merge",
+            present.files, present.conversations, present.messages
+        ),
+    ))
+}
+
+/// Inserts `header` as it is; `false` when merging and it exists.
+pub(crate) fn insert_conversation(
+    session: &dyn Session,
+    header: &Conversation,
+    merge: bool,
+) -> Result<bool> {
+    if merge && session.conversation_exists(header.id)? {
+        return Ok(false);
+    }
+    session.insert_conversation(header)?;
+    Ok(true)
+}
