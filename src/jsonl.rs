@@ -313,7 +313,7 @@ pub(crate) fn import(
                     pending.push((number, message));
                 }
             }
-            if number % 1000 == 0 {
+            if number.is_multiple_of(1000) {
                 progress(Progress {
                     done: report.written,
                     total: None,
