@@ -1,5 +1,6 @@
 //! Moving data between stores: copy across every backend, JSON Lines export
 //! and import, bounded memory.
+#![cfg(feature = "sqlite")]
 
 mod common;
 
@@ -115,6 +116,7 @@ fn copy_memory_to_sqlite_to_postgres_to_memory_keeps_everything() {
     assert_eq!(contents(&sqlite), expected);
     assert!(sqlite.check().unwrap().is_healthy());
 
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut last = sqlite;
     #[cfg(feature = "postgres")]
     let _database;

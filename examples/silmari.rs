@@ -1,0 +1,320 @@
+//! `silmari`: the admin tool of a silmari-store database.
+//!
+//! ```text
+//! cargo run --example silmari -- --help
+//! cargo run --example silmari -- migrate status
+//! cargo run --features postgres --example silmari -- \
+//!     copy --from sqlite:///./dev.db --to postgresql://user:password@localhost/silmari_writer
+//! ```
+//!
+//! `--url` defaults to `DATABASE_URL`, else `sqlite:///./dev.db`. Long work
+//! shows a progress bar on a terminal and plain lines otherwise. On failure
+//! it prints one line and exits with status 1.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use silmari_store::transfer::{Progress, TransferOptions, TransferReport};
+use silmari_store::{DEFAULT_URL, Direction, MigrationTarget, PlannedMigration, Store};
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Parser)]
+#[command(
+    name = "silmari",
+    about = "Admin tool of a silmari-store database",
+    version
+)]
+struct Cli {
+    /// Database URL (sqlite:///path.db, postgresql://…, memory://).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_URL, global = true, hide_env_values = true)]
+    url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Schema migrations.
+    #[command(subcommand)]
+    Migrate(Migrate),
+    /// Copy every record from one store into another (any backends).
+    Copy {
+        /// Source URL.
+        #[arg(long)]
+        from: String,
+        /// Target URL.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        options: Merge,
+    },
+    /// Write every record to a JSON Lines file (`-` for standard output).
+    Export { file: PathBuf },
+    /// Read a JSON Lines export into the store, all or nothing.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        options: Merge,
+    },
+    /// Copy the live SQLite database to a new file (online backup).
+    Backup { path: PathBuf },
+    /// Print the health report.
+    Check {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct Merge {
+    /// Write into a store that holds data, skipping records it has.
+    #[arg(long)]
+    merge: bool,
+}
+
+#[derive(Subcommand)]
+enum Migrate {
+    /// Every known migration: applied or pending.
+    Status,
+    /// Apply pending migrations (all, or up to a version).
+    Up {
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Revert migrations (the newest one by default).
+    Down {
+        /// How many to revert.
+        #[arg(long, conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Revert down to this version (0 removes the schema).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Show what `up` (or a move to `--to`) would run, with its SQL, changing nothing.
+    Plan {
+        #[arg(long)]
+        to: Option<i64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("silmari: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> silmari_store::Result<()> {
+    match cli.command {
+        Command::Migrate(command) => migrate(&Store::open(&cli.url)?, command),
+        Command::Copy { from, to, options } => {
+            let (from, to) = (Store::open(&from)?, Store::open(&to)?);
+            let progress = Reporter::new("copy");
+            let report = from.copy_to(&to, transfer(options), |p| progress.update(p))?;
+            progress.done(&report);
+            Ok(())
+        }
+        Command::Export { file } => {
+            let store = Store::open(&cli.url)?;
+            let progress = Reporter::new("export");
+            let report = if file.as_os_str() == "-" {
+                store.export_jsonl(BufWriter::new(std::io::stdout().lock()), |p| {
+                    progress.update(p)
+                })?
+            } else {
+                let out = File::create(&file).map_err(|source| silmari_store::Error::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+                store.export_jsonl(BufWriter::new(out), |p| progress.update(p))?
+            };
+            progress.done(&report);
+            Ok(())
+        }
+        Command::Import { file, options } => {
+            let store = Store::open(&cli.url)?;
+            let input = File::open(&file).map_err(|source| silmari_store::Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let progress = Reporter::new("import");
+            let report = store.import_jsonl(BufReader::new(input), transfer(options), |p| {
+                progress.update(p)
+            })?;
+            progress.done(&report);
+            Ok(())
+        }
+        Command::Backup { path } => {
+            Store::open(&cli.url)?.backup_to(&path)?;
+            println!("backed up to {}", path.display());
+            Ok(())
+        }
+        Command::Check { json } => {
+            let report = Store::open(&cli.url)?.check()?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| silmari_store::Error::Backend(Box::new(e)))?;
+                println!("{text}");
+            } else {
+                println!("backend            {}", report.backend);
+                println!("schema version     {}", report.schema_version);
+                println!("pending migrations {:?}", report.pending_migrations);
+                if let Some(lines) = &report.integrity_check {
+                    println!("integrity_check    {}", lines.join("; "));
+                }
+                if let Some(n) = report.foreign_key_violations {
+                    println!("foreign key errors {n}");
+                }
+                if let Some(p) = &report.pragmas {
+                    println!(
+                        "pragmas            journal_mode={} synchronous={} foreign_keys={} busy_timeout={}ms",
+                        p.journal_mode, p.synchronous, p.foreign_keys, p.busy_timeout_ms
+                    );
+                }
+                let c = report.counts;
+                println!(
+                    "rows               {} files, {} conversations, {} messages",
+                    c.files, c.conversations, c.messages
+                );
+                if let Some(size) = report.size_bytes {
+                    println!("size               {size} bytes");
+                }
+                println!("healthy            {}", report.is_healthy());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn transfer(options: Merge) -> TransferOptions {
+    TransferOptions {
+        merge: options.merge,
+        ..TransferOptions::default()
+    }
+}
+
+fn migrate(store: &Store, command: Migrate) -> silmari_store::Result<()> {
+    let migrations = store.migrations();
+    let ran = match command {
+        Migrate::Status => {
+            for m in migrations.status()? {
+                let state = match m.applied_on {
+                    Some(at) => format!("applied {}", at.format(&Rfc3339).unwrap_or_default()),
+                    None => "pending".to_owned(),
+                };
+                println!(
+                    "V{:<3} {:<32} {:<40} checksum {}",
+                    m.version, m.name, state, m.checksum
+                );
+            }
+            println!("version {}", migrations.current_version()?);
+            return Ok(());
+        }
+        Migrate::Plan { to } => {
+            let plan =
+                migrations.plan(to.map_or(MigrationTarget::Latest, MigrationTarget::Version))?;
+            if plan.is_empty() {
+                println!("nothing to do");
+            }
+            for step in plan {
+                println!("{}", describe(&step));
+                for line in step.sql.lines() {
+                    println!("    {line}");
+                }
+            }
+            return Ok(());
+        }
+        Migrate::Up { to: None } => migrations.up()?,
+        Migrate::Up { to: Some(v) } => migrations.up_to(v)?,
+        Migrate::Down { to: Some(v), .. } => migrations.down_to(v)?,
+        Migrate::Down { steps, to: None } => migrations.down(steps.unwrap_or(1))?,
+    };
+    if ran.is_empty() {
+        println!("nothing to do");
+    }
+    for step in &ran {
+        println!("{}", describe(step));
+    }
+    println!("version {}", migrations.current_version()?);
+    Ok(())
+}
+
+fn describe(step: &PlannedMigration) -> String {
+    let verb = match step.direction {
+        Direction::Up => "apply ",
+        Direction::Down => "revert",
+    };
+    format!("{verb} V{}__{}", step.version, step.name)
+}
+
+/// A progress bar on a terminal, a plain line every few seconds otherwise.
+struct Reporter {
+    what: &'static str,
+    bar: Option<ProgressBar>,
+    last: std::cell::Cell<std::time::Instant>,
+}
+
+impl Reporter {
+    fn new(what: &'static str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(what);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter {
+            what,
+            bar,
+            last: std::cell::Cell::new(std::time::Instant::now()),
+        }
+    }
+
+    fn update(&self, p: Progress) {
+        let done = p.done.files + p.done.conversations + p.done.messages;
+        let total = p.total.map(|t| t.files + t.conversations + t.messages);
+        match &self.bar {
+            Some(bar) => {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            }
+            None if self.last.get().elapsed() >= Duration::from_secs(2) => {
+                self.last.set(std::time::Instant::now());
+                let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+                eprintln!("{}: {done}{of} records", self.what);
+            }
+            None => {}
+        }
+    }
+
+    fn done(&self, report: &TransferReport) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let (w, s) = (report.written, report.skipped);
+        let mut err = std::io::stderr();
+        let _ = writeln!(
+            err,
+            "{}: {} files, {} conversations, {} messages written; {} files, {} conversations skipped",
+            self.what, w.files, w.conversations, w.messages, s.files, s.conversations
+        );
+    }
+}
