@@ -286,16 +286,35 @@ impl Store {
 
     /// Runs one writing repository call in its own transaction.
     pub(crate) fn run_write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.run_write_as(false, f)
+    }
+
+    /// Runs a repository call that writes with a single statement, which
+    /// needs no explicit transaction.
+    fn run_write_single<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.run_write_as(true, f)
+    }
+
+    fn run_write_as<T>(
+        &self,
+        single_statement: bool,
+        f: impl FnOnce(&dyn Session) -> Result<T>,
+    ) -> Result<T> {
         if OpenTransaction::is_open(self) {
             return Err(Error::InTransaction);
         }
         let mut f = Some(f);
         let mut out = None;
-        self.inner.backend.write(&mut |session| {
+        let mut body = |session: &dyn Session| {
             let f = f.take().ok_or_else(body_reentered)?;
             out = Some(f(session)?);
             Ok(Finish::Commit)
-        })?;
+        };
+        if single_statement {
+            self.inner.backend.write_autocommit(&mut body)?;
+        } else {
+            self.inner.backend.write(&mut body)?;
+        }
         out.ok_or_else(body_reentered)
     }
 }
@@ -468,6 +487,14 @@ impl Target<'_> {
             Target::Transaction(session) => f(session),
         }
     }
+
+    /// A write of one statement (see [`Store::run_write_single`]).
+    fn write_single<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        match self {
+            Target::Store(store) => store.run_write_single(f),
+            Target::Transaction(session) => f(session),
+        }
+    }
 }
 
 /// The [`FileRepository`] of a store or transaction.
@@ -513,7 +540,7 @@ fn page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> CursorKey) -> Pa
 impl FileRepository for Files<'_> {
     fn create(&self, file: NewFile) -> Result<FileMetadata> {
         let file = validate::new_file(file, now())?;
-        self.target.write(|s| s.insert_file(&file))?;
+        self.target.write_single(|s| s.insert_file(&file))?;
         Ok(file)
     }
 
@@ -535,7 +562,7 @@ impl FileRepository for Files<'_> {
     }
 
     fn delete(&self, id: FileId) -> Result<bool> {
-        self.target.write(|s| s.delete_file(id))
+        self.target.write_single(|s| s.delete_file(id))
     }
 }
 
@@ -631,6 +658,6 @@ impl ConversationRepository for Conversations<'_> {
     }
 
     fn delete(&self, id: ConversationId) -> Result<bool> {
-        self.target.write(|s| s.delete_conversation(id))
+        self.target.write_single(|s| s.delete_conversation(id))
     }
 }

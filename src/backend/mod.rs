@@ -92,6 +92,13 @@ pub(crate) trait Backend: Send + Sync {
     /// panics. Writers are serialized.
     fn write(&self, body: &mut Body<'_>) -> Result<()>;
 
+    /// Runs `body`, which writes with at most one statement, without an
+    /// explicit transaction: the statement commits by itself (one round trip
+    /// instead of three on PostgreSQL).
+    fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
+        self.write(body)
+    }
+
     /// Every embedded migration with whether it is applied.
     fn migration_status(&self) -> Result<Vec<MigrationStatus>>;
 

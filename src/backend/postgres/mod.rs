@@ -362,6 +362,12 @@ impl Backend for PostgresBackend {
         tx.finish(finish)
     }
 
+    fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
+        // Not retried: the statement may have reached the server.
+        let mut conn = self.connection()?;
+        body(&PgSession::new(&mut conn, false)).map(drop)
+    }
+
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
         POSTGRES.status(&migrations::applied_migrations(&mut *self.connection()?)?)
     }

@@ -52,6 +52,14 @@ statements! {
     INSERT_CONVERSATION =
         "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ($1, $2, $3, $4)";
     CONVERSATION = "SELECT title, created_at, updated_at FROM conversations WHERE id = $1";
+    /// A conversation and its messages in one statement (one snapshot, one
+    /// round trip): a row per message, or one row of NULL message columns.
+    CONVERSATION_WITH_MESSAGES = concat!(
+        "SELECT c.title, c.created_at, c.updated_at, ",
+        "m.position, m.id, m.conversation_id, m.role, m.content, m.created_at, m.attachments ",
+        "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
+        "WHERE c.id = $1 ORDER BY m.position"
+    );
     /// Counts $3 appended messages, moves `updated_at` strictly forward, and
     /// locks the row until commit.
     BUMP_CONVERSATION = "UPDATE conversations \

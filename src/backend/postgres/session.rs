@@ -167,18 +167,23 @@ fn file_at(row: &Row) -> Result<FileMetadata> {
 }
 
 fn message_at(row: &Row) -> Result<(i64, Message)> {
+    message_from(row, 0)
+}
+
+/// Decodes `message_columns!()` starting at column `at`.
+fn message_from(row: &Row, at: usize) -> Result<(i64, Message)> {
     const T: &str = "messages";
-    let role: &str = get(row, 3, T, "role")?;
+    let role: &str = get(row, at + 3, T, "role")?;
     let role: Role = role.parse().map_err(|e| Error::corrupt(T, "role", e))?;
-    let Json(attachments): Json<Vec<Attachment>> = get(row, 6, T, "attachments")?;
+    let Json(attachments): Json<Vec<Attachment>> = get(row, at + 6, T, "attachments")?;
     Ok((
-        get(row, 0, T, "position")?,
+        get(row, at, T, "position")?,
         Message {
-            id: get::<Uuid>(row, 1, T, "id")?.into(),
-            conversation_id: get::<Uuid>(row, 2, T, "conversation_id")?.into(),
+            id: get::<Uuid>(row, at + 1, T, "id")?.into(),
+            conversation_id: get::<Uuid>(row, at + 2, T, "conversation_id")?.into(),
             role,
-            content: get(row, 4, T, "content")?,
-            created_at: time_at(row, 5, T, "created_at")?,
+            content: get(row, at + 4, T, "content")?,
+            created_at: time_at(row, at + 5, T, "created_at")?,
             attachments,
         },
     ))
@@ -253,17 +258,25 @@ impl Session for PgSession<'_> {
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        self.snapshot(|| {
-            let Some(mut conversation) = self.conversation_row(CONVERSATION, id)? else {
-                return Ok(None);
-            };
-            conversation.messages = self
-                .conversation_messages(id)?
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect();
-            Ok(Some(conversation))
-        })
+        const T: &str = "conversations";
+        let rows = self.query(CONVERSATION_WITH_MESSAGES, &[id.as_uuid()])?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut conversation = Conversation {
+            id,
+            title: get(first, 0, T, "title")?,
+            created_at: time_at(first, 1, T, "created_at")?,
+            updated_at: time_at(first, 2, T, "updated_at")?,
+            messages: Vec::with_capacity(rows.len()),
+        };
+        if get::<Option<Uuid>>(first, 4, "messages", "id")?.is_none() {
+            return Ok(Some(conversation));
+        }
+        for row in &rows {
+            conversation.messages.push(message_from(row, 3)?.1);
+        }
+        Ok(Some(conversation))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
@@ -339,21 +352,20 @@ impl Session for PgSession<'_> {
         after: Option<i64>,
         limit: usize,
     ) -> Result<Option<Vec<(i64, Message)>>> {
-        self.snapshot(|| {
-            let rows = self.query(
-                MESSAGES_PAGE,
-                &[
-                    conversation.as_uuid(),
-                    &after.unwrap_or(i64::MIN),
-                    &(limit as i64),
-                ],
-            )?;
-            let page = rows.iter().map(message_at).collect::<Result<Vec<_>>>()?;
-            if page.is_empty() && self.conversation_row(CONVERSATION, conversation)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(page))
-        })
+        let rows = self.query(
+            MESSAGES_PAGE,
+            &[
+                conversation.as_uuid(),
+                &after.unwrap_or(i64::MIN),
+                &(limit as i64),
+            ],
+        )?;
+        let page = rows.iter().map(message_at).collect::<Result<Vec<_>>>()?;
+        // Messages imply their conversation; only an empty page asks.
+        if page.is_empty() && self.conversation_row(CONVERSATION, conversation)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(page))
     }
 
     fn conversations(

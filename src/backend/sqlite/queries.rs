@@ -52,6 +52,14 @@ statements! {
     INSERT_CONVERSATION =
         "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)";
     CONVERSATION = "SELECT title, created_at, updated_at FROM conversations WHERE id = ?1";
+    /// A conversation and its messages in one statement (one snapshot): a
+    /// row per message, or one row of NULL message columns.
+    CONVERSATION_WITH_MESSAGES = concat!(
+        "SELECT c.title, c.created_at, c.updated_at, ",
+        "m.position, m.id, m.conversation_id, m.role, m.content, m.created_at, m.attachments ",
+        "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
+        "WHERE c.id = ?1 ORDER BY m.position"
+    );
     /// Counts ?3 appended messages and moves `updated_at` strictly forward:
     /// `max(now, updated_at + 1µs)`.
     BUMP_CONVERSATION = "UPDATE conversations \
@@ -68,6 +76,12 @@ statements! {
     ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, message_count FROM conversations \
         ORDER BY updated_at DESC, id DESC";
 
+    /// Appends one message after the conversation's last.
+    APPEND_MESSAGE = concat!(
+        "INSERT INTO messages (", message_columns!(), ") ",
+        "SELECT COALESCE(MAX(position), 0) + 1, ?1, ?2, ?3, ?4, ?5, ?6 ",
+        "FROM messages WHERE conversation_id = ?2"
+    );
     INSERT_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     );

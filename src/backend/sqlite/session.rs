@@ -135,27 +135,32 @@ fn file_at(row: &Row<'_>) -> Result<FileMetadata> {
 
 /// Decodes a row of `message_columns!()`.
 fn message_at(row: &Row<'_>) -> Result<(i64, Message)> {
+    message_from(row, 0)
+}
+
+/// Decodes `message_columns!()` starting at column `at`.
+fn message_from(row: &Row<'_>, at: usize) -> Result<(i64, Message)> {
     const T: &str = "messages";
-    let role = row.get_ref(3)?;
+    let role = row.get_ref(at + 3)?;
     let role = role
         .as_str()
         .map_err(|e| Error::corrupt(T, "role", e))?
         .parse()
         .map_err(|e| Error::corrupt(T, "role", e))?;
-    let attachments = row.get_ref(6)?;
+    let attachments = row.get_ref(at + 6)?;
     let attachments = attachments
         .as_str()
         .map_err(|e| Error::corrupt(T, "attachments", e))?;
     let attachments: Vec<Attachment> =
         serde_json::from_str(attachments).map_err(|e| Error::corrupt(T, "attachments", e))?;
     Ok((
-        row.get(0)?,
+        row.get(at)?,
         Message {
-            id: uuid_at(row, 1, T, "id")?.into(),
-            conversation_id: uuid_at(row, 2, T, "conversation_id")?.into(),
+            id: uuid_at(row, at + 1, T, "id")?.into(),
+            conversation_id: uuid_at(row, at + 2, T, "conversation_id")?.into(),
             role,
-            content: row.get(4)?,
-            created_at: time_at(row, 5, T, "created_at")?,
+            content: row.get(at + 4)?,
+            created_at: time_at(row, at + 5, T, "created_at")?,
             attachments,
         },
     ))
@@ -248,17 +253,27 @@ impl Session for SqliteSession<'_> {
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        self.snapshot(|| {
-            let Some(mut conversation) = self.conversation_row(id)? else {
-                return Ok(None);
-            };
-            conversation.messages = self
-                .conversation_messages(id)?
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect();
-            Ok(Some(conversation))
-        })
+        const T: &str = "conversations";
+        let mut stmt = self.conn.prepare_cached(CONVERSATION_WITH_MESSAGES)?;
+        let mut rows = stmt.query([key(id)])?;
+        let Some(first) = rows.next()? else {
+            return Ok(None);
+        };
+        let mut conversation = Conversation {
+            id,
+            title: first.get(0)?,
+            created_at: time_at(first, 1, T, "created_at")?,
+            updated_at: time_at(first, 2, T, "updated_at")?,
+            messages: Vec::new(),
+        };
+        if first.get_ref(4)? == rusqlite::types::ValueRef::Null {
+            return Ok(Some(conversation));
+        }
+        conversation.messages.push(message_from(first, 3)?.1);
+        while let Some(row) = rows.next()? {
+            conversation.messages.push(message_from(row, 3)?.1);
+        }
+        Ok(Some(conversation))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
@@ -286,6 +301,20 @@ impl Session for SqliteSession<'_> {
         if changed == 0 {
             return Err(Error::not_found(Entity::Conversation, conversation));
         }
+        if let [m] = messages {
+            self.conn
+                .prepare_cached(APPEND_MESSAGE)?
+                .execute(params![
+                    key(m.id),
+                    key(conversation),
+                    m.role.as_str(),
+                    m.content,
+                    to_micros(m.created_at),
+                    attachments_json(&m.attachments)?,
+                ])
+                .map_err(conflict_on(Entity::Message, m.id))?;
+            return Ok(());
+        }
         let first: i64 = self
             .conn
             .prepare_cached(NEXT_POSITION)?
@@ -302,19 +331,18 @@ impl Session for SqliteSession<'_> {
         after: Option<i64>,
         limit: usize,
     ) -> Result<Option<Vec<(i64, Message)>>> {
-        self.snapshot(|| {
-            let mut stmt = self.conn.prepare_cached(MESSAGES_PAGE)?;
-            let rows = stmt.query(params![
-                key(conversation),
-                after.unwrap_or(i64::MIN),
-                limit as i64
-            ])?;
-            let page = collect(rows, message_at)?;
-            if page.is_empty() && self.conversation_row(conversation)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(page))
-        })
+        let mut stmt = self.conn.prepare_cached(MESSAGES_PAGE)?;
+        let rows = stmt.query(params![
+            key(conversation),
+            after.unwrap_or(i64::MIN),
+            limit as i64
+        ])?;
+        let page = collect(rows, message_at)?;
+        // Messages imply their conversation; only an empty page asks.
+        if page.is_empty() && self.conversation_row(conversation)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(page))
     }
 
     fn conversations(
