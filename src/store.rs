@@ -570,7 +570,7 @@ impl ConversationRepository for Conversations<'_> {
     fn create(&self, conversation: NewConversation) -> Result<Conversation> {
         let conversation = validate::new_conversation(conversation, now())?;
         self.target
-            .write(|s| s.insert_conversation(&conversation))?;
+            .write_single(|s| s.insert_conversation(&conversation))?;
         Ok(conversation)
     }
 

@@ -1,0 +1,245 @@
+//! The hand-written SQLite baseline: what an app would write directly with
+//! rusqlite for the same work: one connection with the store's pragmas,
+//! cached prepared statements, the same schema and SQL shape, every field
+//! decoded into the same model types.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use silmari_store::{Attachment, Conversation, ConversationSummary, FileMetadata, Message, Role};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub struct Baseline {
+    conn: Connection,
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn now() -> i64 {
+    micros(OffsetDateTime::now_utc())
+}
+
+fn time(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).expect("in range")
+}
+
+fn uuid(text: &str) -> Uuid {
+    Uuid::try_parse(text).expect("a uuid")
+}
+
+fn role(text: &str) -> Role {
+    match text {
+        "system" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        _ => Role::Tool,
+    }
+}
+
+impl Baseline {
+    /// Opens an already migrated database file with the store's pragmas.
+    pub fn open(path: &Path) -> Self {
+        let conn = Connection::open(path).expect("open");
+        conn.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .expect("pragmas");
+        Baseline { conn }
+    }
+
+    pub fn create_conversation(&self, title: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        let t = now();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+            )
+            .expect("prepare")
+            .execute(params![id.to_string(), title, t])
+            .expect("insert");
+        id
+    }
+
+    pub fn append(&self, conversation: Uuid, content: &str, attachments: &[Attachment]) -> Uuid {
+        let id = Uuid::now_v7();
+        let t = now();
+        let conversation = conversation.to_string();
+        let json = serde_json::to_string(attachments).expect("json");
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .expect("prepare")
+            .execute([])
+            .expect("begin");
+        self.conn
+            .prepare_cached(
+                "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
+                 message_count = message_count + 1 WHERE id = ?1",
+            )
+            .expect("prepare")
+            .execute(params![conversation, t])
+            .expect("bump");
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
+                 SELECT COALESCE(MAX(position), 0) + 1, ?1, ?2, 'user', ?3, ?4, ?5 \
+                 FROM messages WHERE conversation_id = ?2",
+            )
+            .expect("prepare")
+            .execute(params![id.to_string(), conversation, content, t, json])
+            .expect("insert");
+        self.conn
+            .prepare_cached("COMMIT")
+            .expect("prepare")
+            .execute([])
+            .expect("commit");
+        id
+    }
+
+    /// W5: many messages in one transaction, one cached statement.
+    pub fn bulk(&self, conversation: Uuid, contents: &[String]) {
+        let conversation = conversation.to_string();
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .expect("prepare")
+            .execute([])
+            .expect("begin");
+        let first: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE conversation_id = ?1",
+            )
+            .expect("prepare")
+            .query_row([&conversation], |r| r.get(0))
+            .expect("position");
+        let t = now();
+        {
+            let mut insert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
+                     VALUES (?1, ?2, ?3, 'user', ?4, ?5, '[]')",
+                )
+                .expect("prepare");
+            for (i, content) in contents.iter().enumerate() {
+                insert
+                    .execute(params![
+                        first + i as i64,
+                        Uuid::now_v7().to_string(),
+                        conversation,
+                        content,
+                        t
+                    ])
+                    .expect("insert");
+            }
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
+                 message_count = message_count + ?3 WHERE id = ?1",
+            )
+            .expect("prepare")
+            .execute(params![conversation, t, contents.len() as i64])
+            .expect("bump");
+        self.conn
+            .prepare_cached("COMMIT")
+            .expect("prepare")
+            .execute([])
+            .expect("commit");
+    }
+
+    pub fn get(&self, id: Uuid) -> Conversation {
+        let key = id.to_string();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT title, created_at, updated_at FROM conversations WHERE id = ?1")
+            .expect("prepare");
+        let mut conversation = stmt
+            .query_row([&key], |r| {
+                Ok(Conversation {
+                    id: id.into(),
+                    title: r.get(0)?,
+                    created_at: time(r.get(1)?),
+                    updated_at: time(r.get(2)?),
+                    messages: Vec::new(),
+                })
+            })
+            .expect("conversation");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, conversation_id, role, content, created_at, attachments FROM messages \
+                 WHERE conversation_id = ?1 ORDER BY position",
+            )
+            .expect("prepare");
+        let mut rows = stmt.query([&key]).expect("query");
+        while let Some(r) = rows.next().expect("row") {
+            let attachments: Vec<Attachment> =
+                serde_json::from_str(r.get_ref(5).expect("col").as_str().expect("text"))
+                    .expect("json");
+            conversation.messages.push(Message {
+                id: uuid(r.get_ref(0).expect("col").as_str().expect("text")).into(),
+                conversation_id: uuid(r.get_ref(1).expect("col").as_str().expect("text")).into(),
+                role: role(r.get_ref(2).expect("col").as_str().expect("text")),
+                content: r.get(3).expect("content"),
+                created_at: time(r.get(4).expect("time")),
+                attachments,
+            });
+        }
+        conversation
+    }
+
+    pub fn recent(&self, limit: i64) -> Vec<ConversationSummary> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, title, created_at, updated_at, message_count FROM conversations \
+                 ORDER BY updated_at DESC, id DESC LIMIT ?1",
+            )
+            .expect("prepare");
+        stmt.query_map([limit], |r| {
+            Ok(ConversationSummary {
+                id: uuid(r.get_ref(0)?.as_str()?).into(),
+                title: r.get(1)?,
+                created_at: time(r.get(2)?),
+                updated_at: time(r.get(3)?),
+                message_count: r.get::<_, i64>(4)? as u64,
+            })
+        })
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
+    }
+
+    pub fn create_and_get_file(&self, filename: &str) -> FileMetadata {
+        let id = Uuid::now_v7();
+        let key = id.to_string();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO file_metadata (id, filename, content_type, size, created_at) \
+                 VALUES (?1, ?2, 'application/pdf', 4096, ?3)",
+            )
+            .expect("prepare")
+            .execute(params![key, filename, now()])
+            .expect("insert");
+        self.conn
+            .prepare_cached("SELECT id, filename, content_type, size, created_at FROM file_metadata WHERE id = ?1")
+            .expect("prepare")
+            .query_row([&key], |r| {
+                Ok(FileMetadata {
+                    id: uuid(r.get_ref(0)?.as_str()?).into(),
+                    filename: r.get(1)?,
+                    content_type: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    created_at: time(r.get(4)?),
+                })
+            })
+            .expect("file")
+    }
+}

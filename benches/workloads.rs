@@ -1,0 +1,499 @@
+//! Workloads W1–W7 on every backend, each beside a hand-written baseline
+//! doing the same work, in the same group so the ratio comes from one run.
+//!
+//! ```text
+//! cargo bench --all-features --bench workloads                 # the full run (< 10 min)
+//! SILMARI_BENCH_QUICK=1 cargo bench --all-features --bench workloads   # a smoke run
+//! scripts/with-postgres cargo bench --all-features --bench workloads   # with PostgreSQL
+//! ```
+//!
+//! PostgreSQL runs when `SILMARI_TEST_POSTGRES_URL` names a server (each run
+//! makes a database of its own and drops it).
+
+#[path = "baseline/sqlite.rs"]
+mod baseline_sqlite;
+
+#[cfg(feature = "postgres")]
+#[path = "baseline/postgres.rs"]
+mod baseline_postgres;
+
+#[cfg(feature = "postgres")]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use silmari_store::prelude::*;
+use silmari_store::{ConversationId, FileId};
+use tempfile::TempDir;
+
+fn quick() -> bool {
+    std::env::var("SILMARI_BENCH_QUICK").is_ok_and(|v| v != "0")
+}
+
+/// 500 bytes of text, as W2 asks.
+fn content() -> String {
+    "The storm came in over the harbour at dusk; the letter lay unopened. ".repeat(8)[..500]
+        .to_owned()
+}
+
+fn attachment() -> Attachment {
+    Attachment {
+        file_id: FileId::new(),
+        filename: "chapter-1-notes.md".into(),
+        content_type: "text/markdown".into(),
+        size: 2048,
+    }
+}
+
+/// A fresh migrated SQLite file in a temporary directory, with the crate's
+/// default settings.
+fn sqlite_file() -> (TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.db");
+    let store = Store::open(&format!("sqlite:///{}", path.display())).expect("open");
+    (dir, path, store)
+}
+
+/// The backends under test: the store, and the baseline on the same database.
+struct Backends {
+    memory: Store,
+    sqlite: Store,
+    sqlite_baseline: baseline_sqlite::Baseline,
+    _sqlite_dir: TempDir,
+    #[cfg(feature = "postgres")]
+    postgres: Option<(Store, baseline_postgres::Baseline, common::pg::Database)>,
+}
+
+impl Backends {
+    fn new() -> Self {
+        let (dir, path, sqlite) = sqlite_file();
+        Backends {
+            memory: Store::open("memory://").expect("memory"),
+            sqlite,
+            sqlite_baseline: baseline_sqlite::Baseline::open(&path),
+            _sqlite_dir: dir,
+            #[cfg(feature = "postgres")]
+            postgres: common::pg::Database::create().map(|database| {
+                // Plain TCP like the baseline's client: TLS is not what is measured.
+                let separator = if database.url.contains('?') { '&' } else { '?' };
+                let url = format!("{}{separator}sslmode=disable", database.url);
+                let store = Store::open(&url).expect("postgres");
+                let baseline = baseline_postgres::Baseline::open(&database.url);
+                (store, baseline, database)
+            }),
+        }
+    }
+
+    /// The stores, by name.
+    fn stores(&self) -> Vec<(&'static str, &Store)> {
+        #[allow(unused_mut)]
+        let mut stores = vec![("memory", &self.memory), ("sqlite", &self.sqlite)];
+        #[cfg(feature = "postgres")]
+        if let Some((store, _, _)) = &self.postgres {
+            stores.push(("postgres", store));
+        }
+        stores
+    }
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(300));
+        group.measurement_time(Duration::from_secs(1));
+        group.sample_size(10);
+    } else {
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(3));
+        group.sample_size(30);
+    }
+    group
+}
+
+fn w1_create_conversation(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W1 create conversation");
+    for (name, store) in b.stores() {
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                store
+                    .conversations()
+                    .create(NewConversation::titled("A new chapter"))
+                    .expect("create")
+            })
+        });
+    }
+    let base = &b.sqlite_baseline;
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter(|| base.create_conversation("A new chapter"))
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((_, base, _)) = &mut b.postgres {
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter(|| base.create_conversation("A new chapter"))
+        });
+    }
+    g.finish();
+}
+
+fn w2_append_message(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W2 append message");
+    let text = content();
+    let attachments = vec![attachment()];
+    for (name, store) in b.stores() {
+        let conversation = store
+            .conversations()
+            .create(NewConversation::titled("W2"))
+            .expect("create");
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                store
+                    .conversations()
+                    .append_message(
+                        conversation.id,
+                        NewMessage::new(Role::User, text.clone())
+                            .with_attachments(attachments.clone()),
+                    )
+                    .expect("append")
+            })
+        });
+    }
+    let base = &b.sqlite_baseline;
+    let conversation = base.create_conversation("W2");
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter(|| base.append(conversation, &text, &attachments))
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((_, base, _)) = &mut b.postgres {
+        let conversation = base.create_conversation("W2");
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter(|| base.append(conversation, &text, &attachments))
+        });
+    }
+    g.finish();
+}
+
+/// A conversation of `n` W2-style messages.
+fn conversation_of(store: &Store, n: usize) -> ConversationId {
+    let conversation = store
+        .conversations()
+        .create(NewConversation::titled("W3"))
+        .expect("create");
+    let messages = (0..n)
+        .map(|_| NewMessage::new(Role::Assistant, content()).with_attachments(vec![attachment()]))
+        .collect();
+    store
+        .conversations()
+        .append_messages(conversation.id, messages)
+        .expect("append");
+    conversation.id
+}
+
+fn w3_get_conversation(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W3 get conversation of 100 messages");
+    let mut ids = Vec::new();
+    for (name, store) in b.stores() {
+        let id = conversation_of(store, 100);
+        ids.push((name, id));
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                let c = store.conversations().get(id).expect("get").expect("exists");
+                assert_eq!(c.messages.len(), 100);
+                c
+            })
+        });
+    }
+    let sqlite_id = ids
+        .iter()
+        .find(|(n, _)| *n == "sqlite")
+        .map(|(_, id)| *id.as_uuid());
+    if let Some(id) = sqlite_id {
+        let base = &b.sqlite_baseline;
+        g.bench_function("sqlite baseline", |bench| bench.iter(|| base.get(id)));
+    }
+    #[cfg(feature = "postgres")]
+    if let (Some((_, base, _)), Some((_, id))) =
+        (&mut b.postgres, ids.iter().find(|(n, _)| *n == "postgres"))
+    {
+        let id = *id.as_uuid();
+        g.bench_function("postgres baseline", |bench| bench.iter(|| base.get(id)));
+    }
+    g.finish();
+}
+
+/// Adds `n` conversations in one transaction.
+fn conversations(store: &Store, n: usize) {
+    store
+        .transaction(|tx| -> silmari_store::Result<()> {
+            for i in 0..n {
+                tx.conversations()
+                    .create(NewConversation::titled(format!("conversation {i}")))?;
+            }
+            Ok(())
+        })
+        .expect("conversations");
+}
+
+fn w4_list_recent(c: &mut Criterion, b: &mut Backends, total: usize) {
+    let mut g = group(c, &format!("W4 list 50 most recent of {total}"));
+    for (name, store) in b.stores() {
+        let have = store.counts().expect("counts").conversations as usize;
+        conversations(store, total.saturating_sub(have));
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                store
+                    .conversations()
+                    .list(ConversationQuery::recent(50))
+                    .expect("list")
+            })
+        });
+    }
+    let base = &b.sqlite_baseline;
+    g.bench_function("sqlite baseline", |bench| bench.iter(|| base.recent(50)));
+    #[cfg(feature = "postgres")]
+    if let Some((_, base, _)) = &mut b.postgres {
+        g.bench_function("postgres baseline", |bench| bench.iter(|| base.recent(50)));
+    }
+    g.finish();
+}
+
+fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
+    let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
+    let total = (conversations * per) as u64;
+    let mut g = c.benchmark_group(format!("W5 bulk import of {total} messages"));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(if quick() { 2 } else { 8 }));
+    g.throughput(Throughput::Elements(total));
+    let contents: Vec<String> = (0..per)
+        .map(|i| format!("{i} {}", &content()[..200]))
+        .collect();
+    let import = |store: &Store, ids: &[ConversationId]| {
+        for id in ids {
+            let batch = contents
+                .iter()
+                .map(|t| NewMessage::new(Role::User, t.clone()))
+                .collect();
+            store
+                .conversations()
+                .append_messages(*id, batch)
+                .expect("bulk");
+        }
+    };
+    let targets = |store: &Store| -> Vec<ConversationId> {
+        (0..conversations)
+            .map(|_| {
+                store
+                    .conversations()
+                    .create(NewConversation::titled("W5"))
+                    .expect("create")
+                    .id
+            })
+            .collect()
+    };
+    g.bench_function("memory", |bench| {
+        bench.iter_batched(
+            || {
+                let store = Store::open("memory://").expect("memory");
+                let ids = targets(&store);
+                (store, ids)
+            },
+            |(store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sqlite", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, _, store) = sqlite_file();
+                let ids = targets(&store);
+                (dir, store, ids)
+            },
+            |(_dir, store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, path, store) = sqlite_file();
+                drop(store);
+                let base = baseline_sqlite::Baseline::open(&path);
+                let ids: Vec<_> = (0..conversations)
+                    .map(|_| base.create_conversation("W5"))
+                    .collect();
+                (dir, base, ids)
+            },
+            |(_dir, base, ids)| {
+                for id in ids {
+                    base.bulk(id, &contents);
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((store, base, _)) = &mut b.postgres {
+        let store = &*store;
+        g.bench_function("postgres", |bench| {
+            bench.iter_batched(
+                || targets(store),
+                |ids| import(store, &ids),
+                BatchSize::PerIteration,
+            )
+        });
+        let base = std::cell::RefCell::new(base);
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter_batched(
+                || {
+                    (0..conversations)
+                        .map(|_| base.borrow_mut().create_conversation("W5"))
+                        .collect::<Vec<_>>()
+                },
+                |ids| {
+                    for id in ids {
+                        base.borrow_mut().bulk(id, &contents);
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = b;
+    g.finish();
+}
+
+fn w6_file_create_get(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W6 create file then get it");
+    for (name, store) in b.stores() {
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                let file = store
+                    .files()
+                    .create(NewFile {
+                        filename: "chapter-1.pdf".into(),
+                        content_type: "application/pdf".into(),
+                        size: 4096,
+                        ..Default::default()
+                    })
+                    .expect("create");
+                store.files().get(file.id).expect("get").expect("exists")
+            })
+        });
+    }
+    let base = &b.sqlite_baseline;
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter(|| base.create_and_get_file("chapter-1.pdf"))
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((_, base, _)) = &mut b.postgres {
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter(|| base.create_and_get_file("chapter-1.pdf"))
+        });
+    }
+    g.finish();
+}
+
+/// Runs `per_thread` on 4 threads at once, `iters` operations in all, and
+/// returns the wall time.
+fn four_threads(iters: u64, per_thread: impl Fn(u64) + Sync) -> Duration {
+    let barrier = Barrier::new(4);
+    let each = iters.div_ceil(4);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let started = Instant::now();
+                    per_thread(each);
+                    started
+                })
+            })
+            .collect();
+        let started = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .min()
+            .unwrap_or_else(Instant::now);
+        started.elapsed()
+    })
+}
+
+fn w7_four_writers(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W7 four threads appending");
+    g.throughput(Throughput::Elements(1));
+    let text = content();
+    let attachments = vec![attachment()];
+    for (name, store) in b.stores() {
+        let store = store.clone();
+        let conversations: Vec<ConversationId> = (0..4)
+            .map(|_| {
+                store
+                    .conversations()
+                    .create(NewConversation::titled("W7"))
+                    .expect("create")
+                    .id
+            })
+            .collect();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        g.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                next.store(0, std::sync::atomic::Ordering::SeqCst);
+                four_threads(iters, |n| {
+                    let own =
+                        conversations[next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 4];
+                    for _ in 0..n {
+                        black_box(
+                            store
+                                .conversations()
+                                .append_message(
+                                    own,
+                                    NewMessage::new(Role::User, text.clone())
+                                        .with_attachments(attachments.clone()),
+                                )
+                                .expect("no busy or locked error reaches the caller"),
+                        );
+                    }
+                })
+            })
+        });
+    }
+    let path = b._sqlite_dir.path().join("bench.db");
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter_custom(|iters| {
+            four_threads(iters, |n| {
+                let base = baseline_sqlite::Baseline::open(&path);
+                let own = base.create_conversation("W7");
+                for _ in 0..n {
+                    base.append(own, &text, &attachments);
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let mut b = Backends::new();
+    #[cfg(feature = "postgres")]
+    if b.postgres.is_none() {
+        eprintln!("PostgreSQL not benchmarked: SILMARI_TEST_POSTGRES_URL is not set");
+    }
+    w1_create_conversation(&mut c, &mut b);
+    w2_append_message(&mut c, &mut b);
+    w3_get_conversation(&mut c, &mut b);
+    w4_list_recent(&mut c, &mut b, 10_000);
+    if !quick() {
+        w4_list_recent(&mut c, &mut b, 100_000);
+    }
+    w5_bulk_import(&mut c, &mut b);
+    w6_file_create_get(&mut c, &mut b);
+    w7_four_writers(&mut c, &mut b);
+    c.final_summary();
+}
