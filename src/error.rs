@@ -217,6 +217,18 @@ impl Error {
         }
     }
 
+    /// The same error with `prefix` before the field name of an
+    /// [`Error::InvalidInput`] (for fields inside lists, like `messages[2].`).
+    pub(crate) fn within(self, prefix: &str) -> Self {
+        match self {
+            Error::InvalidInput { field, reason } => Error::InvalidInput {
+                field: format!("{prefix}{field}"),
+                reason,
+            },
+            other => other,
+        }
+    }
+
     /// True for [`Error::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

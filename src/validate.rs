@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::limits::*;
 use crate::model::{
-    Attachment, Conversation, ConversationId, FileMetadata, Message, NewConversation, NewFile,
-    NewMessage, truncate,
+    Conversation, ConversationId, FileMetadata, Message, NewConversation, NewFile, NewMessage,
+    truncate,
 };
 
 /// A new file record from `input`, created at `now` unless it says otherwise.
@@ -24,7 +24,7 @@ pub(crate) fn new_file(input: NewFile, now: OffsetDateTime) -> Result<FileMetada
         size,
         created_at,
     } = input;
-    file_fields("", &filename, &content_type, size)?;
+    file_fields(&filename, &content_type, size)?;
     Ok(FileMetadata {
         id: id.unwrap_or_default(),
         filename,
@@ -56,7 +56,7 @@ pub(crate) fn new_message(
     input: NewMessage,
     now: OffsetDateTime,
 ) -> Result<Message> {
-    message_from("", conversation_id, input, now)
+    message_from(conversation_id, input, now)
 }
 
 /// A batch of new messages of `conversation_id`, fields named `messages[i].…`.
@@ -74,11 +74,11 @@ pub(crate) fn new_messages(
     let mut seen = HashSet::with_capacity(inputs.len());
     let mut messages = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
-        let prefix = format!("messages[{i}].");
-        let message = message_from(&prefix, conversation_id, input, now)?;
+        let message = message_from(conversation_id, input, now)
+            .map_err(|e| e.within(&format!("messages[{i}].")))?;
         if !seen.insert(message.id) {
             return Err(Error::invalid(
-                format!("{prefix}id"),
+                format!("messages[{i}].id"),
                 format!("message {} appears twice in the list", message.id),
             ));
         }
@@ -88,7 +88,6 @@ pub(crate) fn new_messages(
 }
 
 fn message_from(
-    prefix: &str,
     conversation_id: ConversationId,
     input: NewMessage,
     now: OffsetDateTime,
@@ -108,7 +107,7 @@ fn message_from(
         created_at: created_at.unwrap_or(now),
         attachments,
     };
-    stored_message(prefix, message)
+    stored_message(message)
 }
 
 /// A whole conversation as `update` will store it: every field checked,
@@ -134,7 +133,7 @@ pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> 
                 format!("message {} appears twice in the list", message.id),
             ));
         }
-        messages.push(stored_message(&prefix, message.clone())?);
+        messages.push(stored_message(message.clone()).map_err(|e| e.within(&prefix))?);
     }
     Ok(Conversation {
         id: conversation.id,
@@ -156,55 +155,39 @@ pub(crate) fn page_limit(limit: u32) -> Result<usize> {
     Ok(limit as usize)
 }
 
-fn stored_message(prefix: &str, mut message: Message) -> Result<Message> {
-    text(
-        &format!("{prefix}content"),
-        &message.content,
-        MAX_CONTENT_BYTES,
-    )?;
+/// Field names are the message's own (`content`); callers add their prefix
+/// to an error, so the common, valid case formats nothing.
+fn stored_message(mut message: Message) -> Result<Message> {
+    text("content", &message.content, MAX_CONTENT_BYTES)?;
     if message.attachments.len() > MAX_ATTACHMENTS {
         return Err(Error::invalid(
-            format!("{prefix}attachments"),
+            "attachments",
             format!(
                 "{} attachments, at most {MAX_ATTACHMENTS} allowed",
                 message.attachments.len()
             ),
         ));
     }
-    for (
-        i,
-        Attachment {
-            filename,
-            content_type,
-            size,
-            ..
-        },
-    ) in message.attachments.iter().enumerate()
-    {
-        file_fields(
-            &format!("{prefix}attachments[{i}]."),
-            filename,
-            content_type,
-            *size,
-        )?;
+    for (i, a) in message.attachments.iter().enumerate() {
+        file_fields(&a.filename, &a.content_type, a.size)
+            .map_err(|e| e.within(&format!("attachments[{i}].")))?;
     }
-    message.created_at = timestamp(&format!("{prefix}created_at"), message.created_at)?;
+    message.created_at = timestamp("created_at", message.created_at)?;
     Ok(message)
 }
 
-fn file_fields(prefix: &str, filename: &str, content_type: &str, size: u64) -> Result<()> {
-    let field = |name: &str| format!("{prefix}{name}");
-    text(&field("filename"), filename, MAX_FILENAME_BYTES)?;
+fn file_fields(filename: &str, content_type: &str, size: u64) -> Result<()> {
+    text("filename", filename, MAX_FILENAME_BYTES)?;
     if filename.trim().is_empty() {
-        return Err(Error::invalid(field("filename"), "must not be empty"));
+        return Err(Error::invalid("filename", "must not be empty"));
     }
-    text(&field("content_type"), content_type, MAX_CONTENT_TYPE_BYTES)?;
+    text("content_type", content_type, MAX_CONTENT_TYPE_BYTES)?;
     if let Err(reason) = check_content_type(content_type) {
-        return Err(Error::invalid(field("content_type"), reason));
+        return Err(Error::invalid("content_type", reason));
     }
     if size > MAX_FILE_SIZE {
         return Err(Error::invalid(
-            field("size"),
+            "size",
             format!("{size} does not fit a signed 64-bit integer"),
         ));
     }

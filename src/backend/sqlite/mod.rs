@@ -8,10 +8,7 @@
 //! kept alive by one connection the backend holds.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex as StdMutex;
-use std::time::Duration;
-
-use parking_lot::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -44,10 +41,8 @@ pub(crate) struct SqliteBackend {
     pool: Pool<Manager>,
     path: Option<PathBuf>,
     snapshots_kept: usize,
-    write_gate: Mutex<()>,
-    busy_timeout: Duration,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
-    _keeper: Option<StdMutex<Connection>>,
+    _keeper: Option<Mutex<Connection>>,
 }
 
 /// r2d2 manager: opens and configures connections, and refuses to take back
@@ -267,34 +262,15 @@ impl SqliteBackend {
             .test_on_check_out(false)
             .build_unchecked(manager);
         let keeper = match target {
-            Target::Memory => Some(StdMutex::new(first)),
+            Target::Memory => Some(Mutex::new(first)),
             Target::File(_) => None,
         };
         Ok(SqliteBackend {
             pool,
             path,
             snapshots_kept: options.snapshots_kept,
-            write_gate: Mutex::new(()),
-            busy_timeout: options.busy_timeout,
             _keeper: keeper,
         })
-    }
-
-    /// This store's writers take turns here before SQLite's own lock: a
-    /// writer waiting on SQLite's lock sleeps in growing steps (up to 100 ms),
-    /// while one waiting here wakes as soon as the lock is free. Other
-    /// processes still meet at SQLite's lock and its busy timeout.
-    fn writer(&self) -> Result<MutexGuard<'_, ()>> {
-        self.write_gate
-            .try_lock_for(self.busy_timeout)
-            .ok_or_else(|| Error::Unavailable {
-                reason: format!(
-                    "another writer of this store held the write lock for longer than the \
-                     busy timeout ({:?})",
-                    self.busy_timeout
-                ),
-                source: None,
-            })
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
@@ -326,7 +302,6 @@ impl Backend for SqliteBackend {
     }
 
     fn write(&self, body: &mut Body<'_>) -> Result<()> {
-        let _writer = self.writer()?;
         let conn = self.connection()?;
         let tx = Tx::begin(&conn)?;
         match body(&SqliteSession::new(&conn, true))? {
@@ -336,7 +311,6 @@ impl Backend for SqliteBackend {
     }
 
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
-        let _writer = self.writer()?;
         let conn = self.connection()?;
         body(&SqliteSession::new(&conn, false)).map(drop)
     }

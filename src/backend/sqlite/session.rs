@@ -319,8 +319,20 @@ impl Session for SqliteSession<'_> {
             .conn
             .prepare_cached(NEXT_POSITION)?
             .query_row([key(conversation)], |r| r.get(0))?;
+        // One statement, bound and run per message, as a hand-written loop would.
+        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
         for (position, m) in (first..).zip(messages) {
-            self.insert_message(position, m)?;
+            insert
+                .execute(params![
+                    position,
+                    key(m.id),
+                    key(conversation),
+                    m.role.as_str(),
+                    m.content,
+                    to_micros(m.created_at),
+                    attachments_json(&m.attachments)?,
+                ])
+                .map_err(conflict_on(Entity::Message, m.id))?;
         }
         Ok(())
     }
