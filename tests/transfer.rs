@@ -315,74 +315,90 @@ fn a_bad_record_in_the_middle_writes_nothing_and_names_its_line() {
 /// documented check: 1,000,000).
 #[test]
 fn copying_a_large_store_keeps_memory_bounded() {
-    const CHILD: &str = "SILMARI_COPY_CHILD";
+    const NAME: &str = "copying_a_large_store_keeps_memory_bounded";
     let messages: usize = std::env::var("SILMARI_COPY_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = match std::env::var(CHILD) {
-        Ok(dir) => std::path::PathBuf::from(dir),
-        Err(_) => {
-            let dir = tempfile::tempdir().unwrap();
-            let source = sqlite_store(&dir, "big.db");
-            let per = 1_000;
-            for c in 0..messages.div_ceil(per) {
-                let conv = source
-                    .conversations()
-                    .create(NewConversation::titled(format!("c{c}")))
-                    .unwrap();
-                let batch = (0..per.min(messages - c * per))
-                    .map(|i| NewMessage::new(Role::User, format!("{i:0>200}")))
-                    .collect();
-                source
-                    .conversations()
-                    .append_messages(conv.id, batch)
-                    .unwrap();
-            }
-            drop(source);
-            let exe = std::env::current_exe().unwrap();
-            let out = std::process::Command::new(exe)
-                .args([
-                    "--exact",
-                    "copying_a_large_store_keeps_memory_bounded",
-                    "--nocapture",
-                ])
-                .env(CHILD, dir.path())
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "child failed: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let peak_kib: u64 = stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("PEAK_KIB "))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("the child reports its peak memory");
-            println!(
-                "copied {messages} messages with peak memory {} MiB",
-                peak_kib / 1024
-            );
-            assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
-            return;
-        }
-    };
-    let source = sqlite_store_at(&dir.join("big.db"));
-    let target = sqlite_store_at(&dir.join("copy.db"));
-    let report = source
-        .copy_to(&target, TransferOptions::default(), |_| {})
-        .unwrap();
-    assert_eq!(report.written.messages as usize, messages);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let peak = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap();
-    println!("PEAK_KIB {}", peak.trim().trim_end_matches("kB").trim());
+    if common::in_child() {
+        let dir = std::path::PathBuf::from(std::env::var(common::CHILD_VAR).unwrap());
+        let source = sqlite_store_at(&dir.join("big.db"));
+        let target = sqlite_store_at(&dir.join("copy.db"));
+        let report = source.copy_to(&target, TransferOptions::default(), |_| {}).unwrap();
+        assert_eq!(report.written.messages as usize, messages);
+        common::report_peak_kib();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_store(&dir, "big.db");
+    let per = 1_000;
+    for c in 0..messages.div_ceil(per) {
+        let conv = source
+            .conversations()
+            .create(NewConversation::titled(format!("c{c}")))
+            .unwrap();
+        let batch = (0..per.min(messages - c * per))
+            .map(|i| NewMessage::new(Role::User, format!("{i:0>200}")))
+            .collect();
+        source.conversations().append_messages(conv.id, batch).unwrap();
+    }
+    drop(source);
+    let peak_kib = common::peak_kib_of_child(NAME, &dir.path().display().to_string());
+    println!("copied {messages} messages with peak memory {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
 }
 
 fn sqlite_store_at(path: &std::path::Path) -> Store {
     Store::open(&format!("sqlite:///{}", path.display())).unwrap()
+}
+
+/// Reading a 100,000-message conversation page by page keeps memory flat;
+/// loading it whole (the control) does not, which shows the measure works.
+#[test]
+fn paging_a_long_conversation_keeps_memory_flat() {
+    const NAME: &str = "paging_a_long_conversation_keeps_memory_flat";
+    const MESSAGES: usize = 100_000;
+    if common::in_child() {
+        let arg = std::env::var(common::CHILD_VAR).unwrap();
+        let (how, path) = arg.split_once(':').unwrap();
+        let store = sqlite_store_at(std::path::Path::new(path));
+        let id = store.conversations().list(ConversationQuery::recent(1)).unwrap().items[0].id;
+        let mut seen = 0;
+        if how == "pages" {
+            let mut request = PageRequest::first(500);
+            loop {
+                let page = store.conversations().messages(id, request.clone()).unwrap();
+                seen += page.items.len();
+                match page.next {
+                    Some(cursor) => request = request.after(cursor),
+                    None => break,
+                }
+            }
+        } else {
+            seen = store.conversations().get(id).unwrap().unwrap().messages.len();
+        }
+        assert_eq!(seen, MESSAGES);
+        common::report_peak_kib();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.db");
+    let store = sqlite_store_at(&path);
+    let c = store.conversations().create(NewConversation::titled("long")).unwrap();
+    for _ in 0..MESSAGES / 10_000 {
+        let batch = (0..10_000)
+            .map(|i| NewMessage::new(Role::User, format!("{i:0>500}")))
+            .collect();
+        store.conversations().append_messages(c.id, batch).unwrap();
+    }
+    drop(store);
+    let paged = common::peak_kib_of_child(NAME, &format!("pages:{}", path.display()));
+    let whole = common::peak_kib_of_child(NAME, &format!("whole:{}", path.display()));
+    println!(
+        "{MESSAGES} messages of 500 bytes: paging peaks at {} MiB, loading whole at {} MiB",
+        paged / 1024,
+        whole / 1024
+    );
+    assert!(paged < 32 * 1024, "paging peaked at {paged} KiB");
+    assert!(whole > paged + 32 * 1024, "the control should load ~50 MiB more");
 }

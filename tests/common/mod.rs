@@ -88,3 +88,44 @@ pub mod pg {
         }
     }
 }
+
+/// Set in a child test process started by [`peak_kib_of_child`].
+pub const CHILD_VAR: &str = "SILMARI_TEST_CHILD";
+
+/// True inside a child started by [`peak_kib_of_child`].
+pub fn in_child() -> bool {
+    std::env::var_os(CHILD_VAR).is_some()
+}
+
+/// Runs test `name` of this test binary alone in a child process, with
+/// `CHILD_VAR` set to `arg`, and returns the peak resident memory (KiB) the
+/// child reports with [`report_peak_kib`].
+pub fn peak_kib_of_child(name: &str, arg: &str) -> u64 {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, arg)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.split("PEAK_KIB ").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the child reports its peak memory; it said:\n{stdout}"))
+}
+
+/// Prints this process's peak resident memory (Linux `VmHWM`) for the parent.
+pub fn report_peak_kib() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .expect("VmHWM");
+    println!("PEAK_KIB {}", peak.trim().trim_end_matches("kB").trim());
+}
