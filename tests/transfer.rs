@@ -324,7 +324,9 @@ fn copying_a_large_store_keeps_memory_bounded() {
         let dir = std::path::PathBuf::from(std::env::var(common::CHILD_VAR).unwrap());
         let source = sqlite_store_at(&dir.join("big.db"));
         let target = sqlite_store_at(&dir.join("copy.db"));
-        let report = source.copy_to(&target, TransferOptions::default(), |_| {}).unwrap();
+        let report = source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
         assert_eq!(report.written.messages as usize, messages);
         common::report_peak_kib();
         return;
@@ -340,11 +342,17 @@ fn copying_a_large_store_keeps_memory_bounded() {
         let batch = (0..per.min(messages - c * per))
             .map(|i| NewMessage::new(Role::User, format!("{i:0>200}")))
             .collect();
-        source.conversations().append_messages(conv.id, batch).unwrap();
+        source
+            .conversations()
+            .append_messages(conv.id, batch)
+            .unwrap();
     }
     drop(source);
     let peak_kib = common::peak_kib_of_child(NAME, &dir.path().display().to_string());
-    println!("copied {messages} messages with peak memory {} MiB", peak_kib / 1024);
+    println!(
+        "copied {messages} messages with peak memory {} MiB",
+        peak_kib / 1024
+    );
     assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
 }
 
@@ -362,7 +370,12 @@ fn paging_a_long_conversation_keeps_memory_flat() {
         let arg = std::env::var(common::CHILD_VAR).unwrap();
         let (how, path) = arg.split_once(':').unwrap();
         let store = sqlite_store_at(std::path::Path::new(path));
-        let id = store.conversations().list(ConversationQuery::recent(1)).unwrap().items[0].id;
+        let id = store
+            .conversations()
+            .list(ConversationQuery::recent(1))
+            .unwrap()
+            .items[0]
+            .id;
         let mut seen = 0;
         if how == "pages" {
             let mut request = PageRequest::first(500);
@@ -375,7 +388,13 @@ fn paging_a_long_conversation_keeps_memory_flat() {
                 }
             }
         } else {
-            seen = store.conversations().get(id).unwrap().unwrap().messages.len();
+            seen = store
+                .conversations()
+                .get(id)
+                .unwrap()
+                .unwrap()
+                .messages
+                .len();
         }
         assert_eq!(seen, MESSAGES);
         common::report_peak_kib();
@@ -384,7 +403,10 @@ fn paging_a_long_conversation_keeps_memory_flat() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.db");
     let store = sqlite_store_at(&path);
-    let c = store.conversations().create(NewConversation::titled("long")).unwrap();
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("long"))
+        .unwrap();
     for _ in 0..MESSAGES / 10_000 {
         let batch = (0..10_000)
             .map(|i| NewMessage::new(Role::User, format!("{i:0>500}")))
@@ -400,5 +422,8 @@ fn paging_a_long_conversation_keeps_memory_flat() {
         whole / 1024
     );
     assert!(paged < 32 * 1024, "paging peaked at {paged} KiB");
-    assert!(whole > paged + 32 * 1024, "the control should load ~50 MiB more");
+    assert!(
+        whole > paged + 32 * 1024,
+        "the control should load ~50 MiB more"
+    );
 }
