@@ -97,6 +97,17 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// The disk (or the database's size limit) is full. The call that met it
+    /// wrote nothing; everything written before is intact.
+    #[error("the disk is full: {reason}")]
+    DiskFull {
+        /// What the database reported.
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// The database at `path` could not be opened.
     #[error("cannot open database {}: {reason}", path.display())]
     Open {

@@ -142,6 +142,12 @@ fn is_connection_error(e: &postgres::Error) -> bool {
 
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
+        if e.code() == Some(&SqlState::DISK_FULL) {
+            return Error::DiskFull {
+                reason: e.to_string(),
+                source: Some(Box::new(e)),
+            };
+        }
         if is_connection_error(&e) {
             log::warn!("PostgreSQL connection failed: {e}");
             return Error::Unavailable {

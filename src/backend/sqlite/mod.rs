@@ -89,6 +89,13 @@ fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Res
     conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
         .map_err(fail)?;
     if let Target::File(path) = target {
+        // SQLite opens a file it may not write read-only, without a word.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(fail)? {
+            return Err(open_message(
+                target,
+                "the database file is read-only (check its permissions)".to_owned(),
+            ));
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(fail)?;
@@ -169,6 +176,10 @@ fn open_error(target: &Target, e: rusqlite::Error) -> Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Error::DiskFull {
+                reason: e.to_string(),
+                source: Some(Box::new(e)),
+            },
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Unavailable {
                 reason: "the database stayed locked by another connection for longer than the busy timeout"
                     .to_owned(),
