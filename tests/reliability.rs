@@ -309,8 +309,8 @@ fn control_raw_connections_reproduce_sqlite_busy() {
     );
 }
 
-fn opener_child(path: &str) {
-    match Store::open(&url(Path::new(path))) {
+fn opener_child(url: &str) {
+    match Store::open(url) {
         Ok(store) => println!(
             "OK {}",
             store.migrations().current_version().expect("version")
@@ -330,25 +330,7 @@ fn ten_processes_open_a_fresh_file_at_once() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cold.db");
-    let children: Vec<_> = (0..10)
-        .map(|_| child(NAME, &path.display().to_string()))
-        .collect();
-    let mut versions = Vec::new();
-    for mut c in children {
-        c.wait().unwrap();
-        let mut out = String::new();
-        c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        let line = out
-            .lines()
-            .find_map(|l| {
-                l.split("OK ")
-                    .nth(1)
-                    .or_else(|| l.contains("ERR ").then_some(l))
-            })
-            .unwrap_or("no answer")
-            .to_owned();
-        versions.push(line);
-    }
+    let versions = open_ten_at_once(NAME, &url(&path));
     assert!(
         versions.iter().all(|v| v == "2"),
         "every process at version 2: {versions:?}"
@@ -644,7 +626,13 @@ fn a_read_only_file_is_a_clear_error_and_left_intact() {
             .unwrap();
     }
     let path_str = path.display().to_string();
-    let before = std::fs::read(&path).unwrap();
+    let files = |path: &Path| -> Vec<Option<Vec<u8>>> {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| std::fs::read(format!("{}{suffix}", path.display())).ok())
+            .collect()
+    };
+    let before = files(&path);
     let is_root = std::fs::metadata("/proc/self").map(|m| {
         use std::os::unix::fs::MetadataExt;
         m.uid() == 0
@@ -664,7 +652,62 @@ fn a_read_only_file_is_a_clear_error_and_left_intact() {
         Error::Open { reason, .. } => assert!(reason.contains("read-only"), "{reason}"),
         other => panic!("expected Open naming read-only, got {other:?}"),
     }
-    assert_eq!(std::fs::read(&path).unwrap(), before, "left as it was");
+    assert!(
+        files(&path) == before,
+        "the database and its WAL were left as they were"
+    );
     let store = Store::open(&url(&path)).unwrap();
     assert_eq!(store.conversations().list_all().unwrap()[0].title, "kept");
+}
+
+/// The same race on PostgreSQL: the advisory lock lets one process migrate.
+#[cfg(feature = "postgres")]
+#[test]
+fn ten_processes_open_a_fresh_postgres_database_at_once() {
+    const NAME: &str = "ten_processes_open_a_fresh_postgres_database_at_once";
+    if common::in_child() {
+        if let Ok(arg) = std::env::var(common::CHILD_VAR) {
+            opener_child(&arg);
+        }
+        return;
+    }
+    let Some(database) = common::pg::Database::create() else {
+        return;
+    };
+    let versions = open_ten_at_once(NAME, &database.url);
+    assert!(
+        versions.iter().all(|v| v == "2"),
+        "every process at version 2: {versions:?}"
+    );
+    let rows = database
+        .client()
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .unwrap();
+    let applied: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(applied, [1, 2], "each version applied once");
+}
+
+/// Starts ten children opening `url` at once; returns what each answered
+/// (its version, or its error).
+fn open_ten_at_once(name: &str, url: &str) -> Vec<String> {
+    let children: Vec<_> = (0..10).map(|_| child(name, url)).collect();
+    children
+        .into_iter()
+        .map(|mut c| {
+            c.wait().unwrap();
+            let mut out = String::new();
+            c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            out.lines()
+                .find_map(|l| {
+                    l.split("OK ")
+                        .nth(1)
+                        .or_else(|| l.contains("ERR ").then_some(l))
+                })
+                .unwrap_or("no answer")
+                .to_owned()
+        })
+        .collect()
 }
