@@ -387,6 +387,50 @@ impl Dialect {
     }
 }
 
+/// Runs `plan` on `conn`: the up steps through refinery (which records each
+/// in its history in the step's transaction), the down steps through
+/// `revert`, newest first.
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn run_plan<C: refinery::Migrate>(
+    conn: &mut C,
+    dialect: &Dialect,
+    plan: &[PlannedMigration],
+    mut revert: impl FnMut(&mut C, &PlannedMigration) -> Result<()>,
+) -> Result<()> {
+    let Some(last) = plan.last() else {
+        return Ok(());
+    };
+    match last.direction {
+        Direction::Up => {
+            let version = i32::try_from(last.version)
+                .map_err(|_| Error::invalid("version", "out of range"))?;
+            dialect
+                .runner()
+                .set_target(refinery::Target::Version(version))
+                .run(conn)
+                .map_err(migration_error)?;
+        }
+        Direction::Down => {
+            for step in plan {
+                revert(conn, step)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error of a failed down step.
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn revert_failed(
+    step: &PlannedMigration,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Migration {
+        message: format!("reverting V{}__{} failed: {e}", step.version, step.name),
+        source: Some(Box::new(e)),
+    }
+}
+
 /// One row of refinery's history table, checked rather than trusted
 /// (refinery's own readers panic on a malformed row).
 #[allow(dead_code)] // unused in a memory-only build

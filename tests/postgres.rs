@@ -9,20 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::pg::Database;
+use common::pg::{Database, append, open};
 use silmari_store::prelude::*;
-use silmari_store::{PoolConfig, StoreConfig};
-
-fn open(database: &Database, pool_timeout: Duration) -> Store {
-    let mut config: StoreConfig = database.url.parse().unwrap();
-    config.pool = PoolConfig {
-        pool_size: 4,
-        max_overflow: 4,
-        pool_timeout,
-        ..PoolConfig::default()
-    };
-    Store::open_with(config).unwrap()
-}
 
 /// Terminates every server connection of the store's database but the
 /// caller's; returns how many it terminated.
@@ -36,12 +24,6 @@ fn terminate_all(database: &Database) -> i64 {
         )
         .unwrap()
         .get(0)
-}
-
-fn append(store: &Store, id: ConversationId, text: &str) -> silmari_store::Result<Message> {
-    store
-        .conversations()
-        .append_message(id, NewMessage::new(Role::User, text))
 }
 
 #[test]

@@ -7,26 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pg::Database;
+use common::pg::{Database, append, open};
 use silmari_store::prelude::*;
-use silmari_store::{PoolConfig, StoreConfig};
-
-fn open(database: &Database, pool_timeout: Duration) -> Store {
-    let mut config: StoreConfig = database.url.parse().unwrap();
-    config.pool = PoolConfig {
-        pool_size: 4,
-        max_overflow: 4,
-        pool_timeout,
-        ..PoolConfig::default()
-    };
-    Store::open_with(config).unwrap()
-}
-
-fn append(store: &Store, id: ConversationId, text: &str) -> silmari_store::Result<Message> {
-    store
-        .conversations()
-        .append_message(id, NewMessage::new(Role::User, text))
-}
 
 #[test]
 fn a_restarted_server_is_recovered_without_reopening() {

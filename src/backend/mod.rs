@@ -33,12 +33,66 @@ macro_rules! statements {
     };
 }
 
+/// Column lists and query shapes both SQL dialects share (placeholders are
+/// passed in, since the dialects write them differently).
+#[allow(unused_macros)]
+macro_rules! file_columns {
+    () => {
+        "id, filename, content_type, size, created_at"
+    };
+}
+
+/// `position` first, then the columns of a message.
+#[allow(unused_macros)]
+macro_rules! message_columns {
+    () => {
+        "position, id, conversation_id, role, content, created_at, attachments"
+    };
+}
+
+/// Conversation summaries by `$column`, newest first, keyset `$filter`.
+#[allow(unused_macros)]
+macro_rules! list_conversations {
+    ($column:literal, $filter:literal, $limit:literal) => {
+        concat!(
+            "SELECT c.id, c.title, c.created_at, c.updated_at, c.message_count \
+             FROM conversations c ",
+            $filter,
+            " ORDER BY c.",
+            $column,
+            " DESC, c.id DESC LIMIT ",
+            $limit
+        )
+    };
+}
+
 pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 pub(crate) mod sync;
+
+/// An r2d2 pool as [`PoolConfig`](crate::PoolConfig) says: `max_size =
+/// pool_size + max_overflow`, `min_idle = pool_size`, `connection_timeout =
+/// pool_timeout`, `max_lifetime = pool_recycle`. Connections are not tested
+/// with a query on checkout (a round trip per call); backends check cheaply
+/// themselves. Built without waiting: the caller has opened one connection
+/// already, so errors surface at once.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn pool<M: r2d2::ManageConnection>(
+    config: &crate::config::PoolConfig,
+    manager: M,
+) -> r2d2::Pool<M> {
+    r2d2::Pool::builder()
+        .max_size(config.max_size())
+        .min_idle(Some(config.pool_size))
+        .connection_timeout(config.pool_timeout)
+        .max_lifetime(config.pool_recycle)
+        .idle_timeout(None)
+        .test_on_check_out(false)
+        .build_unchecked(manager)
+}
 
 /// Which backend a [`Store`](crate::Store) runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -77,6 +77,31 @@ pub mod pg {
         }
     }
 
+    /// A store on `database` with a small pool (4 + 4) and `pool_timeout`.
+    pub fn open(database: &Database, pool_timeout: std::time::Duration) -> silmari_store::Store {
+        let mut config: silmari_store::StoreConfig = database.url.parse().unwrap();
+        config.pool = silmari_store::PoolConfig {
+            pool_size: 4,
+            max_overflow: 4,
+            pool_timeout,
+            ..silmari_store::PoolConfig::default()
+        };
+        silmari_store::Store::open_with(config).unwrap()
+    }
+
+    /// Appends one user message.
+    pub fn append(
+        store: &silmari_store::Store,
+        id: silmari_store::ConversationId,
+        text: &str,
+    ) -> silmari_store::Result<silmari_store::Message> {
+        use silmari_store::ConversationRepository;
+        store.conversations().append_message(
+            id,
+            silmari_store::NewMessage::new(silmari_store::Role::User, text),
+        )
+    }
+
     impl Drop for Database {
         fn drop(&mut self) {
             if let Ok(mut admin) = Client::connect(&self.server, NoTls) {

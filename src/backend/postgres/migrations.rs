@@ -5,9 +5,9 @@ use super::PgConn;
 use super::queries::{
     COMMIT, DELETE_HISTORY, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::migrate::{
-    Dialect, Direction, MigrationTarget, PlannedMigration, history_entry, migration_error,
+    Dialect, MigrationTarget, PlannedMigration, history_entry, revert_failed, run_plan,
 };
 
 /// refinery's history, read without trusting it.
@@ -47,45 +47,23 @@ pub(super) fn migrate(
 ) -> Result<Vec<PlannedMigration>> {
     let applied = applied_migrations(conn)?;
     let plan = dialect.plan(&applied, target)?;
-    let Some(last) = plan.last() else {
-        return Ok(plan);
-    };
-    match last.direction {
-        Direction::Up => {
-            let version = i32::try_from(last.version)
-                .map_err(|_| Error::invalid("version", "out of range"))?;
-            dialect
-                .runner()
-                .set_target(refinery::Target::Version(version))
-                .run(&mut conn.client)
-                .map_err(migration_error)?;
-        }
-        Direction::Down => {
-            for step in &plan {
-                revert(conn, step)?;
-            }
-        }
-    }
+    run_plan(&mut conn.client, dialect, &plan, revert)?;
     Ok(plan)
 }
 
 /// Runs one down script and forgets its version, in one transaction.
-fn revert(conn: &mut PgConn, step: &PlannedMigration) -> Result<()> {
-    let failed = |e: postgres::Error| Error::Migration {
-        message: format!("reverting V{}__{} failed: {e}", step.version, step.name),
-        source: Some(Box::new(e)),
-    };
-    conn.client.batch_execute("BEGIN").map_err(failed)?;
-    let result = conn
-        .client
+fn revert(client: &mut postgres::Client, step: &PlannedMigration) -> Result<()> {
+    let failed = |e: postgres::Error| revert_failed(step, e);
+    client.batch_execute("BEGIN").map_err(failed)?;
+    let result = client
         .batch_execute(&step.sql)
         .and_then(|()| {
             let version = i32::try_from(step.version).unwrap_or(i32::MAX);
-            conn.client.execute(DELETE_HISTORY, &[&version]).map(drop)
+            client.execute(DELETE_HISTORY, &[&version]).map(drop)
         })
-        .and_then(|()| conn.client.batch_execute(COMMIT));
+        .and_then(|()| client.batch_execute(COMMIT));
     if let Err(e) = result {
-        if let Err(rollback) = conn.client.batch_execute(ROLLBACK) {
+        if let Err(rollback) = client.batch_execute(ROLLBACK) {
             log::warn!("rollback after a failed down step failed: {rollback}");
         }
         return Err(failed(e));
@@ -99,6 +77,7 @@ mod tests {
     use postgres::{Client, NoTls};
 
     use super::*;
+    use crate::error::Error;
     use crate::migrate::{DownScript, POSTGRES};
 
     /// A throwaway database on the server of SILMARI_TEST_POSTGRES_URL,

@@ -227,14 +227,7 @@ impl PostgresBackend {
                 POSTGRES.verify(&migrations::applied_migrations(conn)?)
             }
         })?;
-        let pool = Pool::builder()
-            .max_size(pool.max_size())
-            .min_idle(Some(pool.pool_size))
-            .connection_timeout(pool.pool_timeout)
-            .max_lifetime(pool.pool_recycle)
-            .idle_timeout(None)
-            .test_on_check_out(false)
-            .build_unchecked(manager);
+        let pool = super::pool(pool, manager);
         Ok(PostgresBackend {
             pool,
             schema_epoch: AtomicU64::new(0),

@@ -1,33 +1,6 @@
 //! Every SQL statement of the PostgreSQL backend, as constants: prepared once
 //! per connection and cached, never built at run time.
 
-macro_rules! file_columns {
-    () => {
-        "id, filename, content_type, size, created_at"
-    };
-}
-
-/// `position` first, then the columns of a message.
-macro_rules! message_columns {
-    () => {
-        "position, id, conversation_id, role, content, created_at, attachments"
-    };
-}
-
-macro_rules! list_conversations {
-    ($column:literal, $filter:literal, $limit:literal) => {
-        concat!(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, c.message_count \
-             FROM conversations c ",
-            $filter,
-            " ORDER BY c.",
-            $column,
-            " DESC, c.id DESC LIMIT ",
-            $limit
-        )
-    };
-}
-
 statements! {
     BEGIN = "BEGIN";
     BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";

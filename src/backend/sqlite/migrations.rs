@@ -11,7 +11,7 @@ use time::macros::format_description;
 
 use crate::error::{Error, Result};
 use crate::migrate::{
-    Dialect, Direction, MigrationTarget, PlannedMigration, Snapshot, history_entry, migration_error,
+    Dialect, MigrationTarget, PlannedMigration, Snapshot, history_entry, revert_failed, run_plan,
 };
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
@@ -91,9 +91,9 @@ pub(super) fn migrate(
 ) -> Result<Vec<PlannedMigration>> {
     let applied = applied_migrations(conn)?;
     let plan = dialect.plan(&applied, target)?;
-    let Some(last) = plan.last() else {
+    if plan.is_empty() {
         return Ok(plan);
-    };
+    }
     if let Some(db) = db
         && snapshots_kept > 0
         && holds_data(conn, &applied)?
@@ -105,31 +105,13 @@ pub(super) fn migrate(
             .unwrap_or(0);
         take_snapshot(conn, db, current, snapshots_kept)?;
     }
-    match last.direction {
-        Direction::Up => {
-            let version = i32::try_from(last.version)
-                .map_err(|_| Error::invalid("version", "out of range"))?;
-            dialect
-                .runner()
-                .set_target(refinery::Target::Version(version))
-                .run(conn)
-                .map_err(migration_error)?;
-        }
-        Direction::Down => {
-            for step in &plan {
-                revert(conn, step)?;
-            }
-        }
-    }
+    run_plan(conn, dialect, &plan, revert)?;
     Ok(plan)
 }
 
 /// Runs one down script and forgets its version, in one transaction.
 fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
-    let failed = |e: rusqlite::Error| Error::Migration {
-        message: format!("reverting V{}__{} failed: {e}", step.version, step.name),
-        source: Some(Box::new(e)),
-    };
+    let failed = |e: rusqlite::Error| revert_failed(step, e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;

@@ -264,14 +264,7 @@ impl SqliteBackend {
                 SQLITE.verify(&applied_migrations(&first)?)?;
             }
         }
-        let pool = Pool::builder()
-            .max_size(pool.max_size())
-            .min_idle(Some(pool.pool_size))
-            .connection_timeout(pool.pool_timeout)
-            .max_lifetime(pool.pool_recycle)
-            .idle_timeout(None)
-            .test_on_check_out(false)
-            .build_unchecked(manager);
+        let pool = super::pool(pool, manager);
         let keeper = match target {
             Target::Memory => Some(Mutex::new(first)),
             Target::File(_) => None,
