@@ -69,6 +69,7 @@ macro_rules! backends {
                     validation::validation_refuses_bad_pages,
                     concurrency::concurrent_appends_lose_nothing,
                     concurrency::concurrent_stores_are_clones,
+                    concurrency::concurrent_random_mix_matches_replay,
                 );
             }
         )*
