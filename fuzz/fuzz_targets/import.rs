@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
                 .expect("an export imports");
         }
         Err(Error::Import { .. }) | Err(Error::InvalidInput { .. }) => {
-            assert!(store.counts().expect("counts").is_empty(), "a refused file wrote something");
+            assert!(
+                store.counts().expect("counts").is_empty(),
+                "a refused file wrote something"
+            );
         }
         Err(other) => panic!("unexpected error kind: {other:?}"),
     }
