@@ -21,14 +21,12 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::health::Counts;
-use crate::model::{
-    ConversationId, ConversationQuery, FileMetadata, Message, NewConversation, NewFile, NewMessage,
-    PageRequest,
-};
+use crate::model::{ConversationId, FileMetadata, Message, NewConversation, NewFile, NewMessage};
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
 use crate::transfer::{
-    Progress, TransferOptions, TransferReport, ensure_empty, insert_conversation,
+    Progress, TransferOptions, TransferReport, by_creation, each_page, ensure_empty,
+    insert_conversation,
 };
 use crate::validate;
 
@@ -80,58 +78,54 @@ pub(crate) fn export(
             version: VERSION,
         },
     )?;
-    let mut request = PageRequest::first(PAGE);
-    loop {
-        let page = store.files().list(request.clone())?;
-        for file in page.items {
-            write_record(out, &Record::File(file))?;
-            done.files += 1;
-        }
-        progress(Progress {
-            done,
-            total: Some(total),
-        });
-        match page.next {
-            Some(cursor) => request = request.after(cursor),
-            None => break,
-        }
-    }
-    let mut query = ConversationQuery::newest(PAGE);
-    loop {
-        let page = store.conversations().list(query.clone())?;
-        for c in page.items {
-            write_record(
-                out,
-                &Record::Conversation(ConversationRecord {
-                    id: c.id,
-                    title: c.title,
-                    created_at: c.created_at,
-                    updated_at: c.updated_at,
-                }),
-            )?;
-            done.conversations += 1;
-            let mut request = PageRequest::first(PAGE);
-            loop {
-                let messages = store.conversations().messages(c.id, request.clone())?;
-                for m in messages.items {
-                    write_record(out, &Record::Message(m))?;
-                    done.messages += 1;
-                }
-                match messages.next {
-                    Some(cursor) => request = request.after(cursor),
-                    None => break,
-                }
+    let progress_now = |done: Counts| Progress {
+        done,
+        total: Some(total),
+    };
+    each_page(
+        PAGE,
+        |page| store.files().list(page),
+        |files| {
+            for file in files {
+                write_record(out, &Record::File(file))?;
+                done.files += 1;
             }
-            progress(Progress {
-                done,
-                total: Some(total),
-            });
-        }
-        match page.next {
-            Some(cursor) => query = query.after(cursor),
-            None => break,
-        }
-    }
+            progress(progress_now(done));
+            Ok(())
+        },
+    )?;
+    each_page(
+        PAGE,
+        |page| store.conversations().list(by_creation(page)),
+        |summaries| {
+            for c in summaries {
+                let id = c.id;
+                write_record(
+                    out,
+                    &Record::Conversation(ConversationRecord {
+                        id,
+                        title: c.title,
+                        created_at: c.created_at,
+                        updated_at: c.updated_at,
+                    }),
+                )?;
+                done.conversations += 1;
+                each_page(
+                    PAGE,
+                    |page| store.conversations().messages(id, page),
+                    |messages| {
+                        for m in messages {
+                            write_record(out, &Record::Message(m))?;
+                            done.messages += 1;
+                        }
+                        Ok(())
+                    },
+                )?;
+                progress(progress_now(done));
+            }
+            Ok(())
+        },
+    )?;
     out.flush().map_err(|e| Error::Backend(Box::new(e)))?;
     Ok(TransferReport {
         written: done,

@@ -276,6 +276,19 @@ pub struct ConversationSummary {
     pub message_count: u64,
 }
 
+impl ConversationSummary {
+    /// The conversation this summary lists, with `messages`.
+    pub(crate) fn into_conversation(self, messages: Vec<Message>) -> Conversation {
+        Conversation {
+            id: self.id,
+            title: self.title,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            messages,
+        }
+    }
+}
+
 /// Input of [`FileRepository::create`](crate::FileRepository::create).
 ///
 /// `id` and `created_at` are normally left `None`: the store makes a UUID v7

@@ -13,7 +13,7 @@ use crate::backend::Session;
 use crate::error::{Error, Result};
 use crate::health::Counts;
 use crate::model::{
-    Conversation, ConversationQuery, ConversationSummary, FileMetadata, Message, PageRequest,
+    Conversation, ConversationOrder, ConversationQuery, FileMetadata, Message, Page, PageRequest,
 };
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
@@ -81,54 +81,60 @@ pub fn copy(
     options: TransferOptions,
     mut progress: impl FnMut(Progress),
 ) -> Result<TransferReport> {
-    let limit = crate::validate::page_limit(options.batch_size)?;
+    crate::validate::page_limit(options.batch_size)?;
     let total = from.counts()?;
     let mut writer = Writer::new(to, options)?;
-    let mut request = PageRequest::first(options.batch_size);
-    loop {
-        let page = from.files().list(request.clone())?;
-        writer.files(&page.items)?;
-        progress(writer.progress(total));
-        match page.next {
-            Some(cursor) => request = request.after(cursor),
-            None => break,
-        }
-    }
-    let mut query = ConversationQuery::newest(options.batch_size);
-    loop {
-        let page = from.conversations().list(query.clone())?;
-        for summary in &page.items {
-            copy_conversation(from, &mut writer, summary, limit)?;
+    let size = options.batch_size;
+    each_page(
+        size,
+        |page| from.files().list(page),
+        |files| {
+            writer.files(&files)?;
             progress(writer.progress(total));
-        }
-        match page.next {
-            Some(cursor) => query = query.after(cursor),
-            None => break,
-        }
-    }
+            Ok(())
+        },
+    )?;
+    each_page(
+        size,
+        |page| from.conversations().list(by_creation(page)),
+        |summaries| {
+            for summary in summaries {
+                let header = summary.into_conversation(Vec::new());
+                if writer.conversation(&header)? {
+                    each_page(
+                        size,
+                        |page| from.conversations().messages(header.id, page),
+                        |messages| writer.messages(&header, &messages),
+                    )?;
+                }
+                progress(writer.progress(total));
+            }
+            Ok(())
+        },
+    )?;
     Ok(writer.report)
 }
 
-fn copy_conversation(
-    from: &Store,
-    writer: &mut Writer<'_>,
-    summary: &ConversationSummary,
-    limit: usize,
-) -> Result<()> {
-    let header = Conversation {
-        id: summary.id,
-        title: summary.title.clone(),
-        created_at: summary.created_at,
-        updated_at: summary.updated_at,
-        messages: Vec::new(),
-    };
-    if !writer.conversation(&header)? {
-        return Ok(());
+/// Conversations newest-created first, by pages: the order copies and
+/// exports walk them in (it does not move while they run).
+pub(crate) fn by_creation(page: PageRequest) -> ConversationQuery {
+    ConversationQuery {
+        order: ConversationOrder::CreatedAt,
+        page,
     }
-    let mut request = PageRequest::first(limit as u32);
+}
+
+/// Fetches page after page of `limit` items until the last, handing each
+/// page's items to `visit`.
+pub(crate) fn each_page<T>(
+    limit: u32,
+    mut fetch: impl FnMut(PageRequest) -> Result<Page<T>>,
+    mut visit: impl FnMut(Vec<T>) -> Result<()>,
+) -> Result<()> {
+    let mut request = PageRequest::first(limit);
     loop {
-        let page = from.conversations().messages(summary.id, request.clone())?;
-        writer.messages(&header, &page.items)?;
+        let page = fetch(request.clone())?;
+        visit(page.items)?;
         match page.next {
             Some(cursor) => request = request.after(cursor),
             None => return Ok(()),

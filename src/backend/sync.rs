@@ -3,7 +3,30 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::{Message, MessageId};
+use crate::model::{Conversation, ConversationId, ConversationSummary, Message, MessageId};
+
+/// Whole conversations from their summaries (in list order) and all
+/// messages (grouped by conversation, each group in append order).
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn assemble(
+    summaries: Vec<ConversationSummary>,
+    messages: impl IntoIterator<Item = Message>,
+) -> Vec<Conversation> {
+    let mut by_conversation: HashMap<ConversationId, Vec<Message>> = HashMap::new();
+    for m in messages {
+        by_conversation
+            .entry(m.conversation_id)
+            .or_default()
+            .push(m);
+    }
+    summaries
+        .into_iter()
+        .map(|s| {
+            let messages = by_conversation.remove(&s.id).unwrap_or_default();
+            s.into_conversation(messages)
+        })
+        .collect()
+}
 
 /// The writes that make the stored list equal the desired one.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! The PostgreSQL [`Session`]: record operations on one pooled connection.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 use postgres::Row;
 use postgres::types::{FromSql, Json, ToSql};
@@ -10,7 +9,7 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::{PgConn, conflict_on};
-use crate::backend::sync::plan;
+use crate::backend::sync::{assemble, plan};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::health::Counts;
@@ -391,24 +390,17 @@ impl Session for PgSession<'_> {
 
     fn all_conversations(&self) -> Result<Vec<Conversation>> {
         self.snapshot(|| {
-            let mut messages: HashMap<ConversationId, Vec<Message>> = HashMap::new();
-            for row in self.query(ALL_MESSAGES, &[])? {
-                let (_, m) = message_at(&row)?;
-                messages.entry(m.conversation_id).or_default().push(m);
-            }
-            self.query(ALL_CONVERSATIONS, &[])?
+            let messages = self
+                .query(ALL_MESSAGES, &[])?
                 .iter()
-                .map(|row| {
-                    let s = summary_at(row)?;
-                    Ok(Conversation {
-                        messages: messages.remove(&s.id).unwrap_or_default(),
-                        id: s.id,
-                        title: s.title,
-                        created_at: s.created_at,
-                        updated_at: s.updated_at,
-                    })
-                })
-                .collect()
+                .map(|row| message_at(row).map(|(_, m)| m))
+                .collect::<Result<Vec<_>>>()?;
+            let summaries = self
+                .query(ALL_CONVERSATIONS, &[])?
+                .iter()
+                .map(summary_at)
+                .collect::<Result<Vec<_>>>()?;
+            Ok(assemble(summaries, messages))
         })
     }
 

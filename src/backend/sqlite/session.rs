@@ -1,7 +1,6 @@
 //! The SQLite [`Session`]: record operations on one pooled connection.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, ToSql, params};
@@ -10,7 +9,7 @@ use uuid::Uuid;
 
 use super::conflict_on;
 use super::queries::*;
-use crate::backend::sync::plan;
+use crate::backend::sync::{assemble, plan};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::health::Counts;
@@ -63,19 +62,7 @@ impl<'c> SqliteSession<'c> {
     }
 
     fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
-        self.conn
-            .prepare_cached(INSERT_MESSAGE)?
-            .execute(params![
-                position,
-                key(m.id),
-                key(m.conversation_id),
-                m.role.as_str(),
-                m.content,
-                to_micros(m.created_at),
-                attachments_json(&m.attachments)?,
-            ])
-            .map_err(conflict_on(Entity::Message, m.id))?;
-        Ok(())
+        insert_message(&mut *self.conn.prepare_cached(INSERT_MESSAGE)?, position, m)
     }
 
     fn conversation_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
@@ -177,6 +164,22 @@ fn summary_at(row: &Row<'_>) -> Result<ConversationSummary> {
         updated_at: time_at(row, 3, T, "updated_at")?,
         message_count: count.max(0) as u64,
     })
+}
+
+/// Runs [`INSERT_MESSAGE`] for `m` at `position`.
+fn insert_message(insert: &mut rusqlite::Statement<'_>, position: i64, m: &Message) -> Result<()> {
+    insert
+        .execute(params![
+            position,
+            key(m.id),
+            key(m.conversation_id),
+            m.role.as_str(),
+            m.content,
+            to_micros(m.created_at),
+            attachments_json(&m.attachments)?,
+        ])
+        .map_err(conflict_on(Entity::Message, m.id))?;
+    Ok(())
 }
 
 fn attachments_json(attachments: &[Attachment]) -> Result<String> {
@@ -322,17 +325,7 @@ impl Session for SqliteSession<'_> {
         // One statement, bound and run per message, as a hand-written loop would.
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
         for (position, m) in (first..).zip(messages) {
-            insert
-                .execute(params![
-                    position,
-                    key(m.id),
-                    key(conversation),
-                    m.role.as_str(),
-                    m.content,
-                    to_micros(m.created_at),
-                    attachments_json(&m.attachments)?,
-                ])
-                .map_err(conflict_on(Entity::Message, m.id))?;
+            insert_message(&mut insert, position, m)?;
         }
         Ok(())
     }
@@ -381,22 +374,11 @@ impl Session for SqliteSession<'_> {
 
     fn all_conversations(&self) -> Result<Vec<Conversation>> {
         self.snapshot(|| {
-            let mut messages: HashMap<ConversationId, Vec<Message>> = HashMap::new();
             let mut stmt = self.conn.prepare_cached(ALL_MESSAGES)?;
-            for (_, m) in collect(stmt.query([])?, message_at)? {
-                messages.entry(m.conversation_id).or_default().push(m);
-            }
+            let messages = collect(stmt.query([])?, message_at)?;
             let mut stmt = self.conn.prepare_cached(ALL_CONVERSATIONS)?;
-            Ok(collect(stmt.query([])?, summary_at)?
-                .into_iter()
-                .map(|s| Conversation {
-                    messages: messages.remove(&s.id).unwrap_or_default(),
-                    id: s.id,
-                    title: s.title,
-                    created_at: s.created_at,
-                    updated_at: s.updated_at,
-                })
-                .collect())
+            let summaries = collect(stmt.query([])?, summary_at)?;
+            Ok(assemble(summaries, messages.into_iter().map(|(_, m)| m)))
         })
     }
 
