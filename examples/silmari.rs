@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use silmari_store::transfer::{Progress, TransferOptions, TransferReport};
 use silmari_store::{DEFAULT_URL, Direction, MigrationTarget, PlannedMigration, Store};
+use silmari_store::{Progress, TransferOptions, TransferReport};
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Parser)]

@@ -166,7 +166,7 @@ pub enum Error {
         /// What was asked.
         operation: &'static str,
         /// The backend that was asked.
-        backend: crate::BackendKind,
+        backend: crate::model::BackendKind,
     },
 
     /// A record of an import file was refused; nothing of the file was written.

@@ -1,14 +1,6 @@
-//! The JSON Lines export format: one record per line, a versioned header
-//! first. It round-trips a whole store exactly.
-//!
-//! ```text
-//! {"kind":"header","format":"silmari-store","version":1}
-//! {"kind":"file","id":"…","filename":"notes.md","content_type":"text/markdown","size":42,"created_at":"…"}
-//! {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…"}
-//! {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[]}
-//! ```
-//!
-//! A conversation's messages follow it, in order. Import checks every
+//! The JSON Lines export format ([`Store::export_jsonl`] and
+//! [`Store::import_jsonl`]): one record per line, a versioned header first.
+//! Import checks every
 //! record with the same rules as the API and writes the whole file in one
 //! transaction: a file with a bad record writes nothing, and the error names
 //! its line.
@@ -20,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::health::Counts;
-use crate::model::{ConversationId, FileMetadata, Message, NewConversation, NewFile, NewMessage};
+
+use crate::model::{
+    ConversationId, Counts, FileMetadata, Message, NewConversation, NewFile, NewMessage,
+};
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
 use crate::transfer::{
@@ -31,9 +25,9 @@ use crate::transfer::{
 use crate::validate;
 
 /// The `format` of the header line.
-pub const FORMAT: &str = "silmari-store";
+pub(crate) const FORMAT: &str = "silmari-store";
 /// The newest format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]
@@ -327,4 +321,39 @@ pub(crate) fn import(
         });
         Ok(report)
     })
+}
+
+impl Store {
+    /// Writes every record to `out` as JSON Lines, a page at a time: one
+    /// record per line, a versioned header first. It round-trips a whole
+    /// store exactly.
+    ///
+    /// ```text
+    /// {"kind":"header","format":"silmari-store","version":1}
+    /// {"kind":"file","id":"…","filename":"notes.md","content_type":"text/markdown","size":42,"created_at":"…"}
+    /// {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…"}
+    /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[]}
+    /// ```
+    ///
+    /// A conversation's messages follow it, in order.
+    pub fn export_jsonl(
+        &self,
+        mut out: impl Write,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        export(self, &mut out, progress)
+    }
+
+    /// Reads a JSON Lines export ([`export_jsonl`](Store::export_jsonl)) into this store in one
+    /// transaction, checking every record with the API's rules. A file with
+    /// a bad record writes nothing and fails with [`Error::Import`] naming
+    /// the line. A store that holds data is refused unless `options.merge`.
+    pub fn import_jsonl(
+        &self,
+        input: impl BufRead,
+        options: TransferOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        import(self, input, options, progress)
+    }
 }

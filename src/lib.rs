@@ -46,7 +46,33 @@
 //! assert_eq!(store.conversations().list_all()?.len(), 2);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Features
+//!
+//! | feature | default | brings |
+//! |---|---|---|
+//! | `sqlite` | yes | the embedded SQLite backend: bundled SQLite (no system library), an r2d2 pool, snapshots before migrations, online backups |
+//! | `postgres` | no | the PostgreSQL backend: the synchronous `postgres` client over an r2d2 pool |
+//! | `postgres-tls` | no | TLS to PostgreSQL (`sslmode=require`, `sslrootcert=`): rustls with ring, no OpenSSL; implies `postgres` |
+//!
+//! The in-memory backend (`memory://`) is always there. A URL of a backend
+//! this build lacks is refused with [`Error::InvalidInput`] naming `url`.
+//!
+//! ## Layers
+//!
+//! Modules import only from their own layer or the layers below it; the
+//! test `tests/layers.rs` reads this table and every `crate::` path in
+//! `src/` and fails on an import that points upward.
+//!
+//! | layer | modules | holds |
+//! |---|---|---|
+//! | L0 | `error`, `limits`, `model`, `config` | plain data: errors, limits, records, inputs, pages, reports, migration plans, URLs and settings |
+//! | L1 | `migrate` | the migration planner: embedded scripts, dialects, history checks; no store, no connection |
+//! | L2 | `backend` | the `Backend`/`Session` seam and the memory, SQLite and PostgreSQL backends |
+//! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles |
+//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup` | capabilities, each adding its own `impl Store` block |
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // The SQL helpers go unused in a memory-only build.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #![cfg_attr(
@@ -54,36 +80,43 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod backend;
-pub mod config;
+// L0: plain data.
+mod config;
 mod error;
-pub mod health;
-pub mod jsonl;
 pub mod limits;
-mod migrate;
 mod model;
+// L1: the migration planner.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+// L2: the backends.
+mod backend;
+// L3: the facade.
 mod repo;
 mod store;
-pub mod transfer;
 mod validate;
+// L4: capabilities.
+mod backup;
+mod health;
+mod jsonl;
+mod migrations;
+mod transfer;
 
-pub use backend::BackendKind;
 pub use config::{Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
 pub use error::{Entity, Error, Result};
-pub use health::HealthReport;
-pub use migrate::{
-    Direction, MigrationStatus, MigrationTarget, Migrations, PlannedMigration, Snapshot,
-};
+pub use migrations::Migrations;
 pub use model::{
-    Attachment, Conversation, ConversationId, ConversationOrder, ConversationQuery,
-    ConversationSummary, Cursor, FileId, FileMetadata, Message, MessageId, NewConversation,
-    NewFile, NewMessage, Page, PageRequest, Role,
+    Attachment, BackendKind, Conversation, ConversationId, ConversationOrder, ConversationQuery,
+    ConversationSummary, Counts, Cursor, Direction, FileId, FileMetadata, HealthReport, Message,
+    MessageId, MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page,
+    PageRequest, PlannedMigration, Role, Snapshot, SqlitePragmas,
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};
-pub use transfer::copy;
+pub use transfer::{Progress, TransferOptions, TransferReport, copy};
 
-/// Everything an app usually needs, including the repository traits.
+/// Everything an app usually needs, for a glob import: the same items as at
+/// the crate root (no second name for anything), including the repository
+/// traits whose methods the handles offer.
 pub mod prelude {
     pub use crate::{
         Attachment, Conversation, ConversationId, ConversationQuery, ConversationRepository, Error,

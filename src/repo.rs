@@ -4,7 +4,13 @@
 //! [`Store::conversations`](crate::Store::conversations) return handles that
 //! implement these traits, and so do the handles of a
 //! [`Transaction`](crate::Transaction). Write code against the traits to run
-//! it either way, or to substitute a double in an app's own tests.
+//! it either way.
+//!
+//! Both traits are sealed, as rust-postgres seals its `GenericClient`: only
+//! this crate implements them, so new methods can be added in a minor
+//! release without breaking anyone. An app's test double is a real store in
+//! memory, `Store::open("memory://")`: it passes the same conformance suite
+//! as SQLite and PostgreSQL, so tests against it mean something.
 
 use crate::error::Result;
 use crate::model::{
@@ -12,8 +18,19 @@ use crate::model::{
     Message, NewConversation, NewFile, NewMessage, Page, PageRequest,
 };
 
+/// Keeps the repository traits implemented only by this crate's handles.
+pub(crate) mod sealed {
+    /// Implemented by [`Files`](crate::Files) and
+    /// [`Conversations`](crate::Conversations) only.
+    pub trait Sealed {}
+}
+
 /// Uploaded-file metadata: the original plan's `FileRepository`.
-pub trait FileRepository {
+///
+/// Sealed: implemented by [`Files`](crate::Files) only (see the
+/// [module docs](self) for why; use `Store::open("memory://")` as a test
+/// double).
+pub trait FileRepository: sealed::Sealed {
     /// Stores a new file record and returns it as stored.
     ///
     /// Errors: [`InvalidInput`](crate::Error::InvalidInput) for an empty or
@@ -34,7 +51,11 @@ pub trait FileRepository {
 
 /// Conversations and their messages: the original plan's
 /// `ConversationRepository` and what the app needs beside it.
-pub trait ConversationRepository {
+///
+/// Sealed: implemented by [`Conversations`](crate::Conversations) only, so
+/// methods can be added without breaking anyone; use
+/// `Store::open("memory://")` as a test double.
+pub trait ConversationRepository: sealed::Sealed {
     /// Stores a new conversation without messages.
     ///
     /// Errors: [`InvalidInput`](crate::Error::InvalidInput),

@@ -1,5 +1,5 @@
 //! Moving data between stores: [`copy`] from any backend to any other, and
-//! the JSON Lines export and import of [`crate::jsonl`].
+//! the JSON Lines export and import.
 //!
 //! Both work in batches, so memory stays bounded however large the store:
 //! files and conversations are read a page at a time, and a conversation's
@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Session;
 use crate::error::{Error, Result};
-use crate::health::Counts;
+
 use crate::model::{
-    Conversation, ConversationOrder, ConversationQuery, FileMetadata, Message, Page, PageRequest,
+    Conversation, ConversationOrder, ConversationQuery, Counts, FileMetadata, Message, Page,
+    PageRequest,
 };
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
@@ -63,7 +64,7 @@ pub struct TransferReport {
 ///
 /// ```
 /// use silmari_store::prelude::*;
-/// use silmari_store::transfer::{TransferOptions, copy};
+/// use silmari_store::{TransferOptions, copy};
 ///
 /// # fn main() -> silmari_store::Result<()> {
 /// let dev = Store::open("memory://")?;
@@ -244,4 +245,17 @@ pub(crate) fn insert_conversation(
     }
     session.insert_conversation(header)?;
     Ok(true)
+}
+
+impl Store {
+    /// Copies everything of this store into `target` (any backend): see
+    /// [`copy`](crate::copy).
+    pub fn copy_to(
+        &self,
+        target: &Store,
+        options: TransferOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        copy(self, target, options, progress)
+    }
 }

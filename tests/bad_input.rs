@@ -4,12 +4,12 @@
 
 use std::io::Cursor;
 
+use silmari_store::TransferOptions;
 use silmari_store::limits::{
     MAX_ATTACHMENTS, MAX_CONTENT_BYTES, MAX_CONTENT_TYPE_BYTES, MAX_FILENAME_BYTES, MAX_PAGE_SIZE,
     MAX_TITLE_BYTES,
 };
 use silmari_store::prelude::*;
-use silmari_store::transfer::TransferOptions;
 
 /// Which kind of error a case must give.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -22,6 +22,15 @@ enum Db {
 }
 
 impl Db {
+    /// The file of an SQLite database.
+    fn sqlite_path(&self) -> &PathBuf {
+        match self {
+            Db::Sqlite { path, .. } => path,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => panic!("not an SQLite database"),
+        }
+    }
+
     fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
@@ -244,9 +253,7 @@ fn an_edited_migration_is_refused_and_left_unchanged() {
 #[test]
 fn sqlite_snapshots_before_migrating_a_file_with_data() {
     let db = Db::sqlite();
-    let Db::Sqlite { path, .. } = &db else {
-        unreachable!()
-    };
+    let path = db.sqlite_path();
     let store = db.open().unwrap();
     assert!(
         store.migrations().snapshots().unwrap().is_empty(),

@@ -6,8 +6,8 @@ mod common;
 
 use std::io::Cursor;
 
+use silmari_store::TransferOptions;
 use silmari_store::prelude::*;
-use silmari_store::transfer::TransferOptions;
 use time::macros::datetime;
 
 /// The whole visible state of a store.
@@ -178,7 +178,7 @@ fn copy_refuses_a_non_empty_target_unless_merging() {
     let first = source.copy_to(&target, merge, |_| {}).unwrap();
     assert_eq!(first.written.conversations, 5);
     let again = source.copy_to(&target, merge, |_| {}).unwrap();
-    assert_eq!(again.written, silmari_store::health::Counts::default());
+    assert_eq!(again.written, silmari_store::Counts::default());
     assert_eq!((again.skipped.files, again.skipped.conversations), (7, 5));
     assert_eq!(target.counts().unwrap().conversations, 6);
     assert!(target.conversations().get(kept.id).unwrap().is_some());

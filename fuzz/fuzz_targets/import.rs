@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use silmari_store::transfer::TransferOptions;
+use silmari_store::TransferOptions;
 use silmari_store::{Error, Store};
 
 fuzz_target!(|data: &[u8]| {

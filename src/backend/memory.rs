@@ -11,14 +11,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
 
-use super::sync::plan;
-use super::{Backend, BackendKind, Body, Finish, Session, TimeKey};
+use super::message_list::plan;
+use super::{Backend, Body, Finish, Session, TimeKey};
 use crate::error::{Entity, Error, Result};
-use crate::health::{Counts, HealthReport};
-use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration};
 use crate::model::{
-    Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
-    Message, MessageId, bump, to_micros,
+    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, HealthReport, Message, MessageId, MigrationStatus, MigrationTarget,
+    PlannedMigration, bump, to_micros,
 };
 
 #[derive(Default)]
@@ -58,12 +57,10 @@ enum Undo {
     File(FileId, Option<FileMetadata>),
     /// Put this conversation slot back as it was.
     Conversation(ConversationId, Option<Box<Entry>>),
-    /// Remove appended messages and restore the previous `updated_at`.
-    Append {
-        conversation: ConversationId,
-        positions: std::ops::Range<i64>,
-        updated_at: OffsetDateTime,
-    },
+    /// Put this conversation's previous `updated_at` back.
+    UpdatedAt(ConversationId, OffsetDateTime),
+    /// Remove the messages appended at these positions.
+    Appended(ConversationId, std::ops::Range<i64>),
 }
 
 impl State {
@@ -130,11 +127,10 @@ impl State {
             Undo::Conversation(id, entry) => {
                 self.set_conversation(id, entry.map(|e| *e));
             }
-            Undo::Append {
-                conversation,
-                positions,
-                updated_at,
-            } => {
+            Undo::UpdatedAt(conversation, updated_at) => {
+                self.set_updated_at(conversation, updated_at);
+            }
+            Undo::Appended(conversation, positions) => {
                 if let Some(entry) = self.conversations.get_mut(&conversation) {
                     for position in positions {
                         if let Some(message) = entry.messages.remove(&position) {
@@ -142,7 +138,6 @@ impl State {
                         }
                     }
                 }
-                self.set_updated_at(conversation, updated_at);
             }
         }
     }
@@ -310,12 +305,26 @@ impl Session for MemorySession<'_> {
         Ok(self.state.borrow().conversations.contains_key(&id))
     }
 
-    fn append_messages(
+    fn touch_conversation(
         &self,
         id: ConversationId,
-        messages: &[Message],
-        now: Option<OffsetDateTime>,
-    ) -> Result<()> {
+        bump_to: Option<OffsetDateTime>,
+        _added: usize,
+    ) -> Result<bool> {
+        // Message counts are derived from the messages themselves here.
+        let mut state = self.state.borrow_mut();
+        let Some(entry) = state.conversations.get(&id) else {
+            return Ok(false);
+        };
+        if let Some(now) = bump_to {
+            let updated_at = entry.header.updated_at;
+            state.set_updated_at(id, bump(updated_at, now));
+            self.log(Undo::UpdatedAt(id, updated_at));
+        }
+        Ok(true)
+    }
+
+    fn insert_messages(&self, id: ConversationId, messages: &[Message]) -> Result<()> {
         let mut state = self.state.borrow_mut();
         let state = &mut **state;
         let entry = state
@@ -329,38 +338,31 @@ impl Session for MemorySession<'_> {
             return Err(Error::conflict(Entity::Message, taken.id));
         }
         let first = entry.messages.keys().next_back().map_or(1, |p| p + 1);
-        let updated_at = entry.header.updated_at;
         for (position, message) in (first..).zip(messages) {
             entry.messages.insert(position, message.clone());
             state.message_owner.insert(message.id, id);
         }
-        if let Some(now) = now {
-            state.set_updated_at(id, bump(updated_at, now));
-        }
-        self.log(Undo::Append {
-            conversation: id,
-            positions: first..first + messages.len() as i64,
-            updated_at,
-        });
+        self.log(Undo::Appended(id, first..first + messages.len() as i64));
         Ok(())
     }
 
-    fn messages(
+    fn message_page(
         &self,
         conversation: ConversationId,
         after: Option<i64>,
         limit: usize,
-    ) -> Result<Option<Vec<(i64, Message)>>> {
+    ) -> Result<Vec<(i64, Message)>> {
         let state = self.state.borrow();
-        Ok(state.conversations.get(&conversation).map(|entry| {
-            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-            entry
-                .messages
-                .range((lower, Bound::Unbounded))
-                .take(limit)
-                .map(|(p, m)| (*p, m.clone()))
-                .collect()
-        }))
+        let Some(entry) = state.conversations.get(&conversation) else {
+            return Ok(Vec::new());
+        };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(entry
+            .messages
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(p, m)| (*p, m.clone()))
+            .collect())
     }
 
     fn conversations(

@@ -10,112 +10,24 @@ use std::path::Path;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::Error;
-use crate::error::Result;
-use crate::health::{Counts, HealthReport};
-use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
+use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId, FileMetadata,
-    Message,
+    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, HealthReport, Message, MigrationStatus, MigrationTarget,
+    PlannedMigration, Snapshot,
 };
 
-/// Declares a backend's SQL statements as constants, plus `ALL`, every
-/// statement by name, for tests that check each one. (Defined before the
-/// backend modules so that they see it.)
-#[allow(unused_macros)] // unused when built without any SQL backend
-macro_rules! statements {
-    ($($(#[$doc:meta])* $name:ident = $sql:expr;)*) => {
-        $($(#[$doc])* pub(super) const $name: &str = $sql;)*
-        /// Every statement, by name.
-        #[cfg(test)]
-        #[allow(dead_code)] // not every backend's tests need it
-        pub(super) const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
-    };
-}
-
-/// Column lists and query shapes both SQL dialects share (placeholders are
-/// passed in, since the dialects write them differently).
-#[allow(unused_macros)]
-macro_rules! file_columns {
-    () => {
-        "id, filename, content_type, size, created_at"
-    };
-}
-
-/// `position` first, then the columns of a message.
-#[allow(unused_macros)]
-macro_rules! message_columns {
-    () => {
-        "position, id, conversation_id, role, content, created_at, attachments"
-    };
-}
-
-/// Conversation summaries by `$column`, newest first, keyset `$filter`.
-#[allow(unused_macros)]
-macro_rules! list_conversations {
-    ($column:literal, $filter:literal, $limit:literal) => {
-        concat!(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, c.message_count \
-             FROM conversations c ",
-            $filter,
-            " ORDER BY c.",
-            $column,
-            " DESC, c.id DESC LIMIT ",
-            $limit
-        )
-    };
-}
+// The SQL backends' shared macros and helpers; first, so that they see its macros.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[macro_use]
+mod sql;
 
 pub(crate) mod memory;
+pub(crate) mod message_list;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
-pub(crate) mod sync;
-
-/// An r2d2 pool as [`PoolConfig`](crate::PoolConfig) says: `max_size =
-/// pool_size + max_overflow`, `min_idle = pool_size`, `connection_timeout =
-/// pool_timeout`, `max_lifetime = pool_recycle`. Connections are not tested
-/// with a query on checkout (a round trip per call); backends check cheaply
-/// themselves. Built without waiting: the caller has opened one connection
-/// already, so errors surface at once.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn pool<M: r2d2::ManageConnection>(
-    config: &crate::config::PoolConfig,
-    manager: M,
-) -> r2d2::Pool<M> {
-    r2d2::Pool::builder()
-        .max_size(config.max_size())
-        .min_idle(Some(config.pool_size))
-        .connection_timeout(config.pool_timeout)
-        .max_lifetime(config.pool_recycle)
-        .idle_timeout(None)
-        .test_on_check_out(false)
-        .build_unchecked(manager)
-}
-
-/// Which backend a [`Store`](crate::Store) runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum BackendKind {
-    /// The pure-Rust in-memory backend.
-    Memory,
-    /// Embedded SQLite (a file, or in memory).
-    Sqlite,
-    /// A PostgreSQL server.
-    Postgres,
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackendKind::Memory => "memory",
-            BackendKind::Sqlite => "sqlite",
-            BackendKind::Postgres => "postgres",
-        })
-    }
-}
 
 /// What a write closure tells the backend to do with its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,24 +116,56 @@ pub(crate) trait Session {
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
     fn conversation_exists(&self, id: ConversationId) -> Result<bool>;
-    /// Inserts `messages` (all of `conversation`, ids unique among them) at
-    /// the end of the conversation, in order. With `bump`, also sets the
-    /// conversation's `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`;
-    /// without, leaves it (imports keep the stored value).
+    /// Counts `added` new messages and, with `bump`, moves `updated_at` to
+    /// [`bump`](crate::model::bump)`(updated_at, now)`, holding the
+    /// conversation's row for the rest of the transaction; `false` when the
+    /// conversation does not exist.
+    fn touch_conversation(
+        &self,
+        id: ConversationId,
+        bump: Option<OffsetDateTime>,
+        added: usize,
+    ) -> Result<bool>;
+    /// Inserts `messages` (all of `conversation`, ids unique among them)
+    /// after its last message, in order. Run after
+    /// [`touch_conversation`](Self::touch_conversation), which holds the row.
+    fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()>;
+    /// Appends `messages` at the end of the conversation, in order. With
+    /// `bump`, moves `updated_at` forward; without, leaves it (imports keep
+    /// the stored value). [`Error::NotFound`] when the conversation is not there.
     fn append_messages(
         &self,
         conversation: ConversationId,
         messages: &[Message],
         bump: Option<OffsetDateTime>,
-    ) -> Result<()>;
-    /// Messages with position after `after`, with their positions; `None` when
-    /// the conversation does not exist.
+    ) -> Result<()> {
+        if !self.touch_conversation(conversation, bump, messages.len())? {
+            return Err(Error::not_found(Entity::Conversation, conversation));
+        }
+        self.insert_messages(conversation, messages)
+    }
+    /// Messages with position after `after`, with their positions (none for
+    /// a conversation that does not exist).
+    fn message_page(
+        &self,
+        conversation: ConversationId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Message)>>;
+    /// [`message_page`](Self::message_page), or `None` when the conversation
+    /// does not exist. Messages imply their conversation: only an empty page asks.
     fn messages(
         &self,
         conversation: ConversationId,
         after: Option<i64>,
         limit: usize,
-    ) -> Result<Option<Vec<(i64, Message)>>>;
+    ) -> Result<Option<Vec<(i64, Message)>>> {
+        let page = self.message_page(conversation, after, limit)?;
+        if page.is_empty() && !self.conversation_exists(conversation)? {
+            return Ok(None);
+        }
+        Ok(Some(page))
+    }
     fn conversations(
         &self,
         order: ConversationOrder,
@@ -230,7 +174,7 @@ pub(crate) trait Session {
     ) -> Result<Vec<ConversationSummary>>;
     /// Every conversation with its messages, most recently updated first.
     fn all_conversations(&self) -> Result<Vec<Conversation>>;
-    /// Writes title and messages as [`sync::plan`] says, bumps `updated_at`
+    /// Writes title and messages as [`message_list::plan`] says, bumps `updated_at`
     /// and returns the stored conversation.
     fn update_conversation(
         &self,

@@ -6,9 +6,8 @@ use super::queries::{
     COMMIT, DELETE_HISTORY, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
 };
 use crate::error::Result;
-use crate::migrate::{
-    Dialect, MigrationTarget, PlannedMigration, history_entry, revert_failed, run_plan,
-};
+use crate::migrate::{Dialect, history_entry, revert_failed, run_plan};
+use crate::model::{MigrationTarget, PlannedMigration};
 
 /// refinery's history, read without trusting it.
 pub(super) fn applied_migrations(conn: &mut PgConn) -> Result<Vec<refinery::Migration>> {
@@ -78,7 +77,7 @@ mod tests {
 
     use super::*;
     use crate::error::Error;
-    use crate::migrate::{DownScript, POSTGRES};
+    use crate::migrate::POSTGRES;
 
     /// A throwaway database on the server of SILMARI_TEST_POSTGRES_URL,
     /// dropped afterwards; `None` (said) without one, a failure in CI.
@@ -127,24 +126,6 @@ mod tests {
         }
     }
 
-    fn with_broken_v3() -> refinery::Runner {
-        let mut list = POSTGRES.runner().get_migrations().clone();
-        list.push(
-            refinery::Migration::unapplied(
-                "V3__broken",
-                "CREATE TABLE half_done (x integer); INSERT INTO no_such_table VALUES (1);",
-            )
-            .expect("a valid migration name"),
-        );
-        refinery::Runner::new(&list)
-    }
-
-    static BROKEN_DOWN: &[DownScript] = &[DownScript {
-        version: 2,
-        name: "conversation_message_count",
-        sql: "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;",
-    }];
-
     fn versions(conn: &mut PgConn) -> Vec<i32> {
         applied_migrations(conn)
             .expect("history")
@@ -171,14 +152,13 @@ mod tests {
             )
             .expect("insert");
 
-        let broken_up = Dialect::for_tests(with_broken_v3, POSTGRES.down_scripts());
+        let broken_up = POSTGRES.with_failing_v3();
         let err = migrate(conn, &broken_up, MigrationTarget::Latest).expect_err("V3 fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
         assert_eq!(versions(conn), [1, 2]);
         assert!(!has(conn, "SELECT to_regclass('half_done') IS NOT NULL"));
 
-        let broken_down =
-            Dialect::for_tests(crate::migrate::postgres::migrations::runner, BROKEN_DOWN);
+        let broken_down = POSTGRES.with_failing_v2_down();
         let err = migrate(conn, &broken_down, MigrationTarget::Version(1)).expect_err("down fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
         assert_eq!(versions(conn), [1, 2]);

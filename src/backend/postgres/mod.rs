@@ -18,11 +18,14 @@ use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{Backend, BackendKind, Body, Finish, Session};
+use super::sql::pool_timeout;
+use super::{Backend, Body, Finish, Session};
 use crate::config::{PoolConfig, PostgresUrl, redact};
 use crate::error::{Entity, Error, Result};
-use crate::health::{Counts, HealthReport};
-use crate::migrate::{MigrationStatus, MigrationTarget, POSTGRES, PlannedMigration};
+use crate::migrate::POSTGRES;
+use crate::model::{
+    BackendKind, Counts, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration,
+};
 
 mod migrations;
 mod queries;
@@ -227,7 +230,7 @@ impl PostgresBackend {
                 POSTGRES.verify(&migrations::applied_migrations(conn)?)
             }
         })?;
-        let pool = super::pool(pool, manager);
+        let pool = super::sql::pool(pool, manager);
         Ok(PostgresBackend {
             pool,
             schema_epoch: AtomicU64::new(0),
@@ -238,16 +241,10 @@ impl PostgresBackend {
     fn connection(&self) -> Result<PooledConnection<Manager>> {
         // After a restart every idle connection may be dead: try each once.
         for _ in 0..=self.pool.max_size() {
-            let mut conn = self.pool.get().map_err(|e| {
-                log::warn!("no PostgreSQL connection within the pool timeout: {e}");
-                Error::Unavailable {
-                    reason: format!(
-                        "no usable connection within the pool timeout ({:?})",
-                        self.pool.connection_timeout()
-                    ),
-                    source: Some(Box::new(e)),
-                }
-            })?;
+            let mut conn = self
+                .pool
+                .get()
+                .map_err(|e| pool_timeout(&self.pool, "PostgreSQL", e))?;
             if conn.is_alive() {
                 let epoch = self.schema_epoch.load(Ordering::SeqCst);
                 if conn.epoch != epoch {

@@ -98,3 +98,11 @@ statements! {
     DELETE_HISTORY = "DELETE FROM refinery_schema_history WHERE version = $1";
     HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 }
+
+/// The conversation list statements, by order and page.
+pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
+    by_updated_first: BY_UPDATED_FIRST,
+    by_updated_after: BY_UPDATED_AFTER,
+    by_created_first: BY_CREATED_FIRST,
+    by_created_after: BY_CREATED_AFTER,
+};

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::{PgConn, conflict_on};
-use crate::backend::sync::{assemble, plan};
+use crate::backend::message_list::assemble;
+use crate::backend::sql::{MessageRows, update_conversation};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
-use crate::health::Counts;
 use crate::model::{
-    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
-    FileMetadata, Message, Role, bump, from_micros, to_micros,
+    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, Message, MessageId, Role, from_micros, to_micros,
 };
 
 pub(super) struct PgSession<'c> {
@@ -87,12 +87,53 @@ impl<'c> PgSession<'c> {
             messages: Vec::new(),
         }))
     }
+}
 
-    fn conversation_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
+impl MessageRows for PgSession<'_> {
+    fn lock_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        // FOR UPDATE: two updates of one conversation serialize.
+        self.conversation_row(LOCK_CONVERSATION, id)
+    }
+
+    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
         self.query(MESSAGES, &[id.as_uuid()])?
             .iter()
             .map(message_at)
             .collect()
+    }
+
+    fn write_header(
+        &self,
+        id: ConversationId,
+        title: &str,
+        updated_at: OffsetDateTime,
+        message_count: i64,
+    ) -> Result<()> {
+        self.execute(
+            UPDATE_CONVERSATION,
+            &[id.as_uuid(), &title, &updated_at, &message_count],
+        )?;
+        Ok(())
+    }
+
+    fn delete_message(&self, id: MessageId) -> Result<()> {
+        self.execute(DELETE_MESSAGE, &[id.as_uuid()])?;
+        Ok(())
+    }
+
+    fn update_message(&self, position: i64, m: &Message) -> Result<()> {
+        self.execute(
+            UPDATE_MESSAGE,
+            &[
+                m.id.as_uuid(),
+                &position,
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+            ],
+        )?;
+        Ok(())
     }
 
     fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
@@ -282,24 +323,23 @@ impl Session for PgSession<'_> {
         Ok(self.conversation_row(CONVERSATION, id)?.is_some())
     }
 
-    fn append_messages(
+    fn touch_conversation(
         &self,
-        conversation: ConversationId,
-        messages: &[Message],
-        now: Option<OffsetDateTime>,
-    ) -> Result<()> {
+        id: ConversationId,
+        bump: Option<OffsetDateTime>,
+        added: usize,
+    ) -> Result<bool> {
         // Locks the conversation's row, so concurrent appends cannot take the
         // same positions.
-        let count = messages.len() as i64;
-        let changed = match now {
-            Some(now) => {
-                self.execute(BUMP_CONVERSATION, &[conversation.as_uuid(), &now, &count])?
-            }
-            None => self.execute(COUNT_APPENDED, &[conversation.as_uuid(), &count])?,
+        let added = added as i64;
+        let changed = match bump {
+            Some(now) => self.execute(BUMP_CONVERSATION, &[id.as_uuid(), &now, &added])?,
+            None => self.execute(COUNT_APPENDED, &[id.as_uuid(), &added])?,
         };
-        if changed == 0 {
-            return Err(Error::not_found(Entity::Conversation, conversation));
-        }
+        Ok(changed > 0)
+    }
+
+    fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()> {
         if let [m] = messages {
             self.execute_or(
                 APPEND_MESSAGE,
@@ -345,26 +385,23 @@ impl Session for PgSession<'_> {
         Ok(())
     }
 
-    fn messages(
+    fn message_page(
         &self,
         conversation: ConversationId,
         after: Option<i64>,
         limit: usize,
-    ) -> Result<Option<Vec<(i64, Message)>>> {
-        let rows = self.query(
+    ) -> Result<Vec<(i64, Message)>> {
+        self.query(
             MESSAGES_PAGE,
             &[
                 conversation.as_uuid(),
                 &after.unwrap_or(i64::MIN),
                 &(limit as i64),
             ],
-        )?;
-        let page = rows.iter().map(message_at).collect::<Result<Vec<_>>>()?;
-        // Messages imply their conversation; only an empty page asks.
-        if page.is_empty() && self.conversation_row(CONVERSATION, conversation)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(page))
+        )?
+        .iter()
+        .map(message_at)
+        .collect()
     }
 
     fn conversations(
@@ -374,15 +411,11 @@ impl Session for PgSession<'_> {
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = limit as i64;
-        let (first, after_sql) = match order {
-            ConversationOrder::UpdatedAt => (BY_UPDATED_FIRST, BY_UPDATED_AFTER),
-            ConversationOrder::CreatedAt => (BY_CREATED_FIRST, BY_CREATED_AFTER),
-        };
-        let rows = match after {
-            None => self.query(first, &[&limit])?,
-            Some(after) => {
+        let rows = match LISTS.pick(order, after) {
+            (sql, None) => self.query(sql, &[&limit])?,
+            (sql, Some(after)) => {
                 let (t, id) = key_params(after)?;
-                self.query(after_sql, &[&t, &id, &limit])?
+                self.query(sql, &[&t, &id, &limit])?
             }
         };
         rows.iter().map(summary_at).collect()
@@ -409,47 +442,7 @@ impl Session for PgSession<'_> {
         conversation: &Conversation,
         now: OffsetDateTime,
     ) -> Result<Conversation> {
-        let id = conversation.id;
-        let stored = self
-            .conversation_row(LOCK_CONVERSATION, id)?
-            .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
-        let stored_messages = self.conversation_messages(id)?;
-        let plan = plan(&stored_messages, &conversation.messages);
-        let updated_at = bump(stored.updated_at, now);
-        self.execute(
-            UPDATE_CONVERSATION,
-            &[
-                id.as_uuid(),
-                &conversation.title,
-                &updated_at,
-                &(conversation.messages.len() as i64),
-            ],
-        )?;
-        for message in &plan.delete {
-            self.execute(DELETE_MESSAGE, &[message.as_uuid()])?;
-        }
-        for (position, m) in &plan.update {
-            self.execute(
-                UPDATE_MESSAGE,
-                &[
-                    m.id.as_uuid(),
-                    position,
-                    &m.role.as_str(),
-                    &m.content,
-                    &m.created_at,
-                    &Json(&m.attachments),
-                ],
-            )?;
-        }
-        for (position, m) in &plan.insert {
-            self.insert_message(*position, m)?;
-        }
-        Ok(Conversation {
-            title: conversation.title.clone(),
-            updated_at,
-            messages: conversation.messages.clone(),
-            ..stored
-        })
+        update_conversation(self, conversation, now)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {

@@ -8,11 +8,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::migrations::applied_migrations;
 use super::session::SqliteSession;
-use crate::backend::BackendKind;
 use crate::backend::Session;
 use crate::error::{Error, Result};
-use crate::health::{Counts, HealthReport, SqlitePragmas};
-use crate::migrate::{MigrationTarget, SQLITE};
+use crate::migrate::SQLITE;
+use crate::model::{BackendKind, Counts, HealthReport, MigrationTarget, SqlitePragmas};
 
 /// Copies the live database to a new file at `path` with SQLite's backup
 /// API, in one step under one read snapshot: in WAL mode writers go on

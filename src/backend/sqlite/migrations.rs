@@ -10,9 +10,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::error::{Error, Result};
-use crate::migrate::{
-    Dialect, MigrationTarget, PlannedMigration, Snapshot, history_entry, revert_failed, run_plan,
-};
+use crate::migrate::{Dialect, history_entry, revert_failed, run_plan};
+use crate::model::{MigrationTarget, PlannedMigration, Snapshot};
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
 /// reads the migration history and applies what is pending, so that two
@@ -201,27 +200,7 @@ pub(super) fn list_snapshots(db: &Path) -> Result<Vec<Snapshot>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::{DownScript, SQLITE};
-
-    /// This build's migrations plus a V3 that fails halfway through.
-    fn with_broken_v3() -> refinery::Runner {
-        let mut list = SQLITE.runner().get_migrations().clone();
-        list.push(
-            refinery::Migration::unapplied(
-                "V3__broken",
-                "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);",
-            )
-            .expect("a valid migration name"),
-        );
-        refinery::Runner::new(&list)
-    }
-
-    /// A V2 down script that fails after its first statement.
-    static BROKEN_DOWN: &[DownScript] = &[DownScript {
-        version: 2,
-        name: "conversation_message_count",
-        sql: "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;",
-    }];
+    use crate::migrate::SQLITE;
 
     fn versions(conn: &Connection) -> Vec<i32> {
         applied_migrations(conn)
@@ -250,7 +229,7 @@ mod tests {
     #[test]
     fn a_failing_migration_leaves_the_previous_version() {
         let (_dir, path, mut conn) = migrated_with_data();
-        let broken = Dialect::for_tests(with_broken_v3, SQLITE.down_scripts());
+        let broken = SQLITE.with_failing_v3();
         let err = migrate(&mut conn, &broken, Some(&path), 0, MigrationTarget::Latest)
             .expect_err("V3 fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
@@ -268,7 +247,7 @@ mod tests {
     #[test]
     fn a_failing_down_script_leaves_the_version_it_was_at() {
         let (_dir, path, mut conn) = migrated_with_data();
-        let broken = Dialect::for_tests(crate::migrate::sqlite::migrations::runner, BROKEN_DOWN);
+        let broken = SQLITE.with_failing_v2_down();
         let err = migrate(
             &mut conn,
             &broken,

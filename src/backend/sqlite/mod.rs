@@ -15,11 +15,14 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use uuid::Uuid;
 
-use super::{Backend, BackendKind, Body, Finish};
+use super::sql::pool_timeout;
+use super::{Backend, Body, Finish};
 use crate::config::{PoolConfig, SqliteOptions};
 use crate::error::{Entity, Error, Result};
-use crate::health::HealthReport;
-use crate::migrate::{MigrationStatus, MigrationTarget, PlannedMigration, SQLITE, Snapshot};
+use crate::migrate::SQLITE;
+use crate::model::{
+    BackendKind, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
+};
 use migrations::{MigrationLock, applied_migrations};
 
 mod maintenance;
@@ -264,7 +267,7 @@ impl SqliteBackend {
                 SQLITE.verify(&applied_migrations(&first)?)?;
             }
         }
-        let pool = super::pool(pool, manager);
+        let pool = super::sql::pool(pool, manager);
         let keeper = match target {
             Target::Memory => Some(Mutex::new(first)),
             Target::File(_) => None,
@@ -278,16 +281,9 @@ impl SqliteBackend {
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| {
-            log::warn!("no SQLite connection within the pool timeout: {e}");
-            Error::Unavailable {
-                reason: format!(
-                    "no free connection within the pool timeout ({:?})",
-                    self.pool.connection_timeout()
-                ),
-                source: Some(Box::new(e)),
-            }
-        })
+        self.pool
+            .get()
+            .map_err(|e| pool_timeout(&self.pool, "SQLite", e))
     }
 }
 

@@ -75,3 +75,11 @@ statements! {
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?1";
 }
+
+/// The conversation list statements, by order and page.
+pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
+    by_updated_first: BY_UPDATED_FIRST,
+    by_updated_after: BY_UPDATED_AFTER,
+    by_created_first: BY_CREATED_FIRST,
+    by_created_after: BY_CREATED_AFTER,
+};

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::conflict_on;
 use super::queries::*;
-use crate::backend::sync::{assemble, plan};
+use crate::backend::message_list::assemble;
+use crate::backend::sql::{MessageRows, update_conversation};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
-use crate::health::Counts;
 use crate::model::{
-    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, FileId,
-    FileMetadata, Message, bump, from_micros, to_micros,
+    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, Message, MessageId, from_micros, to_micros,
 };
 
 pub(super) struct SqliteSession<'c> {
@@ -61,15 +61,6 @@ impl<'c> SqliteSession<'c> {
         result
     }
 
-    fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
-        insert_message(&mut *self.conn.prepare_cached(INSERT_MESSAGE)?, position, m)
-    }
-
-    fn conversation_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
-        let mut stmt = self.conn.prepare_cached(MESSAGES)?;
-        collect(stmt.query([key(id)])?, message_at)
-    }
-
     fn conversation_row(&self, id: ConversationId) -> Result<Option<Conversation>> {
         const T: &str = "conversations";
         let mut stmt = self.conn.prepare_cached(CONVERSATION)?;
@@ -84,6 +75,59 @@ impl<'c> SqliteSession<'c> {
             updated_at: time_at(row, 2, T, "updated_at")?,
             messages: Vec::new(),
         }))
+    }
+}
+
+impl MessageRows for SqliteSession<'_> {
+    fn lock_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        // BEGIN IMMEDIATE holds the write lock already.
+        self.conversation_row(id)
+    }
+
+    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
+        let mut stmt = self.conn.prepare_cached(MESSAGES)?;
+        collect(stmt.query([key(id)])?, message_at)
+    }
+
+    fn write_header(
+        &self,
+        id: ConversationId,
+        title: &str,
+        updated_at: OffsetDateTime,
+        message_count: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(UPDATE_CONVERSATION)?
+            .execute(params![
+                key(id),
+                title,
+                to_micros(updated_at),
+                message_count,
+            ])?;
+        Ok(())
+    }
+
+    fn delete_message(&self, id: MessageId) -> Result<()> {
+        self.conn
+            .prepare_cached(DELETE_MESSAGE)?
+            .execute([key(id)])?;
+        Ok(())
+    }
+
+    fn update_message(&self, position: i64, m: &Message) -> Result<()> {
+        self.conn.prepare_cached(UPDATE_MESSAGE)?.execute(params![
+            key(m.id),
+            position,
+            m.role.as_str(),
+            m.content,
+            to_micros(m.created_at),
+            attachments_json(&m.attachments)?,
+        ])?;
+        Ok(())
+    }
+
+    fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
+        insert_message(&mut *self.conn.prepare_cached(INSERT_MESSAGE)?, position, m)
     }
 }
 
@@ -283,27 +327,27 @@ impl Session for SqliteSession<'_> {
         Ok(self.conversation_row(id)?.is_some())
     }
 
-    fn append_messages(
+    fn touch_conversation(
         &self,
-        conversation: ConversationId,
-        messages: &[Message],
-        now: Option<OffsetDateTime>,
-    ) -> Result<()> {
-        // Bumping first also takes the conversation's row for this transaction.
-        let count = messages.len() as i64;
-        let changed = match now {
+        id: ConversationId,
+        bump: Option<OffsetDateTime>,
+        added: usize,
+    ) -> Result<bool> {
+        let added = added as i64;
+        let changed = match bump {
             Some(now) => self
                 .conn
                 .prepare_cached(BUMP_CONVERSATION)?
-                .execute(params![key(conversation), to_micros(now), count])?,
+                .execute(params![key(id), to_micros(now), added])?,
             None => self
                 .conn
                 .prepare_cached(COUNT_APPENDED)?
-                .execute(params![key(conversation), count])?,
+                .execute(params![key(id), added])?,
         };
-        if changed == 0 {
-            return Err(Error::not_found(Entity::Conversation, conversation));
-        }
+        Ok(changed > 0)
+    }
+
+    fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()> {
         if let [m] = messages {
             self.conn
                 .prepare_cached(APPEND_MESSAGE)?
@@ -330,24 +374,19 @@ impl Session for SqliteSession<'_> {
         Ok(())
     }
 
-    fn messages(
+    fn message_page(
         &self,
         conversation: ConversationId,
         after: Option<i64>,
         limit: usize,
-    ) -> Result<Option<Vec<(i64, Message)>>> {
+    ) -> Result<Vec<(i64, Message)>> {
         let mut stmt = self.conn.prepare_cached(MESSAGES_PAGE)?;
         let rows = stmt.query(params![
             key(conversation),
             after.unwrap_or(i64::MIN),
             limit as i64
         ])?;
-        let page = collect(rows, message_at)?;
-        // Messages imply their conversation; only an empty page asks.
-        if page.is_empty() && self.conversation_row(conversation)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(page))
+        collect(rows, message_at)
     }
 
     fn conversations(
@@ -357,15 +396,11 @@ impl Session for SqliteSession<'_> {
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = limit as i64;
-        let (first, after_sql) = match order {
-            ConversationOrder::UpdatedAt => (BY_UPDATED_FIRST, BY_UPDATED_AFTER),
-            ConversationOrder::CreatedAt => (BY_CREATED_FIRST, BY_CREATED_AFTER),
-        };
-        match after {
-            None => collect(self.conn.prepare_cached(first)?.query([limit])?, summary_at),
-            Some((t, id)) => collect(
+        match LISTS.pick(order, after) {
+            (sql, None) => collect(self.conn.prepare_cached(sql)?.query([limit])?, summary_at),
+            (sql, Some((t, id))) => collect(
                 self.conn
-                    .prepare_cached(after_sql)?
+                    .prepare_cached(sql)?
                     .query(params![t, key(id), limit])?,
                 summary_at,
             ),
@@ -387,45 +422,7 @@ impl Session for SqliteSession<'_> {
         conversation: &Conversation,
         now: OffsetDateTime,
     ) -> Result<Conversation> {
-        let id = conversation.id;
-        let stored = self
-            .conversation_row(id)?
-            .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
-        let stored_messages = self.conversation_messages(id)?;
-        let plan = plan(&stored_messages, &conversation.messages);
-        let updated_at = bump(stored.updated_at, now);
-        self.conn
-            .prepare_cached(UPDATE_CONVERSATION)?
-            .execute(params![
-                key(id),
-                conversation.title,
-                to_micros(updated_at),
-                conversation.messages.len() as i64,
-            ])?;
-        for message in &plan.delete {
-            self.conn
-                .prepare_cached(DELETE_MESSAGE)?
-                .execute([key(*message)])?;
-        }
-        for (position, m) in &plan.update {
-            self.conn.prepare_cached(UPDATE_MESSAGE)?.execute(params![
-                key(m.id),
-                position,
-                m.role.as_str(),
-                m.content,
-                to_micros(m.created_at),
-                attachments_json(&m.attachments)?,
-            ])?;
-        }
-        for (position, m) in &plan.insert {
-            self.insert_message(*position, m)?;
-        }
-        Ok(Conversation {
-            title: conversation.title.clone(),
-            updated_at,
-            messages: conversation.messages.clone(),
-            ..stored
-        })
+        update_conversation(self, conversation, now)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {

@@ -1,0 +1,86 @@
+//! Running a plan on a connection, and reading refinery's history safely.
+
+use time::OffsetDateTime;
+
+use super::Dialect;
+use crate::error::{Error, Result};
+use crate::model::{Direction, PlannedMigration};
+
+/// Runs `plan` on `conn`: the up steps through refinery (which records each
+/// in its history in the step's transaction), the down steps through
+/// `revert`, newest first.
+pub(crate) fn run_plan<C: refinery::Migrate>(
+    conn: &mut C,
+    dialect: &Dialect,
+    plan: &[PlannedMigration],
+    mut revert: impl FnMut(&mut C, &PlannedMigration) -> Result<()>,
+) -> Result<()> {
+    let Some(last) = plan.last() else {
+        return Ok(());
+    };
+    match last.direction {
+        Direction::Up => {
+            let version = i32::try_from(last.version)
+                .map_err(|_| Error::invalid("version", "out of range"))?;
+            dialect
+                .runner()
+                .set_target(refinery::Target::Version(version))
+                .run(conn)
+                .map_err(migration_error)?;
+        }
+        Direction::Down => {
+            for step in plan {
+                revert(conn, step)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error of a failed down step.
+pub(crate) fn revert_failed(
+    step: &PlannedMigration,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Migration {
+        message: format!("reverting V{}__{} failed: {e}", step.version, step.name),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// One row of refinery's history table, checked rather than trusted
+/// (refinery's own readers panic on a malformed row).
+pub(crate) fn history_entry(
+    version: i32,
+    name: String,
+    applied_on: &str,
+    checksum: &str,
+) -> Result<refinery::Migration> {
+    let bad = |column: &'static str, reason: String| {
+        Error::corrupt("refinery_schema_history", column, reason)
+    };
+    let applied_on =
+        OffsetDateTime::parse(applied_on, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| bad("applied_on", e.to_string()))?;
+    let checksum = checksum
+        .parse()
+        .map_err(|_| bad("checksum", format!("{checksum:?} is not a number")))?;
+    Ok(refinery::Migration::applied(
+        version, name, applied_on, checksum,
+    ))
+}
+
+pub(super) fn migration_message(message: String) -> Error {
+    Error::Migration {
+        message,
+        source: None,
+    }
+}
+
+/// Wraps refinery's error as [`Error::Migration`].
+fn migration_error(e: refinery::Error) -> Error {
+    Error::Migration {
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    }
+}

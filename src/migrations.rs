@@ -1,0 +1,118 @@
+//! The [`Migrations`] handle: schema status, plans, up and down, snapshots.
+//!
+//! Layer 4: built on the facade's backend; the planning itself lives in the
+//! SQL backends and the planner below them.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::{MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
+use crate::store::Store;
+
+impl Store {
+    /// Schema migrations: status, plan, up, down, snapshots.
+    pub fn migrations(&self) -> Migrations<'_> {
+        Migrations { store: self }
+    }
+}
+
+/// Migration controls of a [`Store`], from [`Store::migrations`].
+///
+/// The in-memory backend has no schema: it lists no migrations, and moving
+/// to a version is [`Error::Unsupported`].
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations<'a> {
+    store: &'a Store,
+}
+
+impl Migrations<'_> {
+    /// Every migration this build embeds, oldest first, with its state.
+    pub fn status(&self) -> Result<Vec<MigrationStatus>> {
+        self.store.backend_ref().migration_status()
+    }
+
+    /// The database's version: the newest applied migration, 0 for none.
+    pub fn current_version(&self) -> Result<i64> {
+        Ok(self
+            .status()?
+            .iter()
+            .filter(|m| m.is_applied())
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// A dry run: the steps [`migrate`](Self::migrate) would run to reach
+    /// `target`, in order, with their SQL. Nothing is changed.
+    pub fn plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        self.store.backend_ref().migration_plan(target)
+    }
+
+    /// Moves the schema to `target`, up or down, one transaction per step,
+    /// and returns the steps it ran. On an SQLite file that holds data, a
+    /// [`Snapshot`] is taken first.
+    pub fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        self.store.backend_ref().migrate(target)
+    }
+
+    /// Applies every pending migration (Alembic's `upgrade head`).
+    pub fn up(&self) -> Result<Vec<PlannedMigration>> {
+        self.migrate(MigrationTarget::Latest)
+    }
+
+    /// Applies pending migrations up to and including `version`.
+    pub fn up_to(&self, version: i64) -> Result<Vec<PlannedMigration>> {
+        if version < self.current_version()? {
+            return Err(Error::invalid(
+                "version",
+                format!("{version} is below the current version; use down_to"),
+            ));
+        }
+        self.migrate(MigrationTarget::Version(version))
+    }
+
+    /// Reverts the newest `steps` applied migrations (`downgrade -1` is `down(1)`).
+    pub fn down(&self, steps: usize) -> Result<Vec<PlannedMigration>> {
+        let mut applied: Vec<i64> = self
+            .status()?
+            .iter()
+            .filter(|m| m.is_applied())
+            .map(|m| m.version)
+            .collect();
+        applied.sort_unstable();
+        if steps > applied.len() {
+            return Err(Error::invalid(
+                "steps",
+                format!("only {} migrations are applied", applied.len()),
+            ));
+        }
+        let target = match applied.len() - steps {
+            0 => 0,
+            keep => applied[keep - 1],
+        };
+        self.migrate(MigrationTarget::Version(target))
+    }
+
+    /// Reverts down to `version` (Alembic's `downgrade <rev>`); `0` removes
+    /// the schema, leaving only refinery's history table.
+    pub fn down_to(&self, version: i64) -> Result<Vec<PlannedMigration>> {
+        if version > self.current_version()? {
+            return Err(Error::invalid(
+                "version",
+                format!("{version} is above the current version; use up_to"),
+            ));
+        }
+        self.migrate(MigrationTarget::Version(version))
+    }
+
+    /// Snapshots taken before migrations, newest first (SQLite files only).
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        self.store.backend_ref().snapshots()
+    }
+
+    /// Puts a snapshot's contents back into the live database, with SQLite's
+    /// backup API. The schema goes back to the snapshot's version.
+    pub fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
+        self.store.backend_ref().restore_snapshot(snapshot)
+    }
+}

@@ -1,0 +1,85 @@
+//! Inputs of the create and append calls.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::ids::{ConversationId, FileId, MessageId};
+use super::records::{Attachment, Role};
+
+/// Input of [`FileRepository::create`](crate::FileRepository::create).
+///
+/// `id` and `created_at` are normally left `None`: the store makes a UUID v7
+/// and takes the current time. Supply them to import existing records.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewFile {
+    /// Id to use instead of a new one.
+    #[serde(default)]
+    pub id: Option<FileId>,
+    /// The file's name; not empty.
+    pub filename: String,
+    /// MIME type, `type/subtype`.
+    pub content_type: String,
+    /// Size in bytes; at most `i64::MAX`.
+    pub size: u64,
+    /// Creation time to use instead of now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// Input of [`ConversationRepository::create`](crate::ConversationRepository::create).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewConversation {
+    /// Id to use instead of a new one.
+    #[serde(default)]
+    pub id: Option<ConversationId>,
+    /// Title; may be empty.
+    pub title: String,
+    /// Creation time to use instead of now (also the first `updated_at`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+impl NewConversation {
+    /// A conversation input with this title.
+    pub fn titled(title: impl Into<String>) -> Self {
+        NewConversation {
+            title: title.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Input of [`ConversationRepository::append_message`](crate::ConversationRepository::append_message).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// Id to use instead of a new one.
+    #[serde(default)]
+    pub id: Option<MessageId>,
+    /// Who wrote it.
+    pub role: Role,
+    /// The text.
+    pub content: String,
+    /// Attached files.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// Time to use instead of now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+impl NewMessage {
+    /// A message input with this role and text, no attachments.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        NewMessage {
+            role,
+            content: content.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The same input with these attachments.
+    pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
+        self.attachments = attachments;
+        self
+    }
+}

@@ -1,0 +1,28 @@
+//! The domain model: ids, records, inputs, keyset pages, and the plain data
+//! types the backends and the facade share (reports, migration plans).
+//!
+//! Every type here derives serde's `Serialize` and `Deserialize` where an app
+//! may hand it to a front end. Timestamps are UTC [`OffsetDateTime`]s with
+//! microsecond precision on every backend and are serialized as RFC 3339
+//! strings.
+//!
+//! [`OffsetDateTime`]: time::OffsetDateTime
+
+mod ids;
+mod inputs;
+mod migration;
+mod page;
+mod records;
+mod report;
+mod timestamps;
+
+pub use ids::{ConversationId, FileId, MessageId};
+pub use inputs::{NewConversation, NewFile, NewMessage};
+pub use migration::{Direction, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
+pub(crate) use page::CursorKey;
+pub use page::{ConversationOrder, ConversationQuery, Cursor, Page, PageRequest};
+pub use records::{Attachment, Conversation, ConversationSummary, FileMetadata, Message, Role};
+pub use report::{BackendKind, Counts, HealthReport, SqlitePragmas};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use timestamps::from_micros;
+pub(crate) use timestamps::{bump, now, to_micros, truncate};

@@ -1,0 +1,96 @@
+//! What a store reports about itself: its backend, row counts, health.
+
+use serde::{Deserialize, Serialize};
+
+/// Which backend a [`Store`](crate::Store) runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// The pure-Rust in-memory backend.
+    Memory,
+    /// Embedded SQLite (a file, or in memory).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Memory => "memory",
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        })
+    }
+}
+
+/// What an app can show about its database: schema, integrity, settings in
+/// effect, sizes. Serializable, for a diagnostics page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// Which backend.
+    pub backend: BackendKind,
+    /// The database's schema version (0 for none, or for the memory backend).
+    pub schema_version: i64,
+    /// Versions this build would apply.
+    pub pending_migrations: Vec<i64>,
+    /// SQLite's `PRAGMA integrity_check` lines (`["ok"]` when sound).
+    pub integrity_check: Option<Vec<String>>,
+    /// Rows `PRAGMA foreign_key_check` reports (SQLite).
+    pub foreign_key_violations: Option<u64>,
+    /// The SQLite pragmas in effect on a pooled connection.
+    pub pragmas: Option<SqlitePragmas>,
+    /// Rows per table.
+    pub counts: Counts,
+    /// Conversations whose stored `message_count` differs from their messages.
+    pub message_count_mismatches: u64,
+    /// Size on disk in bytes (database file, or `pg_database_size`).
+    pub size_bytes: Option<u64>,
+}
+
+impl HealthReport {
+    /// True when nothing in the report needs attention: schema current,
+    /// integrity ok, no foreign key violations, counts consistent.
+    pub fn is_healthy(&self) -> bool {
+        self.pending_migrations.is_empty()
+            && self
+                .integrity_check
+                .as_ref()
+                .is_none_or(|lines| lines.len() == 1 && lines[0] == "ok")
+            && self.foreign_key_violations.is_none_or(|n| n == 0)
+            && self.message_count_mismatches == 0
+    }
+}
+
+/// SQLite settings as read back from a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlitePragmas {
+    /// `PRAGMA journal_mode` (`wal` expected for files).
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` (1 = NORMAL).
+    pub synchronous: i64,
+    /// `PRAGMA foreign_keys` (true expected).
+    pub foreign_keys: bool,
+    /// `PRAGMA busy_timeout` in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Row counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// File records.
+    pub files: u64,
+    /// Conversations.
+    pub conversations: u64,
+    /// Messages.
+    pub messages: u64,
+}
+
+impl Counts {
+    /// True when every count is zero.
+    pub fn is_empty(&self) -> bool {
+        *self == Counts::default()
+    }
+}

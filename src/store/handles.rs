@@ -1,0 +1,264 @@
+//! The repository handles of a store or a transaction, and what they check
+//! before a backend sees a call.
+
+use std::fmt;
+
+use super::Store;
+use crate::backend::Session;
+use crate::error::{Entity, Error, Result};
+use crate::model::{
+    Conversation, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
+    Cursor, CursorKey, FileId, FileMetadata, Message, NewConversation, NewFile, NewMessage, Page,
+    PageRequest, now, to_micros,
+};
+use crate::repo::sealed::Sealed;
+use crate::repo::{ConversationRepository, FileRepository};
+use crate::validate;
+
+/// An open transaction, handed to the closure of [`Store::transaction`].
+pub struct Transaction<'a> {
+    session: &'a dyn Session,
+}
+
+impl fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Transaction")
+    }
+}
+
+impl<'a> Transaction<'a> {
+    pub(super) fn new(session: &'a dyn Session) -> Self {
+        Transaction { session }
+    }
+
+    /// Uploaded-file metadata, inside this transaction.
+    pub fn files(&self) -> Files<'_> {
+        Files {
+            target: Target::Transaction(self.session),
+        }
+    }
+
+    /// Conversations, inside this transaction.
+    pub fn conversations(&self) -> Conversations<'_> {
+        Conversations {
+            target: Target::Transaction(self.session),
+        }
+    }
+}
+
+impl Store {
+    /// Uploaded-file metadata.
+    pub fn files(&self) -> Files<'_> {
+        Files {
+            target: Target::Store(self),
+        }
+    }
+
+    /// Conversations and their messages.
+    pub fn conversations(&self) -> Conversations<'_> {
+        Conversations {
+            target: Target::Store(self),
+        }
+    }
+}
+
+/// Where a repository handle sends its calls.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// Each call in its own transaction.
+    Store(&'a Store),
+    /// Calls inside an open transaction.
+    Transaction(&'a dyn Session),
+}
+
+impl Target<'_> {
+    fn read<T>(self, f: impl Fn(&dyn Session) -> Result<T>) -> Result<T> {
+        match self {
+            Target::Store(store) => store.run_read(f),
+            Target::Transaction(session) => f(session),
+        }
+    }
+
+    fn write<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        match self {
+            Target::Store(store) => store.run_write(f),
+            Target::Transaction(session) => f(session),
+        }
+    }
+
+    /// A write of one statement (see [`Store::run_write_single`]).
+    fn write_single<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        match self {
+            Target::Store(store) => store.run_write_single(f),
+            Target::Transaction(session) => f(session),
+        }
+    }
+}
+
+/// The [`FileRepository`] of a store or transaction.
+#[derive(Clone, Copy)]
+pub struct Files<'a> {
+    target: Target<'a>,
+}
+
+/// The [`ConversationRepository`] of a store or transaction.
+#[derive(Clone, Copy)]
+pub struct Conversations<'a> {
+    target: Target<'a>,
+}
+
+impl fmt::Debug for Files<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Files")
+    }
+}
+
+impl fmt::Debug for Conversations<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Conversations")
+    }
+}
+
+fn wrong_cursor() -> Error {
+    Error::invalid("cursor", "it belongs to a different list")
+}
+
+/// Cuts `items` (fetched with one extra) to `limit` and makes the cursor of
+/// the next page from the last item kept.
+fn page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> CursorKey) -> Page<T> {
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| Cursor(key(last)))
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+impl Sealed for Files<'_> {}
+impl Sealed for Conversations<'_> {}
+
+impl FileRepository for Files<'_> {
+    fn create(&self, file: NewFile) -> Result<FileMetadata> {
+        let file = validate::new_file(file, now())?;
+        self.target.write_single(|s| s.insert_file(&file))?;
+        Ok(file)
+    }
+
+    fn get(&self, id: FileId) -> Result<Option<FileMetadata>> {
+        self.target.read(|s| s.file(id))
+    }
+
+    fn list(&self, request: PageRequest) -> Result<Page<FileMetadata>> {
+        let limit = validate::page_limit(request.limit)?;
+        let after = match request.after {
+            None => None,
+            Some(Cursor(CursorKey::Files(t, id))) => Some((t, id)),
+            Some(_) => return Err(wrong_cursor()),
+        };
+        let items = self.target.read(|s| s.files(after, limit + 1))?;
+        Ok(page(items, limit, |f| {
+            CursorKey::Files(to_micros(f.created_at), *f.id.as_uuid())
+        }))
+    }
+
+    fn delete(&self, id: FileId) -> Result<bool> {
+        self.target.write_single(|s| s.delete_file(id))
+    }
+}
+
+impl ConversationRepository for Conversations<'_> {
+    fn create(&self, conversation: NewConversation) -> Result<Conversation> {
+        let conversation = validate::new_conversation(conversation, now())?;
+        self.target
+            .write_single(|s| s.insert_conversation(&conversation))?;
+        Ok(conversation)
+    }
+
+    fn get(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        self.target.read(|s| s.conversation(id))
+    }
+
+    fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message> {
+        let now = now();
+        let message = validate::new_message(conversation, message, now)?;
+        self.target.write(|s| {
+            s.append_messages(conversation, std::slice::from_ref(&message), Some(now))
+        })?;
+        Ok(message)
+    }
+
+    fn append_messages(
+        &self,
+        conversation: ConversationId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>> {
+        let now = now();
+        let messages = validate::new_messages(conversation, messages, now)?;
+        if !messages.is_empty() {
+            self.target
+                .write(|s| s.append_messages(conversation, &messages, Some(now)))?;
+        }
+        Ok(messages)
+    }
+
+    fn messages(
+        &self,
+        conversation: ConversationId,
+        request: PageRequest,
+    ) -> Result<Page<Message>> {
+        let limit = validate::page_limit(request.limit)?;
+        let after = match request.after {
+            None => None,
+            Some(Cursor(CursorKey::Messages(position))) => Some(position),
+            Some(_) => return Err(wrong_cursor()),
+        };
+        let items = self
+            .target
+            .read(|s| s.messages(conversation, after, limit + 1))?
+            .ok_or_else(|| Error::not_found(Entity::Conversation, conversation))?;
+        let Page { items, next } = page(items, limit, |(p, _)| CursorKey::Messages(*p));
+        Ok(Page {
+            items: items.into_iter().map(|(_, m)| m).collect(),
+            next,
+        })
+    }
+
+    fn list(&self, query: ConversationQuery) -> Result<Page<ConversationSummary>> {
+        let limit = validate::page_limit(query.page.limit)?;
+        let after = match (query.order, query.page.after) {
+            (_, None) => None,
+            (ConversationOrder::UpdatedAt, Some(Cursor(CursorKey::ByUpdated(t, id))))
+            | (ConversationOrder::CreatedAt, Some(Cursor(CursorKey::ByCreated(t, id)))) => {
+                Some((t, id))
+            }
+            (_, Some(_)) => return Err(wrong_cursor()),
+        };
+        let items = self
+            .target
+            .read(|s| s.conversations(query.order, after, limit + 1))?;
+        Ok(page(items, limit, |c| match query.order {
+            ConversationOrder::UpdatedAt => {
+                CursorKey::ByUpdated(to_micros(c.updated_at), *c.id.as_uuid())
+            }
+            ConversationOrder::CreatedAt => {
+                CursorKey::ByCreated(to_micros(c.created_at), *c.id.as_uuid())
+            }
+        }))
+    }
+
+    fn list_all(&self) -> Result<Vec<Conversation>> {
+        self.target.read(|s| s.all_conversations())
+    }
+
+    fn update(&self, conversation: &Conversation) -> Result<Conversation> {
+        let conversation = validate::conversation(conversation)?;
+        let now = now();
+        self.target
+            .write(|s| s.update_conversation(&conversation, now))
+    }
+
+    fn delete(&self, id: ConversationId) -> Result<bool> {
+        self.target.write_single(|s| s.delete_conversation(id))
+    }
+}

@@ -1,0 +1,280 @@
+//! The `Store` facade: opening, transactions and the repository handles.
+//!
+//! Layer 3. Capabilities built on the facade (copy, JSON Lines, health,
+//! migrations, backups) add their own `impl Store` blocks in their own
+//! modules; this one imports none of them.
+
+mod builder;
+mod handles;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backend::memory::MemoryBackend;
+use crate::backend::{Backend, Finish, Session};
+use crate::config::{Location, StoreConfig};
+use crate::error::{Error, Result};
+use crate::model::BackendKind;
+
+pub use builder::{DEFAULT_URL, StoreBuilder};
+pub use handles::{Conversations, Files, Transaction};
+
+/// A handle on one database: cheap to clone, `Send + Sync`, so it can sit in
+/// a Tauri `State` or be handed to worker threads.
+///
+/// ```
+/// use silmari_store::prelude::*;
+///
+/// # fn main() -> silmari_store::Result<()> {
+/// let store = Store::open("memory://")?;
+/// let conversation = store.conversations().create(NewConversation::titled("Draft"))?;
+/// store
+///     .conversations()
+///     .append_message(conversation.id, NewMessage::new(Role::User, "Hello"))?;
+/// let stored = store.conversations().get(conversation.id)?.expect("just created");
+/// assert_eq!(stored.messages[0].content, "Hello");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    location: Location,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("location", &self.inner.location)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url` with default settings, creating an SQLite
+    /// file if needed and applying pending migrations. See
+    /// [`config`](crate::config) for the URL forms.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::builder().url(url).open()
+    }
+
+    /// Opens the store named by the `DATABASE_URL` environment variable, or
+    /// [`DEFAULT_URL`] when it is not set.
+    pub fn from_env() -> Result<Store> {
+        Store::builder().url(builder::url_from_env()?).open()
+    }
+
+    /// A builder for settings beyond the URL.
+    pub fn builder() -> StoreBuilder {
+        StoreBuilder::default()
+    }
+
+    /// Opens a store from a complete configuration.
+    pub fn open_with(config: StoreConfig) -> Result<Store> {
+        config.pool.validate()?;
+        let backend: Box<dyn Backend> = match &config.location {
+            Location::Memory => Box::<MemoryBackend>::default(),
+            #[cfg(feature = "sqlite")]
+            Location::SqliteFile(path) => Box::new(crate::backend::sqlite::SqliteBackend::open(
+                crate::backend::sqlite::Target::File(path.clone()),
+                &config.pool,
+                &config.sqlite,
+                config.migrate_on_open,
+            )?),
+            #[cfg(feature = "sqlite")]
+            Location::SqliteMemory => Box::new(crate::backend::sqlite::SqliteBackend::open(
+                crate::backend::sqlite::Target::Memory,
+                &config.pool,
+                &config.sqlite,
+                config.migrate_on_open,
+            )?),
+            #[cfg(not(feature = "sqlite"))]
+            Location::SqliteFile(_) | Location::SqliteMemory => {
+                return Err(Error::invalid(
+                    "url",
+                    "this build has no SQLite backend: enable the `sqlite` feature",
+                ));
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => Box::new(crate::backend::postgres::PostgresBackend::open(
+                url,
+                &config.pool,
+                config.migrate_on_open,
+            )?),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => {
+                return Err(Error::invalid(
+                    "url",
+                    "this build has no PostgreSQL backend: enable the `postgres` feature",
+                ));
+            }
+        };
+        log::info!("opened {} store at {}", backend.kind(), config.location);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                location: config.location,
+            }),
+        })
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.inner.backend.kind()
+    }
+
+    /// Where the data lives (passwords masked when displayed).
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The database file, for SQLite file stores.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.backend.path()
+    }
+
+    /// Runs `f` in one transaction: everything it wrote is committed when it
+    /// returns `Ok`, and nothing is when it returns `Err` or panics.
+    ///
+    /// Use the handles of the [`Transaction`] inside `f`; calling the store
+    /// itself there returns [`Error::InTransaction`]. Transactions that write
+    /// are serialized: on SQLite this is `BEGIN IMMEDIATE`.
+    ///
+    /// ```
+    /// use silmari_store::prelude::*;
+    ///
+    /// # fn main() -> silmari_store::Result<()> {
+    /// let store = Store::open("memory://")?;
+    /// let result: Result<(), Error> = store.transaction(|tx| {
+    ///     tx.conversations().create(NewConversation::titled("kept?"))?;
+    ///     Err(Error::InTransaction) // any error rolls everything back
+    /// });
+    /// assert!(result.is_err());
+    /// assert!(store.conversations().list_all()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let _marker = OpenTransaction::enter(self)?;
+        let mut f = Some(f);
+        let mut outcome: Option<Result<T, E>> = None;
+        let finished = self.inner.backend.write(&mut |session| {
+            let f = f.take().ok_or_else(body_reentered)?;
+            let result = f(&Transaction::new(session));
+            let finish = if result.is_ok() {
+                Finish::Commit
+            } else {
+                Finish::Rollback
+            };
+            outcome = Some(result);
+            Ok(finish)
+        });
+        match (finished, outcome) {
+            (_, Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(E::from(e)),
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Ok(()), None) => Err(E::from(body_reentered())),
+        }
+    }
+
+    pub(crate) fn backend_ref(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// Runs one reading repository call. `f` may run again on a fresh
+    /// connection when the first turns out dead, so it must only read.
+    pub(crate) fn run_read<T>(&self, f: impl Fn(&dyn Session) -> Result<T>) -> Result<T> {
+        if OpenTransaction::is_open(self) {
+            return Err(Error::InTransaction);
+        }
+        let mut out = None;
+        self.inner.backend.read(&mut |session| {
+            out = Some(f(session)?);
+            Ok(Finish::Commit)
+        })?;
+        out.ok_or_else(body_reentered)
+    }
+
+    /// Runs one writing repository call in its own transaction.
+    pub(crate) fn run_write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.run_write_as(false, f)
+    }
+
+    /// Runs a repository call that writes with a single statement, which
+    /// needs no explicit transaction.
+    fn run_write_single<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.run_write_as(true, f)
+    }
+
+    fn run_write_as<T>(
+        &self,
+        single_statement: bool,
+        f: impl FnOnce(&dyn Session) -> Result<T>,
+    ) -> Result<T> {
+        if OpenTransaction::is_open(self) {
+            return Err(Error::InTransaction);
+        }
+        let mut f = Some(f);
+        let mut out = None;
+        let mut body = |session: &dyn Session| {
+            let f = f.take().ok_or_else(body_reentered)?;
+            out = Some(f(session)?);
+            Ok(Finish::Commit)
+        };
+        if single_statement {
+            self.inner.backend.write_autocommit(&mut body)?;
+        } else {
+            self.inner.backend.write(&mut body)?;
+        }
+        out.ok_or_else(body_reentered)
+    }
+}
+
+fn body_reentered() -> Error {
+    Error::Backend("internal error: a transaction body ran more or less than once".into())
+}
+
+thread_local! {
+    /// Stores with a transaction open on this thread.
+    static OPEN_TRANSACTIONS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a store as inside a transaction on this thread until dropped, so
+/// that a direct call on the store (which would wait for its own lock) is
+/// refused instead.
+struct OpenTransaction(usize);
+
+impl OpenTransaction {
+    fn is_open(store: &Store) -> bool {
+        let id = store.id();
+        OPEN_TRANSACTIONS.with(|open| open.borrow().contains(&id))
+    }
+
+    fn enter(store: &Store) -> Result<Self> {
+        if Self::is_open(store) {
+            return Err(Error::InTransaction);
+        }
+        let id = store.id();
+        OPEN_TRANSACTIONS.with(|open| open.borrow_mut().push(id));
+        Ok(OpenTransaction(id))
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        OPEN_TRANSACTIONS.with(|open| open.borrow_mut().retain(|id| *id != self.0));
+    }
+}
