@@ -313,8 +313,9 @@ impl Reporter {
         let mut err = std::io::stderr();
         let _ = writeln!(
             err,
-            "{}: {} files, {} conversations, {} messages written; {} files, {} conversations skipped",
-            self.what, w.files, w.conversations, w.messages, s.files, s.conversations
+            "{}: {} files, {} conversations, {} messages written; \
+             {} files, {} conversations, {} messages already there",
+            self.what, w.files, w.conversations, w.messages, s.files, s.conversations, s.messages
         );
     }
 }

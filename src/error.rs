@@ -54,6 +54,38 @@ pub enum Error {
         id: String,
     },
 
+    /// A whole-conversation write was based on a copy that is no longer
+    /// current: another write (from this or another thread, process or app
+    /// instance) moved the conversation's
+    /// [`version`](crate::Conversation::version) since the copy was read.
+    /// Nothing was written. Read the conversation again, re-apply the change
+    /// to the fresh copy, and write that:
+    ///
+    /// ```
+    /// use silmari_store::prelude::*;
+    ///
+    /// # fn main() -> silmari_store::Result<()> {
+    /// # let store = Store::open("memory://")?;
+    /// # let id = store.conversations().create(NewConversation::titled("Draft"))?.id;
+    /// let renamed = loop {
+    ///     let mut fresh = store.conversations().get(id)?.expect("it exists");
+    ///     fresh.title = "Chapter one".into();
+    ///     match store.conversations().update(&fresh) {
+    ///         Err(Error::Stale { .. }) => continue, // someone wrote first: retry
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!(renamed.title, "Chapter one");
+    /// # Ok(()) }
+    /// ```
+    #[error("{entity} {id} changed since this copy of it was read; read it again and retry")]
+    Stale {
+        /// What kind of record.
+        entity: Entity,
+        /// Its id.
+        id: String,
+    },
+
     /// An input was refused before anything was written.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -209,6 +241,13 @@ impl Error {
         }
     }
 
+    pub(crate) fn stale(entity: Entity, id: impl fmt::Display) -> Self {
+        Error::Stale {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
     pub(crate) fn conflict(entity: Entity, id: impl fmt::Display) -> Self {
         Error::Conflict {
             entity,
@@ -248,6 +287,11 @@ impl Error {
     /// True for [`Error::Conflict`].
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })
+    }
+
+    /// True for [`Error::Stale`].
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Error::Stale { .. })
     }
 
     /// True for [`Error::InvalidInput`].

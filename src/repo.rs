@@ -103,11 +103,24 @@ pub trait ConversationRepository: sealed::Sealed {
     /// Writes the title and the message list atomically: messages not in the
     /// store are inserted, changed ones updated, missing ones deleted, and
     /// the stored order becomes the list's order. `created_at` is kept as
-    /// stored; `updated_at` moves forward. Returns the conversation as stored.
+    /// stored; `updated_at` and the [`version`](crate::Conversation::version)
+    /// move forward. Returns the conversation as stored (with its new
+    /// version, ready for the next `update`).
     ///
-    /// Errors: [`NotFound`](crate::Error::NotFound) when the conversation does
-    /// not exist, [`Conflict`](crate::Error::Conflict) when a new message's id
-    /// belongs to another conversation, [`InvalidInput`](crate::Error::InvalidInput).
+    /// Only a copy of the current version is written: when anything wrote to
+    /// the conversation since `conversation` was read (an append from another
+    /// window, process or app instance), the call fails with
+    /// [`Stale`](crate::Error::Stale) and writes nothing, so a stale copy can
+    /// never delete what was acknowledged in between. The check is made in
+    /// the write transaction on every backend. On `Stale`, read the
+    /// conversation again, re-apply the change, and retry (see
+    /// [`Error::Stale`](crate::Error::Stale) for the loop).
+    ///
+    /// Errors: [`Stale`](crate::Error::Stale) as above,
+    /// [`NotFound`](crate::Error::NotFound) when the conversation does not
+    /// exist, [`Conflict`](crate::Error::Conflict) when a new message's id
+    /// belongs to another conversation, [`InvalidInput`](crate::Error::InvalidInput)
+    /// (also for a `version` the store never hands out: 0, or above `i64::MAX`).
     fn update(&self, conversation: &Conversation) -> Result<Conversation>;
 
     /// Deletes the conversation and its messages; `true` if it was there.

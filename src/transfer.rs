@@ -7,14 +7,16 @@
 //! preserved. Copy from a store nobody writes to meanwhile: a copy is not one
 //! snapshot of the source.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Session;
 use crate::error::{Error, Result};
 
 use crate::model::{
-    Conversation, ConversationOrder, ConversationQuery, Counts, FileMetadata, Message, Page,
-    PageRequest,
+    Conversation, ConversationOrder, ConversationQuery, Counts, FileMetadata, Message, MessageId,
+    Page, PageRequest,
 };
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
@@ -22,8 +24,11 @@ use crate::store::Store;
 /// How [`copy`] and [`Store::import_jsonl`] treat a target that already holds data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransferOptions {
-    /// Write into a target that already holds records, skipping every file
-    /// and conversation (with its messages) whose id it already has. Without
+    /// Write into a target that already holds records: files and
+    /// conversations whose ids it has are skipped, and every message of the
+    /// source it lacks is appended to its conversation, in the source's
+    /// order. So a copy interrupted anywhere (a crash, a kill, a lost
+    /// connection) is completed by running it again with `merge`. Without
     /// it, a non-empty target is refused.
     pub merge: bool,
     /// Records read and written per batch (at most
@@ -54,7 +59,8 @@ pub struct Progress {
 pub struct TransferReport {
     /// Records written.
     pub written: Counts,
-    /// Files and conversations skipped because the target had them (merge).
+    /// Records skipped because the target had them (merge): files,
+    /// conversations (whose missing messages are still added), messages.
     pub skipped: Counts,
 }
 
@@ -107,6 +113,10 @@ pub fn copy(
                         |page| from.conversations().messages(header.id, page),
                         |messages| writer.messages(&header, &messages),
                     )?;
+                } else {
+                    // The target has it, maybe from a copy that was interrupted
+                    // between two batches: add the messages it lacks.
+                    writer.missing_messages(from, &header, size)?;
                 }
                 progress(writer.progress(total));
             }
@@ -204,6 +214,39 @@ impl<'a> Writer<'a> {
             self.report.skipped.conversations += 1;
         }
         Ok(written)
+    }
+
+    /// Appends the messages of `header` in `from` that the target's
+    /// conversation lacks, page by page, in the source's order. Holds the
+    /// ids the target has for this one conversation, not its messages.
+    pub(crate) fn missing_messages(
+        &mut self,
+        from: &Store,
+        header: &Conversation,
+        size: u32,
+    ) -> Result<()> {
+        let mut held: HashSet<MessageId> = HashSet::new();
+        each_page(
+            size,
+            |page| self.to.conversations().messages(header.id, page),
+            |messages| {
+                held.extend(messages.iter().map(|m| m.id));
+                Ok(())
+            },
+        )?;
+        each_page(
+            size,
+            |page| from.conversations().messages(header.id, page),
+            |messages| {
+                let total = messages.len();
+                let missing: Vec<Message> = messages
+                    .into_iter()
+                    .filter(|m| !held.contains(&m.id))
+                    .collect();
+                self.report.skipped.messages += (total - missing.len()) as u64;
+                self.messages(header, &missing)
+            },
+        )
     }
 
     /// Appends messages to a conversation written before, leaving its `updated_at`.

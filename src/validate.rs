@@ -34,6 +34,20 @@ pub(crate) fn new_file(input: NewFile, now: OffsetDateTime) -> Result<FileMetada
     })
 }
 
+/// A version the store can have handed out: 1 to `i64::MAX`.
+fn version(version: u64) -> Result<u64> {
+    if version == 0 || i64::try_from(version).is_err() {
+        return Err(Error::invalid(
+            "version",
+            format!(
+                "{version} is not a version the store hands out (1 to {})",
+                i64::MAX
+            ),
+        ));
+    }
+    Ok(version)
+}
+
 /// A new conversation (without messages) from `input`.
 pub(crate) fn new_conversation(
     input: NewConversation,
@@ -46,6 +60,7 @@ pub(crate) fn new_conversation(
         title: input.title,
         created_at,
         updated_at: created_at,
+        version: 1,
         messages: Vec::new(),
     })
 }
@@ -140,6 +155,7 @@ pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> 
         title: conversation.title.clone(),
         created_at: timestamp("created_at", conversation.created_at)?,
         updated_at: timestamp("updated_at", conversation.updated_at)?,
+        version: version(conversation.version)?,
         messages,
     })
 }

@@ -123,7 +123,7 @@ fn up_down_up_returns_to_the_same_schema() {
     on_every_dialect(|db| {
         let store = db.open().unwrap();
         let fresh = db.schema();
-        assert_eq!(applied(&store), [1, 2]);
+        assert_eq!(applied(&store), [1, 2, 3]);
         let c = store
             .conversations()
             .create(NewConversation::titled("kept"))
@@ -133,24 +133,24 @@ fn up_down_up_returns_to_the_same_schema() {
             .append_message(c.id, NewMessage::new(Role::User, "one"))
             .unwrap();
 
-        let reverted = store.migrations().down(1).unwrap();
-        assert_eq!(reverted.len(), 1);
+        let reverted = store.migrations().down(2).unwrap();
         assert_eq!(
-            (reverted[0].version, reverted[0].direction),
-            (2, Direction::Down)
+            reverted
+                .iter()
+                .map(|s| (s.version, s.direction))
+                .collect::<Vec<_>>(),
+            [(3, Direction::Down), (2, Direction::Down)]
         );
         assert_eq!(applied(&store), [1]);
         assert_eq!(store.migrations().current_version().unwrap(), 1);
-        assert!(
-            !db.schema()["conversations"]
-                .columns
-                .iter()
-                .any(|(c, _)| c == "message_count")
-        );
+        let columns = &db.schema()["conversations"].columns;
+        for gone in ["message_count", "version"] {
+            assert!(!columns.iter().any(|(c, _)| c == gone), "{gone} reverted");
+        }
 
         let applied_again = store.migrations().up().unwrap();
-        assert_eq!(applied_again.len(), 1);
-        assert_eq!(applied(&store), [1, 2]);
+        assert_eq!(applied_again.len(), 2);
+        assert_eq!(applied(&store), [1, 2, 3]);
         assert_eq!(db.schema(), fresh, "up → down → up equals a fresh schema");
         // The data survived, and V2 recounted the messages.
         let summary = &store
@@ -163,6 +163,8 @@ fn up_down_up_returns_to_the_same_schema() {
             .conversations()
             .append_message(c.id, NewMessage::new(Role::User, "two"))
             .unwrap();
+        // V3 gave the existing conversation version 1; the append moved it.
+        assert_eq!(store.conversations().get(c.id).unwrap().unwrap().version, 2);
         assert!(store.check().unwrap().is_healthy());
     });
 }
@@ -176,9 +178,16 @@ fn down_to_zero_leaves_only_the_history_table() {
             .plan(MigrationTarget::Version(0))
             .unwrap();
         let steps: Vec<(i64, Direction)> = plan.iter().map(|s| (s.version, s.direction)).collect();
-        assert_eq!(steps, [(2, Direction::Down), (1, Direction::Down)]);
-        assert!(plan[1].sql.contains("DROP TABLE"));
-        assert_eq!(applied(&store), [1, 2], "a plan changes nothing");
+        assert_eq!(
+            steps,
+            [
+                (3, Direction::Down),
+                (2, Direction::Down),
+                (1, Direction::Down)
+            ]
+        );
+        assert!(plan[2].sql.contains("DROP TABLE"));
+        assert_eq!(applied(&store), [1, 2, 3], "a plan changes nothing");
 
         store.migrations().down_to(0).unwrap();
         assert_eq!(
@@ -187,17 +196,20 @@ fn down_to_zero_leaves_only_the_history_table() {
         );
         assert!(applied(&store).is_empty());
         let status = store.migrations().status().unwrap();
-        assert_eq!(status.len(), 2);
+        assert_eq!(status.len(), 3);
         assert!(status.iter().all(|m| !m.is_applied()));
 
         let plan = store.migrations().plan(MigrationTarget::Latest).unwrap();
-        assert_eq!(plan.iter().map(|s| s.version).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            plan.iter().map(|s| s.version).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         store.migrations().up_to(1).unwrap();
         assert_eq!(applied(&store), [1]);
         store.migrations().up().unwrap();
-        assert_eq!(applied(&store), [1, 2]);
+        assert_eq!(applied(&store), [1, 2, 3]);
 
-        assert!(store.migrations().down(3).unwrap_err().is_invalid_input());
+        assert!(store.migrations().down(4).unwrap_err().is_invalid_input());
         assert!(store.migrations().up_to(9).unwrap_err().is_invalid_input());
     });
 }
@@ -208,7 +220,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
         drop(db.open().unwrap());
         db.execute(
             "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-             VALUES (3, 'from_a_newer_app', '2030-01-01T00:00:00Z', '1')",
+             VALUES (99, 'from_a_newer_app', '2030-01-01T00:00:00Z', '1')",
         );
         let (history, schema) = (db.history(), db.schema());
         for migrate in [true, false] {
@@ -222,7 +234,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
                     database,
                     supported,
                 } => {
-                    assert_eq!((database, supported), (3, 2));
+                    assert_eq!((database, supported), (99, 3));
                 }
                 other => panic!("expected SchemaTooNew, got {other:?}"),
             }
@@ -263,31 +275,31 @@ fn sqlite_snapshots_before_migrating_a_file_with_data() {
         .conversations()
         .create(NewConversation::titled("precious"))
         .unwrap();
-    store.migrations().down(1).unwrap();
+    store.migrations().down(2).unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(snapshots.len(), 1);
-    assert_eq!(snapshots[0].version, 2);
+    assert_eq!(snapshots[0].version, 3);
     assert!(snapshots[0].path.starts_with(path.parent().unwrap()));
     drop(store);
 
-    // Reopening applies V2 again: another snapshot, of version 1.
+    // Reopening applies V2 and V3 again: another snapshot, of version 1.
     let store = db.open().unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(
         snapshots.iter().map(|s| s.version).collect::<Vec<_>>(),
-        [1, 2]
+        [1, 3]
     );
     store.conversations().delete(c.id).unwrap();
     assert!(store.conversations().get(c.id).unwrap().is_none());
 
-    // Restoring the version-2 snapshot brings the conversation back.
-    let v2 = snapshots.iter().find(|s| s.version == 2).unwrap();
-    store.migrations().restore_snapshot(&v2.path).unwrap();
+    // Restoring the version-3 snapshot brings the conversation back.
+    let v3 = snapshots.iter().find(|s| s.version == 3).unwrap();
+    store.migrations().restore_snapshot(&v3.path).unwrap();
     assert_eq!(
         store.conversations().get(c.id).unwrap().unwrap().title,
         "precious"
     );
-    assert_eq!(applied(&store), [1, 2]);
+    assert_eq!(applied(&store), [1, 2, 3]);
     assert!(store.check().unwrap().is_healthy());
 
     // Only the newest few are kept.
@@ -315,7 +327,7 @@ fn the_health_report_shows_what_is_wrong() {
         .unwrap();
     let report = store.check().unwrap();
     assert!(report.is_healthy(), "{report:?}");
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, 3);
     assert!(report.pending_migrations.is_empty());
     assert_eq!(
         report.integrity_check.as_deref(),
@@ -342,8 +354,8 @@ fn the_health_report_shows_what_is_wrong() {
     assert_eq!(report.message_count_mismatches, 1);
     assert!(!report.is_healthy());
 
-    store.migrations().down(1).unwrap();
-    assert_eq!(store.check().unwrap().pending_migrations, [2]);
+    store.migrations().down(2).unwrap();
+    assert_eq!(store.check().unwrap().pending_migrations, [2, 3]);
 }
 
 #[test]

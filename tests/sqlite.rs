@@ -166,7 +166,7 @@ fn schema_newer_than_this_build_is_refused_and_untouched() {
                 supported,
             } => {
                 assert_eq!(database, 99);
-                assert_eq!(supported, 2);
+                assert_eq!(supported, 3);
             }
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
@@ -189,7 +189,11 @@ fn migrations_can_wait_until_asked() {
         .collect();
     assert_eq!(
         names,
-        [(1, "initial_schema"), (2, "conversation_message_count")]
+        [
+            (1, "initial_schema"),
+            (2, "conversation_message_count"),
+            (3, "conversation_version")
+        ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));
     assert!(store.conversations().list_all().is_err(), "no tables yet");

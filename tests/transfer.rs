@@ -10,20 +10,7 @@ use silmari_store::TransferOptions;
 use silmari_store::prelude::*;
 use time::macros::datetime;
 
-/// The whole visible state of a store.
-fn contents(store: &Store) -> (Vec<FileMetadata>, Vec<Conversation>) {
-    let mut files = Vec::new();
-    let mut request = PageRequest::first(1000);
-    loop {
-        let page = store.files().list(request.clone()).unwrap();
-        files.extend(page.items);
-        match page.next {
-            Some(cursor) => request = request.after(cursor),
-            None => break,
-        }
-    }
-    (files, store.conversations().list_all().unwrap())
-}
+use common::contents;
 
 /// A store with everything that must survive a move: equal timestamps,
 /// attachments, reordered and edited messages, an empty conversation, odd text.

@@ -42,21 +42,22 @@ impl Baseline {
         );
         let bump = prepare(
             "UPDATE conversations SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
-             message_count = message_count + $3 WHERE id = $1",
+             message_count = message_count + $3, version = version + 1 WHERE id = $1",
         );
         let append = prepare(
             "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
              SELECT COALESCE(MAX(position), 0) + 1, $1, $2, 'user', $3, $4, $5 \
              FROM messages WHERE conversation_id = $2",
         );
-        let conversation =
-            prepare("SELECT title, created_at, updated_at FROM conversations WHERE id = $1");
+        let conversation = prepare(
+            "SELECT title, created_at, updated_at, version FROM conversations WHERE id = $1",
+        );
         let messages = prepare(
             "SELECT id, conversation_id, role, content, created_at, attachments FROM messages \
              WHERE conversation_id = $1 ORDER BY position",
         );
         let recent = prepare(
-            "SELECT id, title, created_at, updated_at, message_count FROM conversations \
+            "SELECT id, title, created_at, updated_at, version, message_count FROM conversations \
              ORDER BY updated_at DESC, id DESC LIMIT $1",
         );
         let insert_file = prepare(
@@ -70,7 +71,7 @@ impl Baseline {
             prepare("SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1");
         let count = prepare(
             "UPDATE conversations SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
-             message_count = message_count + $3 WHERE id = $1",
+             message_count = message_count + $3, version = version + 1 WHERE id = $1",
         );
         Baseline {
             client,
@@ -172,6 +173,7 @@ impl Baseline {
             title: row.get(0),
             created_at: row.get(1),
             updated_at: row.get(2),
+            version: row.get::<_, i64>(3) as u64,
             messages: Vec::new(),
         };
         for r in self.client.query(&self.messages, &[&id]).expect("messages") {
@@ -198,7 +200,8 @@ impl Baseline {
                 title: r.get(1),
                 created_at: r.get(2),
                 updated_at: r.get(3),
-                message_count: r.get::<_, i64>(4) as u64,
+                version: r.get::<_, i64>(4) as u64,
+                message_count: r.get::<_, i64>(5) as u64,
             })
             .collect()
     }

@@ -80,7 +80,7 @@ impl Baseline {
         self.conn
             .prepare_cached(
                 "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
-                 message_count = message_count + 1 WHERE id = ?1",
+                 message_count = message_count + 1, version = version + 1 WHERE id = ?1",
             )
             .expect("prepare")
             .execute(params![conversation, t])
@@ -142,7 +142,7 @@ impl Baseline {
         self.conn
             .prepare_cached(
                 "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
-                 message_count = message_count + ?3 WHERE id = ?1",
+                 message_count = message_count + ?3, version = version + 1 WHERE id = ?1",
             )
             .expect("prepare")
             .execute(params![conversation, t, contents.len() as i64])
@@ -158,7 +158,9 @@ impl Baseline {
         let key = id.to_string();
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT title, created_at, updated_at FROM conversations WHERE id = ?1")
+            .prepare_cached(
+                "SELECT title, created_at, updated_at, version FROM conversations WHERE id = ?1",
+            )
             .expect("prepare");
         let mut conversation = stmt
             .query_row([&key], |r| {
@@ -167,6 +169,7 @@ impl Baseline {
                     title: r.get(0)?,
                     created_at: time(r.get(1)?),
                     updated_at: time(r.get(2)?),
+                    version: r.get::<_, i64>(3)? as u64,
                     messages: Vec::new(),
                 })
             })
@@ -199,8 +202,8 @@ impl Baseline {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, title, created_at, updated_at, message_count FROM conversations \
-                 ORDER BY updated_at DESC, id DESC LIMIT ?1",
+                "SELECT id, title, created_at, updated_at, version, message_count \
+                 FROM conversations ORDER BY updated_at DESC, id DESC LIMIT ?1",
             )
             .expect("prepare");
         stmt.query_map([limit], |r| {
@@ -209,7 +212,8 @@ impl Baseline {
                 title: r.get(1)?,
                 created_at: time(r.get(2)?),
                 updated_at: time(r.get(3)?),
-                message_count: r.get::<_, i64>(4)? as u64,
+                version: r.get::<_, i64>(4)? as u64,
+                message_count: r.get::<_, i64>(5)? as u64,
             })
         })
         .expect("query")

@@ -57,8 +57,8 @@ enum Undo {
     File(FileId, Option<FileMetadata>),
     /// Put this conversation slot back as it was.
     Conversation(ConversationId, Option<Box<Entry>>),
-    /// Put this conversation's previous `updated_at` back.
-    UpdatedAt(ConversationId, OffsetDateTime),
+    /// Put this conversation's previous `updated_at` and version back.
+    Touched(ConversationId, OffsetDateTime, u64),
     /// Remove the messages appended at these positions.
     Appended(ConversationId, std::ops::Range<i64>),
 }
@@ -127,8 +127,11 @@ impl State {
             Undo::Conversation(id, entry) => {
                 self.set_conversation(id, entry.map(|e| *e));
             }
-            Undo::UpdatedAt(conversation, updated_at) => {
+            Undo::Touched(conversation, updated_at, version) => {
                 self.set_updated_at(conversation, updated_at);
+                if let Some(entry) = self.conversations.get_mut(&conversation) {
+                    entry.header.version = version;
+                }
             }
             Undo::Appended(conversation, positions) => {
                 if let Some(entry) = self.conversations.get_mut(&conversation) {
@@ -316,11 +319,14 @@ impl Session for MemorySession<'_> {
         let Some(entry) = state.conversations.get(&id) else {
             return Ok(false);
         };
+        let (updated_at, version) = (entry.header.updated_at, entry.header.version);
         if let Some(now) = bump_to {
-            let updated_at = entry.header.updated_at;
             state.set_updated_at(id, bump(updated_at, now));
-            self.log(Undo::UpdatedAt(id, updated_at));
         }
+        if let Some(entry) = state.conversations.get_mut(&id) {
+            entry.header.version = version + 1;
+        }
+        self.log(Undo::Touched(id, updated_at, version));
         Ok(true)
     }
 
@@ -407,6 +413,9 @@ impl Session for MemorySession<'_> {
             .conversations
             .get(&conversation.id)
             .ok_or_else(|| Error::not_found(Entity::Conversation, conversation.id))?;
+        if old.header.version != conversation.version {
+            return Err(Error::stale(Entity::Conversation, conversation.id));
+        }
         let stored: Vec<(i64, Message)> =
             old.messages.iter().map(|(p, m)| (*p, m.clone())).collect();
         let plan = plan(&stored, &conversation.messages);
@@ -421,6 +430,7 @@ impl Session for MemorySession<'_> {
         let mut entry = old.clone();
         entry.header.title = conversation.title.clone();
         entry.header.updated_at = bump(old.header.updated_at, now);
+        entry.header.version = old.header.version + 1;
         for id in &plan.delete {
             entry.messages.retain(|_, m| m.id != *id);
         }

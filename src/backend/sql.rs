@@ -4,11 +4,11 @@
 
 use time::OffsetDateTime;
 
-use super::TimeKey;
 use super::message_list::plan;
+use super::{Session, TimeKey};
 use crate::config::PoolConfig;
 use crate::error::{Entity, Error, Result};
-use crate::model::{Conversation, ConversationId, ConversationOrder, Message, MessageId, bump};
+use crate::model::{Conversation, ConversationId, ConversationOrder, Message, MessageId};
 
 /// Declares a backend's SQL statements as constants, plus `ALL`, every
 /// statement by name, for tests that check each one. (Defined before the
@@ -42,7 +42,7 @@ macro_rules! message_columns {
 macro_rules! list_conversations {
     ($column:literal, $filter:literal, $limit:literal) => {
         concat!(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, c.message_count \
+            "SELECT c.id, c.title, c.created_at, c.updated_at, c.version, c.message_count \
              FROM conversations c ",
             $filter,
             " ORDER BY c.",
@@ -113,21 +113,31 @@ impl ListStatements {
     }
 }
 
-/// Row operations on one conversation's messages, inside a write
-/// transaction: what [`update_conversation`] is made of.
-pub(crate) trait MessageRows {
-    /// The conversation's row (no messages), locked until the transaction ends.
-    fn lock_conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
-    /// Every message of the conversation with its position, in order.
-    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>>;
-    /// Sets title, `updated_at` and the message count.
+/// What `update`'s header write leaves in a conversation's row.
+pub(crate) struct Stamps {
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
+    pub(crate) version: u64,
+}
+
+/// Row operations on one conversation, inside a write transaction: what
+/// [`update_conversation`] is made of.
+pub(crate) trait MessageRows: Session {
+    /// Sets title and message count, moves `updated_at` to
+    /// `max(now, updated_at + 1µs)` and the version forward, holding the row
+    /// for the rest of the transaction; only when the stored version is
+    /// `expected`. `None` when no row matched (no such conversation, or
+    /// another version).
     fn write_header(
         &self,
         id: ConversationId,
+        expected: u64,
         title: &str,
-        updated_at: OffsetDateTime,
+        now: OffsetDateTime,
         message_count: i64,
-    ) -> Result<()>;
+    ) -> Result<Option<Stamps>>;
+    /// Every message of the conversation with its position, in order.
+    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>>;
     fn delete_message(&self, id: MessageId) -> Result<()>;
     /// Rewrites the message with `m.id`: its position and fields.
     fn update_message(&self, position: i64, m: &Message) -> Result<()>;
@@ -135,26 +145,31 @@ pub(crate) trait MessageRows {
     fn insert_message(&self, position: i64, m: &Message) -> Result<()>;
 }
 
-/// `update` on SQL: lock the row, plan from the stored list to the caller's
-/// (the plan every backend shares), write the header, then the rows.
+/// `update` on SQL: the header first, conditional on the caller's version
+/// (which also takes the row), then the plan every backend shares from the
+/// stored list to the caller's, written row by row.
 pub(crate) fn update_conversation(
     rows: &impl MessageRows,
     conversation: &Conversation,
     now: OffsetDateTime,
 ) -> Result<Conversation> {
     let id = conversation.id;
-    let stored = rows
-        .lock_conversation(id)?
-        .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
-    let stored_messages = rows.stored_messages(id)?;
-    let plan = plan(&stored_messages, &conversation.messages);
-    let updated_at = bump(stored.updated_at, now);
-    rows.write_header(
+    let written = rows.write_header(
         id,
+        conversation.version,
         &conversation.title,
-        updated_at,
+        now,
         conversation.messages.len() as i64,
     )?;
+    let Some(stamps) = written else {
+        return Err(if rows.conversation_exists(id)? {
+            Error::stale(Entity::Conversation, id)
+        } else {
+            Error::not_found(Entity::Conversation, id)
+        });
+    };
+    let stored_messages = rows.stored_messages(id)?;
+    let plan = plan(&stored_messages, &conversation.messages);
     for message in &plan.delete {
         rows.delete_message(*message)?;
     }
@@ -165,9 +180,17 @@ pub(crate) fn update_conversation(
         rows.insert_message(*position, m)?;
     }
     Ok(Conversation {
+        id,
         title: conversation.title.clone(),
-        updated_at,
+        created_at: stamps.created_at,
+        updated_at: stamps.updated_at,
+        version: stamps.version,
         messages: conversation.messages.clone(),
-        ..stored
     })
+}
+
+/// A stored version as the model's `u64`.
+pub(crate) fn version_from(stored: i64, table: &'static str) -> Result<u64> {
+    u64::try_from(stored)
+        .map_err(|_| Error::corrupt(table, "version", format!("{stored} is negative")))
 }

@@ -28,6 +28,7 @@ pub(crate) mod postgres {
 }
 
 /// A down script embedded by `build.rs`.
+#[derive(Clone, Copy)]
 pub(crate) struct DownScript {
     pub(crate) version: i32,
     pub(crate) name: &'static str,
@@ -69,13 +70,14 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 };
 
 impl Dialect {
-    /// This dialect plus a V3 that fails halfway through (after creating a
-    /// table), for tests of failing migrations.
+    /// This dialect plus one more version that fails halfway through (after
+    /// creating a table), for tests of failing migrations.
     #[cfg(test)]
-    pub(crate) fn with_failing_v3(&self) -> Dialect {
+    pub(crate) fn with_failing_next_version(&self) -> Dialect {
+        let name = format!("V{}__broken", self.latest() + 1);
         Dialect {
             extra_up: Some((
-                "V3__broken",
+                Box::leak(name.into_boxed_str()),
                 "CREATE TABLE half_done (x integer); INSERT INTO no_such_table VALUES (1);",
             )),
             ..*self
@@ -85,13 +87,20 @@ impl Dialect {
     /// This dialect with a V2 down script that fails after its first statement.
     #[cfg(test)]
     pub(crate) fn with_failing_v2_down(&self) -> Dialect {
-        static FAILING: &[DownScript] = &[DownScript {
-            version: 2,
-            name: "conversation_message_count",
-            sql: "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;",
-        }];
+        let down: Vec<DownScript> = self
+            .down
+            .iter()
+            .map(|d| DownScript {
+                sql: if d.version == 2 {
+                    "ALTER TABLE conversations DROP COLUMN message_count; SELECT * FROM no_such_table;"
+                } else {
+                    d.sql
+                },
+                ..*d
+            })
+            .collect();
         Dialect {
-            down: FAILING,
+            down: Box::leak(down.into_boxed_slice()),
             ..*self
         }
     }

@@ -185,7 +185,10 @@ mod tests {
         let none = SQLITE.plan(&[], MigrationTarget::Latest).unwrap();
         let versions: Vec<(i64, Direction)> =
             none.iter().map(|s| (s.version, s.direction)).collect();
-        assert_eq!(versions, [(1, Direction::Up), (2, Direction::Up)]);
+        assert_eq!(
+            versions,
+            [(1, Direction::Up), (2, Direction::Up), (3, Direction::Up)]
+        );
         assert!(none[0].sql.contains("CREATE TABLE"));
         let applied: Vec<refinery::Migration> = SQLITE
             .known()
@@ -202,8 +205,15 @@ mod tests {
         let down = SQLITE.plan(&applied, MigrationTarget::Version(0)).unwrap();
         let versions: Vec<(i64, Direction)> =
             down.iter().map(|s| (s.version, s.direction)).collect();
-        assert_eq!(versions, [(2, Direction::Down), (1, Direction::Down)]);
-        assert!(down[1].sql.contains("DROP TABLE"));
+        assert_eq!(
+            versions,
+            [
+                (3, Direction::Down),
+                (2, Direction::Down),
+                (1, Direction::Down)
+            ]
+        );
+        assert!(down[2].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)
@@ -241,8 +251,12 @@ mod tests {
     const SQLITE_CHECKSUMS: &[(i32, u64)] = &[
         (1, 13_637_810_636_776_134_596),
         (2, 2_539_034_352_414_106_656),
+        (3, 6_161_099_036_182_287_166),
     ];
     #[cfg(feature = "postgres")]
-    const POSTGRES_CHECKSUMS: &[(i32, u64)] =
-        &[(1, 7_564_644_575_195_131_879), (2, 159_051_661_184_464_278)];
+    const POSTGRES_CHECKSUMS: &[(i32, u64)] = &[
+        (1, 7_564_644_575_195_131_879),
+        (2, 159_051_661_184_464_278),
+        (3, 6_160_058_546_284_670_672),
+    ];
 }

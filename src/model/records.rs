@@ -155,6 +155,14 @@ pub struct Conversation {
     /// moves it strictly forward.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// How many writes this conversation has seen in this store: 1 when
+    /// created, and every write to it (a message appended, an `update`)
+    /// moves it forward. [`update`](crate::ConversationRepository::update)
+    /// refuses a copy whose version is no longer the stored one with
+    /// [`Error::Stale`](crate::Error::Stale). Not carried across stores by
+    /// copy or export: each store counts its own writes.
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// Messages in append order.
     #[serde(default)]
     pub messages: Vec<Message>,
@@ -175,6 +183,7 @@ impl Conversation {
             title: self.title.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            version: self.version,
             message_count: self.messages.len() as u64,
         }
     }
@@ -193,8 +202,16 @@ pub struct ConversationSummary {
     /// When it last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The conversation's [`version`](Conversation::version).
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// How many messages it holds.
     pub message_count: u64,
+}
+
+/// The version of a conversation no write has touched since it was created.
+fn first_version() -> u64 {
+    1
 }
 
 impl ConversationSummary {
@@ -205,6 +222,7 @@ impl ConversationSummary {
             title: self.title,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            version: self.version,
             messages,
         }
     }

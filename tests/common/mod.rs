@@ -114,6 +114,33 @@ pub mod pg {
     }
 }
 
+/// The whole visible state of a store: every file record, and every
+/// conversation with its messages, with versions left out (each store counts
+/// its own writes, so a copy's versions differ from its source's).
+pub fn contents(
+    store: &silmari_store::Store,
+) -> (
+    Vec<silmari_store::FileMetadata>,
+    Vec<silmari_store::Conversation>,
+) {
+    use silmari_store::{ConversationRepository, FileRepository, PageRequest};
+    let mut files = Vec::new();
+    let mut request = PageRequest::first(1000);
+    loop {
+        let page = store.files().list(request.clone()).unwrap();
+        files.extend(page.items);
+        match page.next {
+            Some(cursor) => request = request.after(cursor),
+            None => break,
+        }
+    }
+    let mut conversations = store.conversations().list_all().unwrap();
+    for c in &mut conversations {
+        c.version = 0;
+    }
+    (files, conversations)
+}
+
 /// Set in a child test process started by [`peak_kib_of_child`].
 pub const CHILD_VAR: &str = "SILMARI_TEST_CHILD";
 

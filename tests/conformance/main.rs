@@ -12,6 +12,7 @@ mod messages;
 mod timestamps;
 mod transactions;
 mod validation;
+mod versions;
 
 /// Instantiates every case for one backend factory.
 macro_rules! suite {
@@ -70,6 +71,11 @@ macro_rules! backends {
                     concurrency::concurrent_appends_lose_nothing,
                     concurrency::concurrent_stores_are_clones,
                     concurrency::concurrent_random_mix_matches_replay,
+                    versions::version_moves_forward_on_every_write,
+                    versions::version_stale_update_is_refused_and_writes_nothing,
+                    versions::version_of_a_deleted_conversation_is_not_found,
+                    versions::version_refuses_versions_never_handed_out,
+                    versions::version_renames_racing_appends_lose_nothing,
                 );
             }
         )*

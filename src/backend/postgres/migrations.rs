@@ -152,16 +152,22 @@ mod tests {
             )
             .expect("insert");
 
-        let broken_up = POSTGRES.with_failing_v3();
-        let err = migrate(conn, &broken_up, MigrationTarget::Latest).expect_err("V3 fails");
+        let before = versions(conn);
+        let broken_up = POSTGRES.with_failing_next_version();
+        let err =
+            migrate(conn, &broken_up, MigrationTarget::Latest).expect_err("the next version fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
-        assert_eq!(versions(conn), [1, 2]);
+        assert_eq!(versions(conn), before);
         assert!(!has(conn, "SELECT to_regclass('half_done') IS NOT NULL"));
 
         let broken_down = POSTGRES.with_failing_v2_down();
         let err = migrate(conn, &broken_down, MigrationTarget::Version(1)).expect_err("down fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
-        assert_eq!(versions(conn), [1, 2]);
+        assert_eq!(
+            versions(conn),
+            [1, 2],
+            "the steps above V2 were reverted, V2 not"
+        );
         assert!(has(
             conn,
             "SELECT EXISTS (SELECT 1 FROM information_schema.columns \

@@ -23,34 +23,39 @@ statements! {
     DELETE_FILE = "DELETE FROM file_metadata WHERE id = $1";
 
     INSERT_CONVERSATION =
-        "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ($1, $2, $3, $4)";
-    CONVERSATION = "SELECT title, created_at, updated_at FROM conversations WHERE id = $1";
+        "INSERT INTO conversations (id, title, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5)";
+    CONVERSATION = "SELECT title, created_at, updated_at, version FROM conversations WHERE id = $1";
     /// A conversation and its messages in one statement (one snapshot, one
     /// round trip): a row per message, or one row of NULL message columns.
     CONVERSATION_WITH_MESSAGES = concat!(
-        "SELECT c.title, c.created_at, c.updated_at, ",
+        "SELECT c.title, c.created_at, c.updated_at, c.version, ",
         "m.position, m.id, m.conversation_id, m.role, m.content, m.created_at, m.attachments ",
         "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
         "WHERE c.id = $1 ORDER BY m.position"
     );
-    /// Counts $3 appended messages, moves `updated_at` strictly forward, and
-    /// locks the row until commit.
+    /// Counts $3 appended messages, moves the version forward and `updated_at`
+    /// strictly forward, and locks the row until commit.
     BUMP_CONVERSATION = "UPDATE conversations \
         SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
-            message_count = message_count + $3 WHERE id = $1";
-    /// Counts $2 appended (imported) messages, leaving `updated_at`; locks the row.
-    COUNT_APPENDED = "UPDATE conversations SET message_count = message_count + $2 WHERE id = $1";
-    UPDATE_CONVERSATION =
-        "UPDATE conversations SET title = $2, updated_at = $3, message_count = $4 WHERE id = $1";
-    /// Locks the row for `update`, so two updates of one conversation serialize.
-    LOCK_CONVERSATION =
-        "SELECT title, created_at, updated_at FROM conversations WHERE id = $1 FOR UPDATE";
+            message_count = message_count + $3, version = version + 1 WHERE id = $1";
+    /// Counts $2 appended (imported) messages and moves the version forward,
+    /// leaving `updated_at`; locks the row.
+    COUNT_APPENDED = "UPDATE conversations \
+        SET message_count = message_count + $2, version = version + 1 WHERE id = $1";
+    /// `update`'s header write, only when the stored version is still $5;
+    /// locks the row, so two updates of one conversation serialize.
+    UPDATE_CONVERSATION = "UPDATE conversations \
+        SET title = $2, updated_at = GREATEST($3, updated_at + interval '1 microsecond'), \
+            message_count = $4, version = version + 1 WHERE id = $1 AND version = $5 \
+        RETURNING created_at, updated_at, version";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1";
     BY_UPDATED_FIRST = list_conversations!("updated_at", "", "$1");
     BY_UPDATED_AFTER = list_conversations!("updated_at", "WHERE (c.updated_at, c.id) < ($1, $2)", "$3");
     BY_CREATED_FIRST = list_conversations!("created_at", "", "$1");
     BY_CREATED_AFTER = list_conversations!("created_at", "WHERE (c.created_at, c.id) < ($1, $2)", "$3");
-    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, message_count FROM conversations \
+    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, version, message_count \
+        FROM conversations \
         ORDER BY updated_at DESC, id DESC";
 
     /// Appends at the end: run after [`BUMP_CONVERSATION`] has locked the

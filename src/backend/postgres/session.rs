@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::queries::*;
 use super::{PgConn, conflict_on};
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, update_conversation};
+use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
@@ -68,31 +68,36 @@ impl<'c> PgSession<'c> {
         self.execute(if result.is_ok() { COMMIT } else { ROLLBACK }, &[])?;
         result
     }
-
-    fn conversation_row(
-        &self,
-        sql: &'static str,
-        id: ConversationId,
-    ) -> Result<Option<Conversation>> {
-        const T: &str = "conversations";
-        let rows = self.query(sql, &[id.as_uuid()])?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some(Conversation {
-            id,
-            title: get(row, 0, T, "title")?,
-            created_at: get(row, 1, T, "created_at")?,
-            updated_at: get(row, 2, T, "updated_at")?,
-            messages: Vec::new(),
-        }))
-    }
 }
 
 impl MessageRows for PgSession<'_> {
-    fn lock_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        // FOR UPDATE: two updates of one conversation serialize.
-        self.conversation_row(LOCK_CONVERSATION, id)
+    fn write_header(
+        &self,
+        id: ConversationId,
+        expected: u64,
+        title: &str,
+        now: OffsetDateTime,
+        message_count: i64,
+    ) -> Result<Option<Stamps>> {
+        const T: &str = "conversations";
+        let rows = self.query(
+            UPDATE_CONVERSATION,
+            &[
+                id.as_uuid(),
+                &title,
+                &now,
+                &message_count,
+                &version_param(expected),
+            ],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Stamps {
+            created_at: time_at(row, 0, T, "created_at")?,
+            updated_at: time_at(row, 1, T, "updated_at")?,
+            version: version_from(get(row, 2, T, "version")?, T)?,
+        }))
     }
 
     fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
@@ -100,20 +105,6 @@ impl MessageRows for PgSession<'_> {
             .iter()
             .map(message_at)
             .collect()
-    }
-
-    fn write_header(
-        &self,
-        id: ConversationId,
-        title: &str,
-        updated_at: OffsetDateTime,
-        message_count: i64,
-    ) -> Result<()> {
-        self.execute(
-            UPDATE_CONVERSATION,
-            &[id.as_uuid(), &title, &updated_at, &message_count],
-        )?;
-        Ok(())
     }
 
     fn delete_message(&self, id: MessageId) -> Result<()> {
@@ -231,14 +222,20 @@ fn message_from(row: &Row, at: usize) -> Result<(i64, Message)> {
 
 fn summary_at(row: &Row) -> Result<ConversationSummary> {
     const T: &str = "conversations";
-    let count: i64 = get(row, 4, T, "message_count")?;
+    let count: i64 = get(row, 5, T, "message_count")?;
     Ok(ConversationSummary {
         id: get::<Uuid>(row, 0, T, "id")?.into(),
         title: get(row, 1, T, "title")?,
         created_at: time_at(row, 2, T, "created_at")?,
         updated_at: time_at(row, 3, T, "updated_at")?,
+        version: version_from(get(row, 4, T, "version")?, T)?,
         message_count: count.max(0) as u64,
     })
+}
+
+/// A version as an SQL bigint (versions count writes: far below `i64::MAX`).
+fn version_param(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 /// The `(timestamp, id)` of a keyset cursor as SQL parameters.
@@ -291,7 +288,13 @@ impl Session for PgSession<'_> {
     fn insert_conversation(&self, c: &Conversation) -> Result<()> {
         self.execute_or(
             INSERT_CONVERSATION,
-            &[c.id.as_uuid(), &c.title, &c.created_at, &c.updated_at],
+            &[
+                c.id.as_uuid(),
+                &c.title,
+                &c.created_at,
+                &c.updated_at,
+                &version_param(c.version),
+            ],
             conflict_on(Entity::Conversation, c.id),
         )?;
         Ok(())
@@ -308,19 +311,20 @@ impl Session for PgSession<'_> {
             title: get(first, 0, T, "title")?,
             created_at: time_at(first, 1, T, "created_at")?,
             updated_at: time_at(first, 2, T, "updated_at")?,
+            version: version_from(get(first, 3, T, "version")?, T)?,
             messages: Vec::with_capacity(rows.len()),
         };
-        if get::<Option<Uuid>>(first, 4, "messages", "id")?.is_none() {
+        if get::<Option<Uuid>>(first, 5, "messages", "id")?.is_none() {
             return Ok(Some(conversation));
         }
         for row in &rows {
-            conversation.messages.push(message_from(row, 3)?.1);
+            conversation.messages.push(message_from(row, 4)?.1);
         }
         Ok(Some(conversation))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
-        Ok(self.conversation_row(CONVERSATION, id)?.is_some())
+        Ok(!self.query(CONVERSATION, &[id.as_uuid()])?.is_empty())
     }
 
     fn touch_conversation(

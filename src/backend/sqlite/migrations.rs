@@ -229,11 +229,12 @@ mod tests {
     #[test]
     fn a_failing_migration_leaves_the_previous_version() {
         let (_dir, path, mut conn) = migrated_with_data();
-        let broken = SQLITE.with_failing_v3();
+        let before = versions(&conn);
+        let broken = SQLITE.with_failing_next_version();
         let err = migrate(&mut conn, &broken, Some(&path), 0, MigrationTarget::Latest)
-            .expect_err("V3 fails");
+            .expect_err("the next version fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
-        assert_eq!(versions(&conn), [1, 2], "still at version 2");
+        assert_eq!(versions(&conn), before, "still at the version it was at");
         assert!(!has(
             &conn,
             "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'half_done')"
@@ -257,7 +258,11 @@ mod tests {
         )
         .expect_err("the down script fails");
         assert!(matches!(err, Error::Migration { .. }), "{err:?}");
-        assert_eq!(versions(&conn), [1, 2]);
+        assert_eq!(
+            versions(&conn),
+            [1, 2],
+            "the steps above V2 were reverted, V2 not"
+        );
         assert!(has(
             &conn,
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info('conversations') WHERE name = 'message_count')"

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::conflict_on;
 use super::queries::*;
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, update_conversation};
+use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from};
 use crate::backend::{Session, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
@@ -60,51 +60,39 @@ impl<'c> SqliteSession<'c> {
         self.conn.prepare_cached(end)?.execute([])?;
         result
     }
-
-    fn conversation_row(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        const T: &str = "conversations";
-        let mut stmt = self.conn.prepare_cached(CONVERSATION)?;
-        let mut rows = stmt.query([key(id)])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        Ok(Some(Conversation {
-            id,
-            title: row.get(0)?,
-            created_at: time_at(row, 1, T, "created_at")?,
-            updated_at: time_at(row, 2, T, "updated_at")?,
-            messages: Vec::new(),
-        }))
-    }
 }
 
 impl MessageRows for SqliteSession<'_> {
-    fn lock_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        // BEGIN IMMEDIATE holds the write lock already.
-        self.conversation_row(id)
+    fn write_header(
+        &self,
+        id: ConversationId,
+        expected: u64,
+        title: &str,
+        now: OffsetDateTime,
+        message_count: i64,
+    ) -> Result<Option<Stamps>> {
+        const T: &str = "conversations";
+        let mut stmt = self.conn.prepare_cached(UPDATE_CONVERSATION)?;
+        let mut rows = stmt.query(params![
+            key(id),
+            title,
+            to_micros(now),
+            message_count,
+            version_param(expected),
+        ])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Stamps {
+            created_at: time_at(row, 0, T, "created_at")?,
+            updated_at: time_at(row, 1, T, "updated_at")?,
+            version: version_from(row.get(2)?, T)?,
+        }))
     }
 
     fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
         let mut stmt = self.conn.prepare_cached(MESSAGES)?;
         collect(stmt.query([key(id)])?, message_at)
-    }
-
-    fn write_header(
-        &self,
-        id: ConversationId,
-        title: &str,
-        updated_at: OffsetDateTime,
-        message_count: i64,
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached(UPDATE_CONVERSATION)?
-            .execute(params![
-                key(id),
-                title,
-                to_micros(updated_at),
-                message_count,
-            ])?;
-        Ok(())
     }
 
     fn delete_message(&self, id: MessageId) -> Result<()> {
@@ -197,17 +185,24 @@ fn message_from(row: &Row<'_>, at: usize) -> Result<(i64, Message)> {
     ))
 }
 
-/// Decodes a conversation list row (id, title, created_at, updated_at, count).
+/// Decodes a conversation list row (id, title, created_at, updated_at,
+/// version, count).
 fn summary_at(row: &Row<'_>) -> Result<ConversationSummary> {
     const T: &str = "conversations";
-    let count: i64 = row.get(4)?;
+    let count: i64 = row.get(5)?;
     Ok(ConversationSummary {
         id: uuid_at(row, 0, T, "id")?.into(),
         title: row.get(1)?,
         created_at: time_at(row, 2, T, "created_at")?,
         updated_at: time_at(row, 3, T, "updated_at")?,
+        version: version_from(row.get(4)?, T)?,
         message_count: count.max(0) as u64,
     })
+}
+
+/// A version as an SQL integer (versions count writes: far below `i64::MAX`).
+fn version_param(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 /// Runs [`INSERT_MESSAGE`] for `m` at `position`.
@@ -294,6 +289,7 @@ impl Session for SqliteSession<'_> {
                 c.title,
                 to_micros(c.created_at),
                 to_micros(c.updated_at),
+                version_param(c.version),
             ])
             .map_err(conflict_on(Entity::Conversation, c.id))?;
         Ok(())
@@ -311,20 +307,22 @@ impl Session for SqliteSession<'_> {
             title: first.get(0)?,
             created_at: time_at(first, 1, T, "created_at")?,
             updated_at: time_at(first, 2, T, "updated_at")?,
+            version: version_from(first.get(3)?, T)?,
             messages: Vec::new(),
         };
-        if first.get_ref(4)? == rusqlite::types::ValueRef::Null {
+        if first.get_ref(5)? == rusqlite::types::ValueRef::Null {
             return Ok(Some(conversation));
         }
-        conversation.messages.push(message_from(first, 3)?.1);
+        conversation.messages.push(message_from(first, 4)?.1);
         while let Some(row) = rows.next()? {
-            conversation.messages.push(message_from(row, 3)?.1);
+            conversation.messages.push(message_from(row, 4)?.1);
         }
         Ok(Some(conversation))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
-        Ok(self.conversation_row(id)?.is_some())
+        let mut stmt = self.conn.prepare_cached(CONVERSATION)?;
+        Ok(stmt.query([key(id)])?.next()?.is_some())
     }
 
     fn touch_conversation(
