@@ -28,7 +28,9 @@ use migrations::{MigrationLock, applied_migrations};
 mod maintenance;
 mod migrations;
 mod queries;
+mod restore;
 mod session;
+mod snapshots;
 
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
 use session::SqliteSession;
@@ -366,18 +368,18 @@ impl Backend for SqliteBackend {
 
     fn snapshots(&self) -> Result<Vec<Snapshot>> {
         match &self.path {
-            Some(db) => migrations::list_snapshots(db),
+            Some(db) => snapshots::list(db),
             None => Ok(Vec::new()),
         }
     }
 
     fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
-        if self.path.is_none() {
+        let Some(live) = self.path.as_deref() else {
             return Err(self.unsupported("restoring a snapshot into an in-memory database"));
-        }
+        };
         let mut conn = self.connection()?;
-        let _lock = MigrationLock::acquire(self.path.as_deref())?;
-        maintenance::restore(&mut conn, snapshot)
+        let _lock = MigrationLock::acquire(Some(live))?;
+        restore::restore(&mut conn, live, snapshot)
     }
 
     fn backup_to(&self, path: &Path) -> Result<()> {
