@@ -106,12 +106,22 @@ impl Migrations<'_> {
     }
 
     /// Snapshots taken before migrations, newest first (SQLite files only).
+    /// Only complete snapshots are listed: one is written under a temporary
+    /// name and renamed once synced, and the next snapshot removes what a
+    /// snapshot interrupted midway left.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
         self.store.backend_ref().snapshots()
     }
 
     /// Puts a snapshot's contents back into the live database, with SQLite's
     /// backup API. The schema goes back to the snapshot's version.
+    ///
+    /// The file is checked whole first; anything that is not a complete
+    /// SQLite database, clean under `PRAGMA integrity_check`, with a
+    /// migration history this build accepts at a version of at least 1 and
+    /// that version's tables is refused with [`Error::InvalidInput`] on
+    /// `snapshot` (the reason says what is wrong), leaving the live database
+    /// untouched. A file that is not there is [`Error::Io`].
     pub fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
         self.store.backend_ref().restore_snapshot(snapshot)
     }

@@ -1,10 +1,10 @@
-//! Maintenance of SQLite databases: online backup, snapshot restore, and the
-//! health report.
+//! Maintenance of SQLite databases: online backup and the health report
+//! (snapshot restore: `snapshots`).
 
 use std::path::Path;
 
+use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
 
 use super::migrations::applied_migrations;
 use super::session::SqliteSession;
@@ -34,28 +34,6 @@ pub(super) fn backup(conn: &Connection, path: &Path) -> Result<()> {
     }
     let mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     log::info!("backed up to {} (journal {mode})", path.display());
-    Ok(())
-}
-
-/// Replaces the live database's contents with the snapshot at `snapshot`.
-pub(super) fn restore(conn: &mut Connection, snapshot: &Path) -> Result<()> {
-    let source =
-        Connection::open_with_flags(snapshot, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            Error::Open {
-                path: snapshot.to_path_buf(),
-                reason: "cannot open the snapshot".to_owned(),
-                source: Some(Box::new(e)),
-            }
-        })?;
-    let version = applied_migrations(&source).map_err(|_| Error::NotADatabase {
-        path: snapshot.to_path_buf(),
-    })?;
-    SQLITE.verify(&version)?;
-    {
-        let backup = Backup::new(&source, conn)?;
-        while backup.step(-1)? != StepResult::Done {}
-    }
-    log::info!("restored snapshot {}", snapshot.display());
     Ok(())
 }
 

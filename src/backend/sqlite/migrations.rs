@@ -1,17 +1,16 @@
 //! Migrations of the SQLite backend: the cross-process lock, refinery's
-//! history, down steps, and snapshots taken before migrating a file.
+//! history, down steps, and the snapshot taken before migrating a file
+//! (see `snapshots`).
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::error::{Error, Result};
 use crate::migrate::{Dialect, history_entry, revert_failed, run_plan};
-use crate::model::{MigrationTarget, PlannedMigration, Snapshot};
+use crate::model::{MigrationTarget, PlannedMigration};
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
 /// reads the migration history and applies what is pending, so that two
@@ -102,7 +101,7 @@ pub(super) fn migrate(
             .map(|m| i64::from(m.version()))
             .max()
             .unwrap_or(0);
-        take_snapshot(conn, db, current, snapshots_kept)?;
+        super::snapshots::take(conn, db, current, snapshots_kept)?;
     }
     run_plan(conn, dialect, &plan, revert)?;
     Ok(plan)
@@ -134,67 +133,6 @@ fn holds_data(conn: &Connection, applied: &[refinery::Migration]) -> Result<bool
         [],
         |r| r.get(0),
     )?)
-}
-
-const SNAPSHOT_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:6]Z");
-
-/// `<db>.v<version>-<time>.snapshot` beside the database.
-fn snapshot_prefix(db: &Path) -> String {
-    let name = db.file_name().map(|n| n.to_string_lossy().into_owned());
-    format!("{}.v", name.unwrap_or_default())
-}
-
-fn take_snapshot(conn: &Connection, db: &Path, version: i64, keep: usize) -> Result<()> {
-    let now = OffsetDateTime::now_utc();
-    let stamp = now
-        .format(SNAPSHOT_TIME)
-        .map_err(|e| Error::Backend(Box::new(e)))?;
-    let path = db.with_file_name(format!("{}{version}-{stamp}.snapshot", snapshot_prefix(db)));
-    let target = path
-        .to_str()
-        .ok_or_else(|| Error::invalid("path", "the database path is not UTF-8"))?;
-    conn.execute("VACUUM INTO ?1", [target])?;
-    log::info!(
-        "snapshot of {} at version {version}: {}",
-        db.display(),
-        path.display()
-    );
-    for old in list_snapshots(db)?.into_iter().skip(keep) {
-        if let Err(e) = std::fs::remove_file(&old.path) {
-            log::warn!("could not remove old snapshot {}: {e}", old.path.display());
-        }
-    }
-    Ok(())
-}
-
-/// Snapshots of `db`, newest first.
-pub(super) fn list_snapshots(db: &Path) -> Result<Vec<Snapshot>> {
-    let dir = match db.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let prefix = snapshot_prefix(db);
-    let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut snapshots: Vec<Snapshot> = entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(&prefix)?.strip_suffix(".snapshot")?;
-            let (version, stamp) = rest.split_once('-')?;
-            let taken_at = time::PrimitiveDateTime::parse(stamp, SNAPSHOT_TIME).ok()?;
-            Some(Snapshot {
-                path: entry.path(),
-                version: version.parse().ok()?,
-                taken_at: taken_at.assume_utc(),
-            })
-        })
-        .collect();
-    snapshots.sort_by_key(|s| std::cmp::Reverse(s.taken_at));
-    Ok(snapshots)
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ use migrations::{MigrationLock, applied_migrations};
 mod maintenance;
 mod migrations;
 mod queries;
+mod restore;
 mod session;
+mod snapshots;
 
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
 use session::SqliteSession;
@@ -214,7 +216,40 @@ fn conflict_on(
     }
 }
 
+/// The absolute path of the database file `path` names now: relative to the
+/// current working directory, with its directory made canonical (symbolic
+/// links resolved), so that a later change of directory does not move it.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let refuse = |reason: String| Error::Open {
+        path: path.to_path_buf(),
+        reason,
+        source: None,
+    };
+    let absolute = std::path::absolute(path).map_err(|e| Error::Open {
+        path: path.to_path_buf(),
+        reason: "cannot make the path absolute (is the working directory still there?)".to_owned(),
+        source: Some(Box::new(e)),
+    })?;
+    let (Some(dir), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+        return Err(refuse("the path names no file".to_owned()));
+    };
+    match dir.canonicalize() {
+        Ok(dir) if dir.is_dir() => Ok(dir.join(name)),
+        Ok(_) => Err(refuse(format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refuse(format!(
+            "the directory {} does not exist",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::Open {
+            path: path.to_path_buf(),
+            reason: format!("cannot resolve the directory {}", dir.display()),
+            source: Some(Box::new(e)),
+        }),
+    }
+}
+
 impl SqliteBackend {
+    /// Opens the pool on `target` (a file path is made absolute here, once).
     pub(crate) fn open(
         target: Target,
         pool: &PoolConfig,
@@ -225,18 +260,14 @@ impl SqliteBackend {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Resolved once: every connection, snapshot, lock file and backup
+        // uses this path, whatever the working directory becomes later.
+        let target = match target {
+            Target::File(path) => Target::File(resolve(&path)?),
+            Target::Memory => Target::Memory,
+        };
         let inner = match &target {
-            Target::File(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-                    && !dir.is_dir()
-                {
-                    return Err(open_message(
-                        &target,
-                        format!("the directory {} does not exist", dir.display()),
-                    ));
-                }
-                SqliteConnectionManager::file(path).with_flags(flags)
-            }
+            Target::File(path) => SqliteConnectionManager::file(path).with_flags(flags),
             Target::Memory => SqliteConnectionManager::file(format!(
                 "file:/silmari-{}?vfs=memdb",
                 Uuid::new_v4().simple()
@@ -337,18 +368,18 @@ impl Backend for SqliteBackend {
 
     fn snapshots(&self) -> Result<Vec<Snapshot>> {
         match &self.path {
-            Some(db) => migrations::list_snapshots(db),
+            Some(db) => snapshots::list(db),
             None => Ok(Vec::new()),
         }
     }
 
     fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
-        if self.path.is_none() {
+        let Some(live) = self.path.as_deref() else {
             return Err(self.unsupported("restoring a snapshot into an in-memory database"));
-        }
+        };
         let mut conn = self.connection()?;
-        let _lock = MigrationLock::acquire(self.path.as_deref())?;
-        maintenance::restore(&mut conn, snapshot)
+        let _lock = MigrationLock::acquire(Some(live))?;
+        restore::restore(&mut conn, live, snapshot)
     }
 
     fn backup_to(&self, path: &Path) -> Result<()> {
