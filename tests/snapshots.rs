@@ -34,9 +34,12 @@ struct Fixture {
     dir: TempDir,
     store: Store,
     conversation: ConversationId,
-    v2: PathBuf,
+    latest: PathBuf,
     v1: PathBuf,
 }
+
+/// The newest schema version this build ships.
+const LATEST: i64 = 3;
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
@@ -53,7 +56,8 @@ fn fixture() -> Fixture {
         .conversations()
         .append_messages(c.id, messages)
         .unwrap();
-    store.migrations().down(1).unwrap();
+    // Down to 1 snapshots the latest version; up from 1 snapshots version 1.
+    store.migrations().down_to(1).unwrap();
     store.migrations().up().unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     let find = |version| {
@@ -64,7 +68,7 @@ fn fixture() -> Fixture {
             .unwrap()
     };
     Fixture {
-        v2: find(2),
+        latest: find(LATEST),
         v1: find(1),
         conversation: c.id,
         store,
@@ -73,10 +77,10 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// A copy of the version-2 snapshot under `name`, in the store's directory.
-    fn copy_of_v2(&self, name: &str) -> PathBuf {
+    /// A copy of the latest version's snapshot under `name`, in the store's directory.
+    fn copy_of_latest(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
-        std::fs::copy(&self.v2, &path).unwrap();
+        std::fs::copy(&self.latest, &path).unwrap();
         path
     }
 
@@ -94,7 +98,7 @@ impl Fixture {
         assert!(c.messages[99].content.starts_with("099 "));
         let report = self.store.check().unwrap();
         assert!(report.is_healthy(), "{report:?}");
-        assert_eq!(report.schema_version, 2);
+        assert_eq!(report.schema_version, LATEST);
     }
 
     /// Restoring `snapshot` is refused with `InvalidInput` naming
@@ -134,7 +138,7 @@ fn an_empty_database_is_refused() {
 #[test]
 fn a_database_reverted_to_version_0_is_refused() {
     let f = fixture();
-    let path = f.copy_of_v2("v0.snapshot");
+    let path = f.copy_of_latest("v0.snapshot");
     Connection::open(&path)
         .unwrap()
         .execute_batch(
@@ -148,12 +152,12 @@ fn a_database_reverted_to_version_0_is_refused() {
 #[test]
 fn a_snapshot_cut_short_is_refused() {
     let f = fixture();
-    let len = std::fs::metadata(&f.v2).unwrap().len();
+    let len = std::fs::metadata(&f.latest).unwrap().len();
     assert!(len > 256 * 1024, "the snapshot holds {len} bytes");
     // What a VACUUM INTO killed midway leaves: the first pages written, the
     // rest missing; with page 1 (written last) still zero, or already there.
     for zero_page_one in [false, true] {
-        let path = f.copy_of_v2(&format!("cut-{zero_page_one}.snapshot"));
+        let path = f.copy_of_latest(&format!("cut-{zero_page_one}.snapshot"));
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(len / 2).unwrap();
         if zero_page_one {
@@ -167,7 +171,7 @@ fn a_snapshot_cut_short_is_refused() {
 #[test]
 fn a_snapshot_with_a_zeroed_64_kib_range_is_refused() {
     let f = fixture();
-    let path = f.copy_of_v2("zeroed.snapshot");
+    let path = f.copy_of_latest("zeroed.snapshot");
     let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.seek(SeekFrom::Start(128 * 1024)).unwrap();
     file.write_all(&[0u8; 64 * 1024]).unwrap();
@@ -178,7 +182,7 @@ fn a_snapshot_with_a_zeroed_64_kib_range_is_refused() {
 #[test]
 fn a_snapshot_missing_a_table_of_its_version_is_refused() {
     let f = fixture();
-    let path = f.copy_of_v2("no-messages.snapshot");
+    let path = f.copy_of_latest("no-messages.snapshot");
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch("DROP TABLE messages").unwrap();
     let ok: String = conn
@@ -186,13 +190,13 @@ fn a_snapshot_missing_a_table_of_its_version_is_refused() {
         .unwrap();
     assert_eq!(ok, "ok", "sound as a file, wrong as a schema");
     drop(conn);
-    f.assert_refused("version 2 without its messages table", &path);
+    f.assert_refused("the latest version without its messages table", &path);
 }
 
 #[test]
 fn a_snapshot_of_an_unknown_or_tampered_history_is_refused() {
     let f = fixture();
-    let newer = f.copy_of_v2("newer.snapshot");
+    let newer = f.copy_of_latest("newer.snapshot");
     Connection::open(&newer)
         .unwrap()
         .execute_batch(
@@ -202,7 +206,7 @@ fn a_snapshot_of_an_unknown_or_tampered_history_is_refused() {
         .unwrap();
     f.assert_refused("version 99", &newer);
 
-    let edited = f.copy_of_v2("edited.snapshot");
+    let edited = f.copy_of_latest("edited.snapshot");
     Connection::open(&edited)
         .unwrap()
         .execute_batch("UPDATE refinery_schema_history SET checksum = '12345' WHERE version = 1")
@@ -226,7 +230,7 @@ fn a_missing_snapshot_is_an_io_error() {
 fn good_snapshots_of_either_version_restore() {
     let f = fixture();
     // A renamed copy restores too: the name is not what makes it valid.
-    let copy = f.copy_of_v2("renamed-copy");
+    let copy = f.copy_of_latest("renamed-copy");
     f.store.conversations().delete(f.conversation).unwrap();
     f.store.migrations().restore_snapshot(&copy).unwrap();
     f.assert_intact();
@@ -397,7 +401,11 @@ fn a_snapshot_killed_midway_is_never_listed_and_pruned_later() {
         println!("round {round}: killed {delay_us} µs into the snapshot; left {left:?}");
 
         let store = Store::open(&url(&path)).unwrap();
-        assert_eq!(store.check().unwrap().schema_version, 2, "not migrated");
+        assert_eq!(
+            store.check().unwrap().schema_version,
+            LATEST,
+            "not migrated"
+        );
         assert_eq!(
             store.migrations().snapshots().unwrap(),
             [],
@@ -439,5 +447,5 @@ fn a_snapshot_killed_midway_is_never_listed_and_pruned_later() {
         .migrations()
         .restore_snapshot(&snapshots[0].path)
         .unwrap();
-    assert_eq!(store.check().unwrap().schema_version, 2);
+    assert_eq!(store.check().unwrap().schema_version, LATEST);
 }

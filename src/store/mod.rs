@@ -134,7 +134,9 @@ impl Store {
         &self.inner.location
     }
 
-    /// The database file, for SQLite file stores.
+    /// The database file, for SQLite file stores: the absolute path resolved
+    /// once at open, used for every connection, snapshot, lock file and
+    /// backup (a later change of working directory does not move it).
     pub fn path(&self) -> Option<&Path> {
         self.inner.backend.path()
     }
