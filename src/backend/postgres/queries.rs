@@ -34,15 +34,13 @@ statements! {
         "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
         "WHERE c.id = $1 ORDER BY m.position"
     );
-    /// Counts $3 appended messages, moves the version forward and `updated_at`
-    /// strictly forward, and locks the row until commit.
-    BUMP_CONVERSATION = "UPDATE conversations \
-        SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
+    /// Counts $3 appended messages, moves the version forward and locks the
+    /// row until commit; with a time $2, also moves `updated_at` strictly
+    /// forward (NULL leaves it: imports keep theirs).
+    TOUCH_CONVERSATION = "UPDATE conversations \
+        SET updated_at = CASE WHEN $2::timestamptz IS NULL THEN updated_at \
+                ELSE GREATEST($2, updated_at + interval '1 microsecond') END, \
             message_count = message_count + $3, version = version + 1 WHERE id = $1";
-    /// Counts $2 appended (imported) messages and moves the version forward,
-    /// leaving `updated_at`; locks the row.
-    COUNT_APPENDED = "UPDATE conversations \
-        SET message_count = message_count + $2, version = version + 1 WHERE id = $1";
     /// `update`'s header write, only when the stored version is still $5;
     /// locks the row, so two updates of one conversation serialize.
     UPDATE_CONVERSATION = "UPDATE conversations \

@@ -335,11 +335,7 @@ impl Session for PgSession<'_> {
     ) -> Result<bool> {
         // Locks the conversation's row, so concurrent appends cannot take the
         // same positions.
-        let added = added as i64;
-        let changed = match bump {
-            Some(now) => self.execute(BUMP_CONVERSATION, &[id.as_uuid(), &now, &added])?,
-            None => self.execute(COUNT_APPENDED, &[id.as_uuid(), &added])?,
-        };
+        let changed = self.execute(TOUCH_CONVERSATION, &[id.as_uuid(), &bump, &(added as i64)])?;
         Ok(changed > 0)
     }
 

@@ -34,15 +34,12 @@ statements! {
         "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
         "WHERE c.id = ?1 ORDER BY m.position"
     );
-    /// Counts ?3 appended messages, moves the version forward and `updated_at`
-    /// strictly forward: `max(now, updated_at + 1µs)`.
-    BUMP_CONVERSATION = "UPDATE conversations \
-        SET updated_at = MAX(?2, updated_at + 1), message_count = message_count + ?3, \
-            version = version + 1 WHERE id = ?1";
-    /// Counts ?2 appended (imported) messages and moves the version forward,
-    /// leaving `updated_at`.
-    COUNT_APPENDED = "UPDATE conversations \
-        SET message_count = message_count + ?2, version = version + 1 WHERE id = ?1";
+    /// Counts ?3 appended messages and moves the version forward; with a
+    /// time ?2, also moves `updated_at` strictly forward to
+    /// `max(?2, updated_at + 1µs)` (NULL leaves it: imports keep theirs).
+    TOUCH_CONVERSATION = "UPDATE conversations \
+        SET updated_at = CASE WHEN ?2 IS NULL THEN updated_at ELSE MAX(?2, updated_at + 1) END, \
+            message_count = message_count + ?3, version = version + 1 WHERE id = ?1";
     /// `update`'s header write, only when the stored version is still ?5.
     UPDATE_CONVERSATION = "UPDATE conversations \
         SET title = ?2, updated_at = MAX(?3, updated_at + 1), message_count = ?4, \

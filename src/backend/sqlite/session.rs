@@ -331,17 +331,10 @@ impl Session for SqliteSession<'_> {
         bump: Option<OffsetDateTime>,
         added: usize,
     ) -> Result<bool> {
-        let added = added as i64;
-        let changed = match bump {
-            Some(now) => self
-                .conn
-                .prepare_cached(BUMP_CONVERSATION)?
-                .execute(params![key(id), to_micros(now), added])?,
-            None => self
-                .conn
-                .prepare_cached(COUNT_APPENDED)?
-                .execute(params![key(id), added])?,
-        };
+        let changed = self
+            .conn
+            .prepare_cached(TOUCH_CONVERSATION)?
+            .execute(params![key(id), bump.map(to_micros), added as i64])?;
         Ok(changed > 0)
     }
 
