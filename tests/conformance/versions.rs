@@ -193,7 +193,8 @@ pub fn version_renames_racing_appends_lose_nothing(store: &Store) {
     let (acked, stale, renames) = thread::scope(|scope| {
         let renamer = scope.spawn(|| {
             let (mut stale, mut renames) = (0u64, 0u64);
-            while !done.load(Ordering::Relaxed) {
+            // Until the appends are done, and at least one rename got through.
+            while !done.load(Ordering::Relaxed) || renames == 0 {
                 let mut copy = store.conversations().get(c.id).unwrap().unwrap();
                 copy.title = format!("title {renames}");
                 match store.conversations().update(&copy) {
@@ -219,8 +220,10 @@ pub fn version_renames_racing_appends_lose_nothing(store: &Store) {
     let stored = store.conversations().get(c.id).unwrap().unwrap();
     let kept: Vec<MessageId> = stored.messages.iter().map(|m| m.id).collect();
     assert_eq!(kept, acked, "every acknowledged append is there, in order");
-    assert!(
-        renames > 0,
-        "the renamer got through ({stale} stale refusals)"
+    assert_eq!(
+        stored.title,
+        format!("title {}", renames - 1),
+        "the last rename stands ({stale} stale copies refused on the way)"
     );
+    assert_eq!(stored.version, 1 + acked.len() as u64 + renames);
 }
