@@ -18,6 +18,28 @@
 //! crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
 //! and `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]). Anything else is
 //! refused with [`Error::InvalidInput`] naming it.
+//!
+//! # Ranges
+//!
+//! Every numeric setting has a range. A value outside it, from a URL or from
+//! code, is refused with [`Error::InvalidInput`] naming the field before
+//! anything is opened or written, whatever the backend (so that no setting
+//! can make the process panic, abort or run out of memory or files):
+//!
+//! | setting | URL parameter | range | default |
+//! |---|---|---|---|
+//! | [`PoolConfig::pool_size`] | `pool_size` | 1 to 100 | 10 |
+//! | [`PoolConfig::max_overflow`] | `max_overflow` | 0 to 100 | 20 |
+//! | [`PoolConfig::pool_timeout`] | `pool_timeout` (s) | 1 ms to one day (86 400 s) | 30 s |
+//! | [`PoolConfig::pool_recycle`] | `pool_recycle` (s, `-1` for `None`) | 1 s to one day, or `None` | 1800 s |
+//! | [`SqliteOptions::busy_timeout`] | `busy_timeout` (s) | 0 to one day, whole milliseconds | 5 s |
+//! | [`SqliteOptions::statement_cache_capacity`] | – | 0 to 1000 | 64 |
+//! | [`SqliteOptions::snapshots_kept`] | – | 0 to 100 | 3 |
+//!
+//! URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
+//! whole numbers. `pool_size + max_overflow` is at most 200 connections:
+//! about 400 open files for an SQLite file, well inside the 1024 a desktop
+//! process is often allowed.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -95,6 +117,15 @@ impl StoreConfig {
             sqlite: SqliteOptions::default(),
             migrate_on_open: true,
         }
+    }
+
+    /// Refuses a setting outside its documented range with
+    /// [`Error::InvalidInput`] naming it, whatever the backend. Every way of
+    /// opening a store goes through here: URLs (parsing ends with it),
+    /// [`Store::open_with`](crate::Store::open_with) and the builder.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.pool.validate()?;
+        self.sqlite.validate()
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
+use super::pool::{parse_count, parse_seconds};
 use super::{Location, PostgresUrl, StoreConfig, redact};
 use crate::error::{Error, Result};
 
@@ -37,8 +37,8 @@ pub(super) fn parse_url(url: &str) -> Result<StoreConfig> {
     for (key, value) in parse_query(url, query)? {
         let seconds = || parse_seconds(&key, &value);
         match key.as_str() {
-            "pool_size" => config.pool.pool_size = parse_number(&key, &value)?,
-            "max_overflow" => config.pool.max_overflow = parse_number(&key, &value)?,
+            "pool_size" => config.pool.pool_size = parse_count(&key, &value)?,
+            "max_overflow" => config.pool.max_overflow = parse_count(&key, &value)?,
             "pool_timeout" => config.pool.pool_timeout = seconds()?,
             "pool_recycle" if value.trim() == "-1" => config.pool.pool_recycle = None,
             "pool_recycle" => config.pool.pool_recycle = Some(seconds()?),
@@ -57,7 +57,6 @@ pub(super) fn parse_url(url: &str) -> Result<StoreConfig> {
             }
         }
     }
-    config.pool.validate()?;
     config.location = match base.as_str() {
         "memory" if target.is_empty() => Location::Memory,
         "memory" => return Err(malformed(url, "memory:// takes no host or path")),
@@ -89,6 +88,7 @@ pub(super) fn parse_url(url: &str) -> Result<StoreConfig> {
             ));
         }
     };
+    config.validate()?;
     Ok(config)
 }
 
@@ -128,24 +128,6 @@ fn parse_query(url: &str, query: &str) -> Result<Vec<(String, String)>> {
         params.push((key, value));
     }
     Ok(params)
-}
-
-fn parse_number(key: &str, value: &str) -> Result<u32> {
-    value.trim().parse().map_err(|_| {
-        Error::invalid(
-            key,
-            format!("{value:?} is not a whole number from 0 to {}", u32::MAX),
-        )
-    })
-}
-
-fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| Error::invalid(key, format!("{value:?} is not a number of seconds")))
 }
 
 /// Percent-decodes `s`; the result must be UTF-8.
