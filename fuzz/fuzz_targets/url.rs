@@ -3,11 +3,16 @@
 //!
 //! The text is tried as a whole URL, as the query of each kind of URL, and
 //! as the value of each of the store's own query parameters, so that the
-//! range checks of every numeric setting meet arbitrary values.
+//! range checks of every numeric setting meet arbitrary values; and after a
+//! password, in a URL and in a libpq key=value string, which must never
+//! show.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use silmari_store::{Cursor, Location, Store, StoreConfig};
+
+/// The password of the connection strings the text is appended to.
+const SECRET: &str = "fuzz-Secr3t-9kQ";
 
 /// The store's own query parameters.
 const PARAMETERS: [&str; 5] = [
@@ -31,6 +36,22 @@ fuzz_target!(|text: &str| {
     for key in PARAMETERS {
         check(&format!("sqlite:///fuzz.db?{key}={text}"));
         check(&format!("memory://?pool_size=1&{key}={text}"));
+    }
+    // A password the text follows: it never shows, whatever the text does
+    // to the rest of the connection string.
+    if !text.contains("Secr3t") {
+        for shape in [
+            format!("postgresql://u:{SECRET}@h/db?{text}"),
+            format!("postgresql+asyncpg://u:{SECRET}@h/db?pool_size=1&{text}"),
+            format!("postgresql://u@h/db?password={SECRET}&{text}"),
+            format!("host=h user=u password={SECRET} {text}"),
+        ] {
+            let shown = match shape.parse::<StoreConfig>() {
+                Ok(config) => format!("{config:?} {} {:?}", config.location, config.location),
+                Err(e) => format!("{e} {e:?}"),
+            };
+            assert!(!shown.contains(SECRET), "{shape} shows {shown}");
+        }
     }
     if let Ok(cursor) = text.parse::<Cursor>() {
         // A cursor that parses prints back to a cursor that parses the same.

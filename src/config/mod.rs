@@ -10,6 +10,22 @@
 //! | `sqlite://`, `sqlite:///:memory:` | in-memory SQLite, shared by the pool's connections |
 //! | `memory://` | the pure-Rust in-memory backend |
 //! | `postgres://…`, `postgresql://…`, `postgresql+asyncpg://…` | PostgreSQL (with the `postgres` feature) |
+//! | `host=h port=5432 user=u password='p w' dbname=db` | PostgreSQL, as a libpq `key=value` string (values `'quoted'`, `\` escapes) |
+//!
+//! In a PostgreSQL URL, `@`, `/`, `?`, `#` and `%` in the user name, the
+//! password or anywhere else but their URL roles must be percent-encoded
+//! (`%40`, `%2F`, `%3F`, `%23`, `%25`): a URL where an `@` could separate the
+//! user info from the host at more than one place is refused rather than
+//! guessed at.
+//!
+//! # Secrets
+//!
+//! A connection string may hold a password, in its user info or a
+//! `password` parameter, or anywhere when it is malformed. Errors about a
+//! connection string never echo it: they name the problem, the parameter
+//! when it is a known one, and at most the scheme. `Debug` and `Display` of
+//! [`StoreConfig`], [`Location`] and [`PostgresUrl`] are built from the
+//! parsed parts and show no password.
 //!
 //! Query parameters `pool_size`, `max_overflow`, `pool_timeout` and
 //! `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
@@ -47,14 +63,17 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+mod libpq;
 mod pool;
 mod postgres;
+#[cfg(feature = "postgres")]
 mod redact;
 mod url;
 
 pub use pool::{PoolConfig, SqliteOptions};
 pub use postgres::PostgresUrl;
-pub use redact::redact;
+#[cfg(feature = "postgres")]
+pub(crate) use redact::redact;
 
 /// Where the data lives, parsed from a database URL.
 #[derive(Clone, PartialEq, Eq)]
