@@ -104,7 +104,10 @@ enum Migrate {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,6 +115,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints clap's message for bad arguments (help and version as they are)
+/// with every argument that may be a connection string hidden: clap quotes
+/// an unexpected argument whole, and it may hold a password.
+fn argument_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let mut text = e.render().to_string();
+    let mut hidden: Vec<String> = Vec::new();
+    for arg in std::env::args().skip(1) {
+        if let Some((_, value)) = arg.split_once('=').filter(|_| arg.starts_with('-')) {
+            hidden.push(value.to_owned());
+        }
+        hidden.push(arg);
+    }
+    hidden.retain(|a| a.contains("://") || a.contains('@') || a.contains('='));
+    hidden.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for arg in &hidden {
+        text = text.replace(arg.as_str(), "<hidden>");
+    }
+    eprint!("{text}");
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn run(cli: Cli) -> silmari_store::Result<()> {

@@ -109,7 +109,7 @@ pub enum Error {
 
     /// Applying or checking migrations failed; the database stays at the last
     /// version that applied completely.
-    #[error("migration failed: {message}")]
+    #[error("migration failed: {message}{}", ServerSaid(.source))]
     Migration {
         /// What went wrong.
         message: String,
@@ -120,7 +120,7 @@ pub enum Error {
 
     /// The database could not be reached in time: pool timeout, server down,
     /// or a lock held by another process for longer than the busy timeout.
-    #[error("database unavailable: {reason}")]
+    #[error("database unavailable: {reason}{}", ServerSaid(.source))]
     Unavailable {
         /// What was unavailable.
         reason: String,
@@ -131,7 +131,7 @@ pub enum Error {
 
     /// The disk (or the database's size limit) is full. The call that met it
     /// wrote nothing; everything written before is intact.
-    #[error("the disk is full: {reason}")]
+    #[error("the disk is full: {reason}{}", ServerSaid(.source))]
     DiskFull {
         /// What the database reported.
         reason: String,
@@ -154,7 +154,7 @@ pub enum Error {
 
     /// The database server refused the connection for a reason that waiting
     /// will not fix: a wrong password, an unknown user or database.
-    #[error("cannot connect to {location}: {reason}")]
+    #[error("cannot connect to {location}: {reason}{}", ServerSaid(.source))]
     Connect {
         /// The server, shown without its password.
         location: String,
@@ -220,9 +220,57 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Any other error of the database driver.
-    #[error("database error: {0}")]
+    /// Any other error of the database driver. A PostgreSQL server's error
+    /// shows as the server's message and SQLSTATE, e.g. `database error:
+    /// permission denied for table conversations (42501)`.
+    #[error("database error: {}", Described(.0.as_ref()))]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The words of the PostgreSQL server in `error`'s source chain (`error`
+/// itself included): its message and SQLSTATE. These never hold a password
+/// (the server does not repeat one, and the store never sends one in a
+/// statement).
+fn server_words(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    #[cfg(feature = "postgres")]
+    {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if let Some(db) = e.downcast_ref::<postgres::error::DbError>() {
+                return Some(format!("{} ({})", db.message(), db.code().code()));
+            }
+            next = e.source();
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = error;
+    None
+}
+
+/// Shows `: <server message> (<SQLSTATE>)` when the source chain holds a
+/// PostgreSQL server's error, nothing otherwise.
+struct ServerSaid<'a>(&'a Option<Box<dyn std::error::Error + Send + Sync>>);
+
+impl fmt::Display for ServerSaid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_deref().and_then(|e| server_words(e)) {
+            Some(words) => write!(f, ": {words}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Shows the PostgreSQL server's words for an error that holds them (the
+/// driver's own text is just "db error"), the error itself otherwise.
+struct Described<'a>(&'a (dyn std::error::Error + Send + Sync + 'static));
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match server_words(self.0) {
+            Some(words) => f.write_str(&words),
+            None => fmt::Display::fmt(self.0, f),
+        }
+    }
 }
 
 impl Error {

@@ -77,7 +77,7 @@ impl Store {
 
     /// Opens a store from a complete configuration.
     pub fn open_with(config: StoreConfig) -> Result<Store> {
-        config.pool.validate()?;
+        config.validate()?;
         let backend: Box<dyn Backend> = match &config.location {
             Location::Memory => Box::<MemoryBackend>::default(),
             #[cfg(feature = "sqlite")]

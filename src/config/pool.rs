@@ -1,0 +1,194 @@
+//! Pool and SQLite settings, and the ranges every numeric setting must fall
+//! in (checked by [`StoreConfig::validate`](super::StoreConfig::validate),
+//! which both URLs and code go through).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// `pool_size`: 1 to 100 connections.
+const POOL_SIZE: (u64, u64) = (1, 100);
+/// `max_overflow`: 0 to 100 connections. With `pool_size` at most 200
+/// connections, about 400 open files for an SQLite file (its database and
+/// WAL files each): well inside the 1024 open files a desktop process often
+/// may have.
+const MAX_OVERFLOW: (u64, u64) = (0, 100);
+/// `statement_cache_capacity`: 0 to 1000 prepared statements per connection.
+const STATEMENT_CACHE_CAPACITY: (u64, u64) = (0, 1000);
+/// `snapshots_kept`: 0 to 100 copies of the database file.
+const SNAPSHOTS_KEPT: (u64, u64) = (0, 100);
+/// The longest timeout or lifetime: one day.
+const ONE_DAY: Duration = Duration::from_secs(86_400);
+/// `pool_timeout`: 1 ms to one day.
+const POOL_TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), ONE_DAY);
+/// `pool_recycle`: 1 s to one day (or `None`).
+const POOL_RECYCLE: (Duration, Duration) = (Duration::from_secs(1), ONE_DAY);
+/// `busy_timeout`: zero to one day (SQLite takes it in `i32` milliseconds).
+const BUSY_TIMEOUT: (Duration, Duration) = (Duration::ZERO, ONE_DAY);
+
+/// Connection pool settings, named and defaulted as in the original plan
+/// (SQLAlchemy's `create_engine`).
+///
+/// Mapped onto r2d2 as `max_size = pool_size + max_overflow`,
+/// `min_idle = pool_size`, `connection_timeout = pool_timeout`,
+/// `max_lifetime = pool_recycle`. A value outside the range its field names
+/// is refused with [`Error::InvalidInput`] naming the field when the store
+/// opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Connections kept open while idle: 1 to 100. Default 10.
+    pub pool_size: u32,
+    /// Extra connections opened under load: 0 to 100. Default 20.
+    pub max_overflow: u32,
+    /// How long a call waits for a free connection before
+    /// [`Error::Unavailable`]: 1 ms to one day (86 400 s). Default 30 s.
+    pub pool_timeout: Duration,
+    /// Connections older than this are closed and replaced: 1 s to one day
+    /// (86 400 s); `None` keeps them. Default 1800 s.
+    pub pool_recycle: Option<Duration>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            pool_size: 10,
+            max_overflow: 20,
+            pool_timeout: Duration::from_secs(30),
+            pool_recycle: Some(Duration::from_secs(1800)),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Most connections open at once: `pool_size + max_overflow`.
+    pub fn max_size(&self) -> u32 {
+        self.pool_size.saturating_add(self.max_overflow)
+    }
+
+    /// Refuses a field outside its range.
+    pub(super) fn validate(&self) -> Result<()> {
+        count("pool_size", self.pool_size.into(), POOL_SIZE)?;
+        count("max_overflow", self.max_overflow.into(), MAX_OVERFLOW)?;
+        duration("pool_timeout", self.pool_timeout, POOL_TIMEOUT)?;
+        if let Some(recycle) = self.pool_recycle {
+            duration("pool_recycle", recycle, POOL_RECYCLE)?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the SQLite backend. A value outside the range its field
+/// names is refused with [`Error::InvalidInput`] naming the field when the
+/// store opens (whatever the backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How long a connection waits for another's write lock before
+    /// [`Error::Unavailable`]: zero (do not wait) to one day (86 400 s),
+    /// counted in whole milliseconds. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Prepared statements cached per connection: 0 to 1000. Default 64.
+    pub statement_cache_capacity: usize,
+    /// Refuse to open a database file that cannot use the WAL journal (for
+    /// example on some network file systems). Default `true`. With `false`
+    /// the store logs a warning and keeps the journal mode SQLite gives it.
+    pub require_wal: bool,
+    /// How many snapshots of a database file to keep, 0 to 100: before
+    /// migrations run on a file that holds data, it is copied beside itself
+    /// (`<file>.v<version>-<time>.snapshot`) and older copies beyond this
+    /// number are removed. Default 3; 0 takes none.
+    pub snapshots_kept: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+            statement_cache_capacity: 64,
+            require_wal: true,
+            snapshots_kept: 3,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Refuses a field outside its range.
+    pub(super) fn validate(&self) -> Result<()> {
+        duration("busy_timeout", self.busy_timeout, BUSY_TIMEOUT)?;
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        count(
+            "statement_cache_capacity",
+            wide(self.statement_cache_capacity),
+            STATEMENT_CACHE_CAPACITY,
+        )?;
+        count("snapshots_kept", wide(self.snapshots_kept), SNAPSHOTS_KEPT)
+    }
+}
+
+fn count(field: &str, value: u64, (min, max): (u64, u64)) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(count_error(field, (min, max)))
+    }
+}
+
+fn count_error(field: &str, (min, max): (u64, u64)) -> Error {
+    Error::invalid(field, format!("must be a whole number from {min} to {max}"))
+}
+
+fn duration(field: &str, value: Duration, range: (Duration, Duration)) -> Result<()> {
+    if (range.0..=range.1).contains(&value) {
+        Ok(())
+    } else {
+        Err(seconds_error(field, range))
+    }
+}
+
+fn seconds_error(field: &str, (min, max): (Duration, Duration)) -> Error {
+    Error::invalid(
+        field,
+        format!(
+            "must be a number of seconds from {} to {} (one day)",
+            min.as_secs_f64(),
+            max.as_secs_f64()
+        ),
+    )
+}
+
+/// The range of the URL parameter `key` given in seconds.
+fn seconds_range(key: &str) -> (Duration, Duration) {
+    match key {
+        "pool_timeout" => POOL_TIMEOUT,
+        "pool_recycle" => POOL_RECYCLE,
+        _ => BUSY_TIMEOUT,
+    }
+}
+
+/// A URL parameter's whole number (`pool_size`, `max_overflow`). The value
+/// itself is never echoed: a mangled URL may have put a secret there.
+pub(super) fn parse_count(key: &str, value: &str) -> Result<u32> {
+    let range = if key == "pool_size" {
+        POOL_SIZE
+    } else {
+        MAX_OVERFLOW
+    };
+    let n: u64 = value.trim().parse().map_err(|_| count_error(key, range))?;
+    count(key, n, range)?;
+    u32::try_from(n).map_err(|_| count_error(key, range))
+}
+
+/// A URL parameter in seconds (`pool_timeout`, `pool_recycle`,
+/// `busy_timeout`): a finite decimal number within the range of `key`.
+pub(super) fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
+    let range = seconds_range(key);
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| seconds_error(key, range))?;
+    if !seconds.is_finite() || seconds < 0.0 || seconds > range.1.as_secs_f64() {
+        return Err(seconds_error(key, range));
+    }
+    let d = Duration::try_from_secs_f64(seconds).map_err(|_| seconds_error(key, range))?;
+    duration(key, d, range)?;
+    Ok(d)
+}
