@@ -16,6 +16,7 @@
 //! ```
 //! use silmari_store::prelude::*;
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # fn main() -> silmari_store::Result<()> {
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let url = format!("sqlite:///{}", dir.path().join("writer.db").display());
@@ -45,6 +46,8 @@
 //! })?;
 //! assert_eq!(store.conversations().list_all()?.len(), 2);
 //! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Features

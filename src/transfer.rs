@@ -72,6 +72,7 @@ pub struct TransferReport {
 /// use silmari_store::prelude::*;
 /// use silmari_store::{TransferOptions, copy};
 ///
+/// # #[cfg(feature = "sqlite")]
 /// # fn main() -> silmari_store::Result<()> {
 /// let dev = Store::open("memory://")?;
 /// dev.conversations().create(NewConversation::titled("draft"))?;
@@ -81,6 +82,8 @@ pub struct TransferReport {
 /// })?;
 /// assert_eq!(report.written.conversations, 1);
 /// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
 /// ```
 pub fn copy(
     from: &Store,

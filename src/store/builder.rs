@@ -15,6 +15,7 @@ pub const DEFAULT_URL: &str = "sqlite:///./dev.db";
 /// ```
 /// use silmari_store::{PoolConfig, Store};
 ///
+/// # #[cfg(feature = "sqlite")]
 /// # fn main() -> silmari_store::Result<()> {
 /// let store = Store::builder()
 ///     .url("sqlite://")
@@ -23,6 +24,8 @@ pub const DEFAULT_URL: &str = "sqlite:///./dev.db";
 ///     .open()?;
 /// assert_eq!(store.backend(), silmari_store::BackendKind::Sqlite);
 /// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
