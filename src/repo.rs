@@ -27,9 +27,9 @@ pub(crate) mod sealed {
 
 /// Uploaded-file metadata: the original plan's `FileRepository`.
 ///
-/// Sealed: implemented by [`Files`](crate::Files) only (see the
-/// [module docs](self) for why; use `Store::open("memory://")` as a test
-/// double).
+/// Sealed: implemented by [`Files`](crate::Files) only, so methods can be
+/// added without breaking anyone; use `Store::open("memory://")` as a test
+/// double.
 pub trait FileRepository: sealed::Sealed {
     /// Stores a new file record and returns it as stored.
     ///

@@ -206,6 +206,8 @@ impl Backend for MemoryBackend {
             counts,
             message_count_mismatches: 0,
             size_bytes: None,
+            schema: None,
+            misplaced_tables: Vec::new(),
         })
     }
 }

@@ -1,61 +1,6 @@
 //! Database URLs, pool settings and SQLite options.
 //!
-//! Accepted URL forms (a `+driver` suffix on the scheme, as in SQLAlchemy URLs,
-//! is ignored):
-//!
-//! | URL | store |
-//! |---|---|
-//! | `sqlite:///./dev.db`, `sqlite+aiosqlite:///./dev.db`, `sqlite:///dev.db` | SQLite file at the relative path `./dev.db` / `dev.db` |
-//! | `sqlite:////abs/path.db` | SQLite file at the absolute path `/abs/path.db` |
-//! | `sqlite://`, `sqlite:///:memory:` | in-memory SQLite, shared by the pool's connections |
-//! | `memory://` | the pure-Rust in-memory backend |
-//! | `postgres://…`, `postgresql://…`, `postgresql+asyncpg://…` | PostgreSQL (with the `postgres` feature) |
-//! | `host=h port=5432 user=u password='p w' dbname=db` | PostgreSQL, as a libpq `key=value` string (values `'quoted'`, `\` escapes) |
-//!
-//! In a PostgreSQL URL, `@`, `/`, `?`, `#` and `%` in the user name, the
-//! password or anywhere else but their URL roles must be percent-encoded
-//! (`%40`, `%2F`, `%3F`, `%23`, `%25`): a URL where an `@` could separate the
-//! user info from the host at more than one place is refused rather than
-//! guessed at.
-//!
-//! # Secrets
-//!
-//! A connection string may hold a password, in its user info or a
-//! `password` parameter, or anywhere when it is malformed. Errors about a
-//! connection string never echo it: they name the problem, the parameter
-//! when it is a known one, and at most the scheme. `Debug` and `Display` of
-//! [`StoreConfig`], [`Location`] and [`PostgresUrl`] are built from the
-//! parsed parts and show no password.
-//!
-//! Query parameters `pool_size`, `max_overflow`, `pool_timeout` and
-//! `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
-//! `busy_timeout` (seconds) sets [`SqliteOptions::busy_timeout`] on SQLite
-//! URLs. PostgreSQL URLs also take the libpq-style parameters the `postgres`
-//! crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
-//! and `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]). Anything else is
-//! refused with [`Error::InvalidInput`] naming it.
-//!
-//! # Ranges
-//!
-//! Every numeric setting has a range. A value outside it, from a URL or from
-//! code, is refused with [`Error::InvalidInput`] naming the field before
-//! anything is opened or written, whatever the backend (so that no setting
-//! can make the process panic, abort or run out of memory or files):
-//!
-//! | setting | URL parameter | range | default |
-//! |---|---|---|---|
-//! | [`PoolConfig::pool_size`] | `pool_size` | 1 to 100 | 10 |
-//! | [`PoolConfig::max_overflow`] | `max_overflow` | 0 to 100 | 20 |
-//! | [`PoolConfig::pool_timeout`] | `pool_timeout` (s) | 1 ms to one day (86 400 s) | 30 s |
-//! | [`PoolConfig::pool_recycle`] | `pool_recycle` (s, `-1` for `None`) | 1 s to one day, or `None` | 1800 s |
-//! | [`SqliteOptions::busy_timeout`] | `busy_timeout` (s) | 0 to one day, whole milliseconds | 5 s |
-//! | [`SqliteOptions::statement_cache_capacity`] | – | 0 to 1000 | 64 |
-//! | [`SqliteOptions::snapshots_kept`] | – | 0 to 100 | 3 |
-//!
-//! URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
-//! whole numbers. `pool_size + max_overflow` is at most 200 connections:
-//! about 400 open files for an SQLite file, well inside the 1024 a desktop
-//! process is often allowed.
+//! The URL forms, parameters and ranges are documented on [`StoreConfig`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -114,7 +59,66 @@ impl fmt::Display for Location {
     }
 }
 
-/// Everything [`Store::open`](crate::Store::open) needs.
+/// Everything [`Store::open`](crate::Store::open) needs, parsed from a
+/// database URL or built in code.
+///
+/// Accepted URL forms (a `+driver` suffix on the scheme, as in SQLAlchemy URLs,
+/// is ignored):
+///
+/// | URL | store |
+/// |---|---|
+/// | `sqlite:///./dev.db`, `sqlite+aiosqlite:///./dev.db`, `sqlite:///dev.db` | SQLite file at the relative path `./dev.db` / `dev.db` |
+/// | `sqlite:////abs/path.db` | SQLite file at the absolute path `/abs/path.db` |
+/// | `sqlite://`, `sqlite:///:memory:` | in-memory SQLite, shared by the pool's connections |
+/// | `memory://` | the pure-Rust in-memory backend |
+/// | `postgres://…`, `postgresql://…`, `postgresql+asyncpg://…` | PostgreSQL (with the `postgres` feature) |
+/// | `host=h port=5432 user=u password='p w' dbname=db` | PostgreSQL, as a libpq `key=value` string (values `'quoted'`, `\` escapes) |
+///
+/// In a PostgreSQL URL, `@`, `/`, `?`, `#` and `%` in the user name, the
+/// password or anywhere else but their URL roles must be percent-encoded
+/// (`%40`, `%2F`, `%3F`, `%23`, `%25`): a URL where an `@` could separate the
+/// user info from the host at more than one place is refused rather than
+/// guessed at.
+///
+/// # Secrets
+///
+/// A connection string may hold a password, in its user info or a
+/// `password` parameter, or anywhere when it is malformed. Errors about a
+/// connection string never echo it: they name the problem, the parameter
+/// when it is a known one, and at most the scheme. `Debug` and `Display` of
+/// `StoreConfig`, [`Location`] and [`PostgresUrl`] are built from the
+/// parsed parts and show no password.
+///
+/// Query parameters `pool_size`, `max_overflow`, `pool_timeout` and
+/// `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
+/// `busy_timeout` (seconds) sets [`SqliteOptions::busy_timeout`] on SQLite
+/// URLs. PostgreSQL URLs also take the libpq-style parameters the `postgres`
+/// crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
+/// `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]) and `schema` (see
+/// [`PostgresUrl::schema`]; default `public`). Anything else is
+/// refused with [`Error::InvalidInput`] naming it.
+///
+/// # Ranges
+///
+/// Every numeric setting has a range. A value outside it, from a URL or from
+/// code, is refused with [`Error::InvalidInput`] naming the field before
+/// anything is opened or written, whatever the backend (so that no setting
+/// can make the process panic, abort or run out of memory or files):
+///
+/// | setting | URL parameter | range | default |
+/// |---|---|---|---|
+/// | [`PoolConfig::pool_size`] | `pool_size` | 1 to 100 | 10 |
+/// | [`PoolConfig::max_overflow`] | `max_overflow` | 0 to 100 | 20 |
+/// | [`PoolConfig::pool_timeout`] | `pool_timeout` (s) | 1 ms to one day (86 400 s) | 30 s |
+/// | [`PoolConfig::pool_recycle`] | `pool_recycle` (s, `-1` for `None`) | 1 s to one day, or `None` | 1800 s |
+/// | [`SqliteOptions::busy_timeout`] | `busy_timeout` (s) | 0 to one day, whole milliseconds | 5 s |
+/// | [`SqliteOptions::statement_cache_capacity`] | – | 0 to 1000 | 64 |
+/// | [`SqliteOptions::snapshots_kept`] | – | 0 to 100 | 3 |
+///
+/// URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
+/// whole numbers. `pool_size + max_overflow` is at most 200 connections:
+/// about 400 open files for an SQLite file, well inside the 1024 a desktop
+/// process is often allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     /// Which database.
@@ -151,7 +155,7 @@ impl StoreConfig {
 impl FromStr for StoreConfig {
     type Err = Error;
 
-    /// Parses a database URL (see the [module docs](self) for the forms).
+    /// Parses a database URL (see [`StoreConfig`] for the forms).
     fn from_str(url: &str) -> Result<Self> {
         url::parse_url(url)
     }

@@ -61,7 +61,10 @@ const SHOWN_KEYS: [&str; 5] = ["host", "hostaddr", "port", "user", "dbname"];
 
 /// True for a parameter name the store or the driver knows.
 pub(super) fn is_known_key(key: &str) -> bool {
-    DRIVER_KEYS.contains(&key) || UNSUPPORTED_KEYS.contains(&key) || key == "sslrootcert"
+    DRIVER_KEYS.contains(&key)
+        || UNSUPPORTED_KEYS.contains(&key)
+        || key == "sslrootcert"
+        || key == "schema"
 }
 
 /// A PostgreSQL connection URL (normalized to `postgresql://`), with the
@@ -78,6 +81,37 @@ pub struct PostgresUrl {
     /// What is shown: built from the parts, without the password.
     shown: String,
     root_cert: Option<String>,
+    schema: String,
+}
+
+/// The schema a store uses when the URL names none.
+pub(crate) const DEFAULT_SCHEMA: &str = "public";
+
+/// Longest schema name: PostgreSQL's identifiers hold 63 bytes.
+const MAX_SCHEMA_BYTES: usize = 63;
+
+/// A schema name the store can pin without quoting: lowercase ASCII letters,
+/// digits and `_`, starting with a letter or `_`, at most 63 bytes.
+fn check_schema(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !first_ok
+        || name.len() > MAX_SCHEMA_BYTES
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(Error::invalid(
+            "schema",
+            format!(
+                "{name:?} is not a schema name the store takes: lowercase ASCII letters, \
+                 digits and _, starting with a letter or _, at most {MAX_SCHEMA_BYTES} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl PostgresUrl {
@@ -94,14 +128,26 @@ impl PostgresUrl {
         self.root_cert.as_deref()
     }
 
+    /// The schema every table of the store lives in (`schema=`, default
+    /// `public`). Each connection's `search_path` is set to it alone, so a
+    /// table of the same name elsewhere (say in the role's own schema,
+    /// which PostgreSQL's default `search_path` puts first) is never used.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
     /// Puts `parts` together, checked.
     pub(super) fn new(parts: Parts) -> Result<PostgresUrl> {
         check_hosts(&parts.hosts)?;
         let mut root_cert = None;
+        let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut params = Vec::new();
         for (key, value) in parts.params {
             if key == "sslrootcert" {
                 root_cert = Some(value);
+            } else if key == "schema" {
+                check_schema(&value)?;
+                schema = value;
             } else if DRIVER_KEYS.contains(&key.as_str()) {
                 check_value(&key, &value)?;
                 params.push((key, value));
@@ -114,7 +160,7 @@ impl PostgresUrl {
                 // Not named: with a password holding `&`, the "key" may be
                 // a piece of it.
                 return Err(malformed(format!(
-                    "unknown query parameter for a PostgreSQL URL (known: {}, sslrootcert)",
+                    "unknown query parameter for a PostgreSQL URL (known: {}, sslrootcert, schema)",
                     DRIVER_KEYS.join(", ")
                 )));
             }
@@ -157,6 +203,9 @@ impl PostgresUrl {
                 shown_params.push(format!("{key}={}", encode(value)));
             }
         }
+        if schema != DEFAULT_SCHEMA {
+            shown_params.push(format!("schema={schema}"));
+        }
         for (text, query) in [(&mut url, url_params), (&mut shown, shown_params)] {
             if !query.is_empty() {
                 text.push('?');
@@ -167,6 +216,7 @@ impl PostgresUrl {
             url,
             shown,
             root_cert,
+            schema,
         })
     }
 }
@@ -182,6 +232,7 @@ impl fmt::Debug for PostgresUrl {
         f.debug_struct("PostgresUrl")
             .field("url", &self.shown)
             .field("ssl_root_cert", &self.root_cert)
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -194,7 +245,7 @@ pub(super) struct Parts {
     /// [`PostgresUrl::new`].
     hosts: String,
     dbname: Option<String>,
-    /// Driver parameters and `sslrootcert`.
+    /// Driver parameters, `sslrootcert` and `schema`.
     params: Vec<(String, String)>,
 }
 

@@ -72,14 +72,14 @@ macro_rules! typed_id {
 }
 
 typed_id!(
-    /// Id of a [`Conversation`].
+    /// Id of a [`Conversation`](crate::Conversation).
     ConversationId
 );
 typed_id!(
-    /// Id of a [`Message`].
+    /// Id of a [`Message`](crate::Message).
     MessageId
 );
 typed_id!(
-    /// Id of a [`FileMetadata`] record.
+    /// Id of a [`FileMetadata`](crate::FileMetadata) record.
     FileId
 );

@@ -23,8 +23,8 @@ pub enum Direction {
     Down,
 }
 
-/// One step of a migration plan: what [`Migrations::plan`] shows and what
-/// [`Migrations::migrate`] runs.
+/// One step of a migration plan: what [`Migrations::plan`](crate::Migrations::plan)
+/// shows and what [`Migrations::migrate`](crate::Migrations::migrate) runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedMigration {
     /// Version of the script.

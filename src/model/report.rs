@@ -48,11 +48,18 @@ pub struct HealthReport {
     pub message_count_mismatches: u64,
     /// Size on disk in bytes (database file, or `pg_database_size`).
     pub size_bytes: Option<u64>,
+    /// The schema the store's tables live in (PostgreSQL).
+    pub schema: Option<String>,
+    /// Tables of the store that its connections would read from somewhere
+    /// other than [`schema`](Self::schema), or not find at all (PostgreSQL,
+    /// once migrated): empty when every name resolves where it should.
+    pub misplaced_tables: Vec<String>,
 }
 
 impl HealthReport {
     /// True when nothing in the report needs attention: schema current,
-    /// integrity ok, no foreign key violations, counts consistent.
+    /// integrity ok, no foreign key violations, counts consistent, every
+    /// table where it should be.
     pub fn is_healthy(&self) -> bool {
         self.pending_migrations.is_empty()
             && self
@@ -61,6 +68,7 @@ impl HealthReport {
                 .is_none_or(|lines| lines.len() == 1 && lines[0] == "ok")
             && self.foreign_key_violations.is_none_or(|n| n == 0)
             && self.message_count_mismatches == 0
+            && self.misplaced_tables.is_empty()
     }
 }
 

@@ -56,7 +56,7 @@ impl StoreBuilder {
     }
 
     /// Whether to apply pending migrations on open (default `true`). When
-    /// off, call [`Migrations::up`] before using a fresh database.
+    /// off, call [`Migrations::up`](crate::Migrations::up) before using a fresh database.
     pub fn migrate_on_open(mut self, migrate: bool) -> Self {
         self.migrate_on_open = Some(migrate);
         self

@@ -59,7 +59,7 @@ impl fmt::Debug for Store {
 impl Store {
     /// Opens the store at `url` with default settings, creating an SQLite
     /// file if needed and applying pending migrations. See
-    /// [`config`](crate::config) for the URL forms.
+    /// [`StoreConfig`](crate::StoreConfig) for the URL forms.
     pub fn open(url: &str) -> Result<Store> {
         Store::builder().url(url).open()
     }

@@ -32,11 +32,15 @@ mod queries;
 mod session;
 mod tls;
 
-use queries::{BEGIN, COMMIT, COUNT_MISMATCHES, DATABASE_SIZE, ROLLBACK};
+use queries::{
+    BEGIN, COMMIT, COUNT_MISMATCHES, DATABASE_SIZE, MISPLACED_TABLES, ROLLBACK, SCHEMA_EXISTS,
+};
 use session::PgSession;
 
 pub(crate) struct PostgresBackend {
     pool: Pool<Manager>,
+    /// The schema every connection's `search_path` is pinned to.
+    schema: String,
     /// Moves on after every migration; a connection whose statements were
     /// prepared under an older epoch drops them.
     schema_epoch: AtomicU64,
@@ -218,11 +222,37 @@ impl PostgresBackend {
         if config.get_application_name().is_none() {
             config.application_name("silmari-store");
         }
+        // Pin the schema at connection start-up (no extra round trip), after
+        // any `options` of the URL so that a `-c search_path` there cannot
+        // undo it: unqualified names resolve in this schema alone. The name
+        // was checked to be a plain identifier when the URL was parsed.
+        let pinned = format!("-c search_path={}", url.schema());
+        let options = match config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} {pinned}"),
+            _ => pinned,
+        };
+        config.options(&options);
         let tls = tls::connector(url, config.get_ssl_mode())?;
         let manager = Manager {
             inner: PostgresConnectionManager::new(config, tls),
         };
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
+        let statement = first.statement(SCHEMA_EXISTS)?;
+        let exists: bool = first
+            .client
+            .query_one(&statement, &[&url.schema()])?
+            .try_get(0)?;
+        if !exists {
+            return Err(Error::invalid(
+                "schema",
+                format!(
+                    "this database has no schema {:?}: create it first (CREATE SCHEMA {}), \
+                     or name another with schema=",
+                    url.schema(),
+                    url.schema()
+                ),
+            ));
+        }
         migrations::locked(&mut first, |conn| {
             if migrate_on_open {
                 migrations::migrate(conn, &POSTGRES, MigrationTarget::Latest).map(drop)
@@ -233,6 +263,7 @@ impl PostgresBackend {
         let pool = super::sql::pool(pool, manager);
         Ok(PostgresBackend {
             pool,
+            schema: url.schema().to_owned(),
             schema_epoch: AtomicU64::new(0),
         })
     }
@@ -399,18 +430,30 @@ impl Backend for PostgresBackend {
             .iter()
             .map(|step| step.version)
             .collect();
+        let misplaced_tables = if schema_version >= 1 {
+            let statement = conn.statement(MISPLACED_TABLES)?;
+            conn.client
+                .query(&statement, &[&self.schema])?
+                .iter()
+                .map(|row| row.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        // Counting needs every table where it should be.
+        let tables_sound = misplaced_tables.is_empty();
         let mut number = |sql: &'static str| -> Result<u64> {
             let statement = conn.statement(sql)?;
             let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
             Ok(n.max(0) as u64)
         };
-        let message_count_mismatches = if schema_version >= 2 {
+        let message_count_mismatches = if schema_version >= 2 && tables_sound {
             number(COUNT_MISMATCHES)?
         } else {
             0
         };
         let size_bytes = Some(number(DATABASE_SIZE)?);
-        let counts = if schema_version >= 1 {
+        let counts = if schema_version >= 1 && tables_sound {
             PgSession::new(&mut conn, false).counts()?
         } else {
             Counts::default()
@@ -425,6 +468,8 @@ impl Backend for PostgresBackend {
             counts,
             message_count_mismatches,
             size_bytes,
+            schema: Some(self.schema.clone()),
+            misplaced_tables,
         })
     }
 }

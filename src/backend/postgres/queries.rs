@@ -93,6 +93,17 @@ statements! {
     COUNT_MISMATCHES = "SELECT COUNT(*) FROM conversations c WHERE c.message_count <> \
         (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)";
     DATABASE_SIZE = "SELECT pg_database_size(current_database())";
+    /// Whether the schema $1 exists.
+    SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)";
+    /// The store's tables that this connection resolves outside schema $1
+    /// (or not at all), as `table -> schema` or `table -> missing`.
+    MISPLACED_TABLES = "SELECT t.name || ' -> ' || COALESCE(n.nspname, 'missing') \
+        FROM unnest(ARRAY['file_metadata', 'conversations', 'messages', \
+                          'refinery_schema_history']) AS t(name) \
+        LEFT JOIN pg_class c ON c.oid = to_regclass(t.name) \
+        LEFT JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE n.nspname IS DISTINCT FROM $1 \
+        ORDER BY t.name";
 
     /// Serializes migrations across processes (held for the session).
     LOCK_MIGRATIONS = "SELECT pg_advisory_lock(7370616365)";

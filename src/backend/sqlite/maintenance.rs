@@ -111,5 +111,7 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
         counts,
         message_count_mismatches,
         size_bytes,
+        schema: None,
+        misplaced_tables: Vec::new(),
     })
 }
