@@ -211,10 +211,11 @@ fn random_url() -> impl Strategy<Value = String> {
             "pool_timeout",
             "pool_recycle",
             "busy_timeout",
+            "slow_statement",
         ],
-        1..=5,
+        1..=6,
     );
-    let params = (keys, prop::collection::vec(0usize..5, 0..=2)).prop_flat_map(|(keys, wild)| {
+    let params = (keys, prop::collection::vec(0usize..6, 0..=2)).prop_flat_map(|(keys, wild)| {
         let n = keys.len();
         keys.into_iter()
             .enumerate()
@@ -253,19 +254,19 @@ fn any_count() -> impl Strategy<Value = u64> {
     prop_oneof![any::<u64>(), 0u64..1200, Just(u64::MAX), Just(0)]
 }
 
-/// The eight settings as text fields: pool_size, max_overflow, pool_timeout,
+/// The nine settings as text fields: pool_size, max_overflow, pool_timeout,
 /// pool_recycle, busy_timeout, statement_cache_capacity, require_wal,
-/// snapshots_kept.
+/// snapshots_kept, slow_statement.
 fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
     let ms =
         |min: u64| (min..=86_400_000u64).prop_map(|ms| duration_text(Duration::from_millis(ms)));
     (
         (1u64..=100, 0u64..=100, ms(1)),
         (prop::option::of(ms(1000)), ms(0)),
-        (0u64..=1000, any::<bool>(), 0u64..=100),
+        (0u64..=1000, any::<bool>(), 0u64..=100, prop::option::of(ms(0))),
     )
         .prop_map(
-            |((size, overflow, timeout), (recycle, busy), (cache, wal, kept))| {
+            |((size, overflow, timeout), (recycle, busy), (cache, wal, kept, slow))| {
                 vec![
                     size.to_string(),
                     overflow.to_string(),
@@ -275,6 +276,7 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
                     cache.to_string(),
                     wal.to_string(),
                     kept.to_string(),
+                    slow.unwrap_or_else(|| "none".to_owned()),
                 ]
             },
         )
@@ -287,7 +289,7 @@ fn wild_field(i: usize) -> BoxedStrategy<String> {
             .prop_map(|n| n.min(u64::from(u32::MAX)).to_string())
             .boxed(),
         2 | 4 => any_duration().prop_map(duration_text).boxed(),
-        3 => prop::option::of(any_duration())
+        3 | 8 => prop::option::of(any_duration())
             .prop_map(|d| d.map_or("none".to_owned(), duration_text))
             .boxed(),
         6 => any::<bool>().prop_map(|b| b.to_string()).boxed(),
@@ -302,7 +304,7 @@ fn duration_text(d: Duration) -> String {
 /// Settings in range, then none, one or a few of them replaced by wild
 /// values; as the text a child reads back.
 fn random_settings() -> impl Strategy<Value = String> {
-    (in_range_fields(), prop::collection::vec(0usize..8, 0..=2))
+    (in_range_fields(), prop::collection::vec(0usize..9, 0..=2))
         .prop_flat_map(|(fields, wild)| {
             let replacements: Vec<_> = wild
                 .into_iter()
@@ -335,6 +337,7 @@ fn settings_from_text(text: &str) -> (PoolConfig, SqliteOptions) {
         statement_cache_capacity: f[5].parse::<u64>().unwrap() as usize,
         require_wal: f[6].parse().unwrap(),
         snapshots_kept: f[7].parse::<u64>().unwrap() as usize,
+        slow_statement: (f[8] != "none").then(|| d(f[8])),
     };
     (pool, sqlite)
 }

@@ -83,14 +83,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<(String, String)>> {
 }
 
 fn is_store_key(key: &str) -> bool {
-    [
-        "pool_size",
-        "max_overflow",
-        "pool_timeout",
-        "pool_recycle",
-        "busy_timeout",
-    ]
-    .contains(&key)
+    super::url::STORE_KEYS.contains(&key)
 }
 
 #[cfg(test)]

@@ -91,8 +91,9 @@ impl fmt::Display for Location {
 ///
 /// Query parameters `pool_size`, `max_overflow`, `pool_timeout` and
 /// `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
-/// `busy_timeout` (seconds) sets [`SqliteOptions::busy_timeout`] on SQLite
-/// URLs. PostgreSQL URLs also take the libpq-style parameters the `postgres`
+/// `busy_timeout` and `slow_statement` (seconds) set
+/// [`SqliteOptions::busy_timeout`] and [`SqliteOptions::slow_statement`] on
+/// SQLite URLs. PostgreSQL URLs also take the libpq-style parameters the `postgres`
 /// crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
 /// `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]) and `schema` (see
 /// [`PostgresUrl::schema`]; default `public`). Anything else is
@@ -114,6 +115,7 @@ impl fmt::Display for Location {
 /// | [`SqliteOptions::busy_timeout`] | `busy_timeout` (s) | 0 to one day, whole milliseconds | 5 s |
 /// | [`SqliteOptions::statement_cache_capacity`] | – | 0 to 1000 | 64 |
 /// | [`SqliteOptions::snapshots_kept`] | – | 0 to 100 | 3 |
+/// | [`SqliteOptions::slow_statement`] | `slow_statement` (s) | 0 to one day, or `None` | `None` (off) |
 ///
 /// URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
 /// whole numbers. `pool_size + max_overflow` is at most 200 connections:

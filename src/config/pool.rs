@@ -25,6 +25,8 @@ const POOL_TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), ONE_DAY);
 const POOL_RECYCLE: (Duration, Duration) = (Duration::from_secs(1), ONE_DAY);
 /// `busy_timeout`: zero to one day (SQLite takes it in `i32` milliseconds).
 const BUSY_TIMEOUT: (Duration, Duration) = (Duration::ZERO, ONE_DAY);
+/// `slow_statement`: zero (every statement) to one day.
+const SLOW_STATEMENT: (Duration, Duration) = (Duration::ZERO, ONE_DAY);
 
 /// Connection pool settings, named and defaulted as in the original plan
 /// (SQLAlchemy's `create_engine`).
@@ -97,6 +99,12 @@ pub struct SqliteOptions {
     /// (`<file>.v<version>-<time>.snapshot`) and older copies beyond this
     /// number are removed. Default 3; 0 takes none.
     pub snapshots_kept: usize,
+    /// Statements that run at least this long are logged at `debug` level
+    /// (target `silmari_store::slow`), with their SQL text (placeholders,
+    /// never the values bound to them) and duration: zero (every statement)
+    /// to one day. URL parameter `slow_statement` (seconds). Default `None`:
+    /// off, and then nothing is measured at all.
+    pub slow_statement: Option<Duration>,
 }
 
 impl Default for SqliteOptions {
@@ -106,6 +114,7 @@ impl Default for SqliteOptions {
             statement_cache_capacity: 64,
             require_wal: true,
             snapshots_kept: 3,
+            slow_statement: None,
         }
     }
 }
@@ -120,7 +129,11 @@ impl SqliteOptions {
             wide(self.statement_cache_capacity),
             STATEMENT_CACHE_CAPACITY,
         )?;
-        count("snapshots_kept", wide(self.snapshots_kept), SNAPSHOTS_KEPT)
+        count("snapshots_kept", wide(self.snapshots_kept), SNAPSHOTS_KEPT)?;
+        if let Some(threshold) = self.slow_statement {
+            duration("slow_statement", threshold, SLOW_STATEMENT)?;
+        }
+        Ok(())
     }
 }
 
@@ -160,6 +173,7 @@ fn seconds_range(key: &str) -> (Duration, Duration) {
     match key {
         "pool_timeout" => POOL_TIMEOUT,
         "pool_recycle" => POOL_RECYCLE,
+        "slow_statement" => SLOW_STATEMENT,
         _ => BUSY_TIMEOUT,
     }
 }

@@ -12,12 +12,13 @@ use super::{Location, PostgresUrl, StoreConfig, libpq};
 use crate::error::{Error, Result};
 
 /// The store's own query parameters.
-const STORE_KEYS: [&str; 5] = [
+pub(super) const STORE_KEYS: [&str; 6] = [
     "pool_size",
     "max_overflow",
     "pool_timeout",
     "pool_recycle",
     "busy_timeout",
+    "slow_statement",
 ];
 
 /// What a URL's scheme names.
@@ -111,8 +112,11 @@ fn store_parameters(
             "pool_recycle" if value.trim() == "-1" => config.pool.pool_recycle = None,
             "pool_recycle" => config.pool.pool_recycle = Some(seconds()?),
             "busy_timeout" if base == Base::Sqlite => config.sqlite.busy_timeout = seconds()?,
-            "busy_timeout" => {
-                return Err(Error::invalid(key, "only SQLite URLs take busy_timeout"));
+            "slow_statement" if base == Base::Sqlite => {
+                config.sqlite.slow_statement = Some(seconds()?);
+            }
+            "busy_timeout" | "slow_statement" => {
+                return Err(Error::invalid(key, "only SQLite URLs take it"));
             }
             _ if base == Base::Postgres => rest.push((key, value)),
             _ if plausible_name(&key) => {

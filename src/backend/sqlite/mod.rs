@@ -30,6 +30,7 @@ mod migrations;
 mod queries;
 mod restore;
 mod session;
+mod slow;
 mod snapshots;
 
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
@@ -46,6 +47,8 @@ pub(crate) struct SqliteBackend {
     pool: Pool<Manager>,
     path: Option<PathBuf>,
     snapshots_kept: usize,
+    /// [`SqliteOptions::slow_statement`].
+    slow_statement: Option<std::time::Duration>,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
     _keeper: Option<Mutex<Connection>>,
 }
@@ -89,6 +92,7 @@ impl ManageConnection for Manager {
 fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
+    slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
     // Reads the header: a file that is not a database fails here, unwritten.
     conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
@@ -256,6 +260,7 @@ impl SqliteBackend {
         options: &SqliteOptions,
         migrate_on_open: bool,
     ) -> Result<Self> {
+        slow::enter(options.slow_statement);
         // File paths are never read as `file:` URIs; only the memdb name is one.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -307,11 +312,13 @@ impl SqliteBackend {
             pool,
             path,
             snapshots_kept: options.snapshots_kept,
+            slow_statement: options.slow_statement,
             _keeper: keeper,
         })
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
+        slow::enter(self.slow_statement);
         self.pool
             .get()
             .map_err(|e| pool_timeout(&self.pool, "SQLite", e))
