@@ -162,6 +162,29 @@ fn w2_append_message(c: &mut Criterion, b: &mut Backends) {
             })
         });
     }
+    // The cost of SqliteOptions::slow_statement when on: every statement
+    // goes through SQLite's profile callback (a threshold nothing reaches,
+    // so nothing is logged). The default rows above have it off.
+    let slow_dir = tempfile::tempdir().expect("temp dir");
+    let slow = Store::open(&format!(
+        "sqlite:///{}?slow_statement=86400",
+        slow_dir.path().join("slow.db").display()
+    ))
+    .expect("open");
+    let conversation = slow
+        .conversations()
+        .create(NewConversation::titled("W2"))
+        .expect("create");
+    g.bench_function("sqlite, slow_statement on", |bench| {
+        bench.iter(|| {
+            slow.conversations()
+                .append_message(
+                    conversation.id,
+                    NewMessage::new(Role::User, text.clone()).with_attachments(attachments.clone()),
+                )
+                .expect("append")
+        })
+    });
     let base = &b.sqlite_baseline;
     let conversation = base.create_conversation("W2");
     g.bench_function("sqlite baseline", |bench| {

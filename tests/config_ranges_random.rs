@@ -263,7 +263,12 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
     (
         (1u64..=100, 0u64..=100, ms(1)),
         (prop::option::of(ms(1000)), ms(0)),
-        (0u64..=1000, any::<bool>(), 0u64..=100, prop::option::of(ms(0))),
+        (
+            0u64..=1000,
+            any::<bool>(),
+            0u64..=100,
+            prop::option::of(ms(0)),
+        ),
     )
         .prop_map(
             |((size, overflow, timeout), (recycle, busy), (cache, wal, kept, slow))| {
