@@ -48,8 +48,10 @@ impl Migrations<'_> {
         self.store.backend_ref().migration_plan(target)
     }
 
-    /// Moves the schema to `target`, up or down, one transaction per step,
-    /// and returns the steps it ran. On an SQLite file that holds data, a
+    /// Moves the schema to `target` and returns the steps it ran. Up, every
+    /// step runs with its history row in one transaction: all of them or
+    /// none, even if the process dies midway. Down, each step is one
+    /// transaction with the removal of its history row. On an SQLite file that holds data, a
     /// [`Snapshot`] is taken first.
     pub fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
         self.store.backend_ref().migrate(target)

@@ -140,11 +140,11 @@ fn a_killed_copy_is_completed_by_a_merge() {
         );
         assert!(target.check().unwrap().is_healthy());
     }
-    println!(
+    common::report(&format!(
         "{rounds} copies killed at random moments ({cut_mid_copy} with part of the data \
          written), each completed by a merge: {repaired_messages} messages added by the merges, \
          target equal to the source every time"
-    );
+    ));
     assert!(
         rounds == 0 || cut_mid_copy > 0,
         "no kill landed in the middle of a copy: the test cut nothing"

@@ -118,11 +118,11 @@ fn race(name: &str, url: &str, label: &str) {
     let stored = store.conversations().get(c.id).unwrap().unwrap();
     let kept: HashSet<String> = stored.messages.iter().map(|m| m.id.to_string()).collect();
     let lost = acked.iter().filter(|id| !kept.contains(*id)).count();
-    println!(
+    common::report(&format!(
         "{label}, 2 processes for {seconds} s: {} appends acknowledged, {lost} lost; \
          {renames} renames written, {stale} stale copies refused",
         acked.len()
-    );
+    ));
     assert!(!acked.is_empty(), "the appender got through");
     assert_eq!(lost, 0, "acknowledged appends were lost");
     assert_eq!(stored.messages.len(), acked.len());

@@ -6,9 +6,14 @@ use super::Dialect;
 use crate::error::{Error, Result};
 use crate::model::{Direction, PlannedMigration};
 
-/// Runs `plan` on `conn`: the up steps through refinery (which records each
-/// in its history in the step's transaction), the down steps through
-/// `revert`, newest first.
+/// Runs `plan` on `conn`: the up steps through refinery, all of them with
+/// their history rows in one transaction; the down steps through `revert`,
+/// newest first, each with the removal of its history row.
+///
+/// refinery's default runs a script and the insert of its history row in two
+/// transactions: a crash between them left a schema its history does not
+/// name, which no later open could migrate past ("duplicate column"). Grouped,
+/// an up migration is all or nothing.
 pub(crate) fn run_plan<C: refinery::Migrate>(
     conn: &mut C,
     dialect: &Dialect,
@@ -25,6 +30,7 @@ pub(crate) fn run_plan<C: refinery::Migrate>(
             dialect
                 .runner()
                 .set_target(refinery::Target::Version(version))
+                .set_grouped(true)
                 .run(conn)
                 .map_err(migration_error)?;
         }

@@ -6,8 +6,9 @@
 //! (`V{n}__{name}.down.sql`, a name refinery skips). Both dialects hold the
 //! same versions with the same names. A down step runs in one transaction
 //! with the removal of its history row, so a failing down script leaves the
-//! database at the version it was at; refinery applies each up script in a
-//! transaction with its history row likewise.
+//! database at the version it was at; the up scripts of a migration run
+//! with their history rows in one transaction (refinery's grouped mode), so
+//! a failure or a crash anywhere in them leaves the version it found.
 //!
 //! Layer 1: the planner knows the scripts and the rules of a history, not a
 //! store or a connection pool; the SQL backends run what it plans.

@@ -141,6 +141,13 @@ pub fn contents(
     (files, conversations)
 }
 
+/// Writes a line of figures past the test harness's output capture, so that
+/// CI's log shows it for passing tests too.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Set in a child test process started by [`peak_kib_of_child`].
 pub const CHILD_VAR: &str = "SILMARI_TEST_CHILD";
 

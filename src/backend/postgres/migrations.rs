@@ -138,6 +138,42 @@ mod tests {
         conn.client.query_one(sql, &[]).expect("query").get(0)
     }
 
+    /// An up step's script and its history row commit together (see the
+    /// SQLite test of the same name).
+    #[test]
+    fn an_up_step_and_its_history_row_commit_together() {
+        let Some(mut db) = TestDatabase::create() else {
+            return;
+        };
+        let conn = &mut db.conn;
+        migrate(conn, &POSTGRES, MigrationTarget::Version(2)).expect("V2");
+        conn.client
+            .batch_execute(
+                "CREATE FUNCTION refuse_v3() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.version = 3 THEN RAISE EXCEPTION 'history row refused'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_v3 BEFORE INSERT ON refinery_schema_history \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_v3();",
+            )
+            .expect("trigger");
+        let err = migrate(conn, &POSTGRES, MigrationTarget::Latest).expect_err("refused");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(conn), [1, 2]);
+        assert!(
+            !has(
+                conn,
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+                 WHERE table_name = 'conversations' AND column_name = 'version')"
+            ),
+            "V3's column was rolled back with its history row"
+        );
+        conn.client
+            .batch_execute("DROP TRIGGER refuse_v3 ON refinery_schema_history")
+            .expect("drop trigger");
+        migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("V3");
+        assert_eq!(versions(conn), [1, 2, 3]);
+    }
+
     #[test]
     fn failing_migrations_leave_the_version_they_found() {
         let Some(mut db) = TestDatabase::create() else {

@@ -164,6 +164,44 @@ mod tests {
         (dir, path, conn)
     }
 
+    /// An up step's script and its history row commit together: when the
+    /// row cannot be written (a trigger refuses it here; a crash between the
+    /// two did it before), the script's changes are rolled back with it.
+    #[test]
+    fn an_up_step_and_its_history_row_commit_together() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("atomic.db");
+        let mut conn = Connection::open(&path).expect("open");
+        migrate(
+            &mut conn,
+            &SQLITE,
+            Some(&path),
+            0,
+            MigrationTarget::Version(2),
+        )
+        .expect("V2");
+        conn.execute_batch(
+            "CREATE TRIGGER refuse_v3 BEFORE INSERT ON refinery_schema_history \
+             WHEN NEW.version = 3 BEGIN SELECT RAISE(ABORT, 'history row refused'); END;",
+        )
+        .expect("trigger");
+        let err = migrate(&mut conn, &SQLITE, Some(&path), 0, MigrationTarget::Latest)
+            .expect_err("the history row is refused");
+        assert!(matches!(err, Error::Migration { .. }), "{err:?}");
+        assert_eq!(versions(&conn), [1, 2]);
+        assert!(
+            !has(
+                &conn,
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('conversations') WHERE name = 'version')"
+            ),
+            "V3's column was rolled back with its history row"
+        );
+        conn.execute_batch("DROP TRIGGER refuse_v3")
+            .expect("drop trigger");
+        migrate(&mut conn, &SQLITE, Some(&path), 0, MigrationTarget::Latest).expect("V3");
+        assert_eq!(versions(&conn), [1, 2, 3]);
+    }
+
     #[test]
     fn a_failing_migration_leaves_the_previous_version() {
         let (_dir, path, mut conn) = migrated_with_data();
