@@ -110,8 +110,8 @@ pub use migrations::Migrations;
 pub use model::{
     Attachment, BackendKind, Conversation, ConversationId, ConversationOrder, ConversationQuery,
     ConversationSummary, Counts, Cursor, Direction, FileId, FileMetadata, HealthReport, Message,
-    MessageId, MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page,
-    PageRequest, PlannedMigration, Role, Snapshot, SqlitePragmas,
+    MessageEdit, MessageId, MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage,
+    Page, PageRequest, PlannedMigration, Role, Snapshot, SqlitePragmas,
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};

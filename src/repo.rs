@@ -15,7 +15,7 @@
 use crate::error::Result;
 use crate::model::{
     Conversation, ConversationId, ConversationQuery, ConversationSummary, FileId, FileMetadata,
-    Message, NewConversation, NewFile, NewMessage, Page, PageRequest,
+    Message, MessageEdit, MessageId, NewConversation, NewFile, NewMessage, Page, PageRequest,
 };
 
 /// Keeps the repository traits implemented only by this crate's handles.
@@ -125,4 +125,53 @@ pub trait ConversationRepository: sealed::Sealed {
 
     /// Deletes the conversation and its messages; `true` if it was there.
     fn delete(&self, id: ConversationId) -> Result<bool>;
+
+    /// Changes one message in place: the parts of `edit` that are set (its
+    /// text, its attachment list), nothing else. Its conversation's version
+    /// and `updated_at` move forward. One row and one conversation row are
+    /// written, however long the conversation. Returns the message as stored.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) (entity `Message`) when
+    /// there is no such message; [`Stale`](crate::Error::Stale) when `edit`
+    /// names a version ([`MessageEdit::if_version`](crate::MessageEdit::if_version))
+    /// the conversation is no longer at; [`InvalidInput`](crate::Error::InvalidInput)
+    /// for content or attachments a new message could not have. Nothing is
+    /// written on error.
+    fn edit_message(&self, id: MessageId, edit: MessageEdit) -> Result<Message>;
+
+    /// Appends `delta` to a message's text: the way to store an assistant
+    /// reply as it streams in, token by token, without sending or reading
+    /// the rest of the conversation. Done in one statement, so a reader sees
+    /// the text before or after the delta, never a torn one. The
+    /// conversation's version and `updated_at` move forward. Returns the
+    /// message as stored.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) (entity `Message`);
+    /// [`InvalidInput`](crate::Error::InvalidInput) on `delta` for a NUL byte
+    /// or when the content would grow beyond
+    /// [`MAX_CONTENT_BYTES`](crate::limits::MAX_CONTENT_BYTES) (nothing is
+    /// appended then).
+    ///
+    /// ```
+    /// use silmari_store::prelude::*;
+    ///
+    /// # fn main() -> silmari_store::Result<()> {
+    /// let store = Store::open("memory://")?;
+    /// let chat = store.conversations().create(NewConversation::titled("Plot"))?;
+    /// let reply = store
+    ///     .conversations()
+    ///     .append_message(chat.id, NewMessage::new(Role::Assistant, ""))?;
+    /// for token in ["Once", " upon", " a", " time"] {
+    ///     store.conversations().append_to_message(reply.id, token)?;
+    /// }
+    /// let chat = store.conversations().get(chat.id)?.expect("exists");
+    /// assert_eq!(chat.messages[0].content, "Once upon a time");
+    /// # Ok(()) }
+    /// ```
+    fn append_to_message(&self, id: MessageId, delta: &str) -> Result<Message>;
+
+    /// Deletes one message; `true` if it was there. The others keep their
+    /// order; the conversation's message count goes down by one and its
+    /// version and `updated_at` move forward.
+    fn delete_message(&self, id: MessageId) -> Result<bool>;
 }

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::limits::*;
 use crate::model::{
-    Conversation, ConversationId, FileMetadata, Message, NewConversation, NewFile, NewMessage,
-    truncate,
+    Attachment, Conversation, ConversationId, FileMetadata, Message, MessageEdit, NewConversation,
+    NewFile, NewMessage, truncate,
 };
 
 /// A new file record from `input`, created at `now` unless it says otherwise.
@@ -160,6 +160,26 @@ pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> 
     })
 }
 
+/// A message edit, every part it sets checked as a new message's would be.
+pub(crate) fn message_edit(edit: MessageEdit) -> Result<MessageEdit> {
+    if let Some(content) = &edit.content {
+        text("content", content, MAX_CONTENT_BYTES)?;
+    }
+    if let Some(attachments) = &edit.attachments {
+        attachment_list(attachments)?;
+    }
+    if let Some(expected) = edit.if_version {
+        version(expected).map_err(|e| e.within("if_"))?;
+    }
+    Ok(edit)
+}
+
+/// Text to append to a message's content: no NUL byte, at most
+/// [`MAX_CONTENT_BYTES`] (the whole content is checked where it is stored).
+pub(crate) fn delta(delta: &str) -> Result<()> {
+    text("delta", delta, MAX_CONTENT_BYTES)
+}
+
 /// A page size as a `usize`, refused when 0 or above [`MAX_PAGE_SIZE`].
 pub(crate) fn page_limit(limit: u32) -> Result<usize> {
     if limit == 0 || limit > MAX_PAGE_SIZE {
@@ -175,21 +195,26 @@ pub(crate) fn page_limit(limit: u32) -> Result<usize> {
 /// to an error, so the common, valid case formats nothing.
 fn stored_message(mut message: Message) -> Result<Message> {
     text("content", &message.content, MAX_CONTENT_BYTES)?;
-    if message.attachments.len() > MAX_ATTACHMENTS {
+    attachment_list(&message.attachments)?;
+    message.created_at = timestamp("created_at", message.created_at)?;
+    Ok(message)
+}
+
+fn attachment_list(attachments: &[Attachment]) -> Result<()> {
+    if attachments.len() > MAX_ATTACHMENTS {
         return Err(Error::invalid(
             "attachments",
             format!(
                 "{} attachments, at most {MAX_ATTACHMENTS} allowed",
-                message.attachments.len()
+                attachments.len()
             ),
         ));
     }
-    for (i, a) in message.attachments.iter().enumerate() {
+    for (i, a) in attachments.iter().enumerate() {
         file_fields(&a.filename, &a.content_type, a.size)
             .map_err(|e| e.within(&format!("attachments[{i}].")))?;
     }
-    message.created_at = timestamp("created_at", message.created_at)?;
-    Ok(message)
+    Ok(())
 }
 
 fn file_fields(filename: &str, content_type: &str, size: u64) -> Result<()> {

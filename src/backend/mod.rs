@@ -11,10 +11,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
+use crate::limits::MAX_CONTENT_BYTES;
 use crate::model::{
-    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, HealthReport, Message, MigrationStatus, MigrationTarget,
-    PlannedMigration, Snapshot,
+    Attachment, BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary,
+    Counts, FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, MigrationStatus,
+    MigrationTarget, PlannedMigration, Snapshot,
 };
 
 // The SQL backends' shared macros and helpers; first, so that they see its macros.
@@ -101,6 +102,30 @@ pub(crate) trait Backend: Send + Sync {
     }
 }
 
+/// What a write does to its conversation's row (beside moving the version
+/// forward, which every write does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Touch {
+    /// Move `updated_at` to [`bump`](crate::model::bump)`(updated_at, now)`;
+    /// `None` leaves it (imports keep the stored value).
+    pub(crate) bump: Option<OffsetDateTime>,
+    /// Messages added (negative: removed), for the stored count.
+    pub(crate) added: i64,
+    /// Only if the conversation is at this version.
+    pub(crate) expected: Option<u64>,
+}
+
+impl Touch {
+    /// A write of `added` messages, bumping `updated_at` to `bump`.
+    pub(crate) fn write(bump: Option<OffsetDateTime>, added: i64) -> Touch {
+        Touch {
+            bump,
+            added,
+            expected: None,
+        }
+    }
+}
+
 /// A keyset position in a newest-first list: (timestamp micros, id).
 pub(crate) type TimeKey = (i64, Uuid);
 
@@ -116,16 +141,25 @@ pub(crate) trait Session {
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
     fn conversation_exists(&self, id: ConversationId) -> Result<bool>;
-    /// Counts `added` new messages and, with `bump`, moves `updated_at` to
-    /// [`bump`](crate::model::bump)`(updated_at, now)`, holding the
-    /// conversation's row for the rest of the transaction; `false` when the
-    /// conversation does not exist.
-    fn touch_conversation(
-        &self,
-        id: ConversationId,
-        bump: Option<OffsetDateTime>,
-        added: usize,
-    ) -> Result<bool>;
+    /// Applies `touch` to the conversation's row and moves its version
+    /// forward, holding the row for the rest of the transaction; `false`
+    /// when the conversation does not exist or is not at `touch.expected`.
+    fn touch_conversation(&self, id: ConversationId, touch: Touch) -> Result<bool>;
+    /// [`touch_conversation`](Self::touch_conversation), or the error that
+    /// says why not: [`Error::Stale`] when a version was expected and the
+    /// conversation is there, else [`Error::NotFound`].
+    fn touch(&self, id: ConversationId, touch: Touch) -> Result<()> {
+        if self.touch_conversation(id, touch)? {
+            return Ok(());
+        }
+        Err(
+            if touch.expected.is_some() && self.conversation_exists(id)? {
+                Error::stale(Entity::Conversation, id)
+            } else {
+                Error::not_found(Entity::Conversation, id)
+            },
+        )
+    }
     /// Inserts `messages` (all of `conversation`, ids unique among them)
     /// after its last message, in order. Run after
     /// [`touch_conversation`](Self::touch_conversation), which holds the row.
@@ -139,9 +173,8 @@ pub(crate) trait Session {
         messages: &[Message],
         bump: Option<OffsetDateTime>,
     ) -> Result<()> {
-        if !self.touch_conversation(conversation, bump, messages.len())? {
-            return Err(Error::not_found(Entity::Conversation, conversation));
-        }
+        let added = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        self.touch(conversation, Touch::write(bump, added))?;
         self.insert_messages(conversation, messages)
     }
     /// Messages with position after `after`, with their positions (none for
@@ -165,6 +198,59 @@ pub(crate) trait Session {
             return Ok(None);
         }
         Ok(Some(page))
+    }
+    /// Sets the parts of message `id` that are given; the message as
+    /// stored, or `None` when there is no such message.
+    fn edit_message(
+        &self,
+        id: MessageId,
+        content: Option<&str>,
+        attachments: Option<&[Attachment]>,
+    ) -> Result<Option<Message>>;
+    /// Appends `delta` to message `id`'s content in one statement (a reader
+    /// sees the old or the new text), unless it would then be longer than
+    /// `max_bytes`; the message as stored, or `None` when there is no such
+    /// message or it would grow too long.
+    fn grow_message(&self, id: MessageId, delta: &str, max_bytes: usize)
+    -> Result<Option<Message>>;
+    fn message_exists(&self, id: MessageId) -> Result<bool>;
+    /// Deletes message `id`; the conversation it was in, if it was there.
+    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>>;
+    /// `edit_message` of the API: the row, then its conversation (version
+    /// checked when the edit names one), in the caller's transaction.
+    fn edit_one(&self, id: MessageId, edit: &MessageEdit, now: OffsetDateTime) -> Result<Message> {
+        let message = self
+            .edit_message(id, edit.content.as_deref(), edit.attachments.as_deref())?
+            .ok_or_else(|| Error::not_found(Entity::Message, id))?;
+        let touch = Touch {
+            expected: edit.if_version,
+            ..Touch::write(Some(now), 0)
+        };
+        self.touch(message.conversation_id, touch)?;
+        Ok(message)
+    }
+    /// `append_to_message` of the API.
+    fn grow_one(&self, id: MessageId, delta: &str, now: OffsetDateTime) -> Result<Message> {
+        let Some(message) = self.grow_message(id, delta, MAX_CONTENT_BYTES)? else {
+            return Err(if self.message_exists(id)? {
+                Error::invalid(
+                    "delta",
+                    format!("would make the content longer than {MAX_CONTENT_BYTES} bytes"),
+                )
+            } else {
+                Error::not_found(Entity::Message, id)
+            });
+        };
+        self.touch(message.conversation_id, Touch::write(Some(now), 0))?;
+        Ok(message)
+    }
+    /// `delete_message` of the API: `true` if it was there.
+    fn delete_one(&self, id: MessageId, now: OffsetDateTime) -> Result<bool> {
+        let Some(conversation) = self.remove_message(id)? else {
+            return Ok(false);
+        };
+        self.touch(conversation, Touch::write(Some(now), -1))?;
+        Ok(true)
     }
     fn conversations(
         &self,

@@ -189,6 +189,12 @@ pub(crate) fn update_conversation(
     })
 }
 
+/// A version as an SQL integer (versions count writes, far below
+/// `i64::MAX`; validation refuses larger ones before they get here).
+pub(crate) fn version_param(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
 /// A stored version as the model's `u64`.
 pub(crate) fn version_from(stored: i64, table: &'static str) -> Result<u64> {
     u64::try_from(stored)

@@ -83,3 +83,56 @@ impl NewMessage {
         self
     }
 }
+
+/// A change to one message, for
+/// [`ConversationRepository::edit_message`](crate::ConversationRepository::edit_message):
+/// each part left `None` stays as stored.
+///
+/// ```
+/// use silmari_store::MessageEdit;
+///
+/// let edit = MessageEdit::new().content("Fixed the typo.").if_version(7);
+/// assert_eq!(edit.content.as_deref(), Some("Fixed the typo."));
+/// assert!(edit.attachments.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MessageEdit {
+    /// The new text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// The new attachment list (replaces the old one whole).
+    #[serde(default)]
+    pub attachments: Option<Vec<Attachment>>,
+    /// Write only if the conversation is still at this
+    /// [`version`](crate::Conversation::version), else
+    /// [`Error::Stale`](crate::Error::Stale): for an edit made on a copy the
+    /// user was looking at.
+    #[serde(default)]
+    pub if_version: Option<u64>,
+}
+
+impl MessageEdit {
+    /// An edit that changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same edit, setting the text.
+    pub fn content(mut self, content: impl Into<String>) -> Self {
+        self.content = Some(content.into());
+        self
+    }
+
+    /// The same edit, replacing the attachment list.
+    pub fn attachments(mut self, attachments: Vec<Attachment>) -> Self {
+        self.attachments = Some(attachments);
+        self
+    }
+
+    /// The same edit, made only if the conversation is at `version`.
+    pub fn if_version(mut self, version: u64) -> Self {
+        self.if_version = Some(version);
+        self
+    }
+}

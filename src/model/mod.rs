@@ -17,7 +17,7 @@ mod report;
 mod timestamps;
 
 pub use ids::{ConversationId, FileId, MessageId};
-pub use inputs::{NewConversation, NewFile, NewMessage};
+pub use inputs::{MessageEdit, NewConversation, NewFile, NewMessage};
 pub use migration::{Direction, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
 pub(crate) use page::CursorKey;
 pub use page::{ConversationOrder, ConversationQuery, Cursor, Page, PageRequest};

@@ -8,8 +8,8 @@ use crate::backend::Session;
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
-    Cursor, CursorKey, FileId, FileMetadata, Message, NewConversation, NewFile, NewMessage, Page,
-    PageRequest, now, to_micros,
+    Cursor, CursorKey, FileId, FileMetadata, Message, MessageEdit, MessageId, NewConversation,
+    NewFile, NewMessage, Page, PageRequest, now, to_micros,
 };
 use crate::repo::sealed::Sealed;
 use crate::repo::{ConversationRepository, FileRepository};
@@ -260,5 +260,22 @@ impl ConversationRepository for Conversations<'_> {
 
     fn delete(&self, id: ConversationId) -> Result<bool> {
         self.target.write_single(|s| s.delete_conversation(id))
+    }
+
+    fn edit_message(&self, id: MessageId, edit: MessageEdit) -> Result<Message> {
+        let edit = validate::message_edit(edit)?;
+        let now = now();
+        self.target.write(|s| s.edit_one(id, &edit, now))
+    }
+
+    fn append_to_message(&self, id: MessageId, delta: &str) -> Result<Message> {
+        validate::delta(delta)?;
+        let now = now();
+        self.target.write(|s| s.grow_one(id, delta, now))
+    }
+
+    fn delete_message(&self, id: MessageId) -> Result<bool> {
+        let now = now();
+        self.target.write(|s| s.delete_one(id, now))
     }
 }

@@ -9,6 +9,7 @@ mod concurrency;
 mod conversations;
 mod files;
 mod messages;
+mod single_messages;
 mod timestamps;
 mod transactions;
 mod validation;
@@ -76,6 +77,11 @@ macro_rules! backends {
                     versions::version_of_a_deleted_conversation_is_not_found,
                     versions::version_refuses_versions_never_handed_out,
                     versions::version_renames_racing_appends_lose_nothing,
+                    single_messages::message_edit_changes_one_message_in_place,
+                    single_messages::message_edit_refusals_write_nothing,
+                    single_messages::message_delete_removes_one,
+                    single_messages::message_stream_grows_one_message,
+                    single_messages::message_stream_readers_never_see_torn_text,
                 );
             }
         )*

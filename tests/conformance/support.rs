@@ -120,3 +120,14 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: silmari_store::Result<T>, fiel
         other => panic!("expected InvalidInput on {field}, got {other:?}"),
     }
 }
+
+/// Sets its flag when dropped: a thread that loops until the flag is set
+/// stops even when the test's own thread panics (or `thread::scope` would
+/// wait for it forever).
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

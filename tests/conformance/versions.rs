@@ -8,6 +8,8 @@ use std::thread;
 use silmari_store::prelude::*;
 use silmari_store::{ConversationOrder, Entity};
 
+use crate::support::StopOnDrop;
+
 fn version_of(store: &Store, id: ConversationId) -> u64 {
     store.conversations().get(id).unwrap().unwrap().version
 }
@@ -205,6 +207,7 @@ pub fn version_renames_racing_appends_lose_nothing(store: &Store) {
             }
             (stale, renames)
         });
+        let stop = StopOnDrop(&done);
         let mut acked = Vec::new();
         for i in 0..300 {
             let m = store
@@ -213,7 +216,7 @@ pub fn version_renames_racing_appends_lose_nothing(store: &Store) {
                 .unwrap();
             acked.push(m.id);
         }
-        done.store(true, Ordering::Relaxed);
+        drop(stop);
         let (stale, renames) = renamer.join().unwrap();
         (acked, stale, renames)
     });

@@ -29,6 +29,7 @@ use crate::model::{
 
 mod migrations;
 mod queries;
+mod rows;
 mod session;
 mod tls;
 

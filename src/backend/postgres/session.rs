@@ -3,19 +3,22 @@
 use std::cell::{Cell, RefCell};
 
 use postgres::Row;
-use postgres::types::{FromSql, Json, ToSql};
+use postgres::types::{Json, ToSql};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::queries::*;
+use super::rows::{
+    duplicate_in, file_at, get, key_params, message_at, message_from, summary_at, time_at,
+};
 use super::{PgConn, conflict_on};
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from};
-use crate::backend::{Session, TimeKey};
+use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from, version_param};
+use crate::backend::{Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageId, Role, from_micros, to_micros,
+    FileId, FileMetadata, Message, MessageId,
 };
 
 pub(super) struct PgSession<'c> {
@@ -148,104 +151,6 @@ impl MessageRows for PgSession<'_> {
 /// Messages per multi-row INSERT of a batch append.
 const APPEND_CHUNK: usize = 5_000;
 
-/// The conflict error for a unique violation in a batch: names the message
-/// the server reports (its key detail), or the batch's first.
-fn duplicate_in(e: &postgres::Error, chunk: &[Message]) -> Error {
-    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or("");
-    let message = chunk
-        .iter()
-        .find(|m| detail.contains(&m.id.to_string()))
-        .or(chunk.first());
-    match message {
-        Some(m) => Error::conflict(Entity::Message, m.id),
-        None => Error::Backend("unique violation in an empty batch".into()),
-    }
-}
-
-/// Column `i` of `row`; a value that does not decode is a corrupt row.
-fn get<'r, T: FromSql<'r>>(
-    row: &'r Row,
-    i: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<T> {
-    row.try_get(i).map_err(|e| Error::corrupt(table, column, e))
-}
-
-/// Timestamps come back in UTC with microseconds; checked anyway, so a
-/// value the other backends could not hold is reported, not returned.
-fn time_at(
-    row: &Row,
-    i: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<OffsetDateTime> {
-    let t: OffsetDateTime = get(row, i, table, column)?;
-    from_micros(to_micros(t)).ok_or_else(|| Error::corrupt(table, column, "out of range"))
-}
-
-fn file_at(row: &Row) -> Result<FileMetadata> {
-    const T: &str = "file_metadata";
-    let size: i64 = get(row, 3, T, "size")?;
-    Ok(FileMetadata {
-        id: get::<Uuid>(row, 0, T, "id")?.into(),
-        filename: get(row, 1, T, "filename")?,
-        content_type: get(row, 2, T, "content_type")?,
-        size: u64::try_from(size)
-            .map_err(|_| Error::corrupt(T, "size", format!("{size} is negative")))?,
-        created_at: time_at(row, 4, T, "created_at")?,
-    })
-}
-
-fn message_at(row: &Row) -> Result<(i64, Message)> {
-    message_from(row, 0)
-}
-
-/// Decodes `message_columns!()` starting at column `at`.
-fn message_from(row: &Row, at: usize) -> Result<(i64, Message)> {
-    const T: &str = "messages";
-    let role: &str = get(row, at + 3, T, "role")?;
-    let role: Role = role.parse().map_err(|e| Error::corrupt(T, "role", e))?;
-    let Json(attachments): Json<Vec<Attachment>> = get(row, at + 6, T, "attachments")?;
-    Ok((
-        get(row, at, T, "position")?,
-        Message {
-            id: get::<Uuid>(row, at + 1, T, "id")?.into(),
-            conversation_id: get::<Uuid>(row, at + 2, T, "conversation_id")?.into(),
-            role,
-            content: get(row, at + 4, T, "content")?,
-            created_at: time_at(row, at + 5, T, "created_at")?,
-            attachments,
-        },
-    ))
-}
-
-fn summary_at(row: &Row) -> Result<ConversationSummary> {
-    const T: &str = "conversations";
-    let count: i64 = get(row, 5, T, "message_count")?;
-    Ok(ConversationSummary {
-        id: get::<Uuid>(row, 0, T, "id")?.into(),
-        title: get(row, 1, T, "title")?,
-        created_at: time_at(row, 2, T, "created_at")?,
-        updated_at: time_at(row, 3, T, "updated_at")?,
-        version: version_from(get(row, 4, T, "version")?, T)?,
-        message_count: count.max(0) as u64,
-    })
-}
-
-/// A version as an SQL bigint (versions count writes: far below `i64::MAX`).
-fn version_param(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
-}
-
-/// The `(timestamp, id)` of a keyset cursor as SQL parameters.
-fn key_params(after: TimeKey) -> Result<(OffsetDateTime, Uuid)> {
-    let (micros, id) = after;
-    let t = from_micros(micros)
-        .ok_or_else(|| Error::invalid("cursor", "its timestamp is out of range"))?;
-    Ok((t, id))
-}
-
 impl Session for PgSession<'_> {
     fn insert_file(&self, f: &FileMetadata) -> Result<()> {
         self.execute_or(
@@ -327,16 +232,52 @@ impl Session for PgSession<'_> {
         Ok(!self.query(CONVERSATION, &[id.as_uuid()])?.is_empty())
     }
 
-    fn touch_conversation(
-        &self,
-        id: ConversationId,
-        bump: Option<OffsetDateTime>,
-        added: usize,
-    ) -> Result<bool> {
+    fn touch_conversation(&self, id: ConversationId, touch: Touch) -> Result<bool> {
         // Locks the conversation's row, so concurrent appends cannot take the
         // same positions.
-        let changed = self.execute(TOUCH_CONVERSATION, &[id.as_uuid(), &bump, &(added as i64)])?;
+        let expected = touch.expected.map(version_param);
+        let changed = self.execute(
+            TOUCH_CONVERSATION,
+            &[id.as_uuid(), &touch.bump, &touch.added, &expected],
+        )?;
         Ok(changed > 0)
+    }
+
+    fn edit_message(
+        &self,
+        id: MessageId,
+        content: Option<&str>,
+        attachments: Option<&[Attachment]>,
+    ) -> Result<Option<Message>> {
+        let attachments = attachments.map(Json);
+        self.query(EDIT_MESSAGE, &[id.as_uuid(), &content, &attachments])?
+            .first()
+            .map(|row| Ok(message_at(row)?.1))
+            .transpose()
+    }
+
+    fn grow_message(
+        &self,
+        id: MessageId,
+        delta: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Message>> {
+        let (len, max) = (delta.len() as i64, max_bytes as i64);
+        self.query(GROW_MESSAGE, &[id.as_uuid(), &delta, &len, &max])?
+            .first()
+            .map(|row| Ok(message_at(row)?.1))
+            .transpose()
+    }
+
+    fn message_exists(&self, id: MessageId) -> Result<bool> {
+        Ok(!self.query(MESSAGE_EXISTS, &[id.as_uuid()])?.is_empty())
+    }
+
+    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
+        self.query(REMOVE_MESSAGE, &[id.as_uuid()])?
+            .first()
+            .map(|row| Ok(get::<Uuid>(row, 0, "messages", "conversation_id")?.into()))
+            .transpose()
     }
 
     fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()> {

@@ -34,12 +34,14 @@ statements! {
         "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
         "WHERE c.id = ?1 ORDER BY m.position"
     );
-    /// Counts ?3 appended messages and moves the version forward; with a
-    /// time ?2, also moves `updated_at` strictly forward to
-    /// `max(?2, updated_at + 1µs)` (NULL leaves it: imports keep theirs).
+    /// Counts ?3 more (or fewer) messages and moves the version forward,
+    /// if the version is ?4 (NULL: any); with a time ?2, also moves
+    /// `updated_at` strictly forward to `max(?2, updated_at + 1µs)` (NULL
+    /// leaves it: imports keep theirs).
     TOUCH_CONVERSATION = "UPDATE conversations \
         SET updated_at = CASE WHEN ?2 IS NULL THEN updated_at ELSE MAX(?2, updated_at + 1) END, \
-            message_count = message_count + ?3, version = version + 1 WHERE id = ?1";
+            message_count = message_count + ?3, version = version + 1 \
+        WHERE id = ?1 AND (?4 IS NULL OR version = ?4)";
     /// `update`'s header write, only when the stored version is still ?5.
     UPDATE_CONVERSATION = "UPDATE conversations \
         SET title = ?2, updated_at = MAX(?3, updated_at + 1), message_count = ?4, \
@@ -79,6 +81,19 @@ statements! {
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?1";
+    /// Deletes one message, saying which conversation it was in.
+    REMOVE_MESSAGE = "DELETE FROM messages WHERE id = ?1 RETURNING conversation_id";
+    MESSAGE_EXISTS = "SELECT 1 FROM messages WHERE id = ?1";
+    /// Sets content ?2 and attachments ?3 where given (NULL keeps them).
+    EDIT_MESSAGE = concat!(
+        "UPDATE messages SET content = COALESCE(?2, content), ",
+        "attachments = COALESCE(?3, attachments) WHERE id = ?1 RETURNING ", message_columns!()
+    );
+    /// Appends ?2 (?3 bytes) to the content unless it would exceed ?4 bytes.
+    GROW_MESSAGE = concat!(
+        "UPDATE messages SET content = content || ?2 ",
+        "WHERE id = ?1 AND length(CAST(content AS BLOB)) + ?3 <= ?4 RETURNING ", message_columns!()
+    );
 }
 
 /// The conversation list statements, by order and page.

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::conflict_on;
 use super::queries::*;
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from};
-use crate::backend::{Session, TimeKey};
+use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from, version_param};
+use crate::backend::{Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
@@ -200,11 +200,6 @@ fn summary_at(row: &Row<'_>) -> Result<ConversationSummary> {
     })
 }
 
-/// A version as an SQL integer (versions count writes: far below `i64::MAX`).
-fn version_param(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
-}
-
 /// Runs [`INSERT_MESSAGE`] for `m` at `position`.
 fn insert_message(insert: &mut rusqlite::Statement<'_>, position: i64, m: &Message) -> Result<()> {
     insert
@@ -325,17 +320,59 @@ impl Session for SqliteSession<'_> {
         Ok(stmt.query([key(id)])?.next()?.is_some())
     }
 
-    fn touch_conversation(
-        &self,
-        id: ConversationId,
-        bump: Option<OffsetDateTime>,
-        added: usize,
-    ) -> Result<bool> {
+    fn touch_conversation(&self, id: ConversationId, touch: Touch) -> Result<bool> {
         let changed = self
             .conn
             .prepare_cached(TOUCH_CONVERSATION)?
-            .execute(params![key(id), bump.map(to_micros), added as i64])?;
+            .execute(params![
+                key(id),
+                touch.bump.map(to_micros),
+                touch.added,
+                touch.expected.map(version_param),
+            ])?;
         Ok(changed > 0)
+    }
+
+    fn edit_message(
+        &self,
+        id: MessageId,
+        content: Option<&str>,
+        attachments: Option<&[Attachment]>,
+    ) -> Result<Option<Message>> {
+        let attachments = attachments.map(attachments_json).transpose()?;
+        let mut stmt = self.conn.prepare_cached(EDIT_MESSAGE)?;
+        let mut rows = stmt.query(params![key(id), content, attachments])?;
+        rows.next()?.map(|row| Ok(message_at(row)?.1)).transpose()
+    }
+
+    fn grow_message(
+        &self,
+        id: MessageId,
+        delta: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Message>> {
+        let mut stmt = self.conn.prepare_cached(GROW_MESSAGE)?;
+        let mut rows = stmt.query(params![
+            key(id),
+            delta,
+            delta.len() as i64,
+            max_bytes as i64
+        ])?;
+        rows.next()?.map(|row| Ok(message_at(row)?.1)).transpose()
+    }
+
+    fn message_exists(&self, id: MessageId) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(MESSAGE_EXISTS)?;
+        Ok(stmt.query([key(id)])?.next()?.is_some())
+    }
+
+    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
+        const T: &str = "messages";
+        let mut stmt = self.conn.prepare_cached(REMOVE_MESSAGE)?;
+        let mut rows = stmt.query([key(id)])?;
+        rows.next()?
+            .map(|row| Ok(uuid_at(row, 0, T, "conversation_id")?.into()))
+            .transpose()
     }
 
     fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()> {

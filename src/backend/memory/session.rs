@@ -1,218 +1,22 @@
-//! The in-memory backend: pure Rust, no SQL, for tests and throwaway stores.
-//!
-//! One mutex guards the whole state, so writers are serialized like SQLite's
-//! `BEGIN IMMEDIATE`. A write session keeps an undo log and rolls back on
-//! error or panic when it is dropped uncommitted.
+//! The memory backend's [`Session`]: record operations on the locked state,
+//! each logging how to undo itself.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
 
-use super::message_list::plan;
-use super::{Backend, Body, Finish, Session, TimeKey};
+use super::{Entry, State, Undo};
+use crate::backend::message_list::plan;
+use crate::backend::{Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, HealthReport, Message, MessageId, MigrationStatus, MigrationTarget,
-    PlannedMigration, bump, to_micros,
+    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, Message, MessageId, bump,
 };
 
-#[derive(Default)]
-pub(crate) struct MemoryBackend {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    files: HashMap<FileId, FileMetadata>,
-    files_by_created: BTreeSet<(i64, FileId)>,
-    conversations: HashMap<ConversationId, Entry>,
-    by_updated: BTreeSet<(i64, ConversationId)>,
-    by_created: BTreeSet<(i64, ConversationId)>,
-    message_owner: HashMap<MessageId, ConversationId>,
-}
-
-#[derive(Clone)]
-struct Entry {
-    /// The conversation's row; its `messages` stay empty.
-    header: Conversation,
-    messages: BTreeMap<i64, Message>,
-}
-
-impl Entry {
-    fn to_conversation(&self) -> Conversation {
-        Conversation {
-            messages: self.messages.values().cloned().collect(),
-            ..self.header.clone()
-        }
-    }
-}
-
-/// How to undo one write.
-enum Undo {
-    /// Put this file slot back as it was.
-    File(FileId, Option<FileMetadata>),
-    /// Put this conversation slot back as it was.
-    Conversation(ConversationId, Option<Box<Entry>>),
-    /// Put this conversation's previous `updated_at` and version back.
-    Touched(ConversationId, OffsetDateTime, u64),
-    /// Remove the messages appended at these positions.
-    Appended(ConversationId, std::ops::Range<i64>),
-}
-
-impl State {
-    fn counts(&self) -> Counts {
-        Counts {
-            files: self.files.len() as u64,
-            conversations: self.conversations.len() as u64,
-            messages: self.message_owner.len() as u64,
-        }
-    }
-
-    fn set_file(&mut self, id: FileId, file: Option<FileMetadata>) -> Option<FileMetadata> {
-        let old = self.files.remove(&id);
-        if let Some(old) = &old {
-            self.files_by_created
-                .remove(&(to_micros(old.created_at), id));
-        }
-        if let Some(file) = file {
-            self.files_by_created
-                .insert((to_micros(file.created_at), id));
-            self.files.insert(id, file);
-        }
-        old
-    }
-
-    fn set_conversation(&mut self, id: ConversationId, entry: Option<Entry>) -> Option<Entry> {
-        let old = self.conversations.remove(&id);
-        if let Some(old) = &old {
-            self.by_updated
-                .remove(&(to_micros(old.header.updated_at), id));
-            self.by_created
-                .remove(&(to_micros(old.header.created_at), id));
-            for m in old.messages.values() {
-                self.message_owner.remove(&m.id);
-            }
-        }
-        if let Some(entry) = entry {
-            self.by_updated
-                .insert((to_micros(entry.header.updated_at), id));
-            self.by_created
-                .insert((to_micros(entry.header.created_at), id));
-            for m in entry.messages.values() {
-                self.message_owner.insert(m.id, id);
-            }
-            self.conversations.insert(id, entry);
-        }
-        old
-    }
-
-    fn set_updated_at(&mut self, id: ConversationId, updated_at: OffsetDateTime) {
-        if let Some(entry) = self.conversations.get_mut(&id) {
-            self.by_updated
-                .remove(&(to_micros(entry.header.updated_at), id));
-            entry.header.updated_at = updated_at;
-            self.by_updated.insert((to_micros(updated_at), id));
-        }
-    }
-
-    fn undo(&mut self, undo: Undo) {
-        match undo {
-            Undo::File(id, file) => {
-                self.set_file(id, file);
-            }
-            Undo::Conversation(id, entry) => {
-                self.set_conversation(id, entry.map(|e| *e));
-            }
-            Undo::Touched(conversation, updated_at, version) => {
-                self.set_updated_at(conversation, updated_at);
-                if let Some(entry) = self.conversations.get_mut(&conversation) {
-                    entry.header.version = version;
-                }
-            }
-            Undo::Appended(conversation, positions) => {
-                if let Some(entry) = self.conversations.get_mut(&conversation) {
-                    for position in positions {
-                        if let Some(message) = entry.messages.remove(&position) {
-                            self.message_owner.remove(&message.id);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl MemoryBackend {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic inside a session rolls its writes back before the guard is
-        // released, so a poisoned state is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn run(&self, body: &mut Body<'_>) -> Result<()> {
-        let mut guard = self.lock();
-        let mut session = MemorySession {
-            state: RefCell::new(&mut guard),
-            undo: RefCell::new(Vec::new()),
-        };
-        if body(&session)? == Finish::Commit {
-            session.undo.get_mut().clear();
-        }
-        Ok(())
-    }
-}
-
-impl Backend for MemoryBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Memory
-    }
-
-    fn read(&self, body: &mut Body<'_>) -> Result<()> {
-        self.run(body)
-    }
-
-    fn write(&self, body: &mut Body<'_>) -> Result<()> {
-        self.run(body)
-    }
-
-    fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
-        Ok(Vec::new())
-    }
-
-    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
-        match target {
-            MigrationTarget::Latest => Ok(Vec::new()),
-            MigrationTarget::Version(_) => Err(self.unsupported("migrating to a version")),
-        }
-    }
-
-    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
-        self.migration_plan(target)
-    }
-
-    fn check(&self) -> Result<HealthReport> {
-        let counts = self.lock().counts();
-        Ok(HealthReport {
-            backend: BackendKind::Memory,
-            schema_version: 0,
-            pending_migrations: Vec::new(),
-            integrity_check: None,
-            foreign_key_violations: None,
-            pragmas: None,
-            counts,
-            message_count_mismatches: 0,
-            size_bytes: None,
-            schema: None,
-            misplaced_tables: Vec::new(),
-        })
-    }
-}
-
-struct MemorySession<'a> {
+pub(super) struct MemorySession<'a> {
     state: RefCell<&'a mut State>,
     undo: RefCell<Vec<Undo>>,
 }
@@ -227,9 +31,50 @@ impl Drop for MemorySession<'_> {
     }
 }
 
-impl MemorySession<'_> {
+impl<'a> MemorySession<'a> {
+    /// A session on the locked state.
+    pub(super) fn new(state: &'a mut State) -> Self {
+        MemorySession {
+            state: RefCell::new(state),
+            undo: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Keeps what the session wrote: nothing is undone when it drops.
+    pub(super) fn commit(&mut self) {
+        self.undo.get_mut().clear();
+    }
+
     fn log(&self, undo: Undo) {
         self.undo.borrow_mut().push(undo);
+    }
+
+    /// Applies `change` to a copy of message `id` and stores it when
+    /// `change` says so; the message as stored, or `None` (no such message,
+    /// or `change` declined).
+    fn change_message(
+        &self,
+        id: MessageId,
+        change: impl FnOnce(&mut Message) -> bool,
+    ) -> Result<Option<Message>> {
+        let mut state = self.state.borrow_mut();
+        let Some(&(conversation, position)) = state.message_at.get(&id) else {
+            return Ok(None);
+        };
+        let Some(mut message) = state
+            .conversations
+            .get(&conversation)
+            .and_then(|entry| entry.messages.get(&position))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        if !change(&mut message) {
+            return Ok(None);
+        }
+        let old = state.set_message(conversation, position, Some(message.clone()));
+        self.log(Undo::Message(conversation, position, old));
+        Ok(Some(message))
     }
 }
 
@@ -310,19 +155,17 @@ impl Session for MemorySession<'_> {
         Ok(self.state.borrow().conversations.contains_key(&id))
     }
 
-    fn touch_conversation(
-        &self,
-        id: ConversationId,
-        bump_to: Option<OffsetDateTime>,
-        _added: usize,
-    ) -> Result<bool> {
+    fn touch_conversation(&self, id: ConversationId, touch: Touch) -> Result<bool> {
         // Message counts are derived from the messages themselves here.
         let mut state = self.state.borrow_mut();
         let Some(entry) = state.conversations.get(&id) else {
             return Ok(false);
         };
         let (updated_at, version) = (entry.header.updated_at, entry.header.version);
-        if let Some(now) = bump_to {
+        if touch.expected.is_some_and(|expected| expected != version) {
+            return Ok(false);
+        }
+        if let Some(now) = touch.bump {
             state.set_updated_at(id, bump(updated_at, now));
         }
         if let Some(entry) = state.conversations.get_mut(&id) {
@@ -330,6 +173,52 @@ impl Session for MemorySession<'_> {
         }
         self.log(Undo::Touched(id, updated_at, version));
         Ok(true)
+    }
+
+    fn edit_message(
+        &self,
+        id: MessageId,
+        content: Option<&str>,
+        attachments: Option<&[Attachment]>,
+    ) -> Result<Option<Message>> {
+        self.change_message(id, |m| {
+            if let Some(content) = content {
+                m.content = content.to_owned();
+            }
+            if let Some(attachments) = attachments {
+                m.attachments = attachments.to_vec();
+            }
+            true
+        })
+    }
+
+    fn grow_message(
+        &self,
+        id: MessageId,
+        delta: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Message>> {
+        self.change_message(id, |m| {
+            let fits = m.content.len().saturating_add(delta.len()) <= max_bytes;
+            if fits {
+                m.content.push_str(delta);
+            }
+            fits
+        })
+    }
+
+    fn message_exists(&self, id: MessageId) -> Result<bool> {
+        Ok(self.state.borrow().message_at.contains_key(&id))
+    }
+
+    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
+        let mut state = self.state.borrow_mut();
+        let Some(&(conversation, position)) = state.message_at.get(&id) else {
+            return Ok(None);
+        };
+        let old = state.set_message(conversation, position, None);
+        self.log(Undo::Message(conversation, position, old));
+        Ok(Some(conversation))
     }
 
     fn insert_messages(&self, id: ConversationId, messages: &[Message]) -> Result<()> {
@@ -341,14 +230,14 @@ impl Session for MemorySession<'_> {
             .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
         if let Some(taken) = messages
             .iter()
-            .find(|m| state.message_owner.contains_key(&m.id))
+            .find(|m| state.message_at.contains_key(&m.id))
         {
             return Err(Error::conflict(Entity::Message, taken.id));
         }
         let first = entry.messages.keys().next_back().map_or(1, |p| p + 1);
         for (position, message) in (first..).zip(messages) {
             entry.messages.insert(position, message.clone());
-            state.message_owner.insert(message.id, id);
+            state.message_at.insert(message.id, (id, position));
         }
         self.log(Undo::Appended(id, first..first + messages.len() as i64));
         Ok(())
@@ -423,9 +312,9 @@ impl Session for MemorySession<'_> {
         let plan = plan(&stored, &conversation.messages);
         if let Some((_, taken)) = plan.insert.iter().find(|(_, m)| {
             state
-                .message_owner
+                .message_at
                 .get(&m.id)
-                .is_some_and(|owner| *owner != conversation.id)
+                .is_some_and(|(owner, _)| *owner != conversation.id)
         }) {
             return Err(Error::conflict(Entity::Message, taken.id));
         }

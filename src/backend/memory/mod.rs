@@ -1,0 +1,235 @@
+//! The in-memory backend: pure Rust, no SQL, for tests and throwaway stores.
+//!
+//! One mutex guards the whole state, so writers are serialized like SQLite's
+//! `BEGIN IMMEDIATE`. A write session keeps an undo log and rolls back on
+//! error or panic when it is dropped uncommitted.
+
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use time::OffsetDateTime;
+
+use super::{Backend, Body, Finish};
+use crate::error::Result;
+use crate::model::{
+    BackendKind, Conversation, ConversationId, Counts, FileId, FileMetadata, HealthReport, Message,
+    MessageId, MigrationStatus, MigrationTarget, PlannedMigration, to_micros,
+};
+use session::MemorySession;
+
+#[derive(Default)]
+pub(crate) struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    files: HashMap<FileId, FileMetadata>,
+    files_by_created: BTreeSet<(i64, FileId)>,
+    conversations: HashMap<ConversationId, Entry>,
+    by_updated: BTreeSet<(i64, ConversationId)>,
+    by_created: BTreeSet<(i64, ConversationId)>,
+    /// Where each message is: its conversation and position.
+    message_at: HashMap<MessageId, (ConversationId, i64)>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    /// The conversation's row; its `messages` stay empty.
+    header: Conversation,
+    messages: BTreeMap<i64, Message>,
+}
+
+impl Entry {
+    fn to_conversation(&self) -> Conversation {
+        Conversation {
+            messages: self.messages.values().cloned().collect(),
+            ..self.header.clone()
+        }
+    }
+}
+
+/// How to undo one write.
+enum Undo {
+    /// Put this file slot back as it was.
+    File(FileId, Option<FileMetadata>),
+    /// Put this conversation slot back as it was.
+    Conversation(ConversationId, Option<Box<Entry>>),
+    /// Put this conversation's previous `updated_at` and version back.
+    Touched(ConversationId, OffsetDateTime, u64),
+    /// Remove the messages appended at these positions.
+    Appended(ConversationId, std::ops::Range<i64>),
+    /// Put this message slot back as it was.
+    Message(ConversationId, i64, Option<Message>),
+}
+
+impl State {
+    fn counts(&self) -> Counts {
+        Counts {
+            files: self.files.len() as u64,
+            conversations: self.conversations.len() as u64,
+            messages: self.message_at.len() as u64,
+        }
+    }
+
+    fn set_file(&mut self, id: FileId, file: Option<FileMetadata>) -> Option<FileMetadata> {
+        let old = self.files.remove(&id);
+        if let Some(old) = &old {
+            self.files_by_created
+                .remove(&(to_micros(old.created_at), id));
+        }
+        if let Some(file) = file {
+            self.files_by_created
+                .insert((to_micros(file.created_at), id));
+            self.files.insert(id, file);
+        }
+        old
+    }
+
+    fn set_conversation(&mut self, id: ConversationId, entry: Option<Entry>) -> Option<Entry> {
+        let old = self.conversations.remove(&id);
+        if let Some(old) = &old {
+            self.by_updated
+                .remove(&(to_micros(old.header.updated_at), id));
+            self.by_created
+                .remove(&(to_micros(old.header.created_at), id));
+            for m in old.messages.values() {
+                self.message_at.remove(&m.id);
+            }
+        }
+        if let Some(entry) = entry {
+            self.by_updated
+                .insert((to_micros(entry.header.updated_at), id));
+            self.by_created
+                .insert((to_micros(entry.header.created_at), id));
+            for (position, m) in &entry.messages {
+                self.message_at.insert(m.id, (id, *position));
+            }
+            self.conversations.insert(id, entry);
+        }
+        old
+    }
+
+    fn set_updated_at(&mut self, id: ConversationId, updated_at: OffsetDateTime) {
+        if let Some(entry) = self.conversations.get_mut(&id) {
+            self.by_updated
+                .remove(&(to_micros(entry.header.updated_at), id));
+            entry.header.updated_at = updated_at;
+            self.by_updated.insert((to_micros(updated_at), id));
+        }
+    }
+
+    /// Puts `message` into (or, `None`, clears) a conversation's slot;
+    /// returns what was there.
+    fn set_message(
+        &mut self,
+        conversation: ConversationId,
+        position: i64,
+        message: Option<Message>,
+    ) -> Option<Message> {
+        let entry = self.conversations.get_mut(&conversation)?;
+        let old = entry.messages.remove(&position);
+        if let Some(old) = &old {
+            self.message_at.remove(&old.id);
+        }
+        if let Some(message) = message {
+            self.message_at.insert(message.id, (conversation, position));
+            entry.messages.insert(position, message);
+        }
+        old
+    }
+
+    fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Message(conversation, position, message) => {
+                self.set_message(conversation, position, message);
+            }
+            Undo::File(id, file) => {
+                self.set_file(id, file);
+            }
+            Undo::Conversation(id, entry) => {
+                self.set_conversation(id, entry.map(|e| *e));
+            }
+            Undo::Touched(conversation, updated_at, version) => {
+                self.set_updated_at(conversation, updated_at);
+                if let Some(entry) = self.conversations.get_mut(&conversation) {
+                    entry.header.version = version;
+                }
+            }
+            Undo::Appended(conversation, positions) => {
+                if let Some(entry) = self.conversations.get_mut(&conversation) {
+                    for position in positions {
+                        if let Some(message) = entry.messages.remove(&position) {
+                            self.message_at.remove(&message.id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl MemoryBackend {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic inside a session rolls its writes back before the guard is
+        // released, so a poisoned state is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self, body: &mut Body<'_>) -> Result<()> {
+        let mut guard = self.lock();
+        let mut session = MemorySession::new(&mut guard);
+        if body(&session)? == Finish::Commit {
+            session.commit();
+        }
+        Ok(())
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Memory
+    }
+
+    fn read(&self, body: &mut Body<'_>) -> Result<()> {
+        self.run(body)
+    }
+
+    fn write(&self, body: &mut Body<'_>) -> Result<()> {
+        self.run(body)
+    }
+
+    fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        Ok(Vec::new())
+    }
+
+    fn migration_plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        match target {
+            MigrationTarget::Latest => Ok(Vec::new()),
+            MigrationTarget::Version(_) => Err(self.unsupported("migrating to a version")),
+        }
+    }
+
+    fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
+        self.migration_plan(target)
+    }
+
+    fn check(&self) -> Result<HealthReport> {
+        let counts = self.lock().counts();
+        Ok(HealthReport {
+            backend: BackendKind::Memory,
+            schema_version: 0,
+            pending_migrations: Vec::new(),
+            integrity_check: None,
+            foreign_key_violations: None,
+            pragmas: None,
+            counts,
+            message_count_mismatches: 0,
+            size_bytes: None,
+            schema: None,
+            misplaced_tables: Vec::new(),
+        })
+    }
+}
