@@ -23,7 +23,7 @@ use crate::migrate::SQLITE;
 use crate::model::{
     BackendKind, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
-use migrations::{MigrationLock, applied_migrations};
+use migrations::{MigrationLock, applied_migrations, schema_moved};
 
 mod maintenance;
 mod migrations;
@@ -329,21 +329,26 @@ impl Backend for SqliteBackend {
 
     fn read(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        body(&SqliteSession::new(&conn, false)).map(drop)
+        body(&SqliteSession::new(&conn, false))
+            .map(drop)
+            .map_err(|e| schema_moved(&conn, e))
     }
 
     fn write(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        let tx = Tx::begin(&conn)?;
-        match body(&SqliteSession::new(&conn, true))? {
-            Finish::Commit => tx.commit(),
-            Finish::Rollback => tx.rollback(),
-        }
+        let written =
+            Tx::begin(&conn).and_then(|tx| match body(&SqliteSession::new(&conn, true))? {
+                Finish::Commit => tx.commit(),
+                Finish::Rollback => tx.rollback(),
+            });
+        written.map_err(|e| schema_moved(&conn, e))
     }
 
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        body(&SqliteSession::new(&conn, false)).map(drop)
+        body(&SqliteSession::new(&conn, false))
+            .map(drop)
+            .map_err(|e| schema_moved(&conn, e))
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
