@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
-use crate::migrate::{Dialect, SQLITE, history_entry, revert_failed, run_plan};
+use crate::migrate::{
+    Dialect, SQLITE, history_entry, restart_version, restarts_versions, revert_failed, run_plan,
+};
 use crate::model::{MigrationTarget, PlannedMigration};
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
@@ -104,8 +106,16 @@ pub(super) fn migrate(
         super::snapshots::take(conn, db, current, snapshots_kept)?;
     }
     run_plan(conn, dialect, &plan, revert)?;
+    if restarts_versions(&plan) {
+        conn.execute(RESTART_VERSIONS, [restart_version(1)])?;
+    }
     Ok(plan)
 }
+
+/// Moves every conversation's version to at least `?1` (see
+/// [`restart_version`]); a whole-table update, run only after the counts
+/// were reset.
+pub(super) const RESTART_VERSIONS: &str = "UPDATE conversations SET version = MAX(version, ?1)";
 
 /// Runs one down script and forgets its version, in one transaction.
 fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {

@@ -12,10 +12,10 @@ use std::path::Path;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::migrations::{applied_migrations, migrate};
+use super::migrations::{RESTART_VERSIONS, applied_migrations, migrate};
 use super::snapshots::io;
 use crate::error::{Error, Result};
-use crate::migrate::SQLITE;
+use crate::migrate::{SQLITE, VERSIONS_ADDED, restart_version};
 use crate::model::MigrationTarget;
 
 /// Replaces the contents of the live database behind `conn` (the file
@@ -41,6 +41,10 @@ pub(super) fn restore(conn: &mut Connection, live: &Path, snapshot: &Path) -> Re
         .execute_batch("BEGIN")
         .map_err(|e| refuse(format!("SQLite cannot read it: {e}")))?;
     let version = check_contents(&source, snapshot).map_err(|r| r.into_error(&refuse))?;
+    // The live versions: every copy read before must stay stale after.
+    let live_versions: Option<i64> = conn
+        .query_row("SELECT max(version) FROM conversations", [], |r| r.get(0))
+        .unwrap_or(None);
     {
         let backup = Backup::new(&source, conn)?;
         // -1: every page in one step; on failure the live database is rolled back.
@@ -48,6 +52,10 @@ pub(super) fn restore(conn: &mut Connection, live: &Path, snapshot: &Path) -> Re
     }
     if let Err(e) = source.execute_batch("COMMIT") {
         log::warn!("ending the read of {}: {e}", snapshot.display());
+    }
+    if version >= VERSIONS_ADDED {
+        let above = live_versions.unwrap_or(0).saturating_add(1);
+        conn.execute(RESTART_VERSIONS, [restart_version(above)])?;
     }
     log::info!(
         "restored snapshot {} (schema version {version})",
