@@ -21,6 +21,6 @@ impl Store {
     /// that does not exist (`NotFound`); an empty path is
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `path`.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.backend_ref().backup_to(path.as_ref())
+        self.backend_ref()?.backup_to(path.as_ref())
     }
 }
