@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
@@ -83,11 +84,7 @@ fn write_copy(conn: &Connection, partial: &Path) -> Result<()> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut target = Connection::open_with_flags(partial, flags)?;
-    {
-        let backup = Backup::new(conn, &mut target)?;
-        // -1: every page in one step, so a concurrent write cannot restart it.
-        while backup.step(-1)? != StepResult::Done {}
-    }
+    copy_pages(&Backup::new(conn, &mut target)?, busy_timeout(conn))?;
     let _mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     target.close().map_err(|(_, e)| Error::from(e))?;
     File::open(partial)
@@ -109,6 +106,39 @@ fn publish(partial: &Path, target: &Path) -> Result<()> {
         Some(dir) => sync_directory(dir),
         None => Ok(()),
     }
+}
+
+/// Runs `backup` to the end, every page in one step (so a concurrent write
+/// cannot restart it). SQLite's step does not wait for a lock held by
+/// another connection: it answers busy or locked at once, or after the
+/// destination's busy handler gave up. It is retried for `patience` (the
+/// live connection's busy timeout, [`busy_timeout`]), then
+/// [`Error::Unavailable`].
+pub(super) fn copy_pages(backup: &Backup<'_, '_>, patience: Duration) -> Result<()> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if Instant::now() >= deadline => {
+                return Err(Error::Unavailable {
+                    reason: "the database stayed locked by another connection for longer \
+                             than the busy timeout"
+                        .to_owned(),
+                    source: None,
+                });
+            }
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// The busy timeout `conn` was configured with.
+pub(super) fn busy_timeout(conn: &Connection) -> Duration {
+    let millis: i64 = conn
+        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+        .unwrap_or(0);
+    Duration::from_millis(millis.max(0).unsigned_abs())
 }
 
 fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>> {

@@ -9,9 +9,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::backup::{Backup, StepResult};
+use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
+use super::maintenance::{busy_timeout, copy_pages};
 use super::migrations::{RESTART_VERSIONS, applied_migrations, migrate};
 use super::snapshots::io;
 use crate::error::{Error, Result};
@@ -45,11 +46,9 @@ pub(super) fn restore(conn: &mut Connection, live: &Path, snapshot: &Path) -> Re
     let live_versions: Option<i64> = conn
         .query_row("SELECT max(version) FROM conversations", [], |r| r.get(0))
         .unwrap_or(None);
-    {
-        let backup = Backup::new(&source, conn)?;
-        // -1: every page in one step; on failure the live database is rolled back.
-        while backup.step(-1)? != StepResult::Done {}
-    }
+    // Every page in one step; on failure the live database is rolled back.
+    let patience = busy_timeout(conn);
+    copy_pages(&Backup::new(&source, conn)?, patience)?;
     if let Err(e) = source.execute_batch("COMMIT") {
         log::warn!("ending the read of {}: {e}", snapshot.display());
     }
