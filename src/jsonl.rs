@@ -50,10 +50,19 @@ struct ConversationRecord {
     updated_at: OffsetDateTime,
 }
 
+/// What a failing export writer is called in [`Error::Io`] (a writer has no path).
+const OUTPUT: &str = "(export output)";
+
+fn output_error(source: std::io::Error) -> Error {
+    Error::Io {
+        path: OUTPUT.into(),
+        source,
+    }
+}
+
 fn write_record(out: &mut impl Write, record: &Record) -> Result<()> {
-    serde_json::to_writer(&mut *out, record).map_err(|e| Error::Backend(Box::new(e)))?;
-    out.write_all(b"\n")
-        .map_err(|e| Error::Backend(Box::new(e)))
+    serde_json::to_writer(&mut *out, record).map_err(|e| output_error(e.into()))?;
+    out.write_all(b"\n").map_err(output_error)
 }
 
 /// Writes every record of `store` to `out`, a page at a time.
@@ -120,7 +129,7 @@ pub(crate) fn export(
             Ok(())
         },
     )?;
-    out.flush().map_err(|e| Error::Backend(Box::new(e)))?;
+    out.flush().map_err(output_error)?;
     Ok(TransferReport {
         written: done,
         skipped: Counts::default(),
@@ -335,7 +344,8 @@ impl Store {
     /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[]}
     /// ```
     ///
-    /// A conversation's messages follow it, in order.
+    /// A conversation's messages follow it, in order. When `out` fails,
+    /// the export stops with [`Error::Io`] (its path reads `(export output)`).
     pub fn export_jsonl(
         &self,
         mut out: impl Write,
