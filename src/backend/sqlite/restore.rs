@@ -95,7 +95,7 @@ fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> 
         return Err(Refusal::Because("it is not a regular file".to_owned()));
     }
     if let (Ok(a), Ok(b)) = (snapshot.canonicalize(), live.canonicalize())
-        && a == b
+        && (a == b || same_file(&meta, &b))
     {
         return Err(Refusal::Because(
             "it is the live database itself".to_owned(),
@@ -145,6 +145,20 @@ fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> 
         )));
     }
     Ok(())
+}
+
+/// Whether `meta` is the file at `other` under another name (a hard link).
+fn same_file(meta: &std::fs::Metadata, other: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(other).is_ok_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, other);
+        false
+    }
 }
 
 /// Checks the database: `integrity_check` clean, no foreign key violation,
