@@ -166,6 +166,10 @@ pub(super) fn take(conn: &Connection, db: &Path, version: i64, keep: usize) -> R
         .ok_or_else(|| Error::invalid("path", "the database path is not UTF-8"))?;
     // VACUUM INTO refuses a target that exists and is not empty.
     remove_with_companions(&partial);
+    // Created here first (empty, which VACUUM INTO accepts), so that a
+    // directory the snapshot cannot be written in (read-only, full, no
+    // permission) is an `Io` error naming the file.
+    File::create_new(&partial).map_err(io(&partial))?;
     let written = conn
         .execute("VACUUM INTO ?1", [target])
         .map_err(Error::from)
