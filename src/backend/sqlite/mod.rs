@@ -165,7 +165,10 @@ fn open_error(target: &Target, e: rusqlite::Error) -> Error {
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return Error::from(e),
         Some(ErrorCode::ReadOnly) => "the database file or its directory is read-only",
-        Some(ErrorCode::CannotOpen) => "the file cannot be opened (does its directory exist?)",
+        Some(ErrorCode::CannotOpen) => {
+            "the file, or the -wal or -shm beside it, cannot be opened or created \
+             (is its directory missing or read-only?)"
+        }
         Some(ErrorCode::PermissionDenied) => "permission denied",
         Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
         Some(ErrorCode::DiskFull) => "the disk is full",
