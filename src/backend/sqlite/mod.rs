@@ -171,6 +171,9 @@ fn open_error(target: &Target, e: rusqlite::Error) -> Error {
         }
         Some(ErrorCode::PermissionDenied) => "permission denied",
         Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
+        Some(ErrorCode::SystemIoFailure) => {
+            "an I/O error on the file or its -wal or -shm (did another program change one?)"
+        }
         Some(ErrorCode::DiskFull) => "the disk is full",
         _ => "SQLite refused it",
     };
