@@ -31,6 +31,7 @@ mod queries;
 mod restore;
 mod session;
 mod snapshots;
+mod wal_guard;
 
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
 use session::SqliteSession;
@@ -88,6 +89,7 @@ impl ManageConnection for Manager {
 /// SQLite databases before anything is written to them.
 fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
+    wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
     // Reads the header: a file that is not a database fails here, unwritten.
