@@ -135,7 +135,7 @@ fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
 }
 
 /// `e` named for what it is when a statement met a schema other than this
-/// build's (no such table or column): another process migrated the
+/// build's (no such table or column, or no column of that name): another process migrated the
 /// database while this store was open, or someone changed it by hand.
 /// [`Error::SchemaTooNew`] when the database is now above this build's
 /// latest version, else [`Error::Migration`] saying where it stands. Any
@@ -146,7 +146,11 @@ pub(super) fn schema_moved(conn: &Connection, e: Error) -> Error {
         Some(
             rusqlite::Error::SqliteFailure(_, Some(message))
             | rusqlite::Error::SqlInputError { msg: message, .. },
-        ) => message.starts_with("no such table") || message.starts_with("no such column"),
+        ) => {
+            message.starts_with("no such table")
+                || message.starts_with("no such column")
+                || message.contains("has no column named")
+        }
         _ => false,
     };
     let applied = match applied_migrations(conn) {
