@@ -78,7 +78,8 @@ fn a_migration_lock_that_is_a_directory_or_a_dangling_link() {
     let lock = companion(&path, "-migrate.lock");
     let elsewhere = dir.path().join("elsewhere/target.lock");
     let dangling = dir.path().join("dangling-target.lock");
-    let replacements: [(&str, Box<dyn Fn()>); 4] = [
+    type Replace<'a> = Box<dyn Fn() + 'a>;
+    let replacements: [(&str, Replace); 4] = [
         (
             "a directory",
             Box::new(|| std::fs::create_dir(&lock).unwrap()),
