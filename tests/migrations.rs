@@ -167,7 +167,10 @@ fn up_down_up_returns_to_the_same_schema() {
         // Re-applying V3 restarted the version above every one handed out
         // before (a copy read before the down stays stale); the append moved it.
         let after = store.conversations().get(c.id).unwrap().unwrap().version;
-        assert!(after > before + 1, "version {after}, {before} before the down");
+        assert!(
+            after > before + 1,
+            "version {after}, {before} before the down"
+        );
         assert!(store.check().unwrap().is_healthy());
     });
 }
