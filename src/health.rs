@@ -12,7 +12,7 @@ impl Store {
     /// integrity and foreign-key checks and the pragmas in effect (SQLite),
     /// row counts, size on disk.
     pub fn check(&self) -> Result<HealthReport> {
-        self.backend_ref().check()
+        self.backend_ref()?.check()
     }
 
     /// Rows per table.

@@ -6,12 +6,13 @@
 //! its line.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::limits::MAX_IMPORT_LINE_BYTES;
 
 use crate::model::{
     ConversationId, Counts, FileMetadata, Message, NewConversation, NewFile, NewMessage,
@@ -50,10 +51,19 @@ struct ConversationRecord {
     updated_at: OffsetDateTime,
 }
 
+/// What a failing export writer is called in [`Error::Io`] (a writer has no path).
+const OUTPUT: &str = "(export output)";
+
+fn output_error(source: std::io::Error) -> Error {
+    Error::Io {
+        path: OUTPUT.into(),
+        source,
+    }
+}
+
 fn write_record(out: &mut impl Write, record: &Record) -> Result<()> {
-    serde_json::to_writer(&mut *out, record).map_err(|e| Error::Backend(Box::new(e)))?;
-    out.write_all(b"\n")
-        .map_err(|e| Error::Backend(Box::new(e)))
+    serde_json::to_writer(&mut *out, record).map_err(|e| output_error(e.into()))?;
+    out.write_all(b"\n").map_err(output_error)
 }
 
 /// Writes every record of `store` to `out`, a page at a time.
@@ -120,7 +130,7 @@ pub(crate) fn export(
             Ok(())
         },
     )?;
-    out.flush().map_err(|e| Error::Backend(Box::new(e)))?;
+    out.flush().map_err(output_error)?;
     Ok(TransferReport {
         written: done,
         skipped: Counts::default(),
@@ -169,8 +179,12 @@ pub(crate) fn import(
                 pending.clear();
                 Ok(())
             };
-        for (index, line) in input.lines().enumerate() {
-            let number = index as u64 + 1;
+        let mut lines = Lines {
+            input,
+            number: 0,
+            buffer: Vec::new(),
+        };
+        while let Some((number, line)) = lines.next_line() {
             let at = |e: Error| match e {
                 Error::Import { .. } => e,
                 other => Error::Import {
@@ -178,10 +192,7 @@ pub(crate) fn import(
                     reason: other.to_string(),
                 },
             };
-            let line = line.map_err(|e| Error::Import {
-                line: number,
-                reason: format!("cannot read the line: {e}"),
-            })?;
+            let line = line?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -323,6 +334,58 @@ pub(crate) fn import(
     })
 }
 
+/// The lines of an import, each read to at most [`MAX_IMPORT_LINE_BYTES`]
+/// (plus its newline): `BufRead::lines` would grow a line without end.
+struct Lines<R> {
+    input: R,
+    /// The number of the last line read (1-based).
+    number: u64,
+    buffer: Vec<u8>,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// The next line's number and text (without its `\n` or `\r\n`);
+    /// `None` at the end of the input.
+    fn next_line(&mut self) -> Option<(u64, Result<String>)> {
+        self.buffer.clear();
+        let limit = MAX_IMPORT_LINE_BYTES as u64 + 2;
+        let read = (&mut self.input)
+            .take(limit)
+            .read_until(b'\n', &mut self.buffer);
+        let number = self.number + 1;
+        let refuse = |reason: String| {
+            Some((
+                number,
+                Err(Error::Import {
+                    line: number,
+                    reason,
+                }),
+            ))
+        };
+        match read {
+            Ok(0) => return None,
+            Ok(_) => self.number = number,
+            Err(e) => return refuse(format!("cannot read the line: {e}")),
+        }
+        if self.buffer.last() == Some(&b'\n') {
+            self.buffer.pop();
+            if self.buffer.last() == Some(&b'\r') {
+                self.buffer.pop();
+            }
+        }
+        if self.buffer.len() > MAX_IMPORT_LINE_BYTES {
+            return refuse(format!(
+                "the line is longer than {MAX_IMPORT_LINE_BYTES} bytes (the longest a record \
+                 can be); nothing was read past that"
+            ));
+        }
+        match String::from_utf8(std::mem::take(&mut self.buffer)) {
+            Ok(line) => Some((number, Ok(line))),
+            Err(e) => refuse(format!("cannot read the line: it is not UTF-8 ({e})")),
+        }
+    }
+}
+
 impl Store {
     /// Writes every record to `out` as JSON Lines, a page at a time: one
     /// record per line, a versioned header first. It round-trips a whole
@@ -335,7 +398,8 @@ impl Store {
     /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[]}
     /// ```
     ///
-    /// A conversation's messages follow it, in order.
+    /// A conversation's messages follow it, in order. When `out` fails,
+    /// the export stops with [`Error::Io`] (its path reads `(export output)`).
     pub fn export_jsonl(
         &self,
         mut out: impl Write,
@@ -348,6 +412,9 @@ impl Store {
     /// transaction, checking every record with the API's rules. A file with
     /// a bad record writes nothing and fails with [`Error::Import`] naming
     /// the line. A store that holds data is refused unless `options.merge`.
+    /// A line longer than
+    /// [`MAX_IMPORT_LINE_BYTES`](crate::limits::MAX_IMPORT_LINE_BYTES) is
+    /// refused the same way, having read no more of it than that.
     pub fn import_jsonl(
         &self,
         input: impl BufRead,

@@ -22,3 +22,10 @@ pub const MIN_YEAR: i32 = 1;
 pub const MAX_YEAR: i32 = 9998;
 /// Most messages in one [`append_messages`](crate::ConversationRepository::append_messages) call.
 pub const MAX_BATCH: usize = 10_000;
+/// Longest line of a JSON Lines import
+/// ([`import_jsonl`](crate::Store::import_jsonl)), in bytes: room for any
+/// record the store accepts with every byte of its content escaped
+/// (`\u0000`, six bytes for one) and its attachments besides. A longer line
+/// is refused with [`Error::Import`](crate::Error::Import) after reading
+/// at most this much of it, so a line that never ends cannot exhaust memory.
+pub const MAX_IMPORT_LINE_BYTES: usize = 6 * MAX_CONTENT_BYTES + 8 * 1024 * 1024;

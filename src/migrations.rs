@@ -28,7 +28,7 @@ pub struct Migrations<'a> {
 impl Migrations<'_> {
     /// Every migration this build embeds, oldest first, with its state.
     pub fn status(&self) -> Result<Vec<MigrationStatus>> {
-        self.store.backend_ref().migration_status()
+        self.store.backend_ref()?.migration_status()
     }
 
     /// The database's version: the newest applied migration, 0 for none.
@@ -45,7 +45,7 @@ impl Migrations<'_> {
     /// A dry run: the steps [`migrate`](Self::migrate) would run to reach
     /// `target`, in order, with their SQL. Nothing is changed.
     pub fn plan(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
-        self.store.backend_ref().migration_plan(target)
+        self.store.backend_ref()?.migration_plan(target)
     }
 
     /// Moves the schema to `target` and returns the steps it ran. Up, every
@@ -54,7 +54,7 @@ impl Migrations<'_> {
     /// transaction with the removal of its history row. On an SQLite file that holds data, a
     /// [`Snapshot`] is taken first.
     pub fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
-        self.store.backend_ref().migrate(target)
+        self.store.backend_ref()?.migrate(target)
     }
 
     /// Applies every pending migration (Alembic's `upgrade head`).
@@ -112,7 +112,7 @@ impl Migrations<'_> {
     /// name and renamed once synced, and the next snapshot removes what a
     /// snapshot interrupted midway left.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
-        self.store.backend_ref().snapshots()
+        self.store.backend_ref()?.snapshots()
     }
 
     /// Puts a snapshot's contents back into the live database, with SQLite's
@@ -125,6 +125,6 @@ impl Migrations<'_> {
     /// `snapshot` (the reason says what is wrong), leaving the live database
     /// untouched. A file that is not there is [`Error::Io`].
     pub fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
-        self.store.backend_ref().restore_snapshot(snapshot)
+        self.store.backend_ref()?.restore_snapshot(snapshot)
     }
 }

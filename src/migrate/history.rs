@@ -43,6 +43,30 @@ pub(crate) fn run_plan<C: refinery::Migrate>(
     Ok(())
 }
 
+/// The version whose up script adds `conversations.version`. Reverting it
+/// drops every conversation's count of writes; applying it again starts
+/// them all at 1, where a copy read before could match again.
+pub(crate) const VERSIONS_ADDED: i64 = 3;
+
+/// Whether running `plan` (re)creates `conversations.version`.
+pub(crate) fn restarts_versions(plan: &[PlannedMigration]) -> bool {
+    plan.iter()
+        .any(|step| step.direction == Direction::Up && step.version == VERSIONS_ADDED)
+}
+
+/// The version every conversation moves to when its count of writes was
+/// reset (the column re-created, or a snapshot restored): the clock in
+/// microseconds, and at least `at_least`. Above any version handed out
+/// before, since a conversation sees far fewer than one write per
+/// microsecond, so that every copy read before the reset stays stale.
+pub(crate) fn restart_version(at_least: i64) -> i64 {
+    let micros = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+    i64::try_from(micros)
+        .unwrap_or(i64::MAX)
+        .max(at_least)
+        .max(1)
+}
+
 /// The error of a failed down step.
 pub(crate) fn revert_failed(
     step: &PlannedMigration,

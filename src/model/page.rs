@@ -6,7 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::timestamps::from_micros;
 use crate::error::{Error, Result};
+use crate::limits::MIN_YEAR;
 
 /// An opaque keyset cursor: where the next page starts.
 ///
@@ -58,6 +60,16 @@ impl FromStr for Cursor {
             ("c", Some(Ok(id))) => CursorKey::ByCreated(number, id),
             _ => return Err(bad()),
         };
+        // A stored timestamp lies in years 1 to 9999 (`updated_at` may pass
+        // MAX_YEAR by a little); a cursor beyond is none this crate made,
+        // and every backend refuses it alike.
+        let in_range = from_micros(number).is_some_and(|t| (MIN_YEAR..=9999).contains(&t.year()));
+        if !matches!(key, CursorKey::Messages(_)) && !in_range {
+            return Err(Error::invalid(
+                "cursor",
+                format!("{s:?}: its timestamp is out of range"),
+            ));
+        }
         Ok(Cursor(key))
     }
 }

@@ -160,7 +160,11 @@ pub struct Conversation {
     /// moves it forward. [`update`](crate::ConversationRepository::update)
     /// refuses a copy whose version is no longer the stored one with
     /// [`Error::Stale`](crate::Error::Stale). Not carried across stores by
-    /// copy or export: each store counts its own writes.
+    /// copy or export: each store counts its own writes. When the counts are
+    /// reset (the schema migrated below version 3 and up again, which drops
+    /// and re-creates the column, or a snapshot restored), every
+    /// conversation's version restarts above any handed out before (at the
+    /// clock's microseconds since 1970), so a copy read before stays stale.
     #[serde(default = "first_version")]
     pub version: u64,
     /// Messages in append order.

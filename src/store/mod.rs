@@ -188,8 +188,15 @@ impl Store {
         }
     }
 
-    pub(crate) fn backend_ref(&self) -> &dyn Backend {
-        &*self.inner.backend
+    /// The backend, for capabilities that call it directly (health,
+    /// migrations, backups); [`Error::InTransaction`] on a thread inside
+    /// one of this store's transactions, where such a call would wait for
+    /// the transaction's own lock.
+    pub(crate) fn backend_ref(&self) -> Result<&dyn Backend> {
+        if OpenTransaction::is_open(self) {
+            return Err(Error::InTransaction);
+        }
+        Ok(&*self.inner.backend)
     }
 
     fn id(&self) -> usize {

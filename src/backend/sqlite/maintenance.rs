@@ -1,40 +1,144 @@
 //! Maintenance of SQLite databases: online backup and the health report
 //! (snapshot restore: `snapshots`).
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
 
 use super::migrations::applied_migrations;
 use super::session::SqliteSession;
+use super::snapshots::{io, remove_with_companions, sync_directory};
 use crate::backend::Session;
 use crate::error::{Error, Result};
 use crate::migrate::SQLITE;
 use crate::model::{BackendKind, Counts, HealthReport, MigrationTarget, SqlitePragmas};
+use uuid::Uuid;
 
 /// Copies the live database to a new file at `path` with SQLite's backup
 /// API, in one step under one read snapshot: in WAL mode writers go on
-/// meanwhile, and the copy is consistent.
+/// meanwhile, and the copy is consistent. The copy is written under a
+/// temporary name beside `path`, synced, and only then linked to `path`
+/// (which must not exist, not even as a dangling link): a backup
+/// interrupted at any moment leaves no file at `path`.
 pub(super) fn backup(conn: &Connection, path: &Path) -> Result<()> {
-    if path.exists() {
+    let target = destination(path)?;
+    let mut name = target.as_os_str().to_owned();
+    name.push(format!(".{}.partial", Uuid::new_v4().simple()));
+    let partial = PathBuf::from(name);
+    let written = write_copy(conn, &partial).and_then(|()| publish(&partial, &target));
+    remove_with_companions(&partial);
+    written?;
+    log::info!("backed up to {}", target.display());
+    Ok(())
+}
+
+/// `path` made absolute, refused when it names no file, is already taken
+/// or lies in a directory that is not there.
+fn destination(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid("path", "the backup path is empty"));
+    }
+    let target = std::path::absolute(path).map_err(io(path))?;
+    let Some(dir) = target.parent().filter(|_| target.file_name().is_some()) else {
+        return Err(Error::invalid(
+            "path",
+            format!("{} names no file", path.display()),
+        ));
+    };
+    if std::fs::symlink_metadata(&target).is_ok() {
+        return Err(exists(&target));
+    }
+    if !dir.is_dir() {
         return Err(Error::Io {
-            path: path.to_path_buf(),
+            path: dir.to_path_buf(),
             source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "refusing to overwrite an existing file",
+                std::io::ErrorKind::NotFound,
+                "the backup's directory does not exist",
             ),
         });
     }
-    let mut target = Connection::open(path)?;
-    {
-        let backup = Backup::new(conn, &mut target)?;
-        // -1: every page in one step, so a concurrent write cannot restart it.
-        while backup.step(-1)? != StepResult::Done {}
+    Ok(target)
+}
+
+fn exists(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "refusing to overwrite an existing file",
+        ),
     }
-    let mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
-    log::info!("backed up to {} (journal {mode})", path.display());
-    Ok(())
+}
+
+/// Writes the whole database into the new file `partial`, in the rollback
+/// journal mode a lone copy needs, closed and synced.
+fn write_copy(conn: &Connection, partial: &Path) -> Result<()> {
+    // Created here first, so that a path the file system refuses (too long,
+    // read-only, no permission) is an `Io` error naming it.
+    File::create_new(partial).map_err(io(partial))?;
+    // A plain path: never read as a `file:` URI.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut target = Connection::open_with_flags(partial, flags)?;
+    copy_pages(&Backup::new(conn, &mut target)?, busy_timeout(conn))?;
+    let _mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    target.close().map_err(|(_, e)| Error::from(e))?;
+    File::open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(io(partial))
+}
+
+/// Gives the finished copy its name, never replacing a file that appeared
+/// there meanwhile.
+fn publish(partial: &Path, target: &Path) -> Result<()> {
+    match std::fs::hard_link(partial, target) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(target)),
+        // A file system without hard links: rename, after one more look.
+        Err(_) if std::fs::symlink_metadata(target).is_ok() => return Err(exists(target)),
+        Err(_) => std::fs::rename(partial, target).map_err(io(partial))?,
+    }
+    match target.parent() {
+        Some(dir) => sync_directory(dir),
+        None => Ok(()),
+    }
+}
+
+/// Runs `backup` to the end, every page in one step (so a concurrent write
+/// cannot restart it). SQLite's step does not wait for a lock held by
+/// another connection: it answers busy or locked at once, or after the
+/// destination's busy handler gave up. It is retried for `patience` (the
+/// live connection's busy timeout, [`busy_timeout`]), then
+/// [`Error::Unavailable`].
+pub(super) fn copy_pages(backup: &Backup<'_, '_>, patience: Duration) -> Result<()> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if Instant::now() >= deadline => {
+                return Err(Error::Unavailable {
+                    reason: "the database stayed locked by another connection for longer \
+                             than the busy timeout"
+                        .to_owned(),
+                    source: None,
+                });
+            }
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// The busy timeout `conn` was configured with.
+pub(super) fn busy_timeout(conn: &Connection) -> Duration {
+    let millis: i64 = conn
+        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+        .unwrap_or(0);
+    Duration::from_millis(millis.max(0).unsigned_abs())
 }
 
 fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>> {

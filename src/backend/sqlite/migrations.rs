@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
-use crate::migrate::{Dialect, history_entry, revert_failed, run_plan};
+use crate::migrate::{
+    Dialect, SQLITE, history_entry, restart_version, restarts_versions, revert_failed, run_plan,
+};
 use crate::model::{MigrationTarget, PlannedMigration};
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
@@ -104,8 +106,16 @@ pub(super) fn migrate(
         super::snapshots::take(conn, db, current, snapshots_kept)?;
     }
     run_plan(conn, dialect, &plan, revert)?;
+    if restarts_versions(&plan) {
+        conn.execute(RESTART_VERSIONS, [restart_version(1)])?;
+    }
     Ok(plan)
 }
+
+/// Moves every conversation's version to at least `?1` (see
+/// [`restart_version`]); a whole-table update, run only after the counts
+/// were reset.
+pub(super) const RESTART_VERSIONS: &str = "UPDATE conversations SET version = MAX(version, ?1)";
 
 /// Runs one down script and forgets its version, in one transaction.
 fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
@@ -124,6 +134,55 @@ fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
     Ok(())
 }
 
+/// `e` named for what it is when a statement met a schema other than this
+/// build's (no such table or column, or no column of that name): another process migrated the
+/// database while this store was open, or someone changed it by hand.
+/// [`Error::SchemaTooNew`] when the database is now above this build's
+/// latest version, else [`Error::Migration`] saying where it stands. Any
+/// other error is returned as it is.
+pub(super) fn schema_moved(conn: &Connection, e: Error) -> Error {
+    let Error::Backend(source) = e else { return e };
+    let schema_error = match source.downcast_ref::<rusqlite::Error>() {
+        Some(
+            rusqlite::Error::SqliteFailure(_, Some(message))
+            | rusqlite::Error::SqlInputError { msg: message, .. },
+        ) => {
+            message.starts_with("no such table")
+                || message.starts_with("no such column")
+                || message.contains("has no column named")
+        }
+        _ => false,
+    };
+    let applied = match applied_migrations(conn) {
+        Ok(applied) if schema_error => applied,
+        _ => return Error::Backend(source),
+    };
+    let database = applied
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0);
+    let supported = SQLITE.latest();
+    if database > supported {
+        return Error::SchemaTooNew {
+            database,
+            supported,
+        };
+    }
+    let now = if database < supported {
+        format!("is at schema version {database}, below version {supported} this build works with")
+    } else {
+        format!("was not at schema version {supported} when the statement ran")
+    };
+    Error::Migration {
+        message: format!(
+            "the database {now}: another process migrated it while this store was open \
+             (store.migrations().up() brings it to the latest version)"
+        ),
+        source: Some(source),
+    }
+}
+
 fn holds_data(conn: &Connection, applied: &[refinery::Migration]) -> Result<bool> {
     if applied.is_empty() {
         return Ok(false);
@@ -138,7 +197,6 @@ fn holds_data(conn: &Connection, applied: &[refinery::Migration]) -> Result<bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::SQLITE;
 
     fn versions(conn: &Connection) -> Vec<i32> {
         applied_migrations(conn)

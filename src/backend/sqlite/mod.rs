@@ -23,7 +23,7 @@ use crate::migrate::SQLITE;
 use crate::model::{
     BackendKind, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
-use migrations::{MigrationLock, applied_migrations};
+use migrations::{MigrationLock, applied_migrations, schema_moved};
 
 mod maintenance;
 mod migrations;
@@ -32,6 +32,7 @@ mod restore;
 mod session;
 mod slow;
 mod snapshots;
+mod wal_guard;
 
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
 use session::SqliteSession;
@@ -91,6 +92,7 @@ impl ManageConnection for Manager {
 /// SQLite databases before anything is written to them.
 fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
+    wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
     slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
@@ -169,9 +171,15 @@ fn open_error(target: &Target, e: rusqlite::Error) -> Error {
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return Error::from(e),
         Some(ErrorCode::ReadOnly) => "the database file or its directory is read-only",
-        Some(ErrorCode::CannotOpen) => "the file cannot be opened (does its directory exist?)",
+        Some(ErrorCode::CannotOpen) => {
+            "the file, or the -wal or -shm beside it, cannot be opened or created \
+             (is its directory missing or read-only?)"
+        }
         Some(ErrorCode::PermissionDenied) => "permission denied",
         Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
+        Some(ErrorCode::SystemIoFailure) => {
+            "an I/O error on the file or its -wal or -shm (did another program change one?)"
+        }
         Some(ErrorCode::DiskFull) => "the disk is full",
         _ => "SQLite refused it",
     };
@@ -336,21 +344,26 @@ impl Backend for SqliteBackend {
 
     fn read(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        body(&SqliteSession::new(&conn, false)).map(drop)
+        body(&SqliteSession::new(&conn, false))
+            .map(drop)
+            .map_err(|e| schema_moved(&conn, e))
     }
 
     fn write(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        let tx = Tx::begin(&conn)?;
-        match body(&SqliteSession::new(&conn, true))? {
-            Finish::Commit => tx.commit(),
-            Finish::Rollback => tx.rollback(),
-        }
+        let written =
+            Tx::begin(&conn).and_then(|tx| match body(&SqliteSession::new(&conn, true))? {
+                Finish::Commit => tx.commit(),
+                Finish::Rollback => tx.rollback(),
+            });
+        written.map_err(|e| schema_moved(&conn, e))
     }
 
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        body(&SqliteSession::new(&conn, false)).map(drop)
+        body(&SqliteSession::new(&conn, false))
+            .map(drop)
+            .map_err(|e| schema_moved(&conn, e))
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {

@@ -9,13 +9,14 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::backup::{Backup, StepResult};
+use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
-use super::migrations::{applied_migrations, migrate};
+use super::maintenance::{busy_timeout, copy_pages};
+use super::migrations::{RESTART_VERSIONS, applied_migrations, migrate};
 use super::snapshots::io;
 use crate::error::{Error, Result};
-use crate::migrate::SQLITE;
+use crate::migrate::{SQLITE, VERSIONS_ADDED, restart_version};
 use crate::model::MigrationTarget;
 
 /// Replaces the contents of the live database behind `conn` (the file
@@ -41,13 +42,19 @@ pub(super) fn restore(conn: &mut Connection, live: &Path, snapshot: &Path) -> Re
         .execute_batch("BEGIN")
         .map_err(|e| refuse(format!("SQLite cannot read it: {e}")))?;
     let version = check_contents(&source, snapshot).map_err(|r| r.into_error(&refuse))?;
-    {
-        let backup = Backup::new(&source, conn)?;
-        // -1: every page in one step; on failure the live database is rolled back.
-        while backup.step(-1)? != StepResult::Done {}
-    }
+    // The live versions: every copy read before must stay stale after.
+    let live_versions: Option<i64> = conn
+        .query_row("SELECT max(version) FROM conversations", [], |r| r.get(0))
+        .unwrap_or(None);
+    // Every page in one step; on failure the live database is rolled back.
+    let patience = busy_timeout(conn);
+    copy_pages(&Backup::new(&source, conn)?, patience)?;
     if let Err(e) = source.execute_batch("COMMIT") {
         log::warn!("ending the read of {}: {e}", snapshot.display());
+    }
+    if version >= VERSIONS_ADDED {
+        let above = live_versions.unwrap_or(0).saturating_add(1);
+        conn.execute(RESTART_VERSIONS, [restart_version(above)])?;
     }
     log::info!(
         "restored snapshot {} (schema version {version})",
@@ -88,7 +95,7 @@ fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> 
         return Err(Refusal::Because("it is not a regular file".to_owned()));
     }
     if let (Ok(a), Ok(b)) = (snapshot.canonicalize(), live.canonicalize())
-        && a == b
+        && (a == b || same_file(&meta, &b))
     {
         return Err(Refusal::Because(
             "it is the live database itself".to_owned(),
@@ -138,6 +145,20 @@ fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> 
         )));
     }
     Ok(())
+}
+
+/// Whether `meta` is the file at `other` under another name (a hard link).
+fn same_file(meta: &std::fs::Metadata, other: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(other).is_ok_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, other);
+        false
+    }
 }
 
 /// Checks the database: `integrity_check` clean, no foreign key violation,

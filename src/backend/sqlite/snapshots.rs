@@ -121,7 +121,7 @@ pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Removes `path` and its companions; a file that is not there is no error.
-fn remove_with_companions(path: &Path) {
+pub(super) fn remove_with_companions(path: &Path) {
     let mut all = vec![path.to_path_buf()];
     for companion in COMPANIONS {
         let mut name = path.as_os_str().to_owned();
@@ -139,7 +139,7 @@ fn remove_with_companions(path: &Path) {
 }
 
 /// Makes a rename in `dir` durable.
-fn sync_directory(dir: &Path) -> Result<()> {
+pub(super) fn sync_directory(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -166,6 +166,10 @@ pub(super) fn take(conn: &Connection, db: &Path, version: i64, keep: usize) -> R
         .ok_or_else(|| Error::invalid("path", "the database path is not UTF-8"))?;
     // VACUUM INTO refuses a target that exists and is not empty.
     remove_with_companions(&partial);
+    // Created here first (empty, which VACUUM INTO accepts), so that a
+    // directory the snapshot cannot be written in (read-only, full, no
+    // permission) is an `Io` error naming the file.
+    File::create_new(&partial).map_err(io(&partial))?;
     let written = conn
         .execute("VACUUM INTO ?1", [target])
         .map_err(Error::from)
