@@ -1,0 +1,90 @@
+//! SQLite's errors as the crate's: named for what a user can do about them.
+
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+use super::Target;
+use crate::error::{Entity, Error};
+
+pub(super) fn display_path(target: &Target) -> PathBuf {
+    match target {
+        Target::File(path) => path.clone(),
+        Target::Memory => PathBuf::from(":memory:"),
+    }
+}
+
+pub(super) fn open_message(target: &Target, reason: String) -> Error {
+    Error::Open {
+        path: display_path(target),
+        reason,
+        source: None,
+    }
+}
+
+/// Errors while opening, named for what the user can do about them.
+pub(super) fn open_error(target: &Target, e: rusqlite::Error) -> Error {
+    let reason = match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            return Error::NotADatabase {
+                path: display_path(target),
+            };
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return Error::from(e),
+        Some(ErrorCode::ReadOnly) => "the database file or its directory is read-only",
+        Some(ErrorCode::CannotOpen) => {
+            "the file, or the -wal or -shm beside it, cannot be opened or created \
+             (is its directory missing or read-only?)"
+        }
+        Some(ErrorCode::PermissionDenied) => "permission denied",
+        Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
+        Some(ErrorCode::SystemIoFailure) => {
+            "an I/O error on the file or its -wal or -shm (did another program change one?)"
+        }
+        Some(ErrorCode::DiskFull) => "the disk is full",
+        _ => "SQLite refused it",
+    };
+    Error::Open {
+        path: display_path(target),
+        reason: reason.to_owned(),
+        source: Some(Box::new(e)),
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Error::DiskFull {
+                reason: e.to_string(),
+                source: Some(Box::new(e)),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Unavailable {
+                reason: "the database stayed locked by another connection for longer than the busy timeout"
+                    .to_owned(),
+                source: Some(Box::new(e)),
+            },
+            _ => Error::Backend(Box::new(e)),
+        }
+    }
+}
+
+/// Maps a unique-key violation to [`Error::Conflict`] on `entity` `id`.
+pub(super) fn conflict_on(
+    entity: Entity,
+    id: impl std::fmt::Display,
+) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |e| match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation)
+            if matches!(
+                e.sqlite_error().map(|s| s.extended_code),
+                Some(
+                    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                )
+            ) =>
+        {
+            Error::conflict(entity, id)
+        }
+        _ => Error::from(e),
+    }
+}
