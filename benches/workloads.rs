@@ -21,6 +21,9 @@ mod baseline_postgres;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "workloads/message_writes.rs"]
+mod message_writes;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -518,5 +521,8 @@ fn main() {
     w5_bulk_import(&mut c, &mut b);
     w6_file_create_get(&mut c, &mut b);
     w7_four_writers(&mut c, &mut b);
+    message_writes::w8_edit_message(&mut c, &mut b, 100);
+    message_writes::w8_edit_message(&mut c, &mut b, 10_000);
+    message_writes::w9_stream_reply(&mut c, &mut b);
     c.final_summary();
 }

@@ -21,6 +21,8 @@ pub struct Baseline {
     file: Statement,
     position: Statement,
     count: Statement,
+    edit: Statement,
+    grow: Statement,
 }
 
 fn role(text: &str) -> Role {
@@ -73,6 +75,14 @@ impl Baseline {
             "UPDATE conversations SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
              message_count = message_count + $3, version = version + 1 WHERE id = $1",
         );
+        let edit = prepare(
+            "UPDATE messages SET content = $2 WHERE id = $1 \
+             RETURNING id, conversation_id, role, content, created_at, attachments",
+        );
+        let grow = prepare(
+            "UPDATE messages SET content = content || $2 WHERE id = $1 \
+             RETURNING id, conversation_id, role, content, created_at, attachments",
+        );
         Baseline {
             client,
             create,
@@ -85,7 +95,35 @@ impl Baseline {
             file,
             position,
             count,
+            edit,
+            grow,
         }
+    }
+
+    /// W8 (`grow` false: replaces the text) and W9 (`grow`: appends to it):
+    /// one message row and its conversation's row, in one transaction; the
+    /// message as stored.
+    pub fn edit(&mut self, message: Uuid, text: &str, grow: bool) -> Message {
+        let now = OffsetDateTime::now_utc();
+        let statement = if grow { &self.grow } else { &self.edit };
+        let mut tx = self.client.transaction().expect("begin");
+        let r = tx.query_one(statement, &[&message, &text]).expect("edit");
+        let Json(attachments): Json<Vec<Attachment>> = r.get(5);
+        let message = Message {
+            id: r.get::<_, Uuid>(0).into(),
+            conversation_id: r.get::<_, Uuid>(1).into(),
+            role: role(r.get(2)),
+            content: r.get(3),
+            created_at: r.get(4),
+            attachments,
+        };
+        tx.execute(
+            &self.count,
+            &[message.conversation_id.as_uuid(), &now, &0i64],
+        )
+        .expect("bump");
+        tx.commit().expect("commit");
+        message
     }
 
     pub fn create_conversation(&mut self, title: &str) -> Uuid {

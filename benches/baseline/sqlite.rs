@@ -40,6 +40,20 @@ fn role(text: &str) -> Role {
     }
 }
 
+/// A message from `id, conversation_id, role, content, created_at, attachments`.
+fn message_at(r: &rusqlite::Row<'_>) -> Message {
+    let attachments: Vec<Attachment> =
+        serde_json::from_str(r.get_ref(5).expect("col").as_str().expect("text")).expect("json");
+    Message {
+        id: uuid(r.get_ref(0).expect("col").as_str().expect("text")).into(),
+        conversation_id: uuid(r.get_ref(1).expect("col").as_str().expect("text")).into(),
+        role: role(r.get_ref(2).expect("col").as_str().expect("text")),
+        content: r.get(3).expect("content"),
+        created_at: time(r.get(4).expect("time")),
+        attachments,
+    }
+}
+
 impl Baseline {
     /// Opens an already migrated database file with the store's pragmas.
     pub fn open(path: &Path) -> Self {
@@ -154,6 +168,44 @@ impl Baseline {
             .expect("commit");
     }
 
+    /// W8 (`grow` false: replaces the text) and W9 (`grow`: appends to it):
+    /// one message row and its conversation's row, in one transaction; the
+    /// message as stored.
+    pub fn edit(&self, message: Uuid, text: &str, grow: bool) -> Message {
+        let sql = if grow {
+            "UPDATE messages SET content = content || ?2 WHERE id = ?1 \
+             RETURNING id, conversation_id, role, content, created_at, attachments"
+        } else {
+            "UPDATE messages SET content = ?2 WHERE id = ?1 \
+             RETURNING id, conversation_id, role, content, created_at, attachments"
+        };
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .expect("prepare")
+            .execute([])
+            .expect("begin");
+        let message = self
+            .conn
+            .prepare_cached(sql)
+            .expect("prepare")
+            .query_row(params![message.to_string(), text], |r| Ok(message_at(r)))
+            .expect("edit");
+        self.conn
+            .prepare_cached(
+                "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
+                 version = version + 1 WHERE id = ?1",
+            )
+            .expect("prepare")
+            .execute(params![message.conversation_id.to_string(), now()])
+            .expect("bump");
+        self.conn
+            .prepare_cached("COMMIT")
+            .expect("prepare")
+            .execute([])
+            .expect("commit");
+        message
+    }
+
     pub fn get(&self, id: Uuid) -> Conversation {
         let key = id.to_string();
         let mut stmt = self
@@ -183,17 +235,7 @@ impl Baseline {
             .expect("prepare");
         let mut rows = stmt.query([&key]).expect("query");
         while let Some(r) = rows.next().expect("row") {
-            let attachments: Vec<Attachment> =
-                serde_json::from_str(r.get_ref(5).expect("col").as_str().expect("text"))
-                    .expect("json");
-            conversation.messages.push(Message {
-                id: uuid(r.get_ref(0).expect("col").as_str().expect("text")).into(),
-                conversation_id: uuid(r.get_ref(1).expect("col").as_str().expect("text")).into(),
-                role: role(r.get_ref(2).expect("col").as_str().expect("text")),
-                content: r.get(3).expect("content"),
-                created_at: time(r.get(4).expect("time")),
-                attachments,
-            });
+            conversation.messages.push(message_at(r));
         }
         conversation
     }

@@ -1,0 +1,145 @@
+//! W8 and W9: one message at a time. W8 edits one message of a long
+//! conversation (100 and 10,000 messages: the cost must not grow with it);
+//! W9 grows a streamed reply by 200 increments of 41 bytes to about 8 KB.
+
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use silmari_store::prelude::*;
+use silmari_store::{ConversationId, MessageEdit};
+
+use super::{Backends, conversation_of, group};
+
+/// The first message of `conversation`.
+fn first_message(store: &Store, conversation: ConversationId) -> MessageId {
+    store
+        .conversations()
+        .messages(conversation, PageRequest::first(1))
+        .expect("messages")
+        .items[0]
+        .id
+}
+
+pub(super) fn w8_edit_message(c: &mut Criterion, b: &mut Backends, length: usize) {
+    let mut g = group(c, &format!("W8 edit one message of {length}"));
+    let text = "Fixed: the storm came in over the harbour at dusk.";
+    let mut targets = Vec::new();
+    for (name, store) in b.stores() {
+        let conversation = conversation_of(store, length);
+        let id = first_message(store, conversation);
+        targets.push((name, id));
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                store
+                    .conversations()
+                    .edit_message(id, MessageEdit::new().content(text))
+                    .expect("edit")
+            })
+        });
+    }
+    let target = |backend: &str| {
+        targets
+            .iter()
+            .find(|(n, _)| *n == backend)
+            .map(|(_, id)| *id)
+    };
+    if let Some(id) = target("sqlite") {
+        let base = &b.sqlite_baseline;
+        g.bench_function("sqlite baseline", |bench| {
+            bench.iter(|| base.edit(*id.as_uuid(), text, false))
+        });
+    }
+    #[cfg(feature = "postgres")]
+    if let (Some((_, base, _)), Some(id)) = (&mut b.postgres, target("postgres")) {
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter(|| base.edit(*id.as_uuid(), text, false))
+        });
+    }
+    g.finish();
+}
+
+/// 200 increments of this token make about 8 KB.
+const TOKEN: &str = "and the letter lay unopened on the desk. ";
+const INCREMENTS: usize = 200;
+
+/// Times `increments` deltas on a fresh empty reply each round of 200:
+/// criterion's time per iteration is the time per increment.
+fn per_increment(
+    iterations: u64,
+    mut fresh_reply: impl FnMut() -> MessageId,
+    mut grow: impl FnMut(MessageId),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let reply = fresh_reply();
+        let n = left.min(INCREMENTS as u64);
+        let started = Instant::now();
+        for _ in 0..n {
+            grow(reply);
+        }
+        total += started.elapsed();
+        left -= n;
+    }
+    total
+}
+
+pub(super) fn w9_stream_reply(c: &mut Criterion, b: &mut Backends) {
+    let mut g = group(c, "W9 stream a reply, per increment");
+    for (name, store) in b.stores() {
+        let conversation = store
+            .conversations()
+            .create(NewConversation::titled("W9"))
+            .expect("create");
+        g.bench_function(name, |bench| {
+            bench.iter_custom(|iterations| {
+                per_increment(
+                    iterations,
+                    || {
+                        store
+                            .conversations()
+                            .append_message(conversation.id, NewMessage::new(Role::Assistant, ""))
+                            .expect("reply")
+                            .id
+                    },
+                    |reply| {
+                        store
+                            .conversations()
+                            .append_to_message(reply, TOKEN)
+                            .expect("grow");
+                    },
+                )
+            })
+        });
+    }
+    let base = &b.sqlite_baseline;
+    let conversation = base.create_conversation("W9");
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter_custom(|iterations| {
+            per_increment(
+                iterations,
+                || base.append(conversation, "", &[]).into(),
+                |reply| {
+                    base.edit(*reply.as_uuid(), TOKEN, true);
+                },
+            )
+        })
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((_, base, _)) = &mut b.postgres {
+        let conversation = base.create_conversation("W9");
+        let base = std::cell::RefCell::new(base);
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter_custom(|iterations| {
+                per_increment(
+                    iterations,
+                    || base.borrow_mut().append(conversation, "", &[]).into(),
+                    |reply| {
+                        base.borrow_mut().edit(*reply.as_uuid(), TOKEN, true);
+                    },
+                )
+            })
+        });
+    }
+    g.finish();
+}
