@@ -1,7 +1,12 @@
 -- V3 (PostgreSQL): conversations.version, a counter every write to a
--- conversation moves forward (append, update, and later message edits).
--- `update` names the version its copy was read at and is refused when the
--- stored one moved, so a stale copy can never overwrite newer messages.
--- Existing rows start at 1 (the column default is the backfill; adding a
--- column with a constant default rewrites no rows on PostgreSQL 11+).
+-- conversation moves forward (append, update, message edits). `update`
+-- names the version its copy was read at and is refused when the stored one
+-- moved, so a stale copy can never overwrite newer messages.
 ALTER TABLE conversations ADD COLUMN version bigint NOT NULL DEFAULT 1 CHECK (version >= 1);
+
+-- Backfill: existing conversations start at the clock in microseconds, not
+-- at 1. If this version was reverted and applied again, a copy read before
+-- (at any version handed out then, far fewer than one write per
+-- microsecond) stays stale. In this script, so it commits with the column.
+UPDATE conversations
+SET version = GREATEST(1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);

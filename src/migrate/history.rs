@@ -43,16 +43,11 @@ pub(crate) fn run_plan<C: refinery::Migrate>(
     Ok(())
 }
 
-/// The version whose up script adds `conversations.version`. Reverting it
-/// drops every conversation's count of writes; applying it again starts
-/// them all at 1, where a copy read before could match again.
+/// The version whose up script adds `conversations.version` (and starts
+/// existing conversations at the clock, so that reverting and applying it
+/// again cannot bring back a version a stale copy holds). A restored
+/// snapshot at this version or later restarts them likewise.
 pub(crate) const VERSIONS_ADDED: i64 = 3;
-
-/// Whether running `plan` (re)creates `conversations.version`.
-pub(crate) fn restarts_versions(plan: &[PlannedMigration]) -> bool {
-    plan.iter()
-        .any(|step| step.direction == Direction::Up && step.version == VERSIONS_ADDED)
-}
 
 /// The version every conversation moves to when its count of writes was
 /// reset (the column re-created, or a snapshot restored): the clock in

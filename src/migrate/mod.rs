@@ -16,9 +16,7 @@
 mod history;
 mod plan;
 
-pub(crate) use history::{
-    VERSIONS_ADDED, history_entry, restart_version, restarts_versions, revert_failed, run_plan,
-};
+pub(crate) use history::{VERSIONS_ADDED, history_entry, restart_version, revert_failed, run_plan};
 
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite {

@@ -3,13 +3,10 @@
 
 use super::PgConn;
 use super::queries::{
-    COMMIT, DELETE_HISTORY, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, RESTART_VERSIONS, ROLLBACK,
-    UNLOCK_MIGRATIONS,
+    COMMIT, DELETE_HISTORY, HISTORY, HISTORY_EXISTS, LOCK_MIGRATIONS, ROLLBACK, UNLOCK_MIGRATIONS,
 };
 use crate::error::Result;
-use crate::migrate::{
-    Dialect, history_entry, restart_version, restarts_versions, revert_failed, run_plan,
-};
+use crate::migrate::{Dialect, history_entry, revert_failed, run_plan};
 use crate::model::{MigrationTarget, PlannedMigration};
 
 /// refinery's history, read without trusting it.
@@ -50,10 +47,8 @@ pub(super) fn migrate(
     let applied = applied_migrations(conn)?;
     let plan = dialect.plan(&applied, target)?;
     run_plan(&mut conn.client, dialect, &plan, revert)?;
-    if restarts_versions(&plan) {
-        conn.client
-            .execute(RESTART_VERSIONS, &[&restart_version(1)])?;
-    }
+    // V3's script restarts the versions itself (see its backfill), in the
+    // same transaction as the column.
     Ok(plan)
 }
 

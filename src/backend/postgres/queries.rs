@@ -126,9 +126,6 @@ statements! {
     UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock(7370616365)";
     HISTORY_EXISTS = "SELECT to_regclass('refinery_schema_history') IS NOT NULL";
     DELETE_HISTORY = "DELETE FROM refinery_schema_history WHERE version = $1";
-    /// After `conversations.version` was re-created: every version at least
-    /// $1, above any handed out before (`migrate::restart_version`).
-    RESTART_VERSIONS = "UPDATE conversations SET version = GREATEST(version, $1)";
     HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 }
 

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
-use crate::migrate::{
-    Dialect, SQLITE, history_entry, restart_version, restarts_versions, revert_failed, run_plan,
-};
+use crate::migrate::{Dialect, SQLITE, history_entry, revert_failed, run_plan};
 use crate::model::{MigrationTarget, PlannedMigration};
 
 /// An exclusive lock on `<database>-migrate.lock`, held while one process
@@ -106,15 +104,14 @@ pub(super) fn migrate(
         super::snapshots::take(conn, db, current, snapshots_kept)?;
     }
     run_plan(conn, dialect, &plan, revert)?;
-    if restarts_versions(&plan) {
-        conn.execute(RESTART_VERSIONS, [restart_version(1)])?;
-    }
+    // V3's script restarts the versions itself (see its backfill), in the
+    // same transaction as the column.
     Ok(plan)
 }
 
 /// Moves every conversation's version to at least `?1` (see
-/// [`restart_version`]); a whole-table update, run only after the counts
-/// were reset.
+/// [`restart_version`](crate::migrate::restart_version)): after a restore
+/// brought back older counts.
 pub(super) const RESTART_VERSIONS: &str = "UPDATE conversations SET version = MAX(version, ?1)";
 
 /// Runs one down script and forgets its version, in one transaction.
