@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::error::{Entity, Error, Result};
 use crate::limits::MAX_CONTENT_BYTES;
 use crate::model::{
-    Attachment, BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary,
-    Counts, FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, MigrationStatus,
+    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, MigrationStatus,
     MigrationTarget, PlannedMigration, Snapshot,
 };
 
@@ -126,6 +126,17 @@ impl Touch {
     }
 }
 
+/// A message with its position in its conversation.
+pub(crate) type Positioned = (i64, Message);
+
+/// Which messages of a conversation a page holds: positioned after `after`
+/// (from the first when `None`), at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PositionRange {
+    pub(crate) after: Option<i64>,
+    pub(crate) limit: usize,
+}
+
 /// A keyset position in a newest-first list: (timestamp micros, id).
 pub(crate) type TimeKey = (i64, Uuid);
 
@@ -177,14 +188,9 @@ pub(crate) trait Session {
         self.touch(conversation, Touch::write(bump, added))?;
         self.insert_messages(conversation, messages)
     }
-    /// Messages with position after `after`, with their positions (none for
-    /// a conversation that does not exist).
-    fn message_page(
-        &self,
-        conversation: ConversationId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, Message)>>;
+    /// Messages positioned after `range.after`, at most `range.limit`, with
+    /// their positions (none for a conversation that does not exist).
+    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>>;
     /// [`message_page`](Self::message_page), or `None` when the conversation
     /// does not exist. Messages imply their conversation: only an empty page asks.
     fn messages(
@@ -193,26 +199,21 @@ pub(crate) trait Session {
         after: Option<i64>,
         limit: usize,
     ) -> Result<Option<Vec<(i64, Message)>>> {
-        let page = self.message_page(conversation, after, limit)?;
+        let page = self.message_page(conversation, PositionRange { after, limit })?;
         if page.is_empty() && !self.conversation_exists(conversation)? {
             return Ok(None);
         }
         Ok(Some(page))
     }
-    /// Sets the parts of message `id` that are given; the message as
-    /// stored, or `None` when there is no such message.
-    fn edit_message(
-        &self,
-        id: MessageId,
-        content: Option<&str>,
-        attachments: Option<&[Attachment]>,
-    ) -> Result<Option<Message>>;
+    /// Sets the content and attachments of message `id` that `edit` gives
+    /// (not its version check); the message as stored, or `None` when there
+    /// is no such message.
+    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>>;
     /// Appends `delta` to message `id`'s content in one statement (a reader
     /// sees the old or the new text), unless it would then be longer than
     /// `max_bytes`; the message as stored, or `None` when there is no such
     /// message or it would grow too long.
-    fn grow_message(&self, id: MessageId, delta: &str, max_bytes: usize)
-    -> Result<Option<Message>>;
+    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>>;
     fn message_exists(&self, id: MessageId) -> Result<bool>;
     /// Deletes message `id`; the conversation it was in, if it was there.
     fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>>;
@@ -220,7 +221,7 @@ pub(crate) trait Session {
     /// checked when the edit names one), in the caller's transaction.
     fn edit_one(&self, id: MessageId, edit: &MessageEdit, now: OffsetDateTime) -> Result<Message> {
         let message = self
-            .edit_message(id, edit.content.as_deref(), edit.attachments.as_deref())?
+            .edit_message(id, edit)?
             .ok_or_else(|| Error::not_found(Entity::Message, id))?;
         let touch = Touch {
             expected: edit.if_version,

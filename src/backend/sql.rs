@@ -113,6 +113,17 @@ impl ListStatements {
     }
 }
 
+/// `update`'s header write: title and message count of conversation `id`,
+/// `updated_at` moved to `max(now, updated_at + 1µs)`, only if it is at
+/// version `expected`.
+pub(crate) struct HeaderWrite<'a> {
+    pub(crate) id: ConversationId,
+    pub(crate) expected: u64,
+    pub(crate) title: &'a str,
+    pub(crate) now: OffsetDateTime,
+    pub(crate) message_count: i64,
+}
+
 /// What `update`'s header write leaves in a conversation's row.
 pub(crate) struct Stamps {
     pub(crate) created_at: OffsetDateTime,
@@ -123,19 +134,10 @@ pub(crate) struct Stamps {
 /// Row operations on one conversation, inside a write transaction: what
 /// [`update_conversation`] is made of.
 pub(crate) trait MessageRows: Session {
-    /// Sets title and message count, moves `updated_at` to
-    /// `max(now, updated_at + 1µs)` and the version forward, holding the row
-    /// for the rest of the transaction; only when the stored version is
-    /// `expected`. `None` when no row matched (no such conversation, or
-    /// another version).
-    fn write_header(
-        &self,
-        id: ConversationId,
-        expected: u64,
-        title: &str,
-        now: OffsetDateTime,
-        message_count: i64,
-    ) -> Result<Option<Stamps>>;
+    /// Writes `header` and moves the version forward, holding the row for
+    /// the rest of the transaction. `None` when no row matched (no such
+    /// conversation, or another version).
+    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<Stamps>>;
     /// Every message of the conversation with its position, in order.
     fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>>;
     fn delete_message(&self, id: MessageId) -> Result<()>;
@@ -154,13 +156,13 @@ pub(crate) fn update_conversation(
     now: OffsetDateTime,
 ) -> Result<Conversation> {
     let id = conversation.id;
-    let written = rows.write_header(
+    let written = rows.write_header(HeaderWrite {
         id,
-        conversation.version,
-        &conversation.title,
+        expected: conversation.version,
+        title: &conversation.title,
         now,
-        conversation.messages.len() as i64,
-    )?;
+        message_count: conversation.messages.len() as i64,
+    })?;
     let Some(stamps) = written else {
         return Err(if rows.conversation_exists(id)? {
             Error::stale(Entity::Conversation, id)

@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 
 use super::{Entry, State, Undo};
 use crate::backend::message_list::plan;
-use crate::backend::{Session, TimeKey, Touch};
+use crate::backend::{PositionRange, Positioned, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageId, bump,
+    Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts, FileId,
+    FileMetadata, Message, MessageEdit, MessageId, bump,
 };
 
 pub(super) struct MemorySession<'a> {
@@ -175,31 +175,21 @@ impl Session for MemorySession<'_> {
         Ok(true)
     }
 
-    fn edit_message(
-        &self,
-        id: MessageId,
-        content: Option<&str>,
-        attachments: Option<&[Attachment]>,
-    ) -> Result<Option<Message>> {
+    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
         self.change_message(id, |m| {
-            if let Some(content) = content {
-                m.content = content.to_owned();
+            if let Some(content) = &edit.content {
+                m.content.clone_from(content);
             }
-            if let Some(attachments) = attachments {
-                m.attachments = attachments.to_vec();
+            if let Some(attachments) = &edit.attachments {
+                m.attachments.clone_from(attachments);
             }
             true
         })
     }
 
-    fn grow_message(
-        &self,
-        id: MessageId,
-        delta: &str,
-        max_bytes: usize,
-    ) -> Result<Option<Message>> {
+    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
         self.change_message(id, |m| {
-            let fits = m.content.len().saturating_add(delta.len()) <= max_bytes;
+            let fits = m.content.len().saturating_add(delta.len()) <= max;
             if fits {
                 m.content.push_str(delta);
             }
@@ -243,21 +233,16 @@ impl Session for MemorySession<'_> {
         Ok(())
     }
 
-    fn message_page(
-        &self,
-        conversation: ConversationId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, Message)>> {
+    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>> {
         let state = self.state.borrow();
-        let Some(entry) = state.conversations.get(&conversation) else {
+        let Some(entry) = state.conversations.get(&id) else {
             return Ok(Vec::new());
         };
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let lower = range.after.map_or(Bound::Unbounded, Bound::Excluded);
         Ok(entry
             .messages
             .range((lower, Bound::Unbounded))
-            .take(limit)
+            .take(range.limit)
             .map(|(p, m)| (*p, m.clone()))
             .collect())
     }

@@ -13,12 +13,14 @@ use super::rows::{
 };
 use super::{PgConn, conflict_on};
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from, version_param};
-use crate::backend::{Session, TimeKey, Touch};
+use crate::backend::sql::{
+    HeaderWrite, MessageRows, Stamps, update_conversation, version_from, version_param,
+};
+use crate::backend::{PositionRange, Positioned, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageId,
+    FileId, FileMetadata, Message, MessageEdit, MessageId,
 };
 
 pub(super) struct PgSession<'c> {
@@ -74,23 +76,16 @@ impl<'c> PgSession<'c> {
 }
 
 impl MessageRows for PgSession<'_> {
-    fn write_header(
-        &self,
-        id: ConversationId,
-        expected: u64,
-        title: &str,
-        now: OffsetDateTime,
-        message_count: i64,
-    ) -> Result<Option<Stamps>> {
+    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<Stamps>> {
         const T: &str = "conversations";
         let rows = self.query(
             UPDATE_CONVERSATION,
             &[
-                id.as_uuid(),
-                &title,
-                &now,
-                &message_count,
-                &version_param(expected),
+                header.id.as_uuid(),
+                &header.title,
+                &header.now,
+                &header.message_count,
+                &version_param(header.expected),
             ],
         )?;
         let Some(row) = rows.first() else {
@@ -243,26 +238,16 @@ impl Session for PgSession<'_> {
         Ok(changed > 0)
     }
 
-    fn edit_message(
-        &self,
-        id: MessageId,
-        content: Option<&str>,
-        attachments: Option<&[Attachment]>,
-    ) -> Result<Option<Message>> {
-        let attachments = attachments.map(Json);
-        self.query(EDIT_MESSAGE, &[id.as_uuid(), &content, &attachments])?
+    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
+        let attachments = edit.attachments.as_deref().map(Json);
+        self.query(EDIT_MESSAGE, &[id.as_uuid(), &edit.content, &attachments])?
             .first()
             .map(|row| Ok(message_at(row)?.1))
             .transpose()
     }
 
-    fn grow_message(
-        &self,
-        id: MessageId,
-        delta: &str,
-        max_bytes: usize,
-    ) -> Result<Option<Message>> {
-        let (len, max) = (delta.len() as i64, max_bytes as i64);
+    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
+        let (len, max) = (delta.len() as i64, max as i64);
         self.query(GROW_MESSAGE, &[id.as_uuid(), &delta, &len, &max])?
             .first()
             .map(|row| Ok(message_at(row)?.1))
@@ -326,23 +311,12 @@ impl Session for PgSession<'_> {
         Ok(())
     }
 
-    fn message_page(
-        &self,
-        conversation: ConversationId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, Message)>> {
-        self.query(
-            MESSAGES_PAGE,
-            &[
-                conversation.as_uuid(),
-                &after.unwrap_or(i64::MIN),
-                &(limit as i64),
-            ],
-        )?
-        .iter()
-        .map(message_at)
-        .collect()
+    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>> {
+        let (after, limit) = (range.after.unwrap_or(i64::MIN), range.limit as i64);
+        self.query(MESSAGES_PAGE, &[id.as_uuid(), &after, &limit])?
+            .iter()
+            .map(message_at)
+            .collect()
     }
 
     fn conversations(
@@ -378,12 +352,8 @@ impl Session for PgSession<'_> {
         })
     }
 
-    fn update_conversation(
-        &self,
-        conversation: &Conversation,
-        now: OffsetDateTime,
-    ) -> Result<Conversation> {
-        update_conversation(self, conversation, now)
+    fn update_conversation(&self, c: &Conversation, now: OffsetDateTime) -> Result<Conversation> {
+        update_conversation(self, c, now)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {

@@ -10,12 +10,14 @@ use uuid::Uuid;
 use super::conflict_on;
 use super::queries::*;
 use crate::backend::message_list::assemble;
-use crate::backend::sql::{MessageRows, Stamps, update_conversation, version_from, version_param};
-use crate::backend::{Session, TimeKey, Touch};
+use crate::backend::sql::{
+    HeaderWrite, MessageRows, Stamps, update_conversation, version_from, version_param,
+};
+use crate::backend::{PositionRange, Positioned, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageId, from_micros, to_micros,
+    FileId, FileMetadata, Message, MessageEdit, MessageId, from_micros, to_micros,
 };
 
 pub(super) struct SqliteSession<'c> {
@@ -63,22 +65,15 @@ impl<'c> SqliteSession<'c> {
 }
 
 impl MessageRows for SqliteSession<'_> {
-    fn write_header(
-        &self,
-        id: ConversationId,
-        expected: u64,
-        title: &str,
-        now: OffsetDateTime,
-        message_count: i64,
-    ) -> Result<Option<Stamps>> {
+    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<Stamps>> {
         const T: &str = "conversations";
         let mut stmt = self.conn.prepare_cached(UPDATE_CONVERSATION)?;
         let mut rows = stmt.query(params![
-            key(id),
-            title,
-            to_micros(now),
-            message_count,
-            version_param(expected),
+            key(header.id),
+            header.title,
+            to_micros(header.now),
+            header.message_count,
+            version_param(header.expected),
         ])?;
         let Some(row) = rows.next()? else {
             return Ok(None);
@@ -333,31 +328,16 @@ impl Session for SqliteSession<'_> {
         Ok(changed > 0)
     }
 
-    fn edit_message(
-        &self,
-        id: MessageId,
-        content: Option<&str>,
-        attachments: Option<&[Attachment]>,
-    ) -> Result<Option<Message>> {
-        let attachments = attachments.map(attachments_json).transpose()?;
+    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
+        let attachments = edit.attachments.as_deref().map(attachments_json);
         let mut stmt = self.conn.prepare_cached(EDIT_MESSAGE)?;
-        let mut rows = stmt.query(params![key(id), content, attachments])?;
+        let mut rows = stmt.query(params![key(id), edit.content, attachments.transpose()?])?;
         rows.next()?.map(|row| Ok(message_at(row)?.1)).transpose()
     }
 
-    fn grow_message(
-        &self,
-        id: MessageId,
-        delta: &str,
-        max_bytes: usize,
-    ) -> Result<Option<Message>> {
+    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
         let mut stmt = self.conn.prepare_cached(GROW_MESSAGE)?;
-        let mut rows = stmt.query(params![
-            key(id),
-            delta,
-            delta.len() as i64,
-            max_bytes as i64
-        ])?;
+        let mut rows = stmt.query(params![key(id), delta, delta.len() as i64, max as i64])?;
         rows.next()?.map(|row| Ok(message_at(row)?.1)).transpose()
     }
 
@@ -402,18 +382,10 @@ impl Session for SqliteSession<'_> {
         Ok(())
     }
 
-    fn message_page(
-        &self,
-        conversation: ConversationId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, Message)>> {
+    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>> {
         let mut stmt = self.conn.prepare_cached(MESSAGES_PAGE)?;
-        let rows = stmt.query(params![
-            key(conversation),
-            after.unwrap_or(i64::MIN),
-            limit as i64
-        ])?;
+        let after = range.after.unwrap_or(i64::MIN);
+        let rows = stmt.query(params![key(id), after, range.limit as i64])?;
         collect(rows, message_at)
     }
 
@@ -445,12 +417,8 @@ impl Session for SqliteSession<'_> {
         })
     }
 
-    fn update_conversation(
-        &self,
-        conversation: &Conversation,
-        now: OffsetDateTime,
-    ) -> Result<Conversation> {
-        update_conversation(self, conversation, now)
+    fn update_conversation(&self, c: &Conversation, now: OffsetDateTime) -> Result<Conversation> {
+        update_conversation(self, c, now)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
