@@ -49,16 +49,7 @@ impl Drop for Role {
     }
 }
 
-/// Everything `err` shows, down its source chain.
-fn shown(err: &Error) -> String {
-    let mut text = format!("{err}\n{err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!("\n{s}\n{s:?}"));
-        source = s.source();
-    }
-    text
-}
+use common::shown;
 
 #[test]
 fn a_role_without_create_on_the_schema_is_told_so_when_migrating() {

@@ -17,9 +17,7 @@ use silmari_store::prelude::*;
 
 use common::contents;
 
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
+use common::sqlite_url as url;
 
 /// Small batches: many commits per conversation, many places to be cut.
 const BATCH: u32 = 25;

@@ -14,46 +14,7 @@ use std::time::{Duration, Instant};
 use silmari_store::prelude::*;
 use silmari_store::{PoolConfig, SqliteOptions, StoreConfig};
 
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
-
-fn size_from_env(var: &str, ci: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci)
-}
-
-/// A small deterministic generator (xorshift64*), so failures replay from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Self {
-        let seed = std::env::var("SILMARI_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        println!("seed {seed} (SILMARI_SEED={seed} replays it)");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::{Rng, size_from_env, sqlite_url as url};
 
 /// Starts this test binary's test `name` as a child with `arg`.
 fn child(name: &str, arg: &str) -> std::process::Child {

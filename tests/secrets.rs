@@ -8,51 +8,12 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use silmari_store::{Error, Location, Store, StoreConfig};
 
-/// Every log record of this test binary, as text.
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        LOGGED.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        log::set_boxed_logger(Box::new(Capture)).expect("one logger per test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-fn logged() -> String {
-    LOGGED.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
-}
-
-/// Everything `err` shows, down its source chain.
-fn shown_error(err: &Error) -> String {
-    let mut text = format!("{err}\n{err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!("\n{s}\n{s:?}"));
-        source = s.source();
-    }
-    text
-}
+use common::{capture_logs, logged, shown as shown_error};
 
 /// Everything the public types show for `url`: the parsed configuration
 /// (`Debug`, its location and `PostgresUrl` both ways) or the parse error,

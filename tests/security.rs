@@ -3,39 +3,10 @@
 
 mod common;
 
-use std::sync::Mutex;
-
 use silmari_store::StoreConfig;
 use silmari_store::prelude::*;
 
-/// Every log record, as text.
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        LOGGED.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-    }
-
-    fn flush(&self) {}
-}
-
-/// Everything `err` shows, down its source chain.
-fn shown(err: &Error) -> String {
-    let mut text = format!("{err} {err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!(" {s} {s:?}"));
-        source = s.source();
-    }
-    text
-}
+use common::{capture_logs, logged, shown};
 
 fn assert_hidden(secret: &str, text: &str) {
     assert!(!text.contains(secret), "the secret shows in: {text}");
@@ -43,8 +14,7 @@ fn assert_hidden(secret: &str, text: &str) {
 
 #[test]
 fn passwords_never_show_in_debug_display_errors_or_logs() {
-    log::set_boxed_logger(Box::new(Capture)).expect("one logger per test binary");
-    log::set_max_level(log::LevelFilter::Trace);
+    capture_logs();
     let secret = "hunter2-do-not-print";
 
     // Parsing, Debug and Display of the configuration.
@@ -95,13 +65,13 @@ fn passwords_never_show_in_debug_display_errors_or_logs() {
         let err = Store::open(&wrong).unwrap_err();
         assert_hidden(secret, &shown(&err));
         assert_hidden(&real, &shown(&err));
-        let logged = LOGGED.lock().unwrap().join("\n");
+        let logged = logged();
         assert_hidden(&real, &logged);
     }
     // The capture works in every build: opening a store logs where it is
     // (above, only a PostgreSQL build opened one).
     drop(Store::open("memory://").unwrap());
-    let logged = LOGGED.lock().unwrap().join("\n");
+    let logged = logged();
     assert!(
         logged.contains("opened memory store at memory://"),
         "the log is captured: {logged}"

@@ -16,16 +16,7 @@ use silmari_store::prelude::*;
 use silmari_store::{SqliteOptions, StoreConfig};
 use tempfile::TempDir;
 
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
-
-fn size_from_env(var: &str, ci: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci)
-}
+use common::{size_from_env, sqlite_url as url};
 
 /// A file store holding one conversation of 100 messages of 4 KiB (about
 /// 500 KiB in all), and a version-2 snapshot of it taken by `down(1)` and

@@ -1,7 +1,9 @@
 //! What only the SQLite backend has: files, pragmas, the pool, migrations on open.
 #![cfg(feature = "sqlite")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -10,9 +12,7 @@ use silmari_store::PoolConfig;
 use silmari_store::prelude::*;
 use tempfile::TempDir;
 
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
+use common::sqlite_url as url;
 
 fn db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -29,18 +29,7 @@ use std::time::Duration;
 use silmari_store::prelude::*;
 use silmari_store::{PoolConfig, SqliteOptions, StoreConfig};
 
-/// The URL of the SQLite file at `path`.
-pub fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
-
-/// A size from the environment variable `var`, else `ci`.
-pub fn size_from_env(var: &str, ci: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci)
-}
+pub use common::{Rng, size_from_env, sqlite_url as url};
 
 /// The argument of this process when it is a child, `None` in the parent.
 pub fn child_arg() -> Option<String> {
@@ -48,42 +37,6 @@ pub fn child_arg() -> Option<String> {
         std::env::var(common::CHILD_VAR).ok()
     } else {
         None
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so failures replay from the seed.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `SILMARI_SEED`, else the clock; prints the seed.
-    pub fn from_env() -> Self {
-        let seed = std::env::var("SILMARI_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        println!("seed {seed} (SILMARI_SEED={seed} replays it)");
-        Rng(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// A duration between zero and `max`.
-    pub fn upto(&mut self, max: Duration) -> Duration {
-        max.mul_f64(self.below(10_001) as f64 / 10_000.0)
     }
 }
 

@@ -148,6 +148,101 @@ pub fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// The URL of the SQLite file at `path`.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite:///{}", path.display())
+}
+
+/// A size from the environment variable `var` (a soak setting), else `ci`.
+pub fn size_from_env(var: &str, ci: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ci)
+}
+
+/// Everything `err` shows, down its source chain: `Display` and `Debug` of
+/// each, one per line.
+pub fn shown(err: &silmari_store::Error) -> String {
+    let mut text = format!("{err}\n{err:?}");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(&format!("\n{s}\n{s:?}"));
+        source = s.source();
+    }
+    text
+}
+
+/// A small deterministic generator (xorshift64*), so failures replay from the seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `SILMARI_SEED`, else the clock; prints the seed.
+    pub fn from_env() -> Self {
+        let seed = std::env::var("SILMARI_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
+        println!("seed {seed} (SILMARI_SEED={seed} replays it)");
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// A duration between zero and `max`.
+    pub fn upto(&mut self, max: std::time::Duration) -> std::time::Duration {
+        max.mul_f64(self.below(10_001) as f64 / 10_000.0)
+    }
+}
+
+/// Every log record of this test binary, as text, once [`capture_logs`]
+/// installed the logger.
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        LOGGED.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs a logger that keeps every record (once per test binary), at
+/// every level.
+pub fn capture_logs() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        log::set_boxed_logger(Box::new(Capture)).expect("one logger per test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Everything logged so far, a record per line.
+pub fn logged() -> String {
+    LOGGED.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+}
+
 /// Set in a child test process started by [`peak_kib_of_child`].
 pub const CHILD_VAR: &str = "SILMARI_TEST_CHILD";
 
