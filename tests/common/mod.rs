@@ -103,13 +103,21 @@ pub mod pg {
     }
 
     impl Drop for Database {
+        /// Drops the database. Sessions of other roles (a test's own login
+        /// roles) may still be closing, and a role that is not a superuser
+        /// cannot end them with FORCE: try again for a few seconds.
         fn drop(&mut self) {
-            if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
-                let _ = admin.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ));
+            let Ok(mut admin) = Client::connect(&self.server, NoTls) else {
+                return;
+            };
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            for _ in 0..50 {
+                if admin.batch_execute(&drop).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
+            eprintln!("could not drop the test database {}", self.name);
         }
     }
 }
