@@ -55,6 +55,15 @@ fn message_at(r: &rusqlite::Row<'_>) -> Message {
 }
 
 impl Baseline {
+    /// Runs a statement without parameters or rows (`BEGIN IMMEDIATE`, `COMMIT`).
+    fn run(&self, sql: &str) {
+        self.conn
+            .prepare_cached(sql)
+            .expect("prepare")
+            .execute([])
+            .expect(sql);
+    }
+
     /// Opens an already migrated database file with the store's pragmas.
     pub fn open(path: &Path) -> Self {
         let conn = Connection::open(path).expect("open");
@@ -86,11 +95,7 @@ impl Baseline {
         let t = now();
         let conversation = conversation.to_string();
         let json = serde_json::to_string(attachments).expect("json");
-        self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .expect("prepare")
-            .execute([])
-            .expect("begin");
+        self.run("BEGIN IMMEDIATE");
         self.conn
             .prepare_cached(
                 "UPDATE conversations SET updated_at = MAX(?2, updated_at + 1), \
@@ -108,22 +113,14 @@ impl Baseline {
             .expect("prepare")
             .execute(params![id.to_string(), conversation, content, t, json])
             .expect("insert");
-        self.conn
-            .prepare_cached("COMMIT")
-            .expect("prepare")
-            .execute([])
-            .expect("commit");
+        self.run("COMMIT");
         id
     }
 
     /// W5: many messages in one transaction, one cached statement.
     pub fn bulk(&self, conversation: Uuid, contents: &[String]) {
         let conversation = conversation.to_string();
-        self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .expect("prepare")
-            .execute([])
-            .expect("begin");
+        self.run("BEGIN IMMEDIATE");
         let first: i64 = self
             .conn
             .prepare_cached(
@@ -161,11 +158,7 @@ impl Baseline {
             .expect("prepare")
             .execute(params![conversation, t, contents.len() as i64])
             .expect("bump");
-        self.conn
-            .prepare_cached("COMMIT")
-            .expect("prepare")
-            .execute([])
-            .expect("commit");
+        self.run("COMMIT");
     }
 
     /// W8 (`grow` false: replaces the text) and W9 (`grow`: appends to it):
@@ -179,11 +172,7 @@ impl Baseline {
             "UPDATE messages SET content = ?2 WHERE id = ?1 \
              RETURNING id, conversation_id, role, content, created_at, attachments"
         };
-        self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .expect("prepare")
-            .execute([])
-            .expect("begin");
+        self.run("BEGIN IMMEDIATE");
         let message = self
             .conn
             .prepare_cached(sql)
@@ -198,11 +187,7 @@ impl Baseline {
             .expect("prepare")
             .execute(params![message.conversation_id.to_string(), now()])
             .expect("bump");
-        self.conn
-            .prepare_cached("COMMIT")
-            .expect("prepare")
-            .execute([])
-            .expect("commit");
+        self.run("COMMIT");
         message
     }
 

@@ -30,6 +30,22 @@ fn three(store: &Store) -> (Conversation, Vec<Message>) {
     (c, messages)
 }
 
+/// Asserts `result` is `NotFound` naming a message.
+#[track_caller]
+fn assert_message_not_found<T: std::fmt::Debug>(result: silmari_store::Result<T>) {
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                entity: Entity::Message,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 fn get(store: &Store, id: ConversationId) -> Conversation {
     store.conversations().get(id).unwrap().unwrap()
 }
@@ -94,19 +110,10 @@ pub fn message_edit_changes_one_message_in_place(store: &Store) {
 pub fn message_edit_refusals_write_nothing(store: &Store) {
     let (c, messages) = three(store);
     let before = contents(store);
-    let err = store
-        .conversations()
-        .edit_message(MessageId::new(), MessageEdit::new().content("x"))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::NotFound {
-                entity: Entity::Message,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_message_not_found(
+        store
+            .conversations()
+            .edit_message(MessageId::new(), MessageEdit::new().content("x")),
     );
     assert_invalid(
         store
@@ -242,19 +249,10 @@ pub fn message_stream_grows_one_message(store: &Store) {
     assert_eq!(after.version, before.version + 1 + tokens.len() as u64);
 
     let snapshot = contents(store);
-    let err = store
-        .conversations()
-        .append_to_message(MessageId::new(), "x")
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::NotFound {
-                entity: Entity::Message,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_message_not_found(
+        store
+            .conversations()
+            .append_to_message(MessageId::new(), "x"),
     );
     assert_invalid(
         store.conversations().append_to_message(reply.id, "a\0b"),
