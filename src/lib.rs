@@ -108,10 +108,11 @@ pub use config::{Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
 pub use error::{Entity, Error, Result};
 pub use migrations::Migrations;
 pub use model::{
-    Attachment, BackendKind, Conversation, ConversationId, ConversationOrder, ConversationQuery,
-    ConversationSummary, Counts, Cursor, Direction, FileId, FileMetadata, HealthReport, Message,
-    MessageEdit, MessageId, MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage,
-    Page, PageRequest, PlannedMigration, Role, Snapshot, SqlitePragmas,
+    Archived, Attachment, BackendKind, Conversation, ConversationEdit, ConversationId,
+    ConversationOrder, ConversationQuery, ConversationSummary, ConversationTree, Counts, Cursor,
+    Direction, FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata,
+    MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page, PageRequest,
+    PlannedMigration, Role, Snapshot, SqlitePragmas,
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};
@@ -122,9 +123,9 @@ pub use transfer::{Progress, TransferOptions, TransferReport, copy};
 /// traits whose methods the handles offer.
 pub mod prelude {
     pub use crate::{
-        Attachment, Conversation, ConversationId, ConversationQuery, ConversationRepository, Error,
-        FileId, FileMetadata, FileRepository, Message, MessageId, NewConversation, NewFile,
-        NewMessage, PageRequest, Role, Store,
+        Attachment, Conversation, ConversationEdit, ConversationId, ConversationQuery,
+        ConversationRepository, Error, FileId, FileMetadata, FileRepository, Message, MessageEdit,
+        MessageId, Metadata, NewConversation, NewFile, NewMessage, PageRequest, Role, Store,
     };
 }
 

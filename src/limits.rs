@@ -11,6 +11,11 @@ pub const MAX_FILENAME_BYTES: usize = 1024;
 pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 256;
+/// Largest [`Metadata`](crate::Metadata) object, in bytes of compact JSON.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// Deepest nesting of a [`Metadata`](crate::Metadata) object (the object
+/// itself is level 1).
+pub const MAX_METADATA_DEPTH: usize = 32;
 /// Most items in one page.
 pub const MAX_PAGE_SIZE: u32 = 1_000;
 /// Largest file size: what a signed 64-bit integer column holds.

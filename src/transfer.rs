@@ -11,12 +11,12 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Session;
+use crate::backend::{Branches, Chat, PositionRange, Session, Touch};
 use crate::error::{Error, Result};
 
 use crate::model::{
-    Conversation, ConversationOrder, ConversationQuery, Counts, FileMetadata, Message, MessageId,
-    Page, PageRequest,
+    Archived, Conversation, ConversationId, ConversationOrder, ConversationQuery, Counts,
+    FileMetadata, Message, MessageId, Page, PageRequest,
 };
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
@@ -111,16 +111,15 @@ pub fn copy(
             for summary in summaries {
                 let header = summary.into_conversation(Vec::new());
                 if writer.conversation(&header)? {
-                    each_page(
-                        size,
-                        |page| from.conversations().messages(header.id, page),
-                        |messages| writer.messages(&header, &messages),
-                    )?;
+                    each_tree_page(from, header.id, size, |messages| {
+                        writer.messages(&header, &messages)
+                    })?;
                 } else {
                     // The target has it, maybe from a copy that was interrupted
                     // between two batches: add the messages it lacks.
                     writer.missing_messages(from, &header, size)?;
                 }
+                writer.current_leaf(&header, current_leaf(from, header.id)?)?;
                 progress(writer.progress(total));
             }
             Ok(())
@@ -129,13 +128,46 @@ pub fn copy(
     Ok(writer.report)
 }
 
-/// Conversations newest-created first, by pages: the order copies and
-/// exports walk them in (it does not move while they run).
+/// Conversations newest-created first, archived or not, by pages: the
+/// order copies and exports walk them in (it does not move while they run).
 pub(crate) fn by_creation(page: PageRequest) -> ConversationQuery {
     ConversationQuery {
         order: ConversationOrder::CreatedAt,
         page,
+        archived: Archived::Include,
     }
+}
+
+/// Hands every message of conversation `id`, on every branch, to `visit`,
+/// `size` at a time, in position order (a parent before its children).
+pub(crate) fn each_tree_page(
+    store: &Store,
+    id: ConversationId,
+    size: u32,
+    mut visit: impl FnMut(Vec<Message>) -> Result<()>,
+) -> Result<()> {
+    let mut after = None;
+    loop {
+        let range = PositionRange {
+            after,
+            limit: size as usize,
+        };
+        let page = store.run_read(|s| s.message_page(id, Branches::All, range))?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.position);
+        let full = page.len() >= size as usize;
+        visit(page.into_iter().map(|s| s.message).collect())?;
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// The current leaf of conversation `id` in `store`.
+pub(crate) fn current_leaf(store: &Store, id: ConversationId) -> Result<Option<MessageId>> {
+    store.run_read(|s| s.current_leaf(id))
 }
 
 /// Fetches page after page of `limit` items until the last, handing each
@@ -229,39 +261,54 @@ impl<'a> Writer<'a> {
         size: u32,
     ) -> Result<()> {
         let mut held: HashSet<MessageId> = HashSet::new();
-        each_page(
-            size,
-            |page| self.to.conversations().messages(header.id, page),
-            |messages| {
-                held.extend(messages.iter().map(|m| m.id));
-                Ok(())
-            },
-        )?;
-        each_page(
-            size,
-            |page| from.conversations().messages(header.id, page),
-            |messages| {
-                let total = messages.len();
-                let missing: Vec<Message> = messages
-                    .into_iter()
-                    .filter(|m| !held.contains(&m.id))
-                    .collect();
-                self.report.skipped.messages += (total - missing.len()) as u64;
-                self.messages(header, &missing)
-            },
-        )
+        each_tree_page(self.to, header.id, size, |messages| {
+            held.extend(messages.iter().map(|m| m.id));
+            Ok(())
+        })?;
+        each_tree_page(from, header.id, size, |messages| {
+            let total = messages.len();
+            let missing: Vec<Message> = messages
+                .into_iter()
+                .filter(|m| !held.contains(&m.id))
+                .collect();
+            self.report.skipped.messages += (total - missing.len()) as u64;
+            self.messages(header, &missing)
+        })
     }
 
-    /// Appends messages to a conversation written before, leaving its `updated_at`.
+    /// Adds messages to a conversation written before, with the parents
+    /// they name, off the current branch until
+    /// [`current_leaf`](Self::current_leaf) sets it; leaves its `updated_at`.
     pub(crate) fn messages(&mut self, header: &Conversation, messages: &[Message]) -> Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
         self.to
-            .run_write(|s| s.append_messages(header.id, messages, None))?;
+            .run_write(|s| add_messages(s, header.id, messages))?;
         self.report.written.messages += messages.len() as u64;
         Ok(())
     }
+
+    /// Makes `leaf` the current leaf of a conversation written before.
+    pub(crate) fn current_leaf(
+        &mut self,
+        header: &Conversation,
+        leaf: Option<MessageId>,
+    ) -> Result<()> {
+        self.to.run_write(|s| s.select_leaf(header.id, leaf))
+    }
+}
+
+/// Adds `messages` to conversation `id` off the current branch, with the
+/// parents they name, counting them and leaving `updated_at`.
+pub(crate) fn add_messages(
+    s: &dyn Session,
+    id: ConversationId,
+    messages: &[Message],
+) -> Result<()> {
+    let added = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+    s.touch(id, Touch::write(None, added))?;
+    s.insert_messages(id, messages, false)
 }
 
 /// Refuses a target that holds any record.

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::limits::*;
 use crate::model::{
-    Attachment, Conversation, ConversationId, FileMetadata, Message, MessageEdit, NewConversation,
-    NewFile, NewMessage, truncate,
+    Attachment, Conversation, ConversationEdit, ConversationId, FileMetadata, Message, MessageEdit,
+    Metadata, NewConversation, NewFile, NewMessage, truncate,
 };
 
 /// A new file record from `input`, created at `now` unless it says otherwise.
@@ -54,6 +54,7 @@ pub(crate) fn new_conversation(
     now: OffsetDateTime,
 ) -> Result<Conversation> {
     text("title", &input.title, MAX_TITLE_BYTES)?;
+    metadata(&input.metadata)?;
     let created_at = timestamp("created_at", input.created_at.unwrap_or(now))?;
     Ok(Conversation {
         id: input.id.unwrap_or_default(),
@@ -61,6 +62,8 @@ pub(crate) fn new_conversation(
         created_at,
         updated_at: created_at,
         version: 1,
+        archived_at: None,
+        metadata: input.metadata,
         messages: Vec::new(),
     })
 }
@@ -113,6 +116,7 @@ fn message_from(
         content,
         attachments,
         created_at,
+        metadata,
     } = input;
     let message = Message {
         id: id.unwrap_or_default(),
@@ -121,6 +125,8 @@ fn message_from(
         content,
         created_at: created_at.unwrap_or(now),
         attachments,
+        parent_id: None,
+        metadata,
     };
     stored_message(message)
 }
@@ -129,6 +135,7 @@ fn message_from(
 /// every timestamp normalized, message ids unique and owned by it.
 pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> {
     text("title", &conversation.title, MAX_TITLE_BYTES)?;
+    metadata(&conversation.metadata)?;
     let mut seen = HashSet::with_capacity(conversation.messages.len());
     let mut messages = Vec::with_capacity(conversation.messages.len());
     for (i, message) in conversation.messages.iter().enumerate() {
@@ -156,8 +163,24 @@ pub(crate) fn conversation(conversation: &Conversation) -> Result<Conversation> 
         created_at: timestamp("created_at", conversation.created_at)?,
         updated_at: timestamp("updated_at", conversation.updated_at)?,
         version: version(conversation.version)?,
+        archived_at: conversation.archived_at,
+        metadata: conversation.metadata.clone(),
         messages,
     })
+}
+
+/// A conversation edit, every part it sets checked.
+pub(crate) fn conversation_edit(edit: ConversationEdit) -> Result<ConversationEdit> {
+    if let Some(title) = &edit.title {
+        text("title", title, MAX_TITLE_BYTES)?;
+    }
+    if let Some(value) = &edit.metadata {
+        metadata(value)?;
+    }
+    if let Some(expected) = edit.if_version {
+        version(expected).map_err(|e| e.within("if_"))?;
+    }
+    Ok(edit)
 }
 
 /// A message edit, every part it sets checked as a new message's would be.
@@ -167,6 +190,9 @@ pub(crate) fn message_edit(edit: MessageEdit) -> Result<MessageEdit> {
     }
     if let Some(attachments) = &edit.attachments {
         attachment_list(attachments)?;
+    }
+    if let Some(value) = &edit.metadata {
+        metadata(value)?;
     }
     if let Some(expected) = edit.if_version {
         version(expected).map_err(|e| e.within("if_"))?;
@@ -196,8 +222,63 @@ pub(crate) fn page_limit(limit: u32) -> Result<usize> {
 fn stored_message(mut message: Message) -> Result<Message> {
     text("content", &message.content, MAX_CONTENT_BYTES)?;
     attachment_list(&message.attachments)?;
+    metadata(&message.metadata)?;
     message.created_at = timestamp("created_at", message.created_at)?;
     Ok(message)
+}
+
+/// App metadata: at most [`MAX_METADATA_BYTES`] of compact JSON, nested at
+/// most [`MAX_METADATA_DEPTH`] deep, no NUL character anywhere (PostgreSQL's
+/// `jsonb` cannot hold one).
+pub(crate) fn metadata(value: &Metadata) -> Result<()> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    check_json(value, 1).map_err(|reason| Error::invalid("metadata", reason))?;
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::invalid("metadata", e.to_string()))?;
+    if bytes.len() > MAX_METADATA_BYTES {
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "is {} bytes of JSON, at most {MAX_METADATA_BYTES} allowed",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Depth and NUL checks of a JSON object at nesting level `depth`, without
+/// recursion deeper than the limit.
+fn check_json(object: &Metadata, depth: usize) -> Result<(), String> {
+    use serde_json::Value;
+    fn value(v: &Value, depth: usize) -> Result<(), String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Err("contains a NUL character".into()),
+            Value::Array(items) => {
+                deeper(depth)?;
+                items.iter().try_for_each(|v| value(v, depth + 1))
+            }
+            Value::Object(map) => check_json(map, depth + 1),
+            _ => Ok(()),
+        }
+    }
+    fn deeper(depth: usize) -> Result<(), String> {
+        if depth >= MAX_METADATA_DEPTH {
+            return Err(format!("is nested deeper than {MAX_METADATA_DEPTH} levels"));
+        }
+        Ok(())
+    }
+    if depth > MAX_METADATA_DEPTH {
+        return Err(format!("is nested deeper than {MAX_METADATA_DEPTH} levels"));
+    }
+    for (key, v) in object {
+        if key.contains('\0') {
+            return Err("contains a NUL character in a key".into());
+        }
+        value(v, depth)?;
+    }
+    Ok(())
 }
 
 fn attachment_list(attachments: &[Attachment]) -> Result<()> {

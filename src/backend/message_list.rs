@@ -5,6 +5,19 @@ use std::collections::{HashMap, HashSet};
 
 use crate::model::{Conversation, ConversationId, ConversationSummary, Message, MessageId};
 
+/// Every conversation's summary, archived or not, most recently updated
+/// first: two index scans, merged.
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn every_summary(
+    session: &(impl super::Session + ?Sized),
+) -> crate::error::Result<Vec<ConversationSummary>> {
+    use crate::model::ConversationOrder::UpdatedAt;
+    let mut all = session.conversations(UpdatedAt, false, None, usize::MAX)?;
+    all.extend(session.conversations(UpdatedAt, true, None, usize::MAX)?);
+    all.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    Ok(all)
+}
+
 /// Whole conversations from their summaries (in list order) and all
 /// messages (grouped by conversation, each group in append order).
 #[allow(dead_code)] // unused in a memory-only build
@@ -37,15 +50,22 @@ pub(crate) struct SyncPlan<'a> {
     pub insert: Vec<(i64, &'a Message)>,
     /// Stored messages whose position or fields change.
     pub update: Vec<(i64, &'a Message)>,
+    /// Whether kept messages move (the list was reordered, or a message was
+    /// put between two stored ones): the list is renumbered from 1.
+    pub renumbered: bool,
 }
 
 /// Plans the writes from `stored` (with positions, in order) to `desired`.
 ///
-/// Kept messages keep their positions and new ones go after the last stored
-/// position when that preserves the desired order (the usual edit: change
-/// some, delete some, add at the end). Any other reordering renumbers the
-/// list from 1.
-pub(crate) fn plan<'a>(stored: &[(i64, Message)], desired: &'a [Message]) -> SyncPlan<'a> {
+/// Kept messages keep their positions and new ones go after `last` (the
+/// highest position in the conversation) when that preserves the desired
+/// order (the usual edit: change some, delete some, add at the end). Any
+/// other reordering renumbers the list from 1.
+pub(crate) fn plan<'a>(
+    stored: &[(i64, Message)],
+    desired: &'a [Message],
+    last: i64,
+) -> SyncPlan<'a> {
     let by_id: HashMap<MessageId, (i64, &Message)> =
         stored.iter().map(|(p, m)| (m.id, (*p, m))).collect();
     let wanted: HashSet<MessageId> = desired.iter().map(|m| m.id).collect();
@@ -55,12 +75,12 @@ pub(crate) fn plan<'a>(stored: &[(i64, Message)], desired: &'a [Message]) -> Syn
         .map(|(_, m)| m.id)
         .collect();
 
-    let mut last = i64::MIN;
+    let mut previous = i64::MIN;
     let mut seen_new = false;
     let keeps_positions = desired.iter().all(|m| match by_id.get(&m.id) {
         Some(&(position, _)) => {
-            let in_order = !seen_new && position > last;
-            last = position;
+            let in_order = !seen_new && position > previous;
+            previous = position;
             in_order
         }
         None => {
@@ -69,9 +89,10 @@ pub(crate) fn plan<'a>(stored: &[(i64, Message)], desired: &'a [Message]) -> Syn
         }
     });
 
-    let mut next_new = stored.iter().map(|(p, _)| *p).max().unwrap_or(0);
+    let mut next_new = stored.iter().map(|(p, _)| *p).fold(last, i64::max);
     let mut plan = SyncPlan {
         delete,
+        renumbered: !keeps_positions,
         ..SyncPlan::default()
     };
     for (index, message) in desired.iter().enumerate() {
@@ -119,7 +140,7 @@ mod tests {
     #[test]
     fn unchanged_list_writes_nothing() {
         let list = messages(3);
-        assert_eq!(plan(&stored(&list), &list), SyncPlan::default());
+        assert_eq!(plan(&stored(&list), &list, 0), SyncPlan::default());
     }
 
     #[test]
@@ -128,18 +149,28 @@ mod tests {
         let mut desired = vec![list[0].clone(), list[2].clone(), list[3].clone()];
         desired[1].content = "edited".into();
         desired.push(messages(1).remove(0));
-        let p = plan(&stored(&list), &desired);
+        let p = plan(&stored(&list), &desired, 0);
         assert_eq!(p.delete, vec![list[1].id]);
         assert_eq!(p.update, vec![(3, &desired[1])]);
         assert_eq!(p.insert, vec![(5, &desired[3])]);
+        assert!(!p.renumbered);
+    }
+
+    #[test]
+    fn new_messages_go_after_the_last_position_of_any_branch() {
+        let list = messages(2);
+        let mut desired = list.clone();
+        desired.push(messages(1).remove(0));
+        let p = plan(&stored(&list), &desired, 9);
+        assert_eq!(p.insert, vec![(10, &desired[2])]);
     }
 
     #[test]
     fn reordering_renumbers() {
         let list = messages(3);
         let desired = vec![list[2].clone(), list[0].clone(), list[1].clone()];
-        let p = plan(&stored(&list), &desired);
-        assert!(p.delete.is_empty() && p.insert.is_empty());
+        let p = plan(&stored(&list), &desired, 0);
+        assert!(p.delete.is_empty() && p.insert.is_empty() && p.renumbered);
         assert_eq!(
             p.update,
             vec![(1, &desired[0]), (2, &desired[1]), (3, &desired[2])]
@@ -151,7 +182,7 @@ mod tests {
         let list = messages(2);
         let new = messages(1).remove(0);
         let desired = vec![list[0].clone(), new, list[1].clone()];
-        let p = plan(&stored(&list), &desired);
+        let p = plan(&stored(&list), &desired, 0);
         assert_eq!(p.insert, vec![(2, &desired[1])]);
         assert_eq!(p.update, vec![(3, &desired[2])]);
     }

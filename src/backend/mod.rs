@@ -11,10 +11,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
-use crate::limits::MAX_CONTENT_BYTES;
 use crate::model::{
     BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, MigrationStatus,
+    FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata, MigrationStatus,
     MigrationTarget, PlannedMigration, Snapshot,
 };
 
@@ -23,12 +22,14 @@ use crate::model::{
 #[macro_use]
 mod sql;
 
+mod chat;
 pub(crate) mod memory;
 pub(crate) mod message_list;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+pub(crate) mod update;
 
 /// What a write closure tells the backend to do with its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub(crate) enum Finish {
     Commit,
     Rollback,
 }
+
+pub(crate) use chat::Chat;
 
 /// A body run inside [`Backend::read`] or [`Backend::write`].
 pub(crate) type Body<'a> = dyn FnMut(&dyn Session) -> Result<Finish> + 'a;
@@ -126,8 +129,35 @@ impl Touch {
     }
 }
 
-/// A message with its position in its conversation.
-pub(crate) type Positioned = (i64, Message);
+/// A stored message with where it sits in its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    /// Its place in the conversation's append order (a parent's is always
+    /// lower than its children's).
+    pub(crate) position: i64,
+    /// On the current branch, from the first message to the current leaf.
+    pub(crate) on_path: bool,
+    pub(crate) message: Message,
+}
+
+/// Where a message sits in its conversation's tree, without its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) id: MessageId,
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) parent_id: Option<MessageId>,
+    pub(crate) position: i64,
+    pub(crate) on_path: bool,
+}
+
+/// Which messages of a conversation a read walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Branches {
+    /// The current branch only.
+    Current,
+    /// Every message of every branch.
+    All,
+}
 
 /// Which messages of a conversation a page holds: positioned after `after`
 /// (from the first when `None`), at most `limit`.
@@ -137,10 +167,60 @@ pub(crate) struct PositionRange {
     pub(crate) limit: usize,
 }
 
+impl PositionRange {
+    /// Every message.
+    pub(crate) const ALL: PositionRange = PositionRange {
+        after: None,
+        limit: usize::MAX,
+    };
+
+    /// `after` as an SQL parameter.
+    #[allow(dead_code)] // unused in a memory-only build
+    pub(crate) fn after_param(self) -> i64 {
+        self.after.unwrap_or(i64::MIN)
+    }
+
+    /// `limit` as an SQL parameter.
+    #[allow(dead_code)] // unused in a memory-only build
+    pub(crate) fn limit_param(self) -> i64 {
+        i64::try_from(self.limit).unwrap_or(i64::MAX)
+    }
+}
+
+/// The own fields of a conversation a write sets (`None`: kept).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fields<'a> {
+    pub(crate) title: Option<&'a str>,
+    pub(crate) metadata: Option<&'a Metadata>,
+    pub(crate) archive: Option<Archive>,
+}
+
+/// What a write does to `archived_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Archive {
+    /// Set it to this time, unless it is set already.
+    At(OffsetDateTime),
+    /// Clear it.
+    Clear,
+}
+
+/// `update`'s header write: title and metadata of conversation `id`,
+/// `updated_at` moved to `max(now, updated_at + 1µs)`, only if it is at
+/// version `expected`.
+pub(crate) struct HeaderWrite<'a> {
+    pub(crate) id: ConversationId,
+    pub(crate) expected: u64,
+    pub(crate) title: &'a str,
+    pub(crate) metadata: &'a Metadata,
+    pub(crate) now: OffsetDateTime,
+}
+
 /// A keyset position in a newest-first list: (timestamp micros, id).
 pub(crate) type TimeKey = (i64, Uuid);
 
-/// Record-level operations on already validated input.
+/// Record-level operations on already validated input: what a backend
+/// implements. What the API does with them, the same way on every backend,
+/// is in [`Chat`].
 pub(crate) trait Session {
     fn insert_file(&self, file: &FileMetadata) -> Result<()>;
     fn file(&self, id: FileId) -> Result<Option<FileMetadata>>;
@@ -150,6 +230,7 @@ pub(crate) trait Session {
 
     /// Inserts the conversation's row (its `messages` are empty).
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()>;
+    /// The conversation with its current branch.
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
     fn conversation_exists(&self, id: ConversationId) -> Result<bool>;
     /// Applies `touch` to the conversation's row and moves its version
@@ -171,104 +252,117 @@ pub(crate) trait Session {
             },
         )
     }
-    /// Inserts `messages` (all of `conversation`, ids unique among them)
-    /// after its last message, in order. Run after
-    /// [`touch_conversation`](Self::touch_conversation), which holds the row.
-    fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()>;
-    /// Appends `messages` at the end of the conversation, in order. With
-    /// `bump`, moves `updated_at` forward; without, leaves it (imports keep
-    /// the stored value). [`Error::NotFound`] when the conversation is not there.
-    fn append_messages(
+    /// [`touch_conversation`](Self::touch_conversation) on the conversation
+    /// of message `id`, found and locked in the same statement (so writes
+    /// lock the conversation before its messages, on every path); the
+    /// conversation, or `None` when there is no such message or its
+    /// conversation is not at `touch.expected`.
+    fn touch_conversation_of(&self, id: MessageId, touch: Touch) -> Result<Option<ConversationId>>;
+    /// Sets `fields` of the conversation's row; the row as it is then, or
+    /// `None` when there is no such conversation.
+    fn set_fields(
+        &self,
+        id: ConversationId,
+        fields: Fields<'_>,
+    ) -> Result<Option<ConversationSummary>>;
+    /// `update`'s header write; the conversation's row as it is then, or
+    /// `None` when no row matched (no such conversation, or another
+    /// version). Holds the row for the rest of the transaction.
+    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<ConversationSummary>>;
+    /// Adds `delta` to the stored message count.
+    fn adjust_count(&self, id: ConversationId, delta: i64) -> Result<()>;
+
+    /// Inserts `message` as the child of the current leaf, after the last
+    /// message, on the current branch (so it becomes the current leaf); its
+    /// parent. Run after [`touch_conversation`](Self::touch_conversation),
+    /// which holds the row.
+    fn append_message(
+        &self,
+        conversation: ConversationId,
+        message: &Message,
+    ) -> Result<Option<MessageId>>;
+    /// The last message of the current branch.
+    fn current_leaf(&self, conversation: ConversationId) -> Result<Option<MessageId>>;
+    /// Inserts `messages` (all of `conversation`, ids unique among them,
+    /// parents as they say) after its last message, in order, on the current
+    /// branch or off it. Run after [`touch_conversation`](Self::touch_conversation).
+    fn insert_messages(
         &self,
         conversation: ConversationId,
         messages: &[Message],
-        bump: Option<OffsetDateTime>,
-    ) -> Result<()> {
-        let added = i64::try_from(messages.len()).unwrap_or(i64::MAX);
-        self.touch(conversation, Touch::write(bump, added))?;
-        self.insert_messages(conversation, messages)
-    }
-    /// Messages positioned after `range.after`, at most `range.limit`, with
-    /// their positions (none for a conversation that does not exist).
-    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>>;
-    /// [`message_page`](Self::message_page), or `None` when the conversation
-    /// does not exist. Messages imply their conversation: only an empty page asks.
-    fn messages(
+        on_path: bool,
+    ) -> Result<()>;
+    /// Inserts one message where `stored` says; [`Error::Conflict`] when its
+    /// id is taken.
+    fn insert_message(&self, stored: &Stored) -> Result<()>;
+    /// Rewrites the message with `stored.message.id`: its place and fields.
+    fn update_message(&self, stored: &Stored) -> Result<()>;
+    /// Messages positioned after `range.after`, at most `range.limit`, of
+    /// the current branch or of all (none for a conversation that does not
+    /// exist).
+    fn message_page(
         &self,
-        conversation: ConversationId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Option<Vec<(i64, Message)>>> {
-        let page = self.message_page(conversation, PositionRange { after, limit })?;
-        if page.is_empty() && !self.conversation_exists(conversation)? {
-            return Ok(None);
-        }
-        Ok(Some(page))
-    }
-    /// Sets the content and attachments of message `id` that `edit` gives
-    /// (not its version check); the message as stored, or `None` when there
-    /// is no such message.
+        id: ConversationId,
+        branches: Branches,
+        range: PositionRange,
+    ) -> Result<Vec<Stored>>;
+    /// Sets the content, attachments and metadata of message `id` that
+    /// `edit` gives (not its version check); the message as stored, or
+    /// `None` when there is no such message.
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>>;
     /// Appends `delta` to message `id`'s content in one statement (a reader
     /// sees the old or the new text), unless it would then be longer than
-    /// `max_bytes`; the message as stored, or `None` when there is no such
+    /// `max` bytes; the message as stored, or `None` when there is no such
     /// message or it would grow too long.
     fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>>;
-    fn message_exists(&self, id: MessageId) -> Result<bool>;
-    /// Deletes message `id`; the conversation it was in, if it was there.
-    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>>;
-    /// `edit_message` of the API: the row, then its conversation (version
-    /// checked when the edit names one), in the caller's transaction.
-    fn edit_one(&self, id: MessageId, edit: &MessageEdit, now: OffsetDateTime) -> Result<Message> {
-        let message = self
-            .edit_message(id, edit)?
-            .ok_or_else(|| Error::not_found(Entity::Message, id))?;
-        let touch = Touch {
-            expected: edit.if_version,
-            ..Touch::write(Some(now), 0)
-        };
-        self.touch(message.conversation_id, touch)?;
-        Ok(message)
-    }
-    /// `append_to_message` of the API.
-    fn grow_one(&self, id: MessageId, delta: &str, now: OffsetDateTime) -> Result<Message> {
-        let Some(message) = self.grow_message(id, delta, MAX_CONTENT_BYTES)? else {
-            return Err(if self.message_exists(id)? {
-                Error::invalid(
-                    "delta",
-                    format!("would make the content longer than {MAX_CONTENT_BYTES} bytes"),
-                )
-            } else {
-                Error::not_found(Entity::Message, id)
-            });
-        };
-        self.touch(message.conversation_id, Touch::write(Some(now), 0))?;
-        Ok(message)
-    }
-    /// `delete_message` of the API: `true` if it was there.
-    fn delete_one(&self, id: MessageId, now: OffsetDateTime) -> Result<bool> {
-        let Some(conversation) = self.remove_message(id)? else {
-            return Ok(false);
-        };
-        self.touch(conversation, Touch::write(Some(now), -1))?;
-        Ok(true)
-    }
+    fn node(&self, id: MessageId) -> Result<Option<Node>>;
+    /// Message `id` and its ancestors, upwards, up to and including the
+    /// first on the current branch (all of them when none is).
+    fn path_to(&self, id: MessageId) -> Result<Vec<Node>>;
+    /// Takes every message positioned after `after` (every one: `None`) off
+    /// the current branch, then puts `mark` on it.
+    fn set_path(
+        &self,
+        conversation: ConversationId,
+        after: Option<i64>,
+        mark: &[MessageId],
+    ) -> Result<()>;
+    /// Message `id` and every message below it.
+    fn subtree(&self, id: MessageId) -> Result<Vec<Node>>;
+    /// The messages whose parent is `parent` (`None`: the first messages),
+    /// oldest first.
+    fn children(
+        &self,
+        conversation: ConversationId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<Message>>;
+    /// Makes the children of `from` children of `to`.
+    fn reparent(
+        &self,
+        conversation: ConversationId,
+        from: MessageId,
+        to: Option<MessageId>,
+    ) -> Result<()>;
+    fn delete_message(&self, id: MessageId) -> Result<()>;
+
+    /// Summaries of archived (or not archived) conversations, newest first
+    /// by `order`, strictly after `after`.
     fn conversations(
         &self,
         order: ConversationOrder,
+        archived: bool,
         after: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>>;
-    /// Every conversation with its messages, most recently updated first.
+    /// Every conversation with its current branch, most recently updated first.
     fn all_conversations(&self) -> Result<Vec<Conversation>>;
-    /// Writes title and messages as [`message_list::plan`] says, bumps `updated_at`
-    /// and returns the stored conversation.
-    fn update_conversation(
-        &self,
-        conversation: &Conversation,
-        now: OffsetDateTime,
-    ) -> Result<Conversation>;
     fn delete_conversation(&self, id: ConversationId) -> Result<bool>;
     /// Rows per table.
     fn counts(&self) -> Result<Counts>;
+
+    /// Runs `read` on one consistent snapshot (inside a transaction, the
+    /// transaction's own).
+    fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        read()
+    }
 }

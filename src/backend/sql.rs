@@ -1,14 +1,10 @@
 //! What the SQL backends share beyond the seam: statement macros, the pool
-//! settings, the choice of list statement, and the one way `update` writes a
-//! conversation, over row operations each dialect supplies.
+//! settings, the choice of list statement, and how values are bound.
 
-use time::OffsetDateTime;
-
-use super::message_list::plan;
-use super::{Session, TimeKey};
+use super::{Archive, Fields, TimeKey};
 use crate::config::PoolConfig;
-use crate::error::{Entity, Error, Result};
-use crate::model::{Conversation, ConversationId, ConversationOrder, Message, MessageId};
+use crate::error::{Error, Result};
+use crate::model::ConversationOrder;
 
 /// Declares a backend's SQL statements as constants, plus `ALL`, every
 /// statement by name, for tests that check each one. (Defined before the
@@ -31,24 +27,87 @@ macro_rules! file_columns {
     };
 }
 
-/// `position` first, then the columns of a message.
+/// `position` and `on_path` first, then the columns of a message.
 macro_rules! message_columns {
     () => {
-        "position, id, conversation_id, role, content, created_at, attachments"
+        "position, on_path, id, conversation_id, role, content, created_at, attachments, \
+         parent_id, metadata"
     };
 }
 
-/// Conversation summaries by `$column`, newest first, keyset `$filter`.
+/// Where a message sits in its tree.
+macro_rules! node_columns {
+    () => {
+        "id, conversation_id, parent_id, position, on_path"
+    };
+}
+
+/// The columns of a conversation summary.
+macro_rules! summary_columns {
+    () => {
+        "id, title, created_at, updated_at, version, archived_at, metadata, message_count"
+    };
+}
+
+/// Conversation summaries by `$column`, newest first, archived or not as
+/// `$archived` (a placeholder) says, keyset `$filter`. The expression
+/// `(archived_at IS NOT NULL)` is the first key of the list indexes.
 macro_rules! list_conversations {
-    ($column:literal, $filter:literal, $limit:literal) => {
+    ($column:literal, $archived:literal, $filter:literal, $limit:literal) => {
         concat!(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, c.version, c.message_count \
-             FROM conversations c ",
+            "SELECT ",
+            summary_columns!(),
+            " FROM conversations WHERE (archived_at IS NOT NULL) = ",
+            $archived,
             $filter,
-            " ORDER BY c.",
+            " ORDER BY ",
             $column,
-            " DESC, c.id DESC LIMIT ",
+            " DESC, id DESC LIMIT ",
             $limit
+        )
+    };
+}
+
+/// Finds, walking up from message `$id`, the message and its ancestors up
+/// to and including the first on the current branch (`$off`: the test that
+/// a row is not on it).
+macro_rules! path_to {
+    ($id:literal, $off:literal) => {
+        concat!(
+            "WITH RECURSIVE up(",
+            node_columns!(),
+            ") AS (",
+            "SELECT ",
+            node_columns!(),
+            " FROM messages WHERE id = ",
+            $id,
+            " UNION ALL SELECT m.id, m.conversation_id, m.parent_id, m.position, m.on_path ",
+            "FROM messages m JOIN up ON m.id = up.parent_id WHERE ",
+            $off,
+            ") SELECT ",
+            node_columns!(),
+            " FROM up ORDER BY position DESC"
+        )
+    };
+}
+
+/// Message `$id` and every message below it, in position order.
+macro_rules! subtree {
+    ($id:literal) => {
+        concat!(
+            "WITH RECURSIVE down(",
+            node_columns!(),
+            ") AS (",
+            "SELECT ",
+            node_columns!(),
+            " FROM messages WHERE id = ",
+            $id,
+            " UNION ALL SELECT m.id, m.conversation_id, m.parent_id, m.position, m.on_path ",
+            "FROM messages m JOIN down d ",
+            "ON m.conversation_id = d.conversation_id AND m.parent_id = d.id",
+            ") SELECT ",
+            node_columns!(),
+            " FROM down ORDER BY position"
         )
     };
 }
@@ -113,82 +172,14 @@ impl ListStatements {
     }
 }
 
-/// `update`'s header write: title and message count of conversation `id`,
-/// `updated_at` moved to `max(now, updated_at + 1µs)`, only if it is at
-/// version `expected`.
-pub(crate) struct HeaderWrite<'a> {
-    pub(crate) id: ConversationId,
-    pub(crate) expected: u64,
-    pub(crate) title: &'a str,
-    pub(crate) now: OffsetDateTime,
-    pub(crate) message_count: i64,
-}
-
-/// What `update`'s header write leaves in a conversation's row.
-pub(crate) struct Stamps {
-    pub(crate) created_at: OffsetDateTime,
-    pub(crate) updated_at: OffsetDateTime,
-    pub(crate) version: u64,
-}
-
-/// Row operations on one conversation, inside a write transaction: what
-/// [`update_conversation`] is made of.
-pub(crate) trait MessageRows: Session {
-    /// Writes `header` and moves the version forward, holding the row for
-    /// the rest of the transaction. `None` when no row matched (no such
-    /// conversation, or another version).
-    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<Stamps>>;
-    /// Every message of the conversation with its position, in order.
-    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>>;
-    fn delete_message(&self, id: MessageId) -> Result<()>;
-    /// Rewrites the message with `m.id`: its position and fields.
-    fn update_message(&self, position: i64, m: &Message) -> Result<()>;
-    /// Inserts `m` at `position`; [`Error::Conflict`] when its id is taken.
-    fn insert_message(&self, position: i64, m: &Message) -> Result<()>;
-}
-
-/// `update` on SQL: the header first, conditional on the caller's version
-/// (which also takes the row), then the plan every backend shares from the
-/// stored list to the caller's, written row by row.
-pub(crate) fn update_conversation(
-    rows: &impl MessageRows,
-    conversation: &Conversation,
-    now: OffsetDateTime,
-) -> Result<Conversation> {
-    let id = conversation.id;
-    let written = rows.write_header(HeaderWrite {
-        id,
-        expected: conversation.version,
-        title: &conversation.title,
-        now,
-        message_count: conversation.messages.len() as i64,
-    })?;
-    let Some(stamps) = written else {
-        return Err(if rows.conversation_exists(id)? {
-            Error::stale(Entity::Conversation, id)
-        } else {
-            Error::not_found(Entity::Conversation, id)
-        });
-    };
-    let stored_messages = rows.stored_messages(id)?;
-    let plan = plan(&stored_messages, &conversation.messages);
-    for message in &plan.delete {
-        rows.delete_message(*message)?;
+/// The archive parameters of `fields`: a mode (0 keep, 1 set unless set,
+/// 2 clear) and the time to set.
+pub(crate) fn archive_params(fields: &Fields<'_>) -> (i32, Option<time::OffsetDateTime>) {
+    match fields.archive {
+        None => (0, None),
+        Some(Archive::At(t)) => (1, Some(t)),
+        Some(Archive::Clear) => (2, None),
     }
-    for (position, m) in &plan.update {
-        rows.update_message(*position, m)?;
-    }
-    for (position, m) in &plan.insert {
-        rows.insert_message(*position, m)?;
-    }
-    Ok(Conversation {
-        id,
-        title: conversation.title.clone(),
-        created_at: stamps.created_at,
-        updated_at: stamps.updated_at,
-        version: stamps.version,
-        messages: conversation.messages.clone(),
-    })
 }
 
 /// A version as an SQL integer (versions count writes, far below

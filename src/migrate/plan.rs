@@ -187,7 +187,12 @@ mod tests {
             none.iter().map(|s| (s.version, s.direction)).collect();
         assert_eq!(
             versions,
-            [(1, Direction::Up), (2, Direction::Up), (3, Direction::Up)]
+            [
+                (1, Direction::Up),
+                (2, Direction::Up),
+                (3, Direction::Up),
+                (4, Direction::Up)
+            ]
         );
         assert!(none[0].sql.contains("CREATE TABLE"));
         let applied: Vec<refinery::Migration> = SQLITE
@@ -208,12 +213,13 @@ mod tests {
         assert_eq!(
             versions,
             [
+                (4, Direction::Down),
                 (3, Direction::Down),
                 (2, Direction::Down),
                 (1, Direction::Down)
             ]
         );
-        assert!(down[2].sql.contains("DROP TABLE"));
+        assert!(down[3].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)

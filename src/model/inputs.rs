@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::ids::{ConversationId, FileId, MessageId};
+use super::metadata::Metadata;
 use super::records::{Attachment, Role};
 
 /// Input of [`FileRepository::create`](crate::FileRepository::create).
@@ -37,6 +38,9 @@ pub struct NewConversation {
     /// Creation time to use instead of now (also the first `updated_at`).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub created_at: Option<OffsetDateTime>,
+    /// App-defined data (see [`Metadata`]).
+    #[serde(default)]
+    pub metadata: Metadata,
 }
 
 impl NewConversation {
@@ -65,6 +69,9 @@ pub struct NewMessage {
     /// Time to use instead of now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub created_at: Option<OffsetDateTime>,
+    /// App-defined data (see [`Metadata`]).
+    #[serde(default)]
+    pub metadata: Metadata,
 }
 
 impl NewMessage {
@@ -80,6 +87,12 @@ impl NewMessage {
     /// The same input with these attachments.
     pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
         self.attachments = attachments;
+        self
+    }
+
+    /// The same input with this metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
         self
     }
 }
@@ -104,6 +117,9 @@ pub struct MessageEdit {
     /// The new attachment list (replaces the old one whole).
     #[serde(default)]
     pub attachments: Option<Vec<Attachment>>,
+    /// The new metadata (replaces the old object whole).
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
     /// Write only if the conversation is still at this
     /// [`version`](crate::Conversation::version), else
     /// [`Error::Stale`](crate::Error::Stale): for an edit made on a copy the
@@ -127,6 +143,66 @@ impl MessageEdit {
     /// The same edit, replacing the attachment list.
     pub fn attachments(mut self, attachments: Vec<Attachment>) -> Self {
         self.attachments = Some(attachments);
+        self
+    }
+
+    /// The same edit, replacing the metadata.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The same edit, made only if the conversation is at `version`.
+    pub fn if_version(mut self, version: u64) -> Self {
+        self.if_version = Some(version);
+        self
+    }
+}
+
+/// A change to a conversation's own fields, for
+/// [`ConversationRepository::edit`](crate::ConversationRepository::edit):
+/// each part left `None` stays as stored. Its messages are not read or
+/// written.
+///
+/// ```
+/// use silmari_store::{ConversationEdit, Metadata};
+///
+/// let mut pinned = Metadata::new();
+/// pinned.insert("pinned".into(), true.into());
+/// let edit = ConversationEdit::new().title("Trip to Lisbon").metadata(pinned);
+/// assert_eq!(edit.title.as_deref(), Some("Trip to Lisbon"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConversationEdit {
+    /// The new title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The new metadata (replaces the old object whole).
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// Write only if the conversation is still at this
+    /// [`version`](crate::Conversation::version), else
+    /// [`Error::Stale`](crate::Error::Stale).
+    #[serde(default)]
+    pub if_version: Option<u64>,
+}
+
+impl ConversationEdit {
+    /// An edit that changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same edit, setting the title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// The same edit, replacing the metadata.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
         self
     }
 

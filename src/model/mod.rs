@@ -10,6 +10,7 @@
 
 mod ids;
 mod inputs;
+mod metadata;
 mod migration;
 mod page;
 mod records;
@@ -17,11 +18,14 @@ mod report;
 mod timestamps;
 
 pub use ids::{ConversationId, FileId, MessageId};
-pub use inputs::{MessageEdit, NewConversation, NewFile, NewMessage};
+pub use inputs::{ConversationEdit, MessageEdit, NewConversation, NewFile, NewMessage};
+pub use metadata::Metadata;
 pub use migration::{Direction, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
 pub(crate) use page::CursorKey;
-pub use page::{ConversationOrder, ConversationQuery, Cursor, Page, PageRequest};
-pub use records::{Attachment, Conversation, ConversationSummary, FileMetadata, Message, Role};
+pub use page::{Archived, ConversationOrder, ConversationQuery, Cursor, Page, PageRequest};
+pub use records::{
+    Attachment, Conversation, ConversationSummary, ConversationTree, FileMetadata, Message, Role,
+};
 pub use report::{BackendKind, Counts, HealthReport, SqlitePragmas};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use timestamps::from_micros;

@@ -130,6 +130,19 @@ pub enum ConversationOrder {
     CreatedAt,
 }
 
+/// Which conversations a list holds, by whether they are archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Archived {
+    /// Only conversations that are not archived (the default).
+    #[default]
+    Hide,
+    /// Archived and not archived alike.
+    Include,
+    /// Only archived conversations.
+    Only,
+}
+
 /// Which conversations to list, in which order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConversationQuery {
@@ -137,6 +150,9 @@ pub struct ConversationQuery {
     pub order: ConversationOrder,
     /// Page size and position.
     pub page: PageRequest,
+    /// Whether archived conversations are listed: not by default.
+    #[serde(default)]
+    pub archived: Archived,
 }
 
 impl ConversationQuery {
@@ -145,6 +161,7 @@ impl ConversationQuery {
         ConversationQuery {
             order: ConversationOrder::UpdatedAt,
             page: PageRequest::first(limit),
+            archived: Archived::Hide,
         }
     }
 
@@ -153,12 +170,25 @@ impl ConversationQuery {
         ConversationQuery {
             order: ConversationOrder::CreatedAt,
             page: PageRequest::first(limit),
+            archived: Archived::Hide,
         }
     }
 
     /// The same query, continuing after `cursor`.
     pub fn after(mut self, cursor: Cursor) -> Self {
         self.page.after = Some(cursor);
+        self
+    }
+
+    /// The same query, listing archived conversations as well.
+    pub fn include_archived(mut self) -> Self {
+        self.archived = Archived::Include;
+        self
+    }
+
+    /// The same query, listing archived conversations only.
+    pub fn only_archived(mut self) -> Self {
+        self.archived = Archived::Only;
         self
     }
 }

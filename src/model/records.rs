@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::ids::{ConversationId, FileId, MessageId};
 use super::inputs::NewMessage;
+use super::metadata::Metadata;
 use super::timestamps::{now, truncate};
 use crate::error::{Error, Result};
 
@@ -121,6 +122,15 @@ pub struct Message {
     /// Attached files, in order; empty by default.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The message it answers or follows: the one before it on its branch,
+    /// `None` for a first message. Set by the store (an append follows the
+    /// current leaf, [`branch_from`](crate::ConversationRepository::branch_from)
+    /// names it); what a caller puts here is not read.
+    #[serde(default)]
+    pub parent_id: Option<MessageId>,
+    /// App-defined data kept with the message (see [`Metadata`]).
+    #[serde(default)]
+    pub metadata: Metadata,
 }
 
 impl Message {
@@ -137,11 +147,15 @@ impl Message {
             content: input.content,
             created_at: input.created_at.map_or_else(now, truncate),
             attachments: input.attachments,
+            parent_id: None,
+            metadata: input.metadata,
         }
     }
 }
 
-/// A conversation with all its messages, in append order.
+/// A conversation with the messages of its current branch: from the first
+/// message to the current leaf, in order. Other branches are left out; read
+/// them with [`tree`](crate::ConversationRepository::tree).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Conversation {
     /// Id.
@@ -167,7 +181,17 @@ pub struct Conversation {
     /// clock's microseconds since 1970), so a copy read before stays stale.
     #[serde(default = "first_version")]
     pub version: u64,
-    /// Messages in append order.
+    /// When it was archived, or `None` when it is not. Archived
+    /// conversations are left out of [`list`](crate::ConversationRepository::list)
+    /// unless the query asks for them.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub archived_at: Option<OffsetDateTime>,
+    /// App-defined data kept with the conversation (see [`Metadata`]).
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// The current branch, from its first message to the current leaf (the
+    /// last): in a conversation that never branched, every message in
+    /// append order.
     #[serde(default)]
     pub messages: Vec<Message>,
 }
@@ -180,15 +204,25 @@ impl Conversation {
         &self.messages[self.messages.len() - 1]
     }
 
-    /// The list entry for this conversation.
+    /// The list entry for this conversation. Its `message_count` counts the
+    /// messages of this value: of the current branch (all of them in a
+    /// conversation that never branched).
     pub fn summary(&self) -> ConversationSummary {
+        self.summary_counting(self.messages.len() as u64)
+    }
+
+    /// The list entry for this conversation, holding `message_count`
+    /// messages in all.
+    pub(crate) fn summary_counting(&self, message_count: u64) -> ConversationSummary {
         ConversationSummary {
             id: self.id,
             title: self.title.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
-            message_count: self.messages.len() as u64,
+            archived_at: self.archived_at,
+            metadata: self.metadata.clone(),
+            message_count,
         }
     }
 }
@@ -209,7 +243,13 @@ pub struct ConversationSummary {
     /// The conversation's [`version`](Conversation::version).
     #[serde(default = "first_version")]
     pub version: u64,
-    /// How many messages it holds.
+    /// When it was archived, if it is.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub archived_at: Option<OffsetDateTime>,
+    /// The conversation's [`metadata`](Conversation::metadata).
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// How many messages it holds, on every branch.
     pub message_count: u64,
 }
 
@@ -227,7 +267,50 @@ impl ConversationSummary {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            archived_at: self.archived_at,
+            metadata: self.metadata,
             messages,
         }
+    }
+}
+
+/// A conversation with every message on every branch: what
+/// [`tree`](crate::ConversationRepository::tree) reads.
+///
+/// Messages form a tree through their
+/// [`parent_id`](Message::parent_id); the current branch runs from a first
+/// message down to [`current_leaf`](Self::current_leaf).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationTree {
+    /// The conversation's row; `message_count` counts every branch.
+    pub conversation: ConversationSummary,
+    /// The last message of the current branch (`None`: no messages).
+    pub current_leaf: Option<MessageId>,
+    /// Every message, oldest first (a parent always before its children).
+    pub messages: Vec<Message>,
+}
+
+impl ConversationTree {
+    /// The messages whose parent is `parent` (`None`: the first messages),
+    /// oldest first: the alternatives a "2 / 3" switcher steps through.
+    pub fn children(&self, parent: Option<MessageId>) -> impl Iterator<Item = &Message> {
+        self.messages.iter().filter(move |m| m.parent_id == parent)
+    }
+
+    /// The current branch, from its first message to the current leaf.
+    pub fn current_path(&self) -> Vec<&Message> {
+        let by_id: std::collections::HashMap<MessageId, &Message> =
+            self.messages.iter().map(|m| (m.id, m)).collect();
+        let mut path = Vec::new();
+        let mut next = self.current_leaf;
+        while let Some(message) = next.and_then(|id| by_id.get(&id)) {
+            path.push(*message);
+            next = message.parent_id;
+            if path.len() > self.messages.len() {
+                break; // a cycle: only a damaged store could hold one
+            }
+        }
+        path.reverse();
+        path
     }
 }

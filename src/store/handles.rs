@@ -4,12 +4,14 @@
 use std::fmt;
 
 use super::Store;
-use crate::backend::Session;
+use crate::backend::update::update_conversation;
+use crate::backend::{Chat, PositionRange, Session};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Conversation, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
-    Cursor, CursorKey, FileId, FileMetadata, Message, MessageEdit, MessageId, NewConversation,
-    NewFile, NewMessage, Page, PageRequest, now, to_micros,
+    Conversation, ConversationEdit, ConversationId, ConversationOrder, ConversationQuery,
+    ConversationSummary, ConversationTree, Cursor, CursorKey, FileId, FileMetadata, Message,
+    MessageEdit, MessageId, NewConversation, NewFile, NewMessage, Page, PageRequest, now,
+    to_micros,
 };
 use crate::repo::sealed::Sealed;
 use crate::repo::{ConversationRepository, FileRepository};
@@ -181,9 +183,9 @@ impl ConversationRepository for Conversations<'_> {
 
     fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message> {
         let now = now();
-        let message = validate::new_message(conversation, message, now)?;
+        let mut message = validate::new_message(conversation, message, now)?;
         self.target.write(|s| {
-            s.append_messages(conversation, std::slice::from_ref(&message), Some(now))
+            s.append_chain(conversation, std::slice::from_mut(&mut message), Some(now))
         })?;
         Ok(message)
     }
@@ -194,10 +196,10 @@ impl ConversationRepository for Conversations<'_> {
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Message>> {
         let now = now();
-        let messages = validate::new_messages(conversation, messages, now)?;
+        let mut messages = validate::new_messages(conversation, messages, now)?;
         if !messages.is_empty() {
             self.target
-                .write(|s| s.append_messages(conversation, &messages, Some(now)))?;
+                .write(|s| s.append_chain(conversation, &mut messages, Some(now)))?;
         }
         Ok(messages)
     }
@@ -215,7 +217,15 @@ impl ConversationRepository for Conversations<'_> {
         };
         let items = self
             .target
-            .read(|s| s.messages(conversation, after, limit + 1))?
+            .read(|s| {
+                s.branch_page(
+                    conversation,
+                    PositionRange {
+                        after,
+                        limit: limit + 1,
+                    },
+                )
+            })?
             .ok_or_else(|| Error::not_found(Entity::Conversation, conversation))?;
         let Page { items, next } = page(items, limit, |(p, _)| CursorKey::Messages(*p));
         Ok(Page {
@@ -236,7 +246,7 @@ impl ConversationRepository for Conversations<'_> {
         };
         let items = self
             .target
-            .read(|s| s.conversations(query.order, after, limit + 1))?;
+            .read(|s| s.list_summaries(query.order, query.archived, after, limit + 1))?;
         Ok(page(items, limit, |c| match query.order {
             ConversationOrder::UpdatedAt => {
                 CursorKey::ByUpdated(to_micros(c.updated_at), *c.id.as_uuid())
@@ -255,7 +265,7 @@ impl ConversationRepository for Conversations<'_> {
         let conversation = validate::conversation(conversation)?;
         let now = now();
         self.target
-            .write(|s| s.update_conversation(&conversation, now))
+            .write(|s| update_conversation(s, &conversation, now))
     }
 
     fn delete(&self, id: ConversationId) -> Result<bool> {
@@ -276,6 +286,64 @@ impl ConversationRepository for Conversations<'_> {
 
     fn delete_message(&self, id: MessageId) -> Result<bool> {
         let now = now();
-        self.target.write(|s| s.delete_one(id, now))
+        absent_is_false(self.target.write(|s| s.delete_one(id, now)))
+    }
+
+    fn delete_branch(&self, id: MessageId) -> Result<u64> {
+        let now = now();
+        match self.target.write(|s| s.delete_branch_one(id, now)) {
+            Err(Error::NotFound { .. }) => Ok(0),
+            result => result,
+        }
+    }
+
+    fn branch_from(
+        &self,
+        conversation: ConversationId,
+        parent: Option<MessageId>,
+        message: NewMessage,
+    ) -> Result<Message> {
+        let now = now();
+        let mut message = validate::new_message(conversation, message, now)?;
+        self.target
+            .write(|s| s.branch_one(conversation, parent, &mut message, now))?;
+        Ok(message)
+    }
+
+    fn alternatives(&self, id: MessageId) -> Result<Vec<Message>> {
+        self.target.read(|s| s.alternatives_of(id))
+    }
+
+    fn switch_branch(&self, id: MessageId) -> Result<Conversation> {
+        self.target.write(|s| s.switch_one(id))
+    }
+
+    fn tree(&self, id: ConversationId) -> Result<Option<ConversationTree>> {
+        self.target.read(|s| s.tree_of(id))
+    }
+
+    fn edit(&self, id: ConversationId, edit: ConversationEdit) -> Result<ConversationSummary> {
+        let edit = validate::conversation_edit(edit)?;
+        let now = now();
+        self.target.write(|s| s.edit_conversation(id, &edit, now))
+    }
+
+    fn archive(&self, id: ConversationId) -> Result<ConversationSummary> {
+        let now = now();
+        self.target.write(|s| s.archive_one(id, Some(now)))
+    }
+
+    fn unarchive(&self, id: ConversationId) -> Result<ConversationSummary> {
+        self.target.write(|s| s.archive_one(id, None))
+    }
+}
+
+/// `Ok(true)` for a write that was done, `Ok(false)` for one refused with
+/// [`Error::NotFound`] (rolled back, nothing written).
+fn absent_is_false(result: Result<()>) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }

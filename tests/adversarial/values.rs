@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use silmari_store::limits::MAX_PAGE_SIZE;
 use silmari_store::prelude::*;
-use silmari_store::{ConversationOrder, Cursor, MigrationTarget, TransferOptions};
+use silmari_store::{Archived, ConversationOrder, Cursor, MigrationTarget, TransferOptions};
 use tempfile::TempDir;
 
 use crate::common::contents;
@@ -422,6 +422,7 @@ pub fn parameter_cases() -> Vec<Case> {
                         let query = ConversationQuery {
                             order,
                             page: PageRequest::first(5).after(after),
+                            archived: Archived::Include,
                         };
                         f.store.conversations().list(query).map(drop)
                     }

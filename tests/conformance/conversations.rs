@@ -2,7 +2,7 @@ use silmari_store::prelude::*;
 use silmari_store::{ConversationSummary, Entity};
 use time::macros::datetime;
 
-use crate::support::{attachment, contents};
+use crate::support::{attachment, chained, contents};
 
 pub fn conversation_create_get(store: &Store) {
     let c = store
@@ -203,7 +203,7 @@ pub fn conversation_update_syncs_messages(store: &Store) {
     );
     assert_eq!(stored.created_at, before.created_at, "created_at is kept");
     assert_eq!(stored.title, "final");
-    assert_eq!(stored.messages, edited.messages);
+    assert_eq!(stored.messages, chained(&edited.messages));
     assert_eq!(
         store.conversations().get(c.id).unwrap(),
         Some(stored.clone())
@@ -265,7 +265,7 @@ pub fn conversation_update_reorders(store: &Store) {
         .map(|m| m.content)
         .collect();
     assert_eq!(texts, ["m2", "middle", "m1", "m0"]);
-    assert_eq!(stored.messages, conversation.messages);
+    assert_eq!(stored.messages, chained(&conversation.messages));
 }
 
 pub fn conversation_update_missing_is_not_found(store: &Store) {

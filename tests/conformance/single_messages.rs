@@ -7,7 +7,7 @@ use std::thread;
 use silmari_store::prelude::*;
 use silmari_store::{ConversationQuery, Entity, MessageEdit};
 
-use crate::support::{StopOnDrop, assert_invalid, attachment, contents};
+use crate::support::{StopOnDrop, assert_invalid, attachment, chained, contents};
 
 /// A conversation of three messages.
 fn three(store: &Store) -> (Conversation, Vec<Message>) {
@@ -175,7 +175,8 @@ pub fn message_delete_removes_one(store: &Store) {
     let after = get(store, before.id);
     assert_eq!(
         after.messages,
-        vec![messages[0].clone(), messages[2].clone()]
+        chained(&[messages[0].clone(), messages[2].clone()]),
+        "the message after the deleted one now follows the one before"
     );
     assert_eq!(after.version, before.version + 1);
     assert!(after.updated_at > before.updated_at);
@@ -223,7 +224,10 @@ pub fn message_delete_removes_one(store: &Store) {
         .conversations()
         .messages(before.id, PageRequest::first(2))
         .unwrap();
-    assert_eq!(page.items, vec![messages[0].clone(), messages[2].clone()]);
+    assert_eq!(
+        page.items,
+        chained(&[messages[0].clone(), messages[2].clone()])
+    );
 }
 
 pub fn message_stream_grows_one_message(store: &Store) {

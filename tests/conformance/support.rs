@@ -131,3 +131,19 @@ impl Drop for StopOnDrop<'_> {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// `messages` as one branch stores them: each the child of the one before.
+pub fn chained(messages: &[silmari_store::Message]) -> Vec<silmari_store::Message> {
+    let mut parent = None;
+    messages
+        .iter()
+        .map(|m| {
+            let m = silmari_store::Message {
+                parent_id: parent,
+                ..m.clone()
+            };
+            parent = Some(m.id);
+            m
+        })
+        .collect()
+}

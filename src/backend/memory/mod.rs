@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 use super::{Backend, Body, Finish};
 use crate::error::Result;
 use crate::model::{
-    BackendKind, Conversation, ConversationId, Counts, FileId, FileMetadata, HealthReport, Message,
-    MessageId, MigrationStatus, MigrationTarget, PlannedMigration, to_micros,
+    BackendKind, Conversation, ConversationId, ConversationSummary, Counts, FileId, FileMetadata,
+    HealthReport, Message, MessageId, MigrationStatus, MigrationTarget, PlannedMigration,
+    to_micros,
 };
 use session::MemorySession;
 
@@ -35,19 +36,42 @@ struct State {
     message_at: HashMap<MessageId, (ConversationId, i64)>,
 }
 
+/// A message's place in its conversation's map: its position, then its id
+/// (while `update` renumbers, two messages may share a position).
+type Key = (i64, MessageId);
+
 #[derive(Clone)]
 struct Entry {
     /// The conversation's row; its `messages` stay empty.
     header: Conversation,
-    messages: BTreeMap<i64, Message>,
+    /// Every message by position, on the current branch or not.
+    messages: BTreeMap<Key, Slot>,
+}
+
+/// A stored message and whether it is on the current branch.
+#[derive(Clone)]
+struct Slot {
+    on_path: bool,
+    message: Message,
 }
 
 impl Entry {
+    /// The conversation with its current branch.
     fn to_conversation(&self) -> Conversation {
         Conversation {
-            messages: self.messages.values().cloned().collect(),
+            messages: self
+                .messages
+                .values()
+                .filter(|slot| slot.on_path)
+                .map(|slot| slot.message.clone())
+                .collect(),
             ..self.header.clone()
         }
+    }
+
+    /// The conversation's row.
+    fn summary(&self) -> ConversationSummary {
+        self.header.summary_counting(self.messages.len() as u64)
     }
 }
 
@@ -59,10 +83,10 @@ enum Undo {
     Conversation(ConversationId, Option<Box<Entry>>),
     /// Put this conversation's previous `updated_at` and version back.
     Touched(ConversationId, OffsetDateTime, u64),
-    /// Remove the messages appended at these positions.
-    Appended(ConversationId, std::ops::Range<i64>),
+    /// Put this conversation's previous row back (its messages untouched).
+    Header(Box<Conversation>),
     /// Put this message slot back as it was.
-    Message(ConversationId, i64, Option<Message>),
+    Message(ConversationId, Key, Option<Slot>),
 }
 
 impl State {
@@ -95,8 +119,8 @@ impl State {
                 .remove(&(to_micros(old.header.updated_at), id));
             self.by_created
                 .remove(&(to_micros(old.header.created_at), id));
-            for m in old.messages.values() {
-                self.message_at.remove(&m.id);
+            for slot in old.messages.values() {
+                self.message_at.remove(&slot.message.id);
             }
         }
         if let Some(entry) = entry {
@@ -104,8 +128,8 @@ impl State {
                 .insert((to_micros(entry.header.updated_at), id));
             self.by_created
                 .insert((to_micros(entry.header.created_at), id));
-            for (position, m) in &entry.messages {
-                self.message_at.insert(m.id, (id, *position));
+            for ((position, _), slot) in &entry.messages {
+                self.message_at.insert(slot.message.id, (id, *position));
             }
             self.conversations.insert(id, entry);
         }
@@ -121,30 +145,40 @@ impl State {
         }
     }
 
-    /// Puts `message` into (or, `None`, clears) a conversation's slot;
+    /// Puts `slot` into (or, `None`, clears) a conversation's `key`;
     /// returns what was there.
     fn set_message(
         &mut self,
         conversation: ConversationId,
-        position: i64,
-        message: Option<Message>,
-    ) -> Option<Message> {
+        key: Key,
+        slot: Option<Slot>,
+    ) -> Option<Slot> {
         let entry = self.conversations.get_mut(&conversation)?;
-        let old = entry.messages.remove(&position);
-        if let Some(old) = &old {
-            self.message_at.remove(&old.id);
+        let old = entry.messages.remove(&key);
+        if old.is_some() {
+            self.message_at.remove(&key.1);
         }
-        if let Some(message) = message {
-            self.message_at.insert(message.id, (conversation, position));
-            entry.messages.insert(position, message);
+        if let Some(slot) = slot {
+            self.message_at.insert(key.1, (conversation, key.0));
+            entry.messages.insert(key, slot);
         }
         old
     }
 
+    /// Replaces a conversation's row (keeping its messages); the old row.
+    fn set_header(&mut self, header: Conversation) -> Option<Conversation> {
+        let id = header.id;
+        let old = self.conversations.get(&id)?.header.clone();
+        self.set_updated_at(id, header.updated_at);
+        let entry = self.conversations.get_mut(&id)?;
+        entry.header = header;
+        Some(old)
+    }
+
     fn undo(&mut self, undo: Undo) {
         match undo {
-            Undo::Message(conversation, position, message) => {
-                self.set_message(conversation, position, message);
+            Undo::Message(conversation, key, slot) => {
+                self.set_message(conversation, key, slot);
             }
             Undo::File(id, file) => {
                 self.set_file(id, file);
@@ -152,19 +186,13 @@ impl State {
             Undo::Conversation(id, entry) => {
                 self.set_conversation(id, entry.map(|e| *e));
             }
+            Undo::Header(header) => {
+                self.set_header(*header);
+            }
             Undo::Touched(conversation, updated_at, version) => {
                 self.set_updated_at(conversation, updated_at);
                 if let Some(entry) = self.conversations.get_mut(&conversation) {
                     entry.header.version = version;
-                }
-            }
-            Undo::Appended(conversation, positions) => {
-                if let Some(entry) = self.conversations.get_mut(&conversation) {
-                    for position in positions {
-                        if let Some(message) = entry.messages.remove(&position) {
-                            self.message_at.remove(&message.id);
-                        }
-                    }
                 }
             }
         }

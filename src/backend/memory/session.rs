@@ -2,14 +2,13 @@
 //! each logging how to undo itself.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use time::OffsetDateTime;
-
-use super::{Entry, State, Undo};
-use crate::backend::message_list::plan;
-use crate::backend::{PositionRange, Positioned, Session, TimeKey, Touch};
+use super::{Entry, Key, Slot, State, Undo};
+use crate::backend::{
+    Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
+};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts, FileId,
@@ -31,6 +30,16 @@ impl Drop for MemorySession<'_> {
     }
 }
 
+fn node_of(key: Key, slot: &Slot) -> Node {
+    Node {
+        id: key.1,
+        conversation_id: slot.message.conversation_id,
+        parent_id: slot.message.parent_id,
+        position: key.0,
+        on_path: slot.on_path,
+    }
+}
+
 impl<'a> MemorySession<'a> {
     /// A session on the locked state.
     pub(super) fn new(state: &'a mut State) -> Self {
@@ -49,40 +58,84 @@ impl<'a> MemorySession<'a> {
         self.undo.borrow_mut().push(undo);
     }
 
-    /// Applies `change` to a copy of message `id` and stores it when
+    /// The conversation and key of message `id`, with its slot.
+    fn find(&self, id: MessageId) -> Option<(ConversationId, Key, Slot)> {
+        let state = self.state.borrow();
+        let &(conversation, position) = state.message_at.get(&id)?;
+        let slot = state
+            .conversations
+            .get(&conversation)?
+            .messages
+            .get(&(position, id))?;
+        Some((conversation, (position, id), slot.clone()))
+    }
+
+    /// Writes `slot` at `key` of `conversation` (clearing `old` first when
+    /// the message moves), logging the undo.
+    fn put(&self, conversation: ConversationId, old: Option<Key>, key: Key, slot: Option<Slot>) {
+        let mut state = self.state.borrow_mut();
+        if let Some(old) = old.filter(|old| *old != key) {
+            let was = state.set_message(conversation, old, None);
+            self.log(Undo::Message(conversation, old, was));
+        }
+        let was = state.set_message(conversation, key, slot);
+        self.log(Undo::Message(conversation, key, was));
+    }
+
+    /// Applies `change` to a copy of message `id`'s slot and stores it when
     /// `change` says so; the message as stored, or `None` (no such message,
     /// or `change` declined).
-    fn change_message(
-        &self,
-        id: MessageId,
-        change: impl FnOnce(&mut Message) -> bool,
-    ) -> Result<Option<Message>> {
-        let mut state = self.state.borrow_mut();
-        let Some(&(conversation, position)) = state.message_at.get(&id) else {
-            return Ok(None);
-        };
-        let Some(mut message) = state
+    fn change(&self, id: MessageId, change: impl FnOnce(&mut Slot) -> bool) -> Option<Message> {
+        let (conversation, key, mut slot) = self.find(id)?;
+        if !change(&mut slot) {
+            return None;
+        }
+        let message = slot.message.clone();
+        self.put(conversation, None, key, Some(slot));
+        Some(message)
+    }
+
+    /// Every (key, slot) of a conversation, in order.
+    fn slots(&self, conversation: ConversationId) -> Vec<(Key, Slot)> {
+        self.state
+            .borrow()
             .conversations
             .get(&conversation)
-            .and_then(|entry| entry.messages.get(&position))
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        if !change(&mut message) {
-            return Ok(None);
-        }
-        let old = state.set_message(conversation, position, Some(message.clone()));
-        self.log(Undo::Message(conversation, position, old));
-        Ok(Some(message))
+            .map(|e| e.messages.iter().map(|(k, s)| (*k, s.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Changes a conversation's row with `change`, logging the undo; the
+    /// row as it is then.
+    fn change_header(
+        &self,
+        id: ConversationId,
+        change: impl FnOnce(&mut Conversation),
+    ) -> Option<ConversationSummary> {
+        let mut state = self.state.borrow_mut();
+        let mut header = state.conversations.get(&id)?.header.clone();
+        change(&mut header);
+        let old = state.set_header(header)?;
+        self.log(Undo::Header(Box::new(old)));
+        state.conversations.get(&id).map(Entry::summary)
+    }
+
+    fn last_position(&self, conversation: ConversationId) -> i64 {
+        let state = self.state.borrow();
+        state
+            .conversations
+            .get(&conversation)
+            .and_then(|e| e.messages.keys().next_back())
+            .map_or(0, |k| k.0)
     }
 }
 
-/// Items of a newest-first index strictly after `after`.
+/// Items of a newest-first index strictly after `after` that `keep` keeps.
 fn newest_first<Id: Copy + Ord + From<uuid::Uuid>>(
     index: &BTreeSet<(i64, Id)>,
     after: Option<TimeKey>,
     limit: usize,
+    keep: impl Fn(Id) -> bool,
 ) -> Vec<Id> {
     let upper = match after {
         Some((t, id)) => Bound::Excluded((t, Id::from(id))),
@@ -91,8 +144,9 @@ fn newest_first<Id: Copy + Ord + From<uuid::Uuid>>(
     index
         .range((Bound::Unbounded, upper))
         .rev()
-        .take(limit)
         .map(|(_, id)| *id)
+        .filter(|id| keep(*id))
+        .take(limit)
         .collect()
 }
 
@@ -113,10 +167,12 @@ impl Session for MemorySession<'_> {
 
     fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>> {
         let state = self.state.borrow();
-        Ok(newest_first(&state.files_by_created, after, limit)
-            .into_iter()
-            .filter_map(|id| state.files.get(&id).cloned())
-            .collect())
+        Ok(
+            newest_first(&state.files_by_created, after, limit, |_| true)
+                .into_iter()
+                .filter_map(|id| state.files.get(&id).cloned())
+                .collect(),
+        )
     }
 
     fn delete_file(&self, id: FileId) -> Result<bool> {
@@ -134,7 +190,10 @@ impl Session for MemorySession<'_> {
             return Err(Error::conflict(Entity::Conversation, conversation.id));
         }
         let entry = Entry {
-            header: conversation.clone(),
+            header: Conversation {
+                messages: Vec::new(),
+                ..conversation.clone()
+            },
             messages: BTreeMap::new(),
         };
         state.set_conversation(conversation.id, Some(entry));
@@ -143,12 +202,8 @@ impl Session for MemorySession<'_> {
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        Ok(self
-            .state
-            .borrow()
-            .conversations
-            .get(&id)
-            .map(Entry::to_conversation))
+        let state = self.state.borrow();
+        Ok(state.conversations.get(&id).map(Entry::to_conversation))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
@@ -175,81 +230,256 @@ impl Session for MemorySession<'_> {
         Ok(true)
     }
 
+    fn touch_conversation_of(&self, id: MessageId, touch: Touch) -> Result<Option<ConversationId>> {
+        let Some((conversation, _, _)) = self.find(id) else {
+            return Ok(None);
+        };
+        Ok(self
+            .touch_conversation(conversation, touch)?
+            .then_some(conversation))
+    }
+
+    fn set_fields(
+        &self,
+        id: ConversationId,
+        fields: Fields<'_>,
+    ) -> Result<Option<ConversationSummary>> {
+        Ok(self.change_header(id, |header| {
+            if let Some(title) = fields.title {
+                header.title = title.to_owned();
+            }
+            if let Some(metadata) = fields.metadata {
+                header.metadata.clone_from(metadata);
+            }
+            match fields.archive {
+                Some(Archive::At(t)) => header.archived_at = header.archived_at.or(Some(t)),
+                Some(Archive::Clear) => header.archived_at = None,
+                None => {}
+            }
+        }))
+    }
+
+    fn write_header(&self, write: HeaderWrite<'_>) -> Result<Option<ConversationSummary>> {
+        let at_version = self
+            .state
+            .borrow()
+            .conversations
+            .get(&write.id)
+            .is_some_and(|e| e.header.version == write.expected);
+        if !at_version {
+            return Ok(None);
+        }
+        Ok(self.change_header(write.id, |header| {
+            header.title = write.title.to_owned();
+            header.metadata.clone_from(write.metadata);
+            header.updated_at = bump(header.updated_at, write.now);
+            header.version += 1;
+        }))
+    }
+
+    fn adjust_count(&self, _id: ConversationId, _delta: i64) -> Result<()> {
+        Ok(()) // counted from the messages themselves
+    }
+
+    fn append_message(&self, id: ConversationId, message: &Message) -> Result<Option<MessageId>> {
+        let parent = self.current_leaf(id)?;
+        let message = Message {
+            parent_id: parent,
+            ..message.clone()
+        };
+        self.insert_messages(id, std::slice::from_ref(&message), true)?;
+        Ok(parent)
+    }
+
+    fn current_leaf(&self, id: ConversationId) -> Result<Option<MessageId>> {
+        let state = self.state.borrow();
+        Ok(state.conversations.get(&id).and_then(|e| {
+            e.messages
+                .iter()
+                .rev()
+                .find(|(_, slot)| slot.on_path)
+                .map(|(key, _)| key.1)
+        }))
+    }
+
+    fn insert_messages(
+        &self,
+        id: ConversationId,
+        messages: &[Message],
+        on_path: bool,
+    ) -> Result<()> {
+        if !self.conversation_exists(id)? {
+            return Err(Error::not_found(Entity::Conversation, id));
+        }
+        let first = self.last_position(id) + 1;
+        for (position, message) in (first..).zip(messages) {
+            self.insert_message(&Stored {
+                position,
+                on_path,
+                message: message.clone(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn insert_message(&self, stored: &Stored) -> Result<()> {
+        let m = &stored.message;
+        if self.state.borrow().message_at.contains_key(&m.id) {
+            return Err(Error::conflict(Entity::Message, m.id));
+        }
+        let slot = Slot {
+            on_path: stored.on_path,
+            message: m.clone(),
+        };
+        self.put(m.conversation_id, None, (stored.position, m.id), Some(slot));
+        Ok(())
+    }
+
+    fn update_message(&self, stored: &Stored) -> Result<()> {
+        let id = stored.message.id;
+        if let Some((conversation, old, _)) = self.find(id) {
+            let slot = Slot {
+                on_path: stored.on_path,
+                message: stored.message.clone(),
+            };
+            self.put(conversation, Some(old), (stored.position, id), Some(slot));
+        }
+        Ok(())
+    }
+
+    fn message_page(
+        &self,
+        id: ConversationId,
+        branches: Branches,
+        range: PositionRange,
+    ) -> Result<Vec<Stored>> {
+        let state = self.state.borrow();
+        let Some(entry) = state.conversations.get(&id) else {
+            return Ok(Vec::new());
+        };
+        let lower = match range.after {
+            Some(after) => Bound::Excluded((after, MessageId::from(uuid::Uuid::max()))),
+            None => Bound::Unbounded,
+        };
+        Ok(entry
+            .messages
+            .range((lower, Bound::Unbounded))
+            .filter(|(_, slot)| branches == Branches::All || slot.on_path)
+            .take(range.limit)
+            .map(|(key, slot)| Stored {
+                position: key.0,
+                on_path: slot.on_path,
+                message: slot.message.clone(),
+            })
+            .collect())
+    }
+
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
-        self.change_message(id, |m| {
+        Ok(self.change(id, |slot| {
+            let m = &mut slot.message;
             if let Some(content) = &edit.content {
                 m.content.clone_from(content);
             }
             if let Some(attachments) = &edit.attachments {
                 m.attachments.clone_from(attachments);
             }
+            if let Some(metadata) = &edit.metadata {
+                m.metadata.clone_from(metadata);
+            }
             true
-        })
+        }))
     }
 
     fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
-        self.change_message(id, |m| {
-            let fits = m.content.len().saturating_add(delta.len()) <= max;
+        Ok(self.change(id, |slot| {
+            let content = &mut slot.message.content;
+            let fits = content.len().saturating_add(delta.len()) <= max;
             if fits {
-                m.content.push_str(delta);
+                content.push_str(delta);
             }
             fits
-        })
+        }))
     }
 
-    fn message_exists(&self, id: MessageId) -> Result<bool> {
-        Ok(self.state.borrow().message_at.contains_key(&id))
+    fn node(&self, id: MessageId) -> Result<Option<Node>> {
+        Ok(self.find(id).map(|(_, key, slot)| node_of(key, &slot)))
     }
 
-    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
-        let mut state = self.state.borrow_mut();
-        let Some(&(conversation, position)) = state.message_at.get(&id) else {
-            return Ok(None);
-        };
-        let old = state.set_message(conversation, position, None);
-        self.log(Undo::Message(conversation, position, old));
-        Ok(Some(conversation))
-    }
-
-    fn insert_messages(&self, id: ConversationId, messages: &[Message]) -> Result<()> {
-        let mut state = self.state.borrow_mut();
-        let state = &mut **state;
-        let entry = state
-            .conversations
-            .get_mut(&id)
-            .ok_or_else(|| Error::not_found(Entity::Conversation, id))?;
-        if let Some(taken) = messages
-            .iter()
-            .find(|m| state.message_at.contains_key(&m.id))
-        {
-            return Err(Error::conflict(Entity::Message, taken.id));
+    fn path_to(&self, id: MessageId) -> Result<Vec<Node>> {
+        let mut up = Vec::new();
+        let mut next = Some(id);
+        while let Some(node) = next.map(|id| self.node(id)).transpose()?.flatten() {
+            up.push(node);
+            if node.on_path {
+                break;
+            }
+            next = node.parent_id;
         }
-        let first = entry.messages.keys().next_back().map_or(1, |p| p + 1);
-        for (position, message) in (first..).zip(messages) {
-            entry.messages.insert(position, message.clone());
-            state.message_at.insert(message.id, (id, position));
+        Ok(up)
+    }
+
+    fn set_path(&self, id: ConversationId, after: Option<i64>, mark: &[MessageId]) -> Result<()> {
+        for (key, mut slot) in self.slots(id) {
+            let off = slot.on_path && after.is_none_or(|after| key.0 > after);
+            if off {
+                slot.on_path = false;
+                self.put(id, None, key, Some(slot));
+            }
         }
-        self.log(Undo::Appended(id, first..first + messages.len() as i64));
+        for message in mark {
+            self.change(*message, |slot| {
+                slot.on_path = true;
+                true
+            });
+        }
         Ok(())
     }
 
-    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>> {
-        let state = self.state.borrow();
-        let Some(entry) = state.conversations.get(&id) else {
+    fn subtree(&self, id: MessageId) -> Result<Vec<Node>> {
+        let Some((conversation, key, slot)) = self.find(id) else {
             return Ok(Vec::new());
         };
-        let lower = range.after.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(entry
-            .messages
-            .range((lower, Bound::Unbounded))
-            .take(range.limit)
-            .map(|(p, m)| (*p, m.clone()))
+        let mut below = vec![node_of(key, &slot)];
+        let mut inside: BTreeSet<MessageId> = BTreeSet::from([id]);
+        // Children come after their parents: one pass in position order.
+        for (key, slot) in self.slots(conversation) {
+            if slot.message.parent_id.is_some_and(|p| inside.contains(&p)) && inside.insert(key.1) {
+                below.push(node_of(key, &slot));
+            }
+        }
+        Ok(below)
+    }
+
+    fn children(&self, id: ConversationId, parent: Option<MessageId>) -> Result<Vec<Message>> {
+        Ok(self
+            .slots(id)
+            .into_iter()
+            .filter(|(_, slot)| slot.message.parent_id == parent)
+            .map(|(_, slot)| slot.message)
             .collect())
+    }
+
+    fn reparent(&self, id: ConversationId, from: MessageId, to: Option<MessageId>) -> Result<()> {
+        for (key, mut slot) in self.slots(id) {
+            if slot.message.parent_id == Some(from) {
+                slot.message.parent_id = to;
+                self.put(id, None, key, Some(slot));
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_message(&self, id: MessageId) -> Result<()> {
+        if let Some((conversation, key, _)) = self.find(id) {
+            self.put(conversation, None, key, None);
+        }
+        Ok(())
     }
 
     fn conversations(
         &self,
         order: ConversationOrder,
+        archived: bool,
         after: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
@@ -258,13 +488,16 @@ impl Session for MemorySession<'_> {
             ConversationOrder::UpdatedAt => &state.by_updated,
             ConversationOrder::CreatedAt => &state.by_created,
         };
-        Ok(newest_first(index, after, limit)
+        let is_listed = |id| {
+            state
+                .conversations
+                .get(&id)
+                .is_some_and(|e| e.header.archived_at.is_some() == archived)
+        };
+        Ok(newest_first(index, after, limit, is_listed)
             .into_iter()
             .filter_map(|id| state.conversations.get(&id))
-            .map(|entry| ConversationSummary {
-                message_count: entry.messages.len() as u64,
-                ..entry.header.summary()
-            })
+            .map(Entry::summary)
             .collect())
     }
 
@@ -277,59 +510,6 @@ impl Session for MemorySession<'_> {
             .filter_map(|(_, id)| state.conversations.get(id))
             .map(Entry::to_conversation)
             .collect())
-    }
-
-    fn update_conversation(
-        &self,
-        conversation: &Conversation,
-        now: OffsetDateTime,
-    ) -> Result<Conversation> {
-        let mut state = self.state.borrow_mut();
-        let old = state
-            .conversations
-            .get(&conversation.id)
-            .ok_or_else(|| Error::not_found(Entity::Conversation, conversation.id))?;
-        if old.header.version != conversation.version {
-            return Err(Error::stale(Entity::Conversation, conversation.id));
-        }
-        let stored: Vec<(i64, Message)> =
-            old.messages.iter().map(|(p, m)| (*p, m.clone())).collect();
-        let plan = plan(&stored, &conversation.messages);
-        if let Some((_, taken)) = plan.insert.iter().find(|(_, m)| {
-            state
-                .message_at
-                .get(&m.id)
-                .is_some_and(|(owner, _)| *owner != conversation.id)
-        }) {
-            return Err(Error::conflict(Entity::Message, taken.id));
-        }
-        let mut entry = old.clone();
-        entry.header.title = conversation.title.clone();
-        entry.header.updated_at = bump(old.header.updated_at, now);
-        entry.header.version = old.header.version + 1;
-        for id in &plan.delete {
-            entry.messages.retain(|_, m| m.id != *id);
-        }
-        let mut messages: BTreeMap<i64, Message> = BTreeMap::new();
-        let changed: HashMap<MessageId, i64> = plan
-            .insert
-            .iter()
-            .chain(&plan.update)
-            .map(|(p, m)| (m.id, *p))
-            .collect();
-        for (position, message) in std::mem::take(&mut entry.messages) {
-            if !changed.contains_key(&message.id) {
-                messages.insert(position, message);
-            }
-        }
-        for (position, message) in plan.insert.iter().chain(&plan.update) {
-            messages.insert(*position, (*message).clone());
-        }
-        entry.messages = messages;
-        let stored = entry.to_conversation();
-        let old = state.set_conversation(conversation.id, Some(entry));
-        self.log(Undo::Conversation(conversation.id, old.map(Box::new)));
-        Ok(stored)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {

@@ -5,11 +5,11 @@ use postgres::types::{FromSql, Json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::backend::TimeKey;
 use crate::backend::sql::version_from;
+use crate::backend::{Node, Stored, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Attachment, ConversationSummary, FileMetadata, Message, Role, from_micros, to_micros,
+    Attachment, ConversationSummary, FileMetadata, Message, Metadata, Role, from_micros, to_micros,
 };
 
 /// The conflict error for a unique violation in a batch: names the message
@@ -61,39 +61,97 @@ pub(super) fn file_at(row: &Row) -> Result<FileMetadata> {
     })
 }
 
-pub(super) fn message_at(row: &Row) -> Result<(i64, Message)> {
-    message_from(row, 0)
+fn optional_time_at(
+    row: &Row,
+    i: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Option<OffsetDateTime>> {
+    let t: Option<OffsetDateTime> = get(row, i, table, column)?;
+    t.map(|t| {
+        from_micros(to_micros(t)).ok_or_else(|| Error::corrupt(table, column, "out of range"))
+    })
+    .transpose()
+}
+
+fn metadata_at(row: &Row, i: usize, table: &'static str) -> Result<Metadata> {
+    let Json(metadata): Json<Metadata> = get(row, i, table, "metadata")?;
+    Ok(metadata)
+}
+
+/// Decodes a row of `message_columns!()`.
+pub(super) fn stored_at(row: &Row) -> Result<Stored> {
+    stored_from(row, 0)
+}
+
+/// Decodes the message of a row of `message_columns!()`.
+pub(super) fn message_at(row: &Row) -> Result<Message> {
+    Ok(stored_from(row, 0)?.message)
 }
 
 /// Decodes `message_columns!()` starting at column `at`.
-pub(super) fn message_from(row: &Row, at: usize) -> Result<(i64, Message)> {
+pub(super) fn stored_from(row: &Row, at: usize) -> Result<Stored> {
     const T: &str = "messages";
-    let role: &str = get(row, at + 3, T, "role")?;
+    let role: &str = get(row, at + 4, T, "role")?;
     let role: Role = role.parse().map_err(|e| Error::corrupt(T, "role", e))?;
-    let Json(attachments): Json<Vec<Attachment>> = get(row, at + 6, T, "attachments")?;
-    Ok((
-        get(row, at, T, "position")?,
-        Message {
-            id: get::<Uuid>(row, at + 1, T, "id")?.into(),
-            conversation_id: get::<Uuid>(row, at + 2, T, "conversation_id")?.into(),
+    let Json(attachments): Json<Vec<Attachment>> = get(row, at + 7, T, "attachments")?;
+    Ok(Stored {
+        position: get(row, at, T, "position")?,
+        on_path: get(row, at + 1, T, "on_path")?,
+        message: Message {
+            id: get::<Uuid>(row, at + 2, T, "id")?.into(),
+            conversation_id: get::<Uuid>(row, at + 3, T, "conversation_id")?.into(),
             role,
-            content: get(row, at + 4, T, "content")?,
-            created_at: time_at(row, at + 5, T, "created_at")?,
+            content: get(row, at + 5, T, "content")?,
+            created_at: time_at(row, at + 6, T, "created_at")?,
             attachments,
+            parent_id: get::<Option<Uuid>>(row, at + 8, T, "parent_id")?.map(Into::into),
+            metadata: metadata_at(row, at + 9, T)?,
         },
-    ))
+    })
 }
 
+/// Decodes a row of `node_columns!()`.
+pub(super) fn node_at(row: &Row) -> Result<Node> {
+    const T: &str = "messages";
+    Ok(Node {
+        id: get::<Uuid>(row, 0, T, "id")?.into(),
+        conversation_id: get::<Uuid>(row, 1, T, "conversation_id")?.into(),
+        parent_id: get::<Option<Uuid>>(row, 2, T, "parent_id")?.map(Into::into),
+        position: get(row, 3, T, "position")?,
+        on_path: get(row, 4, T, "on_path")?,
+    })
+}
+
+/// Decodes a row of `summary_columns!()`.
 pub(super) fn summary_at(row: &Row) -> Result<ConversationSummary> {
     const T: &str = "conversations";
-    let count: i64 = get(row, 5, T, "message_count")?;
+    let count: i64 = get(row, 7, T, "message_count")?;
     Ok(ConversationSummary {
         id: get::<Uuid>(row, 0, T, "id")?.into(),
         title: get(row, 1, T, "title")?,
         created_at: time_at(row, 2, T, "created_at")?,
         updated_at: time_at(row, 3, T, "updated_at")?,
         version: version_from(get(row, 4, T, "version")?, T)?,
+        archived_at: optional_time_at(row, 5, T, "archived_at")?,
+        metadata: metadata_at(row, 6, T)?,
         message_count: count.max(0) as u64,
+    })
+}
+
+/// The header of a conversation read with its messages (title,
+/// created_at, updated_at, version, archived_at, metadata).
+pub(super) fn header_at(row: &Row, id: Uuid) -> Result<ConversationSummary> {
+    const T: &str = "conversations";
+    Ok(ConversationSummary {
+        id: id.into(),
+        title: get(row, 0, T, "title")?,
+        created_at: time_at(row, 1, T, "created_at")?,
+        updated_at: time_at(row, 2, T, "updated_at")?,
+        version: version_from(get(row, 3, T, "version")?, T)?,
+        archived_at: optional_time_at(row, 4, T, "archived_at")?,
+        metadata: metadata_at(row, 5, T)?,
+        message_count: 0,
     })
 }
 

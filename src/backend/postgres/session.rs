@@ -9,18 +9,19 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{
-    duplicate_in, file_at, get, key_params, message_at, message_from, summary_at, time_at,
+    duplicate_in, file_at, get, header_at, key_params, message_at, node_at, stored_at, stored_from,
+    summary_at,
 };
 use super::{PgConn, conflict_on};
-use crate::backend::message_list::assemble;
-use crate::backend::sql::{
-    HeaderWrite, MessageRows, Stamps, update_conversation, version_from, version_param,
+use crate::backend::message_list::{assemble, every_summary};
+use crate::backend::sql::{archive_params, version_param};
+use crate::backend::{
+    Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
-use crate::backend::{PositionRange, Positioned, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageEdit, MessageId,
+    FileId, FileMetadata, Message, MessageEdit, MessageId, Metadata,
 };
 
 pub(super) struct PgSession<'c> {
@@ -43,6 +44,26 @@ impl<'c> PgSession<'c> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
         Ok(conn.client.query(&statement, params)?)
+    }
+
+    /// Runs `sql`, decoding every row with `decode`.
+    fn rows<T>(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+        decode: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.query(sql, params)?.iter().map(decode).collect()
+    }
+
+    /// Runs `sql`, decoding the first row, if any.
+    fn row<T>(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+        decode: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.query(sql, params)?.first().map(decode).transpose()
     }
 
     fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64> {
@@ -75,76 +96,13 @@ impl<'c> PgSession<'c> {
     }
 }
 
-impl MessageRows for PgSession<'_> {
-    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<Stamps>> {
-        const T: &str = "conversations";
-        let rows = self.query(
-            UPDATE_CONVERSATION,
-            &[
-                header.id.as_uuid(),
-                &header.title,
-                &header.now,
-                &header.message_count,
-                &version_param(header.expected),
-            ],
-        )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some(Stamps {
-            created_at: time_at(row, 0, T, "created_at")?,
-            updated_at: time_at(row, 1, T, "updated_at")?,
-            version: version_from(get(row, 2, T, "version")?, T)?,
-        }))
-    }
-
-    fn stored_messages(&self, id: ConversationId) -> Result<Vec<(i64, Message)>> {
-        self.query(MESSAGES, &[id.as_uuid()])?
-            .iter()
-            .map(message_at)
-            .collect()
-    }
-
-    fn delete_message(&self, id: MessageId) -> Result<()> {
-        self.execute(DELETE_MESSAGE, &[id.as_uuid()])?;
-        Ok(())
-    }
-
-    fn update_message(&self, position: i64, m: &Message) -> Result<()> {
-        self.execute(
-            UPDATE_MESSAGE,
-            &[
-                m.id.as_uuid(),
-                &position,
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn insert_message(&self, position: i64, m: &Message) -> Result<()> {
-        self.execute_or(
-            INSERT_MESSAGE,
-            &[
-                &position,
-                m.id.as_uuid(),
-                m.conversation_id.as_uuid(),
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-            ],
-            conflict_on(Entity::Message, m.id),
-        )?;
-        Ok(())
-    }
-}
-
 /// Messages per multi-row INSERT of a batch append.
 const APPEND_CHUNK: usize = 5_000;
+
+/// A row's `id` column as a conversation id.
+fn conversation_id_at(row: &Row) -> Result<ConversationId> {
+    Ok(get::<Uuid>(row, 0, "conversations", "id")?.into())
+}
 
 impl Session for PgSession<'_> {
     fn insert_file(&self, f: &FileMetadata) -> Result<()> {
@@ -163,22 +121,18 @@ impl Session for PgSession<'_> {
     }
 
     fn file(&self, id: FileId) -> Result<Option<FileMetadata>> {
-        self.query(FILE, &[id.as_uuid()])?
-            .first()
-            .map(file_at)
-            .transpose()
+        self.row(FILE, &[id.as_uuid()], file_at)
     }
 
     fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>> {
         let limit = limit as i64;
-        let rows = match after {
-            None => self.query(FILES_FIRST, &[&limit])?,
+        match after {
+            None => self.rows(FILES_FIRST, &[&limit], file_at),
             Some(after) => {
                 let (t, id) = key_params(after)?;
-                self.query(FILES_AFTER, &[&t, &id, &limit])?
+                self.rows(FILES_AFTER, &[&t, &id, &limit], file_at)
             }
-        };
-        rows.iter().map(file_at).collect()
+        }
     }
 
     fn delete_file(&self, id: FileId) -> Result<bool> {
@@ -194,6 +148,8 @@ impl Session for PgSession<'_> {
                 &c.created_at,
                 &c.updated_at,
                 &version_param(c.version),
+                &c.archived_at,
+                &Json(&c.metadata),
             ],
             conflict_on(Entity::Conversation, c.id),
         )?;
@@ -201,26 +157,18 @@ impl Session for PgSession<'_> {
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        const T: &str = "conversations";
         let rows = self.query(CONVERSATION_WITH_MESSAGES, &[id.as_uuid()])?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let mut conversation = Conversation {
-            id,
-            title: get(first, 0, T, "title")?,
-            created_at: time_at(first, 1, T, "created_at")?,
-            updated_at: time_at(first, 2, T, "updated_at")?,
-            version: version_from(get(first, 3, T, "version")?, T)?,
-            messages: Vec::with_capacity(rows.len()),
-        };
-        if get::<Option<Uuid>>(first, 5, "messages", "id")?.is_none() {
-            return Ok(Some(conversation));
+        let header = header_at(first, *id.as_uuid())?;
+        let mut messages = Vec::with_capacity(rows.len());
+        if get::<Option<Uuid>>(first, 8, "messages", "id")?.is_some() {
+            for row in &rows {
+                messages.push(stored_from(row, 6)?.message);
+            }
         }
-        for row in &rows {
-            conversation.messages.push(message_from(row, 4)?.1);
-        }
-        Ok(Some(conversation))
+        Ok(Some(header.into_conversation(messages)))
     }
 
     fn conversation_exists(&self, id: ConversationId) -> Result<bool> {
@@ -238,50 +186,76 @@ impl Session for PgSession<'_> {
         Ok(changed > 0)
     }
 
-    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
-        let attachments = edit.attachments.as_deref().map(Json);
-        self.query(EDIT_MESSAGE, &[id.as_uuid(), &edit.content, &attachments])?
-            .first()
-            .map(|row| Ok(message_at(row)?.1))
-            .transpose()
+    fn touch_conversation_of(&self, id: MessageId, touch: Touch) -> Result<Option<ConversationId>> {
+        let expected = touch.expected.map(version_param);
+        let params: Params<'_> = &[id.as_uuid(), &touch.bump, &touch.added, &expected];
+        self.row(TOUCH_CONVERSATION_OF, params, conversation_id_at)
     }
 
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
-        let (len, max) = (delta.len() as i64, max as i64);
-        self.query(GROW_MESSAGE, &[id.as_uuid(), &delta, &len, &max])?
-            .first()
-            .map(|row| Ok(message_at(row)?.1))
-            .transpose()
+    fn set_fields(
+        &self,
+        id: ConversationId,
+        fields: Fields<'_>,
+    ) -> Result<Option<ConversationSummary>> {
+        let (mode, at) = archive_params(&fields);
+        let metadata = fields.metadata.map(Json);
+        let params: Params<'_> = &[id.as_uuid(), &fields.title, &metadata, &mode, &at];
+        self.row(SET_FIELDS, params, summary_at)
     }
 
-    fn message_exists(&self, id: MessageId) -> Result<bool> {
-        Ok(!self.query(MESSAGE_EXISTS, &[id.as_uuid()])?.is_empty())
+    fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<ConversationSummary>> {
+        let params: Params<'_> = &[
+            header.id.as_uuid(),
+            &header.title,
+            &Json(header.metadata),
+            &header.now,
+            &version_param(header.expected),
+        ];
+        self.row(UPDATE_CONVERSATION, params, summary_at)
     }
 
-    fn remove_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
-        self.query(REMOVE_MESSAGE, &[id.as_uuid()])?
-            .first()
-            .map(|row| Ok(get::<Uuid>(row, 0, "messages", "conversation_id")?.into()))
-            .transpose()
+    fn adjust_count(&self, id: ConversationId, delta: i64) -> Result<()> {
+        self.execute(ADJUST_COUNT, &[id.as_uuid(), &delta])?;
+        Ok(())
     }
 
-    fn insert_messages(&self, conversation: ConversationId, messages: &[Message]) -> Result<()> {
-        if let [m] = messages {
-            self.execute_or(
-                APPEND_MESSAGE,
+    fn append_message(&self, id: ConversationId, m: &Message) -> Result<Option<MessageId>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(APPEND_MESSAGE)?;
+        let rows = conn
+            .client
+            .query(
+                &statement,
                 &[
                     m.id.as_uuid(),
-                    conversation.as_uuid(),
+                    id.as_uuid(),
                     &m.role.as_str(),
                     &m.content,
                     &m.created_at,
                     &Json(&m.attachments),
+                    &Json(&m.metadata),
                 ],
-                conflict_on(Entity::Message, m.id),
-            )?;
-            return Ok(());
+            )
+            .map_err(conflict_on(Entity::Message, m.id))?;
+        match rows.first() {
+            Some(row) => Ok(get::<Option<Uuid>>(row, 0, "messages", "parent_id")?.map(Into::into)),
+            None => Ok(None),
         }
-        // Many at once: one multi-row INSERT per chunk, from arrays.
+    }
+
+    fn current_leaf(&self, id: ConversationId) -> Result<Option<MessageId>> {
+        self.row(CURRENT_LEAF, &[id.as_uuid()], |row| {
+            Ok(get::<Uuid>(row, 0, "messages", "id")?.into())
+        })
+    }
+
+    fn insert_messages(
+        &self,
+        id: ConversationId,
+        messages: &[Message],
+        on_path: bool,
+    ) -> Result<()> {
+        // One multi-row INSERT per chunk, from arrays.
         for chunk in messages.chunks(APPEND_CHUNK) {
             let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
             let roles: Vec<&str> = chunk.iter().map(|m| m.role.as_str()).collect();
@@ -289,15 +263,23 @@ impl Session for PgSession<'_> {
             let times: Vec<OffsetDateTime> = chunk.iter().map(|m| m.created_at).collect();
             let attachments: Vec<Json<&Vec<Attachment>>> =
                 chunk.iter().map(|m| Json(&m.attachments)).collect();
+            let parents: Vec<Option<&Uuid>> = chunk
+                .iter()
+                .map(|m| m.parent_id.as_ref().map(MessageId::as_uuid))
+                .collect();
+            let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|m| Json(&m.metadata)).collect();
             self.execute_or(
                 APPEND_MESSAGES,
                 &[
-                    conversation.as_uuid(),
+                    id.as_uuid(),
                     &ids,
                     &roles,
                     &contents,
                     &times,
                     &attachments,
+                    &parents,
+                    &on_path,
+                    &metadata,
                 ],
                 |e| {
                     if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
@@ -311,49 +293,138 @@ impl Session for PgSession<'_> {
         Ok(())
     }
 
-    fn message_page(&self, id: ConversationId, range: PositionRange) -> Result<Vec<Positioned>> {
-        let (after, limit) = (range.after.unwrap_or(i64::MIN), range.limit as i64);
-        self.query(MESSAGES_PAGE, &[id.as_uuid(), &after, &limit])?
-            .iter()
-            .map(message_at)
-            .collect()
+    fn insert_message(&self, stored: &Stored) -> Result<()> {
+        let m = &stored.message;
+        self.execute_or(
+            INSERT_MESSAGE,
+            &[
+                &stored.position,
+                &stored.on_path,
+                m.id.as_uuid(),
+                m.conversation_id.as_uuid(),
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+                &m.parent_id.as_ref().map(MessageId::as_uuid),
+                &Json(&m.metadata),
+            ],
+            conflict_on(Entity::Message, m.id),
+        )?;
+        Ok(())
+    }
+
+    fn update_message(&self, stored: &Stored) -> Result<()> {
+        let m = &stored.message;
+        self.execute(
+            UPDATE_MESSAGE,
+            &[
+                m.id.as_uuid(),
+                &stored.position,
+                &stored.on_path,
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+                &m.parent_id.as_ref().map(MessageId::as_uuid),
+                &Json(&m.metadata),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn message_page(
+        &self,
+        id: ConversationId,
+        branches: Branches,
+        range: PositionRange,
+    ) -> Result<Vec<Stored>> {
+        let sql = match branches {
+            Branches::Current => BRANCH_PAGE,
+            Branches::All => TREE_PAGE,
+        };
+        let (after, limit) = (range.after_param(), range.limit_param());
+        self.rows(sql, &[id.as_uuid(), &after, &limit], stored_at)
+    }
+
+    fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
+        let attachments = edit.attachments.as_deref().map(Json);
+        let metadata = edit.metadata.as_ref().map(Json);
+        let params: Params<'_> = &[id.as_uuid(), &edit.content, &attachments, &metadata];
+        self.row(EDIT_MESSAGE, params, message_at)
+    }
+
+    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
+        let (len, max) = (delta.len() as i64, max as i64);
+        self.row(
+            GROW_MESSAGE,
+            &[id.as_uuid(), &delta, &len, &max],
+            message_at,
+        )
+    }
+
+    fn node(&self, id: MessageId) -> Result<Option<Node>> {
+        self.row(NODE, &[id.as_uuid()], node_at)
+    }
+
+    fn path_to(&self, id: MessageId) -> Result<Vec<Node>> {
+        self.rows(PATH_TO, &[id.as_uuid()], node_at)
+    }
+
+    fn set_path(&self, id: ConversationId, after: Option<i64>, mark: &[MessageId]) -> Result<()> {
+        let after = after.unwrap_or(i64::MIN);
+        self.execute(UNMARK_PATH, &[id.as_uuid(), &after])?;
+        if !mark.is_empty() {
+            let ids: Vec<&Uuid> = mark.iter().map(MessageId::as_uuid).collect();
+            self.execute(MARK_PATH, &[&ids])?;
+        }
+        Ok(())
+    }
+
+    fn subtree(&self, id: MessageId) -> Result<Vec<Node>> {
+        self.rows(SUBTREE, &[id.as_uuid()], node_at)
+    }
+
+    fn children(&self, id: ConversationId, parent: Option<MessageId>) -> Result<Vec<Message>> {
+        match parent {
+            Some(parent) => self.rows(CHILDREN, &[id.as_uuid(), parent.as_uuid()], message_at),
+            None => self.rows(FIRST_MESSAGES, &[id.as_uuid()], message_at),
+        }
+    }
+
+    fn reparent(&self, id: ConversationId, from: MessageId, to: Option<MessageId>) -> Result<()> {
+        let to = to.as_ref().map(MessageId::as_uuid);
+        self.execute(REPARENT, &[id.as_uuid(), from.as_uuid(), &to])?;
+        Ok(())
+    }
+
+    fn delete_message(&self, id: MessageId) -> Result<()> {
+        self.execute(DELETE_MESSAGE, &[id.as_uuid()])?;
+        Ok(())
     }
 
     fn conversations(
         &self,
         order: ConversationOrder,
+        archived: bool,
         after: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
-        let limit = limit as i64;
-        let rows = match LISTS.pick(order, after) {
-            (sql, None) => self.query(sql, &[&limit])?,
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match LISTS.pick(order, after) {
+            (sql, None) => self.rows(sql, &[&archived, &limit], summary_at),
             (sql, Some(after)) => {
                 let (t, id) = key_params(after)?;
-                self.query(sql, &[&t, &id, &limit])?
+                self.rows(sql, &[&archived, &t, &id, &limit], summary_at)
             }
-        };
-        rows.iter().map(summary_at).collect()
+        }
     }
 
     fn all_conversations(&self) -> Result<Vec<Conversation>> {
         self.snapshot(|| {
-            let messages = self
-                .query(ALL_MESSAGES, &[])?
-                .iter()
-                .map(|row| message_at(row).map(|(_, m)| m))
-                .collect::<Result<Vec<_>>>()?;
-            let summaries = self
-                .query(ALL_CONVERSATIONS, &[])?
-                .iter()
-                .map(summary_at)
-                .collect::<Result<Vec<_>>>()?;
-            Ok(assemble(summaries, messages))
+            let messages = self.rows(ALL_MESSAGES, &[], message_at)?;
+            Ok(assemble(every_summary(self)?, messages))
         })
-    }
-
-    fn update_conversation(&self, c: &Conversation, now: OffsetDateTime) -> Result<Conversation> {
-        update_conversation(self, c, now)
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
@@ -372,5 +443,9 @@ impl Session for PgSession<'_> {
             conversations: n(1)?,
             messages: n(2)?,
         })
+    }
+
+    fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        self.snapshot(read)
     }
 }

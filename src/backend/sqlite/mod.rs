@@ -31,6 +31,7 @@ mod maintenance;
 mod migrations;
 mod queries;
 mod restore;
+mod rows;
 mod session;
 mod slow;
 mod snapshots;

@@ -23,15 +23,16 @@ statements! {
     DELETE_FILE = "DELETE FROM file_metadata WHERE id = ?1";
 
     INSERT_CONVERSATION =
-        "INSERT INTO conversations (id, title, created_at, updated_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5)";
-    CONVERSATION = "SELECT title, created_at, updated_at, version FROM conversations WHERE id = ?1";
-    /// A conversation and its messages in one statement (one snapshot): a
-    /// row per message, or one row of NULL message columns.
+        "INSERT INTO conversations (id, title, created_at, updated_at, version, archived_at, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    CONVERSATION = "SELECT title FROM conversations WHERE id = ?1";
+    /// A conversation and its current branch in one statement (one
+    /// snapshot): a row per message, or one row of NULL message columns.
     CONVERSATION_WITH_MESSAGES = concat!(
-        "SELECT c.title, c.created_at, c.updated_at, c.version, ",
-        "m.position, m.id, m.conversation_id, m.role, m.content, m.created_at, m.attachments ",
-        "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id ",
+        "SELECT c.title, c.created_at, c.updated_at, c.version, c.archived_at, c.metadata, ",
+        "m.position, m.on_path, m.id, m.conversation_id, m.role, m.content, m.created_at, ",
+        "m.attachments, m.parent_id, m.metadata ",
+        "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.on_path ",
         "WHERE c.id = ?1 ORDER BY m.position"
     );
     /// Counts ?3 more (or fewer) messages and moves the version forward,
@@ -42,52 +43,83 @@ statements! {
         SET updated_at = CASE WHEN ?2 IS NULL THEN updated_at ELSE MAX(?2, updated_at + 1) END, \
             message_count = message_count + ?3, version = version + 1 \
         WHERE id = ?1 AND (?4 IS NULL OR version = ?4)";
+    /// [`TOUCH_CONVERSATION`] on the conversation of message ?1.
+    TOUCH_CONVERSATION_OF = "UPDATE conversations \
+        SET updated_at = CASE WHEN ?2 IS NULL THEN updated_at ELSE MAX(?2, updated_at + 1) END, \
+            message_count = message_count + ?3, version = version + 1 \
+        WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1) \
+          AND (?4 IS NULL OR version = ?4) RETURNING id";
+    /// Title ?2 and metadata ?3 where given; archive mode ?4 (1: set to ?5
+    /// unless set, 2: clear).
+    SET_FIELDS = concat!(
+        "UPDATE conversations SET title = COALESCE(?2, title), metadata = COALESCE(?3, metadata), ",
+        "archived_at = CASE ?4 WHEN 1 THEN COALESCE(archived_at, ?5) WHEN 2 THEN NULL ",
+        "ELSE archived_at END WHERE id = ?1 RETURNING ", summary_columns!()
+    );
     /// `update`'s header write, only when the stored version is still ?5.
-    UPDATE_CONVERSATION = "UPDATE conversations \
-        SET title = ?2, updated_at = MAX(?3, updated_at + 1), message_count = ?4, \
-            version = version + 1 WHERE id = ?1 AND version = ?5 \
-        RETURNING created_at, updated_at, version";
+    UPDATE_CONVERSATION = concat!(
+        "UPDATE conversations SET title = ?2, metadata = ?3, updated_at = MAX(?4, updated_at + 1), ",
+        "version = version + 1 WHERE id = ?1 AND version = ?5 RETURNING ", summary_columns!()
+    );
+    ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + ?2 WHERE id = ?1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = ?1";
-    BY_UPDATED_FIRST = list_conversations!("updated_at", "", "?1");
-    BY_UPDATED_AFTER = list_conversations!("updated_at", "WHERE (c.updated_at, c.id) < (?1, ?2)", "?3");
-    BY_CREATED_FIRST = list_conversations!("created_at", "", "?1");
-    BY_CREATED_AFTER = list_conversations!("created_at", "WHERE (c.created_at, c.id) < (?1, ?2)", "?3");
-    ALL_CONVERSATIONS = "SELECT id, title, created_at, updated_at, version, message_count \
-        FROM conversations \
-        ORDER BY updated_at DESC, id DESC";
+    BY_UPDATED_FIRST = list_conversations!("updated_at", "?1", "", "?2");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", "?1", " AND (updated_at, id) < (?2, ?3)", "?4");
+    BY_CREATED_FIRST = list_conversations!("created_at", "?1", "", "?2");
+    BY_CREATED_AFTER = list_conversations!("created_at", "?1", " AND (created_at, id) < (?2, ?3)", "?4");
 
-    /// Appends one message after the conversation's last.
+    /// Appends one message below the current leaf, after the last message,
+    /// on the current branch; returns its parent.
     APPEND_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ") ",
-        "SELECT COALESCE(MAX(position), 0) + 1, ?1, ?2, ?3, ?4, ?5, ?6 ",
-        "FROM messages WHERE conversation_id = ?2"
+        "SELECT COALESCE(MAX(position), 0) + 1, 1, ?1, ?2, ?3, ?4, ?5, ?6, ",
+        "(SELECT id FROM messages WHERE conversation_id = ?2 AND on_path ",
+        "ORDER BY position DESC LIMIT 1), ?7 ",
+        "FROM messages WHERE conversation_id = ?2 RETURNING parent_id"
     );
+    CURRENT_LEAF = "SELECT id FROM messages WHERE conversation_id = ?1 AND on_path \
+        ORDER BY position DESC LIMIT 1";
     INSERT_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        "INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     );
     NEXT_POSITION = "SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE conversation_id = ?1";
-    MESSAGES = concat!(
-        "SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ?1 ORDER BY position"
+    /// A page of the current branch.
+    BRANCH_PAGE = concat!(
+        "SELECT ", message_columns!(),
+        " FROM messages WHERE conversation_id = ?1 AND on_path AND position > ?2 ORDER BY position LIMIT ?3"
     );
-    MESSAGES_PAGE = concat!(
+    /// A page of every branch.
+    TREE_PAGE = concat!(
         "SELECT ", message_columns!(),
         " FROM messages WHERE conversation_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
     );
+    /// The current branch of every conversation.
     ALL_MESSAGES = concat!(
-        "SELECT ", message_columns!(), " FROM messages ORDER BY conversation_id, position"
+        "SELECT ", message_columns!(), " FROM messages WHERE on_path ORDER BY conversation_id, position"
     );
-    UPDATE_MESSAGE = "UPDATE messages SET position = ?2, role = ?3, content = ?4, created_at = ?5, \
-                      attachments = ?6 WHERE id = ?1";
+    UPDATE_MESSAGE = "UPDATE messages SET position = ?2, on_path = ?3, role = ?4, content = ?5, \
+        created_at = ?6, attachments = ?7, parent_id = ?8, metadata = ?9 WHERE id = ?1";
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?1";
-    /// Deletes one message, saying which conversation it was in.
-    REMOVE_MESSAGE = "DELETE FROM messages WHERE id = ?1 RETURNING conversation_id";
-    MESSAGE_EXISTS = "SELECT 1 FROM messages WHERE id = ?1";
-    /// Sets content ?2 and attachments ?3 where given (NULL keeps them).
+    NODE = concat!("SELECT ", node_columns!(), " FROM messages WHERE id = ?1");
+    PATH_TO = path_to!("?1", "NOT up.on_path");
+    SUBTREE = subtree!("?1");
+    /// Takes messages after position ?2 off the current branch.
+    UNMARK_PATH = "UPDATE messages SET on_path = 0 \
+        WHERE conversation_id = ?1 AND on_path AND position > ?2";
+    MARK_PATH = "UPDATE messages SET on_path = 1 WHERE id = ?1";
+    /// The children of ?2 (NULL: the first messages), oldest first.
+    CHILDREN = concat!(
+        "SELECT ", message_columns!(),
+        " FROM messages WHERE conversation_id = ?1 AND parent_id IS ?2 ORDER BY position"
+    );
+    REPARENT = "UPDATE messages SET parent_id = ?3 WHERE conversation_id = ?1 AND parent_id = ?2";
+    /// Sets content ?2, attachments ?3 and metadata ?4 where given (NULL keeps them).
     EDIT_MESSAGE = concat!(
         "UPDATE messages SET content = COALESCE(?2, content), ",
-        "attachments = COALESCE(?3, attachments) WHERE id = ?1 RETURNING ", message_columns!()
+        "attachments = COALESCE(?3, attachments), metadata = COALESCE(?4, metadata) ",
+        "WHERE id = ?1 RETURNING ", message_columns!()
     );
     /// Appends ?2 (?3 bytes) to the content unless it would exceed ?4 bytes.
     GROW_MESSAGE = concat!(

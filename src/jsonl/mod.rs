@@ -1,0 +1,491 @@
+//! The JSON Lines export format ([`Store::export_jsonl`] and
+//! [`Store::import_jsonl`]): one record per line, a versioned header first.
+//! Import checks every
+//! record with the same rules as the API and writes the whole file in one
+//! transaction: a file with a bad record writes nothing, and the error names
+//! its line.
+
+mod lines;
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::backend::{Chat, Session};
+use crate::error::{Error, Result};
+use crate::model::{
+    ConversationId, Counts, FileMetadata, Message, MessageId, Metadata, NewConversation, NewFile,
+    NewMessage,
+};
+use crate::repo::{ConversationRepository, FileRepository};
+use crate::store::Store;
+use crate::transfer::{
+    Progress, TransferOptions, TransferReport, add_messages, by_creation, current_leaf, each_page,
+    each_tree_page, ensure_empty, insert_conversation,
+};
+use crate::validate;
+use lines::Lines;
+
+/// The `format` of the header line.
+pub(crate) const FORMAT: &str = "silmari-store";
+/// The newest format version this build writes and reads. Version 2 added
+/// branches (`parent_id` of messages, `current_leaf` of conversations),
+/// archive and metadata; a version 1 file still imports, each
+/// conversation's messages as one branch.
+pub(crate) const VERSION: u32 = 2;
+
+/// One line of an export.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Record {
+    Header { format: String, version: u32 },
+    File(FileMetadata),
+    Conversation(ConversationRecord),
+    Message(Message),
+}
+
+/// A conversation without its messages (they follow as their own records).
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversationRecord {
+    id: ConversationId,
+    title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    archived_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    metadata: Metadata,
+    /// The last message of the current branch (version 2).
+    #[serde(default)]
+    current_leaf: Option<MessageId>,
+}
+
+/// What a failing export writer is called in [`Error::Io`] (a writer has no path).
+const OUTPUT: &str = "(export output)";
+
+fn output_error(source: std::io::Error) -> Error {
+    Error::Io {
+        path: OUTPUT.into(),
+        source,
+    }
+}
+
+fn write_record(out: &mut impl Write, record: &Record) -> Result<()> {
+    serde_json::to_writer(&mut *out, record).map_err(|e| output_error(e.into()))?;
+    out.write_all(b"\n").map_err(output_error)
+}
+
+/// Writes every record of `store` to `out`, a page at a time.
+pub(crate) fn export(
+    store: &Store,
+    out: &mut impl Write,
+    mut progress: impl FnMut(Progress),
+) -> Result<TransferReport> {
+    const PAGE: u32 = 500;
+    let total = store.counts()?;
+    let mut done = Counts::default();
+    write_record(
+        out,
+        &Record::Header {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+        },
+    )?;
+    let progress_now = |done: Counts| Progress {
+        done,
+        total: Some(total),
+    };
+    each_page(
+        PAGE,
+        |page| store.files().list(page),
+        |files| {
+            for file in files {
+                write_record(out, &Record::File(file))?;
+                done.files += 1;
+            }
+            progress(progress_now(done));
+            Ok(())
+        },
+    )?;
+    each_page(
+        PAGE,
+        |page| store.conversations().list(by_creation(page)),
+        |summaries| {
+            for c in summaries {
+                let id = c.id;
+                write_record(
+                    out,
+                    &Record::Conversation(ConversationRecord {
+                        id,
+                        title: c.title,
+                        created_at: c.created_at,
+                        updated_at: c.updated_at,
+                        archived_at: c.archived_at,
+                        metadata: c.metadata,
+                        current_leaf: current_leaf(store, id)?,
+                    }),
+                )?;
+                done.conversations += 1;
+                each_tree_page(store, id, PAGE, |messages| {
+                    for m in messages {
+                        write_record(out, &Record::Message(m))?;
+                        done.messages += 1;
+                    }
+                    Ok(())
+                })?;
+                progress(progress_now(done));
+            }
+            Ok(())
+        },
+    )?;
+    out.flush().map_err(output_error)?;
+    Ok(TransferReport {
+        written: done,
+        skipped: Counts::default(),
+    })
+}
+
+/// Reads an export into `store` in one transaction.
+pub(crate) fn import(
+    store: &Store,
+    input: impl BufRead,
+    options: TransferOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<TransferReport> {
+    if !options.merge {
+        ensure_empty(store)?;
+    }
+    let batch = crate::validate::page_limit(options.batch_size)?;
+    store.run_write(|session| {
+        let mut import = Import {
+            session,
+            merge: options.merge,
+            version: 0,
+            report: TransferReport::default(),
+            seen: HashSet::new(),
+            skipping: HashSet::new(),
+            pending: Vec::new(),
+            open: None,
+        };
+        let mut lines = Lines {
+            input,
+            number: 0,
+            buffer: Vec::new(),
+        };
+        while let Some((number, line)) = lines.next_line() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record = serde_json::from_str(&line).map_err(|e| Error::Import {
+                line: number,
+                reason: e.to_string(),
+            })?;
+            import.record(number, record, batch)?;
+            if number.is_multiple_of(1000) {
+                progress(Progress {
+                    done: import.report.written,
+                    total: None,
+                });
+            }
+        }
+        if import.version == 0 {
+            return Err(Error::Import {
+                line: 1,
+                reason: "the file is empty: no header".to_owned(),
+            });
+        }
+        import.close_conversation()?;
+        progress(Progress {
+            done: import.report.written,
+            total: None,
+        });
+        Ok(import.report)
+    })
+}
+
+/// A conversation whose messages are being read (format version 2).
+struct Open {
+    /// The line of its record.
+    line: u64,
+    id: ConversationId,
+    current_leaf: Option<MessageId>,
+    /// Its messages so far: a message's parent must be one of them.
+    messages: HashSet<MessageId>,
+}
+
+/// The state of an import, inside its transaction.
+struct Import<'s> {
+    session: &'s dyn Session,
+    merge: bool,
+    /// The header's format version (0: no header yet).
+    version: u32,
+    report: TransferReport,
+    seen: HashSet<ConversationId>,
+    skipping: HashSet<ConversationId>,
+    /// Messages of one conversation waiting to be written, with their lines.
+    pending: Vec<(u64, Message)>,
+    open: Option<Open>,
+}
+
+impl Import<'_> {
+    fn record(&mut self, number: u64, record: Record, batch: usize) -> Result<()> {
+        let at = |e: Error| match e {
+            Error::Import { .. } => e,
+            other => Error::Import {
+                line: number,
+                reason: other.to_string(),
+            },
+        };
+        let record = match (self.version, record) {
+            (0, Record::Header { format, version }) => {
+                if format != FORMAT || version == 0 || version > VERSION {
+                    return Err(Error::Import {
+                        line: number,
+                        reason: format!(
+                            "a {format:?} file of version {version}; this build reads \
+                             {FORMAT:?} up to version {VERSION}"
+                        ),
+                    });
+                }
+                self.version = version;
+                return Ok(());
+            }
+            (0, _) => {
+                return Err(Error::Import {
+                    line: number,
+                    reason: "the first line must be the header".to_owned(),
+                });
+            }
+            (_, Record::Header { .. }) => {
+                return Err(Error::Import {
+                    line: number,
+                    reason: "a second header".to_owned(),
+                });
+            }
+            (_, record) => record,
+        };
+        match record {
+            Record::Header { .. } => Ok(()),
+            Record::File(file) => {
+                self.close_conversation()?;
+                let file = validate::new_file(
+                    NewFile {
+                        id: Some(file.id),
+                        filename: file.filename,
+                        content_type: file.content_type,
+                        size: file.size,
+                        created_at: Some(file.created_at),
+                    },
+                    file.created_at,
+                )
+                .map_err(at)?;
+                if self.merge && self.session.file(file.id).map_err(at)?.is_some() {
+                    self.report.skipped.files += 1;
+                } else {
+                    self.session.insert_file(&file).map_err(at)?;
+                    self.report.written.files += 1;
+                }
+                Ok(())
+            }
+            Record::Conversation(c) => {
+                self.close_conversation()?;
+                self.conversation(number, c).map_err(at)
+            }
+            Record::Message(m) => self.message(number, m, batch).map_err(at),
+        }
+    }
+
+    fn conversation(&mut self, number: u64, c: ConversationRecord) -> Result<()> {
+        let mut header = validate::new_conversation(
+            NewConversation {
+                id: Some(c.id),
+                title: c.title,
+                created_at: Some(c.created_at),
+                metadata: c.metadata,
+            },
+            c.created_at,
+        )?;
+        header.updated_at = validate::timestamp("updated_at", c.updated_at)?;
+        header.archived_at = c
+            .archived_at
+            .map(|t| validate::timestamp("archived_at", t))
+            .transpose()?;
+        if !self.seen.insert(header.id) {
+            return Err(Error::invalid("id", "this conversation appeared before"));
+        }
+        if insert_conversation(self.session, &header, self.merge)? {
+            self.report.written.conversations += 1;
+            if self.version >= 2 {
+                self.open = Some(Open {
+                    line: number,
+                    id: header.id,
+                    current_leaf: c.current_leaf,
+                    messages: HashSet::new(),
+                });
+            }
+        } else {
+            self.skipping.insert(header.id);
+            self.report.skipped.conversations += 1;
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, number: u64, m: Message, batch: usize) -> Result<()> {
+        if !self.seen.contains(&m.conversation_id) {
+            return Err(Error::invalid(
+                "conversation_id",
+                format!(
+                    "conversation {} has not appeared before it",
+                    m.conversation_id
+                ),
+            ));
+        }
+        let parent_id = m.parent_id;
+        let mut message = validate::new_message(
+            m.conversation_id,
+            NewMessage {
+                id: Some(m.id),
+                role: m.role,
+                content: m.content,
+                attachments: m.attachments,
+                created_at: Some(m.created_at),
+                metadata: m.metadata,
+            },
+            m.created_at,
+        )?;
+        if self.skipping.contains(&message.conversation_id) {
+            self.report.skipped.messages += 1;
+            return Ok(());
+        }
+        if let Some(open) = &mut self.open {
+            // Version 2: the conversation's messages follow it, parents first.
+            if open.id != message.conversation_id {
+                return Err(Error::invalid(
+                    "conversation_id",
+                    format!("the messages of conversation {} follow it", open.id),
+                ));
+            }
+            if let Some(parent) = parent_id.filter(|p| !open.messages.contains(p)) {
+                return Err(Error::invalid(
+                    "parent_id",
+                    format!("message {parent} is not a message of this conversation above it"),
+                ));
+            }
+            if !open.messages.insert(message.id) {
+                return Err(Error::conflict(crate::error::Entity::Message, message.id));
+            }
+            message.parent_id = parent_id;
+        }
+        if self
+            .pending
+            .first()
+            .is_some_and(|(_, p)| p.conversation_id != message.conversation_id)
+            || self.pending.len() >= batch
+        {
+            self.flush()?;
+        }
+        self.pending.push((number, message));
+        Ok(())
+    }
+
+    /// Writes the pending messages: with their parents (version 2), or
+    /// as one branch below the current leaf (version 1).
+    fn flush(&mut self) -> Result<()> {
+        let Some((first_line, first)) = self.pending.first() else {
+            return Ok(());
+        };
+        let (first_line, id) = (*first_line, first.conversation_id);
+        let mut messages: Vec<Message> = self.pending.iter().map(|(_, m)| m.clone()).collect();
+        let written = if self.version >= 2 {
+            add_messages(self.session, id, &messages)
+        } else {
+            self.session.append_chain(id, &mut messages, None)
+        };
+        if let Err(e) = written {
+            // Name the line of the message the error is about.
+            let line = match &e {
+                Error::Conflict { id, .. } => self
+                    .pending
+                    .iter()
+                    .find(|(_, m)| m.id.to_string() == *id)
+                    .map_or(first_line, |(line, _)| *line),
+                _ => first_line,
+            };
+            return Err(Error::Import {
+                line,
+                reason: e.to_string(),
+            });
+        }
+        self.report.written.messages += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes what is pending and, in version 2, sets the current leaf of
+    /// the conversation just read.
+    fn close_conversation(&mut self) -> Result<()> {
+        self.flush()?;
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let at = |reason: String| Error::Import {
+            line: open.line,
+            reason,
+        };
+        if let Some(leaf) = open.current_leaf.filter(|l| !open.messages.contains(l)) {
+            return Err(at(format!(
+                "current_leaf: message {leaf} is not one of the conversation's messages"
+            )));
+        }
+        self.session
+            .select_leaf(open.id, open.current_leaf)
+            .map_err(|e| at(e.to_string()))
+    }
+}
+
+impl Store {
+    /// Writes every record to `out` as JSON Lines, a page at a time: one
+    /// record per line, a versioned header first. It round-trips a whole
+    /// store exactly.
+    ///
+    /// ```text
+    /// {"kind":"header","format":"silmari-store","version":2}
+    /// {"kind":"file","id":"…","filename":"notes.md","content_type":"text/markdown","size":42,"created_at":"…"}
+    /// {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…","archived_at":null,"metadata":{},"current_leaf":"…"}
+    /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[],"parent_id":null,"metadata":{}}
+    /// ```
+    ///
+    /// A conversation's messages follow it, every branch, in the order they
+    /// were written (a parent before its children). Files of version 1
+    /// (before branches) still import: each conversation's messages become
+    /// one branch. When `out` fails,
+    /// the export stops with [`Error::Io`] (its path reads `(export output)`).
+    pub fn export_jsonl(
+        &self,
+        mut out: impl Write,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        export(self, &mut out, progress)
+    }
+
+    /// Reads a JSON Lines export ([`export_jsonl`](Store::export_jsonl)) into this store in one
+    /// transaction, checking every record with the API's rules. A file with
+    /// a bad record writes nothing and fails with [`Error::Import`] naming
+    /// the line. A store that holds data is refused unless `options.merge`.
+    /// A line longer than
+    /// [`MAX_IMPORT_LINE_BYTES`](crate::limits::MAX_IMPORT_LINE_BYTES) is
+    /// refused the same way, having read no more of it than that.
+    pub fn import_jsonl(
+        &self,
+        input: impl BufRead,
+        options: TransferOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<TransferReport> {
+        import(self, input, options, progress)
+    }
+}
