@@ -32,4 +32,38 @@ fn sqlite_and_postgres_define_the_same_schema() {
     assert_eq!(sqlite["messages"].foreign_keys[0].3, "CASCADE");
     assert!(sqlite["conversations"].indexes.len() >= 2);
     assert_eq!(sqlite, postgres);
+
+    // The list indexes lead with whether a conversation is archived, in
+    // both dialects, and the tree index serves a message's children.
+    for order in ["created_at", "updated_at"] {
+        let name = format!("ix_conversations_{order}");
+        let columns = &sqlite["conversations"].indexes[&name].0;
+        assert_eq!(columns, &[common::schema::EXPRESSION, order, "id"]);
+    }
+    assert_eq!(
+        sqlite["messages"].indexes["ix_messages_parent_id"].0,
+        ["conversation_id", "parent_id", "position"]
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut client = postgres::Client::connect(&database.url, postgres::NoTls).unwrap();
+    for order in ["created_at", "updated_at"] {
+        let name = format!("ix_conversations_{order}");
+        let sqlite_sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = ?1",
+                [&name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let postgres_sql: String = client
+            .query_one(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0);
+        for sql in [&sqlite_sql, &postgres_sql] {
+            assert!(sql.contains("archived_at IS NOT NULL"), "{sql}");
+        }
+    }
 }

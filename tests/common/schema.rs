@@ -68,9 +68,13 @@ pub fn sqlite_schema(path: &std::path::Path) -> Schema {
                 continue;
             }
             let index = text(&i[1]);
+            // An expression's name is NULL.
             let columns = strings(&format!("PRAGMA index_info({index})"))
                 .iter()
-                .map(|c| text(&c[2]))
+                .map(|c| match &c[2] {
+                    rusqlite::types::Value::Null => EXPRESSION.to_owned(),
+                    name => text(name),
+                })
                 .collect();
             table.indexes.insert(index, (columns, text(&i[2]) == "1"));
         }
@@ -79,12 +83,17 @@ pub fn sqlite_schema(path: &std::path::Path) -> Schema {
     schema
 }
 
+/// What an index key that is an expression, not a column, is called.
+pub const EXPRESSION: &str = "(expression)";
+
 #[cfg(feature = "postgres")]
-/// SQL for the names of the columns numbered in `attnums` of relation `rel`, in order.
+/// SQL for the names of the columns numbered in `attnums` of relation `rel`,
+/// in order (an expression, number 0, as [`EXPRESSION`]).
 fn key_columns(attnums: &str, rel: &str) -> String {
     format!(
-        "ARRAY(SELECT a.attname::text FROM unnest({attnums}) WITH ORDINALITY k(n, o) \
-         JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.o)"
+        "ARRAY(SELECT COALESCE(a.attname::text, '{EXPRESSION}') \
+         FROM unnest({attnums}) WITH ORDINALITY k(n, o) \
+         LEFT JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.o)"
     )
 }
 
