@@ -123,7 +123,7 @@ fn up_down_up_returns_to_the_same_schema() {
     on_every_dialect(|db| {
         let store = db.open().unwrap();
         let fresh = db.schema();
-        assert_eq!(applied(&store), [1, 2, 3]);
+        assert_eq!(applied(&store), [1, 2, 3, 4]);
         let c = store
             .conversations()
             .create(NewConversation::titled("kept"))
@@ -134,13 +134,13 @@ fn up_down_up_returns_to_the_same_schema() {
             .unwrap();
         let before = store.conversations().get(c.id).unwrap().unwrap().version;
 
-        let reverted = store.migrations().down(2).unwrap();
+        let reverted = store.migrations().down(3).unwrap();
         assert_eq!(
             reverted
                 .iter()
                 .map(|s| (s.version, s.direction))
                 .collect::<Vec<_>>(),
-            [(3, Direction::Down), (2, Direction::Down)]
+            [(4, Direction::Down), (3, Direction::Down), (2, Direction::Down)]
         );
         assert_eq!(applied(&store), [1]);
         assert_eq!(store.migrations().current_version().unwrap(), 1);
@@ -150,8 +150,8 @@ fn up_down_up_returns_to_the_same_schema() {
         }
 
         let applied_again = store.migrations().up().unwrap();
-        assert_eq!(applied_again.len(), 2);
-        assert_eq!(applied(&store), [1, 2, 3]);
+        assert_eq!(applied_again.len(), 3);
+        assert_eq!(applied(&store), [1, 2, 3, 4]);
         assert_eq!(db.schema(), fresh, "up → down → up equals a fresh schema");
         // The data survived, and V2 recounted the messages.
         let summary = &store
@@ -187,13 +187,14 @@ fn down_to_zero_leaves_only_the_history_table() {
         assert_eq!(
             steps,
             [
+                (4, Direction::Down),
                 (3, Direction::Down),
                 (2, Direction::Down),
                 (1, Direction::Down)
             ]
         );
-        assert!(plan[2].sql.contains("DROP TABLE"));
-        assert_eq!(applied(&store), [1, 2, 3], "a plan changes nothing");
+        assert!(plan[3].sql.contains("DROP TABLE"));
+        assert_eq!(applied(&store), [1, 2, 3, 4], "a plan changes nothing");
 
         store.migrations().down_to(0).unwrap();
         assert_eq!(
@@ -202,20 +203,20 @@ fn down_to_zero_leaves_only_the_history_table() {
         );
         assert!(applied(&store).is_empty());
         let status = store.migrations().status().unwrap();
-        assert_eq!(status.len(), 3);
+        assert_eq!(status.len(), 4);
         assert!(status.iter().all(|m| !m.is_applied()));
 
         let plan = store.migrations().plan(MigrationTarget::Latest).unwrap();
         assert_eq!(
             plan.iter().map(|s| s.version).collect::<Vec<_>>(),
-            [1, 2, 3]
+            [1, 2, 3, 4]
         );
         store.migrations().up_to(1).unwrap();
         assert_eq!(applied(&store), [1]);
         store.migrations().up().unwrap();
-        assert_eq!(applied(&store), [1, 2, 3]);
+        assert_eq!(applied(&store), [1, 2, 3, 4]);
 
-        assert!(store.migrations().down(4).unwrap_err().is_invalid_input());
+        assert!(store.migrations().down(5).unwrap_err().is_invalid_input());
         assert!(store.migrations().up_to(9).unwrap_err().is_invalid_input());
     });
 }
@@ -240,7 +241,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
                     database,
                     supported,
                 } => {
-                    assert_eq!((database, supported), (99, 3));
+                    assert_eq!((database, supported), (99, 4));
                 }
                 other => panic!("expected SchemaTooNew, got {other:?}"),
             }
@@ -281,31 +282,31 @@ fn sqlite_snapshots_before_migrating_a_file_with_data() {
         .conversations()
         .create(NewConversation::titled("precious"))
         .unwrap();
-    store.migrations().down(2).unwrap();
+    store.migrations().down(3).unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(snapshots.len(), 1);
-    assert_eq!(snapshots[0].version, 3);
+    assert_eq!(snapshots[0].version, 4);
     assert!(snapshots[0].path.starts_with(path.parent().unwrap()));
     drop(store);
 
-    // Reopening applies V2 and V3 again: another snapshot, of version 1.
+    // Reopening applies V2 to V4 again: another snapshot, of version 1.
     let store = db.open().unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(
         snapshots.iter().map(|s| s.version).collect::<Vec<_>>(),
-        [1, 3]
+        [1, 4]
     );
     store.conversations().delete(c.id).unwrap();
     assert!(store.conversations().get(c.id).unwrap().is_none());
 
-    // Restoring the version-3 snapshot brings the conversation back.
-    let v3 = snapshots.iter().find(|s| s.version == 3).unwrap();
-    store.migrations().restore_snapshot(&v3.path).unwrap();
+    // Restoring the version-4 snapshot brings the conversation back.
+    let latest = snapshots.iter().find(|s| s.version == 4).unwrap();
+    store.migrations().restore_snapshot(&latest.path).unwrap();
     assert_eq!(
         store.conversations().get(c.id).unwrap().unwrap().title,
         "precious"
     );
-    assert_eq!(applied(&store), [1, 2, 3]);
+    assert_eq!(applied(&store), [1, 2, 3, 4]);
     assert!(store.check().unwrap().is_healthy());
 
     // Only the newest few are kept.
@@ -333,7 +334,7 @@ fn the_health_report_shows_what_is_wrong() {
         .unwrap();
     let report = store.check().unwrap();
     assert!(report.is_healthy(), "{report:?}");
-    assert_eq!(report.schema_version, 3);
+    assert_eq!(report.schema_version, 4);
     assert!(report.pending_migrations.is_empty());
     assert_eq!(
         report.integrity_check.as_deref(),
@@ -360,8 +361,8 @@ fn the_health_report_shows_what_is_wrong() {
     assert_eq!(report.message_count_mismatches, 1);
     assert!(!report.is_healthy());
 
-    store.migrations().down(2).unwrap();
-    assert_eq!(store.check().unwrap().pending_migrations, [2, 3]);
+    store.migrations().down(3).unwrap();
+    assert_eq!(store.check().unwrap().pending_migrations, [2, 3, 4]);
 }
 
 #[test]

@@ -293,8 +293,8 @@ fn ten_processes_open_a_fresh_file_at_once() {
     let path = dir.path().join("cold.db");
     let versions = open_ten_at_once(NAME, &url(&path));
     assert!(
-        versions.iter().all(|v| v == "3"),
-        "every process at version 3: {versions:?}"
+        versions.iter().all(|v| v == "4"),
+        "every process at version 4: {versions:?}"
     );
     let raw = rusqlite::Connection::open(&path).unwrap();
     let applied: Vec<(i64, String)> = raw
@@ -306,7 +306,7 @@ fn ten_processes_open_a_fresh_file_at_once() {
         .collect();
     assert_eq!(
         applied.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
-        [1, 2, 3],
+        [1, 2, 3, 4],
         "each version applied once"
     );
 }
@@ -639,8 +639,8 @@ fn ten_processes_open_a_fresh_postgres_database_at_once() {
     };
     let versions = open_ten_at_once(NAME, &database.url);
     assert!(
-        versions.iter().all(|v| v == "3"),
-        "every process at version 3: {versions:?}"
+        versions.iter().all(|v| v == "4"),
+        "every process at version 4: {versions:?}"
     );
     let rows = database
         .client()
@@ -650,7 +650,7 @@ fn ten_processes_open_a_fresh_postgres_database_at_once() {
         )
         .unwrap();
     let applied: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(applied, [1, 2, 3], "each version applied once");
+    assert_eq!(applied, [1, 2, 3, 4], "each version applied once");
 }
 
 /// Starts ten children opening `url` at once; returns what each answered

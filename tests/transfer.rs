@@ -178,7 +178,7 @@ fn export_and_import_round_trip_exactly() {
     let report = source.export_jsonl(&mut exported, |_| {}).unwrap();
     assert_eq!(report.written.messages, 69);
     let text = String::from_utf8(exported.clone()).unwrap();
-    assert!(text.starts_with(r#"{"kind":"header","format":"silmari-store","version":1}"#));
+    assert!(text.starts_with(r#"{"kind":"header","format":"silmari-store","version":2}"#));
     assert_eq!(text.lines().count(), 1 + 7 + 5 + 69);
 
     let dir = tempfile::tempdir().unwrap();

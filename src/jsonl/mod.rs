@@ -371,6 +371,9 @@ impl Import<'_> {
                 ));
             }
             if let Some(parent) = parent_id.filter(|p| !open.messages.contains(p)) {
+                // An earlier line may be the cause (its id taken, so it
+                // cannot be a parent): writing what is pending names it.
+                self.flush()?;
                 return Err(Error::invalid(
                     "parent_id",
                     format!("message {parent} is not a message of this conversation above it"),

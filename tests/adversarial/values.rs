@@ -384,10 +384,10 @@ pub fn parameter_cases() -> Vec<Case> {
                 .plan(MigrationTarget::Version(-7))
                 .map(drop)
         }),
-        case("migrate to version 4", except(INVALID, NO_SCHEMA), |f| {
+        case("migrate to version 5", except(INVALID, NO_SCHEMA), |f| {
             f.store
                 .migrations()
-                .migrate(MigrationTarget::Version(4))
+                .migrate(MigrationTarget::Version(5))
                 .map(drop)
         }),
     ];
