@@ -140,7 +140,11 @@ fn up_down_up_returns_to_the_same_schema() {
                 .iter()
                 .map(|s| (s.version, s.direction))
                 .collect::<Vec<_>>(),
-            [(4, Direction::Down), (3, Direction::Down), (2, Direction::Down)]
+            [
+                (4, Direction::Down),
+                (3, Direction::Down),
+                (2, Direction::Down)
+            ]
         );
         assert_eq!(applied(&store), [1]);
         assert_eq!(store.migrations().current_version().unwrap(), 1);

@@ -4,6 +4,7 @@
 //! `BEGIN IMMEDIATE`. A write session keeps an undo log and rolls back on
 //! error or panic when it is dropped uncommitted.
 
+mod access;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -18,7 +19,7 @@ use crate::model::{
     HealthReport, Message, MessageId, MigrationStatus, MigrationTarget, PlannedMigration,
     to_micros,
 };
-use session::MemorySession;
+use access::MemorySession;
 
 #[derive(Default)]
 pub(crate) struct MemoryBackend {
