@@ -47,6 +47,7 @@ pub(crate) fn run_plan<C: refinery::Migrate>(
 /// existing conversations at the clock, so that reverting and applying it
 /// again cannot bring back a version a stale copy holds). A restored
 /// snapshot at this version or later restarts them likewise.
+#[cfg(feature = "sqlite")]
 pub(crate) const VERSIONS_ADDED: i64 = 3;
 
 /// The version every conversation moves to when its count of writes was
@@ -54,6 +55,7 @@ pub(crate) const VERSIONS_ADDED: i64 = 3;
 /// microseconds, and at least `at_least`. Above any version handed out
 /// before, since a conversation sees far fewer than one write per
 /// microsecond, so that every copy read before the reset stays stale.
+#[cfg(feature = "sqlite")]
 pub(crate) fn restart_version(at_least: i64) -> i64 {
     let micros = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
     i64::try_from(micros)

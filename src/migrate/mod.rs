@@ -16,7 +16,9 @@
 mod history;
 mod plan;
 
-pub(crate) use history::{VERSIONS_ADDED, history_entry, restart_version, revert_failed, run_plan};
+#[cfg(feature = "sqlite")]
+pub(crate) use history::{VERSIONS_ADDED, restart_version};
+pub(crate) use history::{history_entry, revert_failed, run_plan};
 
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite {
