@@ -424,3 +424,70 @@ fn online_backup_copies_a_store_in_use() {
         Err(Error::Unsupported { .. })
     ));
 }
+
+/// `check()` finds a damaged tree: a parent in another conversation, two
+/// messages on the current branch with one parent, a current branch broken
+/// by a message off it.
+#[test]
+fn the_health_report_finds_a_broken_tree() {
+    on_every_dialect(|db| {
+        let store = db.open().unwrap();
+        let chats = store.conversations();
+        let a = chats.create(NewConversation::titled("a")).unwrap();
+        let b = chats.create(NewConversation::titled("b")).unwrap();
+        let a1 = chats
+            .append_message(a.id, NewMessage::new(Role::User, "a1"))
+            .unwrap();
+        let a2 = chats
+            .append_message(a.id, NewMessage::new(Role::Assistant, "a2"))
+            .unwrap();
+        chats
+            .branch_from(a.id, Some(a1.id), NewMessage::new(Role::Assistant, "a2'"))
+            .unwrap();
+        let b1 = chats
+            .append_message(b.id, NewMessage::new(Role::User, "b1"))
+            .unwrap();
+        let report = store.check().unwrap();
+        assert_eq!(report.tree_mismatches, 0, "{report:?}");
+        assert!(report.is_healthy());
+
+        // b1's parent is a message of another conversation.
+        db.execute(&format!(
+            "UPDATE messages SET parent_id = '{}' WHERE id = '{}'",
+            a1.id, b1.id
+        ));
+        let report = store.check().unwrap();
+        assert_eq!(report.tree_mismatches, 1);
+        assert!(!report.is_healthy());
+        db.execute(&format!(
+            "UPDATE messages SET parent_id = NULL WHERE id = '{}'",
+            b1.id
+        ));
+        assert_eq!(store.check().unwrap().tree_mismatches, 0);
+
+        // Both replies of a1 on the current branch.
+        let sqlite = matches!(db, Db::Sqlite { .. });
+        let (on, off) = if sqlite {
+            ("1", "0")
+        } else {
+            ("true", "false")
+        };
+        db.execute(&format!(
+            "UPDATE messages SET on_path = {on} WHERE id = '{}'",
+            a2.id
+        ));
+        assert_eq!(store.check().unwrap().tree_mismatches, 2);
+        db.execute(&format!(
+            "UPDATE messages SET on_path = {off} WHERE id = '{}'",
+            a2.id
+        ));
+        assert_eq!(store.check().unwrap().tree_mismatches, 0);
+
+        // The first message off the current branch below a reply on it.
+        db.execute(&format!(
+            "UPDATE messages SET on_path = {off} WHERE id = '{}'",
+            a1.id
+        ));
+        assert_eq!(store.check().unwrap().tree_mismatches, 1);
+    });
+}

@@ -172,6 +172,21 @@ impl ListStatements {
     }
 }
 
+/// Messages whose place in their conversation's tree is unsound (for
+/// `check`): a parent that is not an earlier message of the same
+/// conversation, or a current branch that is not one chain (a message on it
+/// whose parent is off it, or two on it with one parent). The same text in
+/// both dialects.
+pub(crate) const TREE_MISMATCHES: &str = "SELECT COUNT(*) FROM messages m WHERE \
+    (m.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages p \
+        WHERE p.id = m.parent_id AND p.conversation_id = m.conversation_id \
+          AND p.position < m.position)) \
+    OR (m.on_path AND m.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages p \
+        WHERE p.id = m.parent_id AND p.on_path)) \
+    OR (m.on_path AND EXISTS (SELECT 1 FROM messages s \
+        WHERE s.conversation_id = m.conversation_id \
+          AND s.parent_id IS NOT DISTINCT FROM m.parent_id AND s.on_path AND s.id <> m.id))";
+
 /// The archive parameters of `fields`: a mode (0 keep, 1 set unless set,
 /// 2 clear) and the time to set.
 pub(crate) fn archive_params(fields: &Fields<'_>) -> (i32, Option<time::OffsetDateTime>) {

@@ -46,6 +46,11 @@ pub struct HealthReport {
     pub counts: Counts,
     /// Conversations whose stored `message_count` differs from their messages.
     pub message_count_mismatches: u64,
+    /// Messages whose place in their conversation's tree is unsound: a
+    /// parent that is not an earlier message of the same conversation, or a
+    /// current branch that is not one chain from a first message (a message
+    /// on it whose parent is not, or two on it with the same parent).
+    pub tree_mismatches: u64,
     /// Size on disk in bytes (database file, or `pg_database_size`).
     pub size_bytes: Option<u64>,
     /// The schema the store's tables live in (PostgreSQL).
@@ -58,8 +63,8 @@ pub struct HealthReport {
 
 impl HealthReport {
     /// True when nothing in the report needs attention: schema current,
-    /// integrity ok, no foreign key violations, counts consistent, every
-    /// table where it should be.
+    /// integrity ok, no foreign key violations, counts and trees consistent,
+    /// every table where it should be.
     pub fn is_healthy(&self) -> bool {
         self.pending_migrations.is_empty()
             && self
@@ -68,6 +73,7 @@ impl HealthReport {
                 .is_none_or(|lines| lines.len() == 1 && lines[0] == "ok")
             && self.foreign_key_violations.is_none_or(|n| n == 0)
             && self.message_count_mismatches == 0
+            && self.tree_mismatches == 0
             && self.misplaced_tables.is_empty()
     }
 }

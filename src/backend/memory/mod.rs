@@ -91,6 +91,33 @@ enum Undo {
 }
 
 impl State {
+    /// Messages whose place in their tree is unsound (as the SQL backends
+    /// count them for `check`).
+    fn tree_mismatches(&self) -> u64 {
+        let mut bad = 0;
+        for entry in self.conversations.values() {
+            let place: HashMap<MessageId, (i64, bool)> = entry
+                .messages
+                .iter()
+                .map(|(key, slot)| (key.1, (key.0, slot.on_path)))
+                .collect();
+            let mut on_path_children: HashMap<Option<MessageId>, u32> = HashMap::new();
+            for slot in entry.messages.values().filter(|s| s.on_path) {
+                *on_path_children.entry(slot.message.parent_id).or_default() += 1;
+            }
+            for ((position, _), slot) in &entry.messages {
+                let parent = slot.message.parent_id.map(|p| place.get(&p));
+                let unsound = match parent {
+                    Some(None) => true,
+                    Some(Some(&(p, on_path))) => p >= *position || (slot.on_path && !on_path),
+                    None => false,
+                } || (slot.on_path && on_path_children[&slot.message.parent_id] > 1);
+                bad += u64::from(unsound);
+            }
+        }
+        bad
+    }
+
     fn counts(&self) -> Counts {
         Counts {
             files: self.files.len() as u64,
@@ -256,6 +283,7 @@ impl Backend for MemoryBackend {
             pragmas: None,
             counts,
             message_count_mismatches: 0,
+            tree_mismatches: self.lock().tree_mismatches(),
             size_bytes: None,
             schema: None,
             misplaced_tables: Vec::new(),

@@ -453,6 +453,11 @@ impl Backend for PostgresBackend {
         } else {
             0
         };
+        let tree_mismatches = if schema_version >= 4 && tables_sound {
+            number(crate::backend::sql::TREE_MISMATCHES)?
+        } else {
+            0
+        };
         let size_bytes = Some(number(DATABASE_SIZE)?);
         let counts = if schema_version >= 1 && tables_sound {
             PgSession::new(&mut conn, false).counts()?
@@ -468,6 +473,7 @@ impl Backend for PostgresBackend {
             pragmas: None,
             counts,
             message_count_mismatches,
+            tree_mismatches,
             size_bytes,
             schema: Some(self.schema.clone()),
             misplaced_tables,

@@ -194,6 +194,11 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
     } else {
         0
     };
+    let tree_mismatches = if schema_version >= 4 {
+        number(conn, crate::backend::sql::TREE_MISMATCHES)? as u64
+    } else {
+        0
+    };
     let size_bytes = match path {
         Some(path) => {
             let mut wal = path.as_os_str().to_owned();
@@ -214,6 +219,7 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
         pragmas: Some(pragmas),
         counts,
         message_count_mismatches,
+        tree_mismatches,
         size_bytes,
         schema: None,
         misplaced_tables: Vec::new(),
