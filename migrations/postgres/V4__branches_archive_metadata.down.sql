@@ -6,6 +6,7 @@ DROP INDEX ix_conversations_created_at;
 CREATE INDEX ix_conversations_created_at ON conversations (created_at, id);
 CREATE INDEX ix_conversations_updated_at ON conversations (updated_at, id);
 DROP INDEX ix_messages_parent_id;
+ALTER TABLE conversations DROP COLUMN archived;
 ALTER TABLE conversations DROP COLUMN metadata;
 ALTER TABLE conversations DROP COLUMN archived_at;
 ALTER TABLE messages DROP COLUMN metadata;

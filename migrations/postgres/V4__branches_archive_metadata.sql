@@ -9,6 +9,7 @@
 --                               by position; a child's position is above its parent's).
 --   messages.metadata           jsonb holding an object.
 --   conversations.archived_at   timestamptz or NULL: not archived.
+--   conversations.archived      whether archived_at is set (generated, for the list indexes).
 --   conversations.metadata      jsonb holding an object.
 ALTER TABLE messages ADD COLUMN parent_id uuid;
 ALTER TABLE messages ADD COLUMN on_path boolean NOT NULL DEFAULT true;
@@ -29,8 +30,12 @@ WHERE messages.id = chain.id AND chain.previous IS NOT NULL;
 -- A message's children (alternatives), oldest first.
 CREATE INDEX ix_messages_parent_id ON messages (conversation_id, parent_id, position);
 
--- conversations().list(): archived or not first, so each filter is one range of the index.
+-- conversations().list(): archived or not first, so each filter is one range of
+-- the index. A generated column, not an index on the expression: PostgreSQL
+-- rewrites `(archived_at IS NOT NULL) = false` to `archived_at IS NULL`, which
+-- no longer matches such an index.
+ALTER TABLE conversations ADD COLUMN archived boolean NOT NULL GENERATED ALWAYS AS (archived_at IS NOT NULL) STORED;
 DROP INDEX ix_conversations_created_at;
 DROP INDEX ix_conversations_updated_at;
-CREATE INDEX ix_conversations_created_at ON conversations ((archived_at IS NOT NULL), created_at, id);
-CREATE INDEX ix_conversations_updated_at ON conversations ((archived_at IS NOT NULL), updated_at, id);
+CREATE INDEX ix_conversations_created_at ON conversations (archived, created_at, id);
+CREATE INDEX ix_conversations_updated_at ON conversations (archived, updated_at, id);

@@ -50,14 +50,14 @@ macro_rules! summary_columns {
 }
 
 /// Conversation summaries by `$column`, newest first, archived or not as
-/// `$archived` (a placeholder) says, keyset `$filter`. The expression
-/// `(archived_at IS NOT NULL)` is the first key of the list indexes.
+/// `$archived` (a placeholder) says, keyset `$filter`. `archived` (generated
+/// from `archived_at`) is the first key of the list indexes.
 macro_rules! list_conversations {
     ($column:literal, $archived:literal, $filter:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             summary_columns!(),
-            " FROM conversations WHERE (archived_at IS NOT NULL) = ",
+            " FROM conversations WHERE archived = ",
             $archived,
             $filter,
             " ORDER BY ",

@@ -41,7 +41,7 @@ pub fn sqlite_schema(path: &std::path::Path) -> Schema {
         let mut table = Table::default();
         let mut pk: Vec<(i64, String)> = Vec::new();
         // cid, name, type, notnull, dflt_value, pk
-        for c in strings(&format!("PRAGMA table_info({name})")) {
+        for c in strings(&format!("PRAGMA table_xinfo({name})")) {
             let column = text(&c[1]);
             let pk_index: i64 = text(&c[5]).parse().unwrap();
             table

@@ -75,58 +75,10 @@ fn revert(client: &mut postgres::Client, step: &PlannedMigration) -> Result<()> 
 
 #[cfg(test)]
 mod tests {
-    use postgres::{Client, NoTls};
-
     use super::*;
+    use crate::backend::postgres::test_database::TestDatabase;
     use crate::error::Error;
     use crate::migrate::POSTGRES;
-
-    /// A throwaway database on the server of SILMARI_TEST_POSTGRES_URL,
-    /// dropped afterwards; `None` (said) without one, a failure in CI.
-    struct TestDatabase {
-        server: String,
-        name: String,
-        conn: PgConn,
-    }
-
-    impl TestDatabase {
-        fn create() -> Option<Self> {
-            let Ok(server) = std::env::var("SILMARI_TEST_POSTGRES_URL") else {
-                assert!(
-                    std::env::var("CI").map_or(true, |v| v != "true"),
-                    "CI must set SILMARI_TEST_POSTGRES_URL"
-                );
-                println!("SILMARI_TEST_POSTGRES_URL not set: PostgreSQL migration test not run");
-                return None;
-            };
-            let name = format!("silmari_u_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = Client::connect(&server, NoTls).expect("test server");
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .expect("create database");
-            let mut config: postgres::Config = server.parse().expect("server URL");
-            config.dbname(&name);
-            let client = config.connect(NoTls).expect("connect");
-            let conn = PgConn {
-                client,
-                statements: Default::default(),
-                in_transaction: false,
-                epoch: 0,
-            };
-            Some(TestDatabase { server, name, conn })
-        }
-    }
-
-    impl Drop for TestDatabase {
-        fn drop(&mut self) {
-            if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
-                let _ = admin.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ));
-            }
-        }
-    }
 
     fn versions(conn: &mut PgConn) -> Vec<i32> {
         applied_migrations(conn)

@@ -33,6 +33,11 @@ mod rows;
 mod session;
 mod tls;
 
+#[cfg(test)]
+mod plans;
+#[cfg(test)]
+mod test_database;
+
 use queries::{
     BEGIN, COMMIT, COUNT_MISMATCHES, DATABASE_SIZE, MISPLACED_TABLES, ROLLBACK, SCHEMA_EXISTS,
 };
