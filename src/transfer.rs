@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Branches, Chat, PositionRange, Session, Touch};
+use crate::backend::{Branches, Chat, PositionRange, Session, Stored, Touch};
 use crate::error::{Error, Result};
 
 use crate::model::{
@@ -111,15 +111,14 @@ pub fn copy(
             for summary in summaries {
                 let header = summary.into_conversation(Vec::new());
                 if writer.conversation(&header)? {
-                    each_tree_page(from, header.id, size, |messages| {
-                        writer.messages(&header, &messages)
-                    })?;
+                    each_tree_page(from, header.id, size, |page| writer.messages(&header, &page))?;
                 } else {
                     // The target has it, maybe from a copy that was interrupted
-                    // between two batches: add the messages it lacks.
+                    // between two batches: add the messages it lacks, and
+                    // take the source's current branch.
                     writer.missing_messages(from, &header, size)?;
+                    writer.current_leaf(&header, current_leaf(from, header.id)?)?;
                 }
-                writer.current_leaf(&header, current_leaf(from, header.id)?)?;
                 progress(writer.progress(total));
             }
             Ok(())
@@ -144,7 +143,7 @@ pub(crate) fn each_tree_page(
     store: &Store,
     id: ConversationId,
     size: u32,
-    mut visit: impl FnMut(Vec<Message>) -> Result<()>,
+    mut visit: impl FnMut(Vec<Stored>) -> Result<()>,
 ) -> Result<()> {
     let mut after = None;
     loop {
@@ -158,7 +157,7 @@ pub(crate) fn each_tree_page(
         };
         after = Some(last.position);
         let full = page.len() >= size as usize;
-        visit(page.into_iter().map(|s| s.message).collect())?;
+        visit(page)?;
         if !full {
             return Ok(());
         }
@@ -261,15 +260,18 @@ impl<'a> Writer<'a> {
         size: u32,
     ) -> Result<()> {
         let mut held: HashSet<MessageId> = HashSet::new();
-        each_tree_page(self.to, header.id, size, |messages| {
-            held.extend(messages.iter().map(|m| m.id));
+        each_tree_page(self.to, header.id, size, |page| {
+            held.extend(page.iter().map(|s| s.message.id));
             Ok(())
         })?;
-        each_tree_page(from, header.id, size, |messages| {
-            let total = messages.len();
-            let missing: Vec<Message> = messages
+        each_tree_page(from, header.id, size, |page| {
+            let total = page.len();
+            // Off the current branch until `current_leaf` sets it: the
+            // target's branch may differ from the source's meanwhile.
+            let missing: Vec<Stored> = page
                 .into_iter()
-                .filter(|m| !held.contains(&m.id))
+                .filter(|s| !held.contains(&s.message.id))
+                .map(|s| Stored { on_path: false, ..s })
                 .collect();
             self.report.skipped.messages += (total - missing.len()) as u64;
             self.messages(header, &missing)
@@ -277,38 +279,46 @@ impl<'a> Writer<'a> {
     }
 
     /// Adds messages to a conversation written before, with the parents
-    /// they name, off the current branch until
-    /// [`current_leaf`](Self::current_leaf) sets it; leaves its `updated_at`.
-    pub(crate) fn messages(&mut self, header: &Conversation, messages: &[Message]) -> Result<()> {
-        if messages.is_empty() {
+    /// they name, on the current branch or off it as they were; leaves its
+    /// `updated_at`.
+    pub(crate) fn messages(&mut self, header: &Conversation, page: &[Stored]) -> Result<()> {
+        if page.is_empty() {
             return Ok(());
         }
+        let messages: Vec<Message> = page.iter().map(|s| s.message.clone()).collect();
+        let on_path: Vec<bool> = page.iter().map(|s| s.on_path).collect();
         self.to
-            .run_write(|s| add_messages(s, header.id, messages))?;
+            .run_write(|s| add_messages(s, header.id, &messages, &on_path))?;
         self.report.written.messages += messages.len() as u64;
         Ok(())
     }
 
-    /// Makes `leaf` the current leaf of a conversation written before.
+    /// Makes `leaf` the current leaf of a conversation the target held,
+    /// whatever its current branch was.
     pub(crate) fn current_leaf(
         &mut self,
         header: &Conversation,
         leaf: Option<MessageId>,
     ) -> Result<()> {
-        self.to.run_write(|s| s.select_leaf(header.id, leaf))
+        self.to.run_write(|s| {
+            s.set_path(header.id, None, &[])?;
+            s.select_leaf(header.id, leaf)
+        })
     }
 }
 
-/// Adds `messages` to conversation `id` off the current branch, with the
-/// parents they name, counting them and leaving `updated_at`.
+/// Adds `messages` to conversation `id` with the parents they name, each on
+/// the current branch or off it as `on_path` says, counting them and
+/// leaving `updated_at`.
 pub(crate) fn add_messages(
     s: &dyn Session,
     id: ConversationId,
     messages: &[Message],
+    on_path: &[bool],
 ) -> Result<()> {
     let added = i64::try_from(messages.len()).unwrap_or(i64::MAX);
     s.touch(id, Touch::write(None, added))?;
-    s.insert_messages(id, messages, false)
+    s.insert_messages(id, messages, on_path)
 }
 
 /// Refuses a target that holds any record.

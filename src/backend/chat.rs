@@ -40,7 +40,7 @@ pub(crate) trait Chat: Session {
             message.parent_id = parent;
             parent = Some(message.id);
         }
-        self.insert_messages(conversation, messages, true)
+        self.insert_messages(conversation, messages, &vec![true; messages.len()])
     }
 
     /// The node of message `id`, or [`Error::NotFound`].

@@ -284,13 +284,14 @@ pub(crate) trait Session {
     /// The last message of the current branch.
     fn current_leaf(&self, conversation: ConversationId) -> Result<Option<MessageId>>;
     /// Inserts `messages` (all of `conversation`, ids unique among them,
-    /// parents as they say) after its last message, in order, on the current
-    /// branch or off it. Run after [`touch_conversation`](Self::touch_conversation).
+    /// parents as they say) after its last message, in order, each on the
+    /// current branch or off it as `on_path` (one flag per message) says.
+    /// Run after [`touch_conversation`](Self::touch_conversation).
     fn insert_messages(
         &self,
         conversation: ConversationId,
         messages: &[Message],
-        on_path: bool,
+        on_path: &[bool],
     ) -> Result<()>;
     /// Inserts one message where `stored` says; [`Error::Conflict`] when its
     /// id is taken.

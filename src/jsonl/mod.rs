@@ -22,8 +22,8 @@ use crate::model::{
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
 use crate::transfer::{
-    Progress, TransferOptions, TransferReport, add_messages, by_creation, current_leaf, each_page,
-    each_tree_page, ensure_empty, insert_conversation,
+    Progress, TransferOptions, TransferReport, add_messages, by_creation, each_page, each_tree_page,
+    ensure_empty, insert_conversation,
 };
 use crate::validate;
 use lines::Lines;
@@ -31,9 +31,9 @@ use lines::Lines;
 /// The `format` of the header line.
 pub(crate) const FORMAT: &str = "silmari-store";
 /// The newest format version this build writes and reads. Version 2 added
-/// branches (`parent_id` of messages, `current_leaf` of conversations),
-/// archive and metadata; a version 1 file still imports, each
-/// conversation's messages as one branch.
+/// branches (`parent_id` and `on_current_branch` of messages), archive and
+/// metadata; a version 1 file still imports, each conversation's messages
+/// as one branch.
 pub(crate) const VERSION: u32 = 2;
 
 /// One line of an export.
@@ -43,7 +43,18 @@ enum Record {
     Header { format: String, version: u32 },
     File(FileMetadata),
     Conversation(ConversationRecord),
-    Message(Message),
+    Message(MessageRecord),
+}
+
+/// A message, and whether it is on its conversation's current branch.
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageRecord {
+    #[serde(flatten)]
+    message: Message,
+    /// Required from version 2 on: the current branch runs from a first
+    /// message down, each on it the child of the one on it before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_current_branch: Option<bool>,
 }
 
 /// A conversation without its messages (they follow as their own records).
@@ -59,9 +70,6 @@ struct ConversationRecord {
     archived_at: Option<OffsetDateTime>,
     #[serde(default)]
     metadata: Metadata,
-    /// The last message of the current branch (version 2).
-    #[serde(default)]
-    current_leaf: Option<MessageId>,
 }
 
 /// What a failing export writer is called in [`Error::Io`] (a writer has no path).
@@ -126,13 +134,16 @@ pub(crate) fn export(
                         updated_at: c.updated_at,
                         archived_at: c.archived_at,
                         metadata: c.metadata,
-                        current_leaf: current_leaf(store, id)?,
                     }),
                 )?;
                 done.conversations += 1;
-                each_tree_page(store, id, PAGE, |messages| {
-                    for m in messages {
-                        write_record(out, &Record::Message(m))?;
+                each_tree_page(store, id, PAGE, |page| {
+                    for stored in page {
+                        let record = MessageRecord {
+                            message: stored.message,
+                            on_current_branch: Some(stored.on_path),
+                        };
+                        write_record(out, &Record::Message(record))?;
                         done.messages += 1;
                     }
                     Ok(())
@@ -210,12 +221,12 @@ pub(crate) fn import(
 
 /// A conversation whose messages are being read (format version 2).
 struct Open {
-    /// The line of its record.
-    line: u64,
     id: ConversationId,
-    current_leaf: Option<MessageId>,
     /// Its messages so far: a message's parent must be one of them.
     messages: HashSet<MessageId>,
+    /// The last of them on the current branch: the parent of the next one
+    /// on it.
+    branch_end: Option<MessageId>,
 }
 
 /// The state of an import, inside its transaction.
@@ -227,8 +238,9 @@ struct Import<'s> {
     report: TransferReport,
     seen: HashSet<ConversationId>,
     skipping: HashSet<ConversationId>,
-    /// Messages of one conversation waiting to be written, with their lines.
-    pending: Vec<(u64, Message)>,
+    /// Messages of one conversation waiting to be written, with their lines
+    /// and whether they are on the current branch.
+    pending: Vec<(u64, Message, bool)>,
     open: Option<Open>,
 }
 
@@ -294,13 +306,13 @@ impl Import<'_> {
             }
             Record::Conversation(c) => {
                 self.close_conversation()?;
-                self.conversation(number, c).map_err(at)
+                self.conversation(c).map_err(at)
             }
             Record::Message(m) => self.message(number, m, batch).map_err(at),
         }
     }
 
-    fn conversation(&mut self, number: u64, c: ConversationRecord) -> Result<()> {
+    fn conversation(&mut self, c: ConversationRecord) -> Result<()> {
         let mut header = validate::new_conversation(
             NewConversation {
                 id: Some(c.id),
@@ -322,10 +334,9 @@ impl Import<'_> {
             self.report.written.conversations += 1;
             if self.version >= 2 {
                 self.open = Some(Open {
-                    line: number,
                     id: header.id,
-                    current_leaf: c.current_leaf,
                     messages: HashSet::new(),
+                    branch_end: None,
                 });
             }
         } else {
@@ -335,7 +346,8 @@ impl Import<'_> {
         Ok(())
     }
 
-    fn message(&mut self, number: u64, m: Message, batch: usize) -> Result<()> {
+    fn message(&mut self, number: u64, record: MessageRecord, batch: usize) -> Result<()> {
+        let m = record.message;
         if !self.seen.contains(&m.conversation_id) {
             return Err(Error::invalid(
                 "conversation_id",
@@ -346,6 +358,7 @@ impl Import<'_> {
             ));
         }
         let parent_id = m.parent_id;
+        let mut on_path = true;
         let mut message = validate::new_message(
             m.conversation_id,
             NewMessage {
@@ -383,29 +396,44 @@ impl Import<'_> {
                 return Err(Error::conflict(crate::error::Entity::Message, message.id));
             }
             message.parent_id = parent_id;
+            let on_branch = record.on_current_branch.ok_or_else(|| {
+                Error::invalid("on_current_branch", "is missing (format version 2)")
+            })?;
+            if on_branch {
+                if parent_id != open.branch_end {
+                    return Err(Error::invalid(
+                        "on_current_branch",
+                        "the current branch must run from a first message down, \
+                         each message on it the child of the one on it before",
+                    ));
+                }
+                open.branch_end = Some(message.id);
+            }
+            on_path = on_branch;
         }
         if self
             .pending
             .first()
-            .is_some_and(|(_, p)| p.conversation_id != message.conversation_id)
+            .is_some_and(|(_, p, _)| p.conversation_id != message.conversation_id)
             || self.pending.len() >= batch
         {
             self.flush()?;
         }
-        self.pending.push((number, message));
+        self.pending.push((number, message, on_path));
         Ok(())
     }
 
     /// Writes the pending messages: with their parents (version 2), or
     /// as one branch below the current leaf (version 1).
     fn flush(&mut self) -> Result<()> {
-        let Some((first_line, first)) = self.pending.first() else {
+        let Some((first_line, first, _)) = self.pending.first() else {
             return Ok(());
         };
         let (first_line, id) = (*first_line, first.conversation_id);
-        let mut messages: Vec<Message> = self.pending.iter().map(|(_, m)| m.clone()).collect();
+        let mut messages: Vec<Message> = self.pending.iter().map(|(_, m, _)| m.clone()).collect();
         let written = if self.version >= 2 {
-            add_messages(self.session, id, &messages)
+            let on_path: Vec<bool> = self.pending.iter().map(|(_, _, p)| *p).collect();
+            add_messages(self.session, id, &messages, &on_path)
         } else {
             self.session.append_chain(id, &mut messages, None)
         };
@@ -415,8 +443,8 @@ impl Import<'_> {
                 Error::Conflict { id, .. } => self
                     .pending
                     .iter()
-                    .find(|(_, m)| m.id.to_string() == *id)
-                    .map_or(first_line, |(line, _)| *line),
+                    .find(|(_, m, _)| m.id.to_string() == *id)
+                    .map_or(first_line, |(line, _, _)| *line),
                 _ => first_line,
             };
             return Err(Error::Import {
@@ -429,25 +457,10 @@ impl Import<'_> {
         Ok(())
     }
 
-    /// Writes what is pending and, in version 2, sets the current leaf of
-    /// the conversation just read.
+    /// Writes what is pending of the conversation just read.
     fn close_conversation(&mut self) -> Result<()> {
-        self.flush()?;
-        let Some(open) = self.open.take() else {
-            return Ok(());
-        };
-        let at = |reason: String| Error::Import {
-            line: open.line,
-            reason,
-        };
-        if let Some(leaf) = open.current_leaf.filter(|l| !open.messages.contains(l)) {
-            return Err(at(format!(
-                "current_leaf: message {leaf} is not one of the conversation's messages"
-            )));
-        }
-        self.session
-            .select_leaf(open.id, open.current_leaf)
-            .map_err(|e| at(e.to_string()))
+        self.open = None;
+        self.flush()
     }
 }
 
@@ -459,8 +472,8 @@ impl Store {
     /// ```text
     /// {"kind":"header","format":"silmari-store","version":2}
     /// {"kind":"file","id":"…","filename":"notes.md","content_type":"text/markdown","size":42,"created_at":"…"}
-    /// {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…","archived_at":null,"metadata":{},"current_leaf":"…"}
-    /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[],"parent_id":null,"metadata":{}}
+    /// {"kind":"conversation","id":"…","title":"Plot","created_at":"…","updated_at":"…","archived_at":null,"metadata":{}}
+    /// {"kind":"message","id":"…","conversation_id":"…","role":"user","content":"…","created_at":"…","attachments":[],"parent_id":null,"metadata":{},"on_current_branch":true}
     /// ```
     ///
     /// A conversation's messages follow it, every branch, in the order they

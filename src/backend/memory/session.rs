@@ -152,7 +152,7 @@ impl Session for MemorySession<'_> {
             parent_id: parent,
             ..message.clone()
         };
-        self.insert_messages(id, std::slice::from_ref(&message), true)?;
+        self.insert_messages(id, std::slice::from_ref(&message), &[true])?;
         Ok(parent)
     }
 
@@ -171,16 +171,22 @@ impl Session for MemorySession<'_> {
         &self,
         id: ConversationId,
         messages: &[Message],
-        on_path: bool,
+        on_path: &[bool],
     ) -> Result<()> {
         if !self.conversation_exists(id)? {
             return Err(Error::not_found(Entity::Conversation, id));
         }
+        if let Some(taken) = messages
+            .iter()
+            .find(|m| self.state.borrow().message_at.contains_key(&m.id))
+        {
+            return Err(Error::conflict(Entity::Message, taken.id));
+        }
         let first = self.last_position(id) + 1;
-        for (position, message) in (first..).zip(messages) {
+        for ((position, message), on_path) in (first..).zip(messages).zip(on_path) {
             self.insert_message(&Stored {
                 position,
-                on_path,
+                on_path: *on_path,
                 message: message.clone(),
             })?;
         }

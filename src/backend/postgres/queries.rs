@@ -90,12 +90,13 @@ statements! {
     /// Inserts a batch from arrays ($2.. in order), positions after the last.
     APPEND_MESSAGES = concat!(
         "INSERT INTO messages (", message_columns!(), ") \
-         SELECT b.base + m.n, $8, m.id, $1, m.role, m.content, m.created_at, m.attachments, \
-                m.parent_id, m.metadata \
+         SELECT b.base + m.n, m.on_path, m.id, $1, m.role, m.content, m.created_at, \
+                m.attachments, m.parent_id, m.metadata \
          FROM (SELECT COALESCE(MAX(position), 0) AS base FROM messages WHERE conversation_id = $1) b, \
          UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::uuid[], \
-                $9::jsonb[]) \
-         WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, metadata, n)"
+                $8::bool[], $9::jsonb[]) \
+         WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, on_path, \
+                              metadata, n)"
     );
     INSERT_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

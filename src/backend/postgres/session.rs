@@ -253,10 +253,11 @@ impl Session for PgSession<'_> {
         &self,
         id: ConversationId,
         messages: &[Message],
-        on_path: bool,
+        on_path: &[bool],
     ) -> Result<()> {
         // One multi-row INSERT per chunk, from arrays.
-        for chunk in messages.chunks(APPEND_CHUNK) {
+        let flags = on_path.chunks(APPEND_CHUNK);
+        for (chunk, on_path) in messages.chunks(APPEND_CHUNK).zip(flags) {
             let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
             let roles: Vec<&str> = chunk.iter().map(|m| m.role.as_str()).collect();
             let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();

@@ -249,7 +249,7 @@ impl Session for SqliteSession<'_> {
         &self,
         id: ConversationId,
         messages: &[Message],
-        on_path: bool,
+        on_path: &[bool],
     ) -> Result<()> {
         let first: i64 = self
             .conn
@@ -257,10 +257,10 @@ impl Session for SqliteSession<'_> {
             .query_row([key(id)], |r| r.get(0))?;
         // One statement, bound and run per message, as a hand-written loop would.
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-        for (position, m) in (first..).zip(messages) {
+        for ((position, m), on_path) in (first..).zip(messages).zip(on_path) {
             let stored = Stored {
                 position,
-                on_path,
+                on_path: *on_path,
                 message: m.clone(),
             };
             insert_message(&mut insert, &stored)?;
