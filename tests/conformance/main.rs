@@ -5,6 +5,7 @@
 mod common;
 mod support;
 
+mod branches;
 mod concurrency;
 mod conversations;
 mod files;
@@ -82,6 +83,11 @@ macro_rules! backends {
                     single_messages::message_delete_removes_one,
                     single_messages::message_stream_grows_one_message,
                     single_messages::message_stream_readers_never_see_torn_text,
+                    branches::branch_regenerate_adds_a_current_sibling,
+                    branches::branch_edit_and_resend_and_start_over,
+                    branches::branch_switch_lands_where_the_branch_was_left,
+                    branches::branch_pages_walk_only_the_current_branch,
+                    branches::branch_from_refusals_write_nothing,
                 );
             }
         )*
