@@ -8,6 +8,7 @@ mod support;
 mod branches;
 mod concurrency;
 mod conversations;
+mod deleting;
 mod files;
 mod messages;
 mod single_messages;
@@ -88,6 +89,10 @@ macro_rules! backends {
                     branches::branch_switch_lands_where_the_branch_was_left,
                     branches::branch_pages_walk_only_the_current_branch,
                     branches::branch_from_refusals_write_nothing,
+                    deleting::delete_message_at_a_branch_point_splices,
+                    deleting::delete_branch_of_the_current_branch,
+                    deleting::delete_branch_off_the_current_branch,
+                    deleting::delete_missing_moves_nothing,
                 );
             }
         )*

@@ -202,6 +202,14 @@ pub fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
 }
 
+/// `message` with another parent.
+pub fn under(message: &Message, parent: Option<&Message>) -> Message {
+    Message {
+        parent_id: parent.map(|p| p.id),
+        ..message.clone()
+    }
+}
+
 /// The conversation's entry in `list`, archived or not.
 pub fn listed(store: &Store, c: ConversationId) -> silmari_store::ConversationSummary {
     let mut query = ConversationQuery::recent(1000).include_archived();
