@@ -14,6 +14,7 @@ mod messages;
 mod single_messages;
 mod timestamps;
 mod transactions;
+mod update_trees;
 mod validation;
 mod versions;
 
@@ -93,6 +94,10 @@ macro_rules! backends {
                     deleting::delete_branch_of_the_current_branch,
                     deleting::delete_branch_off_the_current_branch,
                     deleting::delete_missing_moves_nothing,
+                    update_trees::update_on_a_tree_leaves_other_branches_alone,
+                    update_trees::update_dropping_a_message_moves_its_branches_up,
+                    update_trees::update_refuses_reordering_a_branched_conversation,
+                    update_trees::update_conflicts_and_stale_copies_write_nothing,
                 );
             }
         )*
