@@ -14,6 +14,7 @@ mod messages;
 mod single_messages;
 mod timestamps;
 mod transactions;
+mod tree_transactions;
 mod update_trees;
 mod validation;
 mod versions;
@@ -98,6 +99,7 @@ macro_rules! backends {
                     update_trees::update_dropping_a_message_moves_its_branches_up,
                     update_trees::update_refuses_reordering_a_branched_conversation,
                     update_trees::update_conflicts_and_stale_copies_write_nothing,
+                    tree_transactions::tree_writes_roll_back_with_their_transaction,
                 );
             }
         )*
