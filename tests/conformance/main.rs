@@ -5,6 +5,7 @@
 mod common;
 mod support;
 
+mod archive;
 mod branches;
 mod concurrency;
 mod conversations;
@@ -100,6 +101,9 @@ macro_rules! backends {
                     update_trees::update_refuses_reordering_a_branched_conversation,
                     update_trees::update_conflicts_and_stale_copies_write_nothing,
                     tree_transactions::tree_writes_roll_back_with_their_transaction,
+                    archive::archive_sets_keeps_and_clears_archived_at,
+                    archive::archive_lists_page_through_each_filter,
+                    archive::archive_missing_and_deleted_conversations,
                 );
             }
         )*
