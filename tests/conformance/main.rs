@@ -12,6 +12,7 @@ mod conversations;
 mod deleting;
 mod files;
 mod messages;
+mod metadata;
 mod single_messages;
 mod timestamps;
 mod transactions;
@@ -104,6 +105,11 @@ macro_rules! backends {
                     archive::archive_sets_keeps_and_clears_archived_at,
                     archive::archive_lists_page_through_each_filter,
                     archive::archive_missing_and_deleted_conversations,
+                    metadata::metadata_round_trips_on_conversations,
+                    metadata::metadata_round_trips_on_messages,
+                    metadata::metadata_limits_are_refused_and_write_nothing,
+                    metadata::metadata_stale_edits_are_refused,
+                    metadata::metadata_integral_floats_stay_floats,
                 );
             }
         )*
