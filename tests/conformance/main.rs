@@ -5,13 +5,19 @@
 mod common;
 mod support;
 
+mod archive;
+mod branches;
 mod concurrency;
 mod conversations;
+mod deleting;
 mod files;
 mod messages;
+mod metadata;
 mod single_messages;
 mod timestamps;
 mod transactions;
+mod tree_transactions;
+mod update_trees;
 mod validation;
 mod versions;
 
@@ -82,6 +88,28 @@ macro_rules! backends {
                     single_messages::message_delete_removes_one,
                     single_messages::message_stream_grows_one_message,
                     single_messages::message_stream_readers_never_see_torn_text,
+                    branches::branch_regenerate_adds_a_current_sibling,
+                    branches::branch_edit_and_resend_and_start_over,
+                    branches::branch_switch_lands_where_the_branch_was_left,
+                    branches::branch_pages_walk_only_the_current_branch,
+                    branches::branch_from_refusals_write_nothing,
+                    deleting::delete_message_at_a_branch_point_splices,
+                    deleting::delete_branch_of_the_current_branch,
+                    deleting::delete_branch_off_the_current_branch,
+                    deleting::delete_missing_moves_nothing,
+                    update_trees::update_on_a_tree_leaves_other_branches_alone,
+                    update_trees::update_dropping_a_message_moves_its_branches_up,
+                    update_trees::update_refuses_reordering_a_branched_conversation,
+                    update_trees::update_conflicts_and_stale_copies_write_nothing,
+                    tree_transactions::tree_writes_roll_back_with_their_transaction,
+                    archive::archive_sets_keeps_and_clears_archived_at,
+                    archive::archive_lists_page_through_each_filter,
+                    archive::archive_missing_and_deleted_conversations,
+                    metadata::metadata_round_trips_on_conversations,
+                    metadata::metadata_round_trips_on_messages,
+                    metadata::metadata_limits_are_refused_and_write_nothing,
+                    metadata::metadata_stale_edits_are_refused,
+                    metadata::metadata_integral_floats_stay_floats,
                 );
             }
         )*

@@ -147,3 +147,143 @@ pub fn chained(messages: &[silmari_store::Message]) -> Vec<silmari_store::Messag
         })
         .collect()
 }
+
+// Trees: helpers for the branch, delete, update and archive cases.
+
+/// A new empty conversation's id.
+pub fn conversation(store: &Store, title: &str) -> ConversationId {
+    store
+        .conversations()
+        .create(NewConversation::titled(title))
+        .expect("create")
+        .id
+}
+
+/// Appends a message below the current leaf; the message as stored.
+pub fn say(store: &Store, c: ConversationId, role: Role, text: &str) -> Message {
+    store
+        .conversations()
+        .append_message(c, NewMessage::new(role, text))
+        .expect("append")
+}
+
+/// A new child of `parent` (`None`: a new first message), made current.
+pub fn branch(store: &Store, c: ConversationId, parent: Option<&Message>, text: &str) -> Message {
+    store
+        .conversations()
+        .branch_from(
+            c,
+            parent.map(|p| p.id),
+            NewMessage::new(Role::Assistant, text),
+        )
+        .expect("branch_from")
+}
+
+/// The conversation as stored.
+pub fn get(store: &Store, c: ConversationId) -> Conversation {
+    store
+        .conversations()
+        .get(c)
+        .expect("get")
+        .expect("conversation exists")
+}
+
+/// The conversation's tree as stored.
+pub fn tree(store: &Store, c: ConversationId) -> silmari_store::ConversationTree {
+    store
+        .conversations()
+        .tree(c)
+        .expect("tree")
+        .expect("conversation exists")
+}
+
+/// The ids of `messages`, in order.
+pub fn ids(messages: &[Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+/// `message` with another parent.
+pub fn under(message: &Message, parent: Option<&Message>) -> Message {
+    Message {
+        parent_id: parent.map(|p| p.id),
+        ..message.clone()
+    }
+}
+
+/// The conversation's entry in `list`, archived or not.
+pub fn listed(store: &Store, c: ConversationId) -> silmari_store::ConversationSummary {
+    let mut query = ConversationQuery::recent(1000).include_archived();
+    loop {
+        let page = store.conversations().list(query.clone()).expect("list");
+        if let Some(found) = page.items.into_iter().find(|s| s.id == c) {
+            return found;
+        }
+        query = query.after(page.next.expect("the conversation is listed"));
+    }
+}
+
+/// Every page of the current branch, `limit` at a time: the messages and
+/// how many pages it took. Every page but the last is full.
+#[track_caller]
+pub fn branch_pages(store: &Store, c: ConversationId, limit: u32) -> (Vec<Message>, usize) {
+    let mut request = PageRequest::first(limit);
+    let (mut all, mut pages) = (Vec::new(), 0);
+    loop {
+        let page = store
+            .conversations()
+            .messages(c, request.clone())
+            .expect("messages");
+        pages += 1;
+        all.extend(page.items.iter().cloned());
+        match page.next {
+            Some(cursor) => {
+                assert_eq!(
+                    page.items.len(),
+                    limit as usize,
+                    "a page before the last is full"
+                );
+                request = request.after(cursor);
+            }
+            None => return (all, pages),
+        }
+    }
+}
+
+/// Asserts the conversation's tree holds exactly `messages` (oldest first,
+/// each with its parent) with `leaf` current, and that every read agrees:
+/// the tree's current path is what `get` and `messages` return, and both
+/// message counts count every branch.
+#[track_caller]
+pub fn assert_tree(store: &Store, c: ConversationId, messages: &[Message], leaf: Option<&Message>) {
+    let t = tree(store, c);
+    assert_eq!(t.messages, messages, "the tree's messages");
+    assert_eq!(t.current_leaf, leaf.map(|m| m.id), "the current leaf");
+    let stored = get(store, c);
+    let path: Vec<Message> = t.current_path().into_iter().cloned().collect();
+    assert_eq!(
+        path, stored.messages,
+        "current_path() is what get() returns"
+    );
+    assert_eq!(
+        stored.messages.last().map(|m| m.id),
+        t.current_leaf,
+        "get() ends at the current leaf"
+    );
+    assert_eq!(
+        stored.messages.first().and_then(|m| m.parent_id),
+        None,
+        "get() starts at a first message"
+    );
+    let (paged, _) = branch_pages(store, c, 1000);
+    assert_eq!(
+        paged, stored.messages,
+        "messages() walks the current branch"
+    );
+    assert_eq!(t.conversation.message_count, messages.len() as u64);
+    assert_eq!(
+        listed(store, c).message_count,
+        messages.len() as u64,
+        "the listed count counts every branch"
+    );
+    assert_eq!(t.conversation.version, stored.version);
+}
