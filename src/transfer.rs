@@ -111,7 +111,9 @@ pub fn copy(
             for summary in summaries {
                 let header = summary.into_conversation(Vec::new());
                 if writer.conversation(&header)? {
-                    each_tree_page(from, header.id, size, |page| writer.messages(&header, &page))?;
+                    each_tree_page(from, header.id, size, |page| {
+                        writer.messages(&header, &page)
+                    })?;
                 } else {
                     // The target has it, maybe from a copy that was interrupted
                     // between two batches: add the messages it lacks, and
@@ -271,7 +273,10 @@ impl<'a> Writer<'a> {
             let missing: Vec<Stored> = page
                 .into_iter()
                 .filter(|s| !held.contains(&s.message.id))
-                .map(|s| Stored { on_path: false, ..s })
+                .map(|s| Stored {
+                    on_path: false,
+                    ..s
+                })
                 .collect();
             self.report.skipped.messages += (total - missing.len()) as u64;
             self.messages(header, &missing)

@@ -94,14 +94,21 @@ fn four_writers_survive_a_server_restart() {
     let pool_timeout = Duration::from_secs(2);
     let store = open(&database, pool_timeout);
     let restarted = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..4)
+    // Created before the restart can begin (on a loaded machine a thread's
+    // first call could meet it otherwise): the writes are what is tested.
+    let conversations: Vec<_> = (0..4)
         .map(|t| {
+            store
+                .conversations()
+                .create(NewConversation::titled(format!("writer {t}")))
+                .unwrap()
+        })
+        .collect();
+    let writers: Vec<_> = conversations
+        .into_iter()
+        .map(|c| {
             let (store, restarted) = (store.clone(), restarted.clone());
             std::thread::spawn(move || {
-                let c = store
-                    .conversations()
-                    .create(NewConversation::titled(format!("writer {t}")))
-                    .unwrap();
                 let (mut acknowledged, mut unavailable, mut slowest) =
                     (Vec::new(), 0, Duration::ZERO);
                 let mut after_restart = 0;

@@ -297,7 +297,8 @@ fn snapshot_child(path: &str) {
 }
 
 /// Fills the store at `path` with about `megabytes` MiB of messages, fast
-/// (one statement on a raw connection), keeping `message_count` exact.
+/// (raw statements), keeping `message_count` exact and the messages one
+/// branch.
 fn fill(path: &Path, megabytes: usize) {
     let store = Store::open(&url(path)).unwrap();
     let c = store
@@ -320,6 +321,14 @@ fn fill(path: &Path, megabytes: usize) {
     conn.execute(
         "UPDATE conversations SET message_count = ?1 WHERE id = ?2",
         rusqlite::params![rows as i64, c.id.to_string()],
+    )
+    .unwrap();
+    // One branch: each message the child of the one before.
+    conn.execute(
+        "UPDATE messages SET parent_id = chain.previous FROM (SELECT id, \
+         LAG(id) OVER (PARTITION BY conversation_id ORDER BY position) AS previous \
+         FROM messages) AS chain WHERE messages.id = chain.id",
+        [],
     )
     .unwrap();
 }

@@ -22,8 +22,8 @@ use crate::model::{
 use crate::repo::{ConversationRepository, FileRepository};
 use crate::store::Store;
 use crate::transfer::{
-    Progress, TransferOptions, TransferReport, add_messages, by_creation, each_page, each_tree_page,
-    ensure_empty, insert_conversation,
+    Progress, TransferOptions, TransferReport, add_messages, by_creation, each_page,
+    each_tree_page, ensure_empty, insert_conversation,
 };
 use crate::validate;
 use lines::Lines;

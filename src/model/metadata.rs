@@ -15,7 +15,9 @@
 /// What is read back equals what was written, as a value
 /// ([`PartialEq`] on `serde_json` values), on every backend: the keys and
 /// their values, every string exactly, every integer in `i64`/`u64` range
-/// exactly, every other number as the same `f64`. What is not kept is how
+/// exactly, every other number as the same `f64` (a float stays a float, an
+/// integer an integer, though `jsonb` would turn `1e16` into an integer:
+/// such floats are written to it as `10000000000000000.0`). What is not kept is how
 /// it was written: key order (PostgreSQL's `jsonb` sorts keys, and this type
 /// compares maps without regard to order) and the spelling of numbers
 /// (`1e2` and `100.0` are the same `f64`; `-0.0` comes back as `0.0`, which

@@ -111,7 +111,10 @@ impl State {
                     Some(None) => true,
                     Some(Some(&(p, on_path))) => p >= *position || (slot.on_path && !on_path),
                     None => false,
-                } || (slot.on_path && on_path_children[&slot.message.parent_id] > 1);
+                } || (slot.on_path
+                    && on_path_children
+                        .get(&slot.message.parent_id)
+                        .is_some_and(|n| *n > 1));
                 bad += u64::from(unsound);
             }
         }

@@ -2,6 +2,8 @@
 
 use postgres::Row;
 use postgres::types::{FromSql, Json};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -153,6 +155,39 @@ pub(super) fn header_at(row: &Row, id: Uuid) -> Result<ConversationSummary> {
         metadata: metadata_at(row, 5, T)?,
         message_count: 0,
     })
+}
+
+/// Writes floats so that `jsonb` keeps them floats: a whole number that
+/// serde_json would write as `1e16` becomes `10000000000000000.0`, since
+/// `jsonb` stores `1e16` as the integer 10000000000000000, which would read
+/// back as an integer, not the `f64` written.
+struct FloatsStayFloats;
+
+impl serde_json::ser::Formatter for FloatsStayFloats {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        // Past 2^64 serde_json reads any whole number back as an f64.
+        if value.fract() == 0.0 && value.abs() < 18_446_744_073_709_551_616.0 {
+            write!(writer, "{value:.1}")
+        } else {
+            serde_json::ser::CompactFormatter.write_f64(writer, value)
+        }
+    }
+}
+
+/// Metadata as a `jsonb` parameter, floats kept floats.
+pub(super) fn metadata_param(metadata: &Metadata) -> Result<Json<Box<RawValue>>> {
+    let mut text = Vec::with_capacity(64);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, FloatsStayFloats);
+    metadata
+        .serialize(&mut serializer)
+        .map_err(|e| Error::Backend(Box::new(e)))?;
+    let text = String::from_utf8(text).map_err(|e| Error::Backend(Box::new(e)))?;
+    let raw = RawValue::from_string(text).map_err(|e| Error::Backend(Box::new(e)))?;
+    Ok(Json(raw))
 }
 
 /// The `(timestamp, id)` of a keyset cursor as SQL parameters.

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{
-    duplicate_in, file_at, get, header_at, key_params, message_at, node_at, stored_at, stored_from,
-    summary_at,
+    duplicate_in, file_at, get, header_at, key_params, message_at, metadata_param, node_at,
+    stored_at, stored_from, summary_at,
 };
 use super::{PgConn, conflict_on};
 use crate::backend::message_list::{assemble, every_summary};
@@ -21,7 +21,7 @@ use crate::backend::{
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageEdit, MessageId, Metadata,
+    FileId, FileMetadata, Message, MessageEdit, MessageId,
 };
 
 pub(super) struct PgSession<'c> {
@@ -149,7 +149,7 @@ impl Session for PgSession<'_> {
                 &c.updated_at,
                 &version_param(c.version),
                 &c.archived_at,
-                &Json(&c.metadata),
+                &metadata_param(&c.metadata)?,
             ],
             conflict_on(Entity::Conversation, c.id),
         )?;
@@ -198,7 +198,7 @@ impl Session for PgSession<'_> {
         fields: Fields<'_>,
     ) -> Result<Option<ConversationSummary>> {
         let (mode, at) = archive_params(&fields);
-        let metadata = fields.metadata.map(Json);
+        let metadata = fields.metadata.map(metadata_param).transpose()?;
         let params: Params<'_> = &[id.as_uuid(), &fields.title, &metadata, &mode, &at];
         self.row(SET_FIELDS, params, summary_at)
     }
@@ -207,7 +207,7 @@ impl Session for PgSession<'_> {
         let params: Params<'_> = &[
             header.id.as_uuid(),
             &header.title,
-            &Json(header.metadata),
+            &metadata_param(header.metadata)?,
             &header.now,
             &version_param(header.expected),
         ];
@@ -233,7 +233,7 @@ impl Session for PgSession<'_> {
                     &m.content,
                     &m.created_at,
                     &Json(&m.attachments),
-                    &Json(&m.metadata),
+                    &metadata_param(&m.metadata)?,
                 ],
             )
             .map_err(conflict_on(Entity::Message, m.id))?;
@@ -268,7 +268,10 @@ impl Session for PgSession<'_> {
                 .iter()
                 .map(|m| m.parent_id.as_ref().map(MessageId::as_uuid))
                 .collect();
-            let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|m| Json(&m.metadata)).collect();
+            let metadata = chunk
+                .iter()
+                .map(|m| metadata_param(&m.metadata))
+                .collect::<Result<Vec<_>>>()?;
             self.execute_or(
                 APPEND_MESSAGES,
                 &[
@@ -308,7 +311,7 @@ impl Session for PgSession<'_> {
                 &m.created_at,
                 &Json(&m.attachments),
                 &m.parent_id.as_ref().map(MessageId::as_uuid),
-                &Json(&m.metadata),
+                &metadata_param(&m.metadata)?,
             ],
             conflict_on(Entity::Message, m.id),
         )?;
@@ -328,7 +331,7 @@ impl Session for PgSession<'_> {
                 &m.created_at,
                 &Json(&m.attachments),
                 &m.parent_id.as_ref().map(MessageId::as_uuid),
-                &Json(&m.metadata),
+                &metadata_param(&m.metadata)?,
             ],
         )?;
         Ok(())
@@ -350,7 +353,7 @@ impl Session for PgSession<'_> {
 
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
         let attachments = edit.attachments.as_deref().map(Json);
-        let metadata = edit.metadata.as_ref().map(Json);
+        let metadata = edit.metadata.as_ref().map(metadata_param).transpose()?;
         let params: Params<'_> = &[id.as_uuid(), &edit.content, &attachments, &metadata];
         self.row(EDIT_MESSAGE, params, message_at)
     }
