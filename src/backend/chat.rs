@@ -93,13 +93,16 @@ pub(crate) trait Chat: Session {
     /// `append_to_message` of the API.
     fn grow_one(&self, id: MessageId, delta: &str, now: OffsetDateTime) -> Result<Message> {
         self.touch_of(id, Touch::write(Some(now), 0))?;
-        self.grow_message(id, delta, MAX_CONTENT_BYTES)?
-            .ok_or_else(|| {
-                Error::invalid(
-                    "delta",
-                    format!("would make the content longer than {MAX_CONTENT_BYTES} bytes"),
-                )
-            })
+        if let Some(message) = self.grow_message(id, delta, MAX_CONTENT_BYTES)? {
+            return Ok(message);
+        }
+        // Deleted between the two statements (PostgreSQL reads each
+        // statement's own snapshot), or too long.
+        self.existing(id)?;
+        Err(Error::invalid(
+            "delta",
+            format!("would make the content longer than {MAX_CONTENT_BYTES} bytes"),
+        ))
     }
 
     /// `delete_message` of the API: the message goes, its children move up

@@ -200,6 +200,11 @@ impl Rng {
         Rng(seed.max(1))
     }
 
+    /// A generator that replays `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
