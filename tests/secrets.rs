@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use silmari_store::{Error, Location, Store, StoreConfig};
 
-use common::{capture_logs, logged, shown as shown_error};
+use common::{admin_tool, capture_logs, logged, shown as shown_error};
 
 /// Everything the public types show for `url`: the parsed configuration
 /// (`Debug`, its location and `PostgresUrl` both ways) or the parse error,
@@ -241,42 +239,6 @@ proptest! {
         let log = logged();
         prop_assert!(leaked(&pw, &log).is_none(), "password {pw:?} in the log:\n{log}");
     }
-}
-
-/// The admin tool (`examples/silmari.rs`), built with this test's features.
-fn admin_tool() -> &'static PathBuf {
-    static TOOL: OnceLock<PathBuf> = OnceLock::new();
-    TOOL.get_or_init(|| {
-        let mut features = Vec::new();
-        for (on, name) in [
-            (cfg!(feature = "sqlite"), "sqlite"),
-            (cfg!(feature = "postgres"), "postgres"),
-            (cfg!(feature = "postgres-tls"), "postgres-tls"),
-        ] {
-            if on {
-                features.push(name);
-            }
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .args(["build", "--example", "silmari", "--message-format=json"])
-            .args(["--no-default-features", "--features", &features.join(",")])
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build --example silmari: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["target"]["name"] == "silmari")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the silmari executable")
-    })
 }
 
 /// What the admin tool prints (both streams) for `args`, with `DATABASE_URL`

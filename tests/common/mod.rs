@@ -169,6 +169,45 @@ pub fn size_from_env(var: &str, ci: usize) -> usize {
         .unwrap_or(ci)
 }
 
+/// The admin tool (`examples/silmari/`), built once per test binary with
+/// the features of the test build.
+pub fn admin_tool() -> &'static std::path::PathBuf {
+    use std::path::PathBuf;
+    use std::process::Command;
+    static TOOL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TOOL.get_or_init(|| {
+        let mut features = Vec::new();
+        for (on, name) in [
+            (cfg!(feature = "sqlite"), "sqlite"),
+            (cfg!(feature = "postgres"), "postgres"),
+            (cfg!(feature = "postgres-tls"), "postgres-tls"),
+        ] {
+            if on {
+                features.push(name);
+            }
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = Command::new(cargo)
+            .args(["build", "--example", "silmari", "--message-format=json"])
+            .args(["--no-default-features", "--features", &features.join(",")])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "cargo build --example silmari: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["target"]["name"] == "silmari")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the silmari executable")
+    })
+}
+
 /// Everything `err` shows, down its source chain: `Display` and `Debug` of
 /// each, one per line.
 pub fn shown(err: &silmari_store::Error) -> String {

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --example silmari -- --help
 //! cargo run --example silmari -- migrate status
+//! cargo run --example silmari -- list --archived
+//! cargo run --example silmari -- show 0190c5a4-…
 //! cargo run --features postgres --example silmari -- \
 //!     copy --from sqlite:///./dev.db --to postgresql://user:password@localhost/silmari_writer
 //! ```
@@ -11,17 +13,21 @@
 //! shows a progress bar on a terminal and plain lines otherwise. On failure
 //! it prints one line and exits with status 1.
 
+mod browse;
+mod progress;
+
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use silmari_store::{DEFAULT_URL, Direction, MigrationTarget, PlannedMigration, Store};
-use silmari_store::{Progress, TransferOptions, TransferReport};
+use silmari_store::{Archived, ConversationId, DEFAULT_URL, Direction, Error, Store};
+use silmari_store::{MigrationTarget, PlannedMigration, TransferOptions};
 use time::format_description::well_known::Rfc3339;
+
+use browse::{ListOptions, ShowOptions};
+use progress::Reporter;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +48,34 @@ enum Command {
     /// Schema migrations.
     #[command(subcommand)]
     Migrate(Migrate),
+    /// Conversations, most recently updated first, archived ones too (marked):
+    /// messages on every branch, branches, status, title.
+    List {
+        /// Only archived conversations.
+        #[arg(long, conflicts_with = "active")]
+        archived: bool,
+        /// Only conversations that are not archived.
+        #[arg(long)]
+        active: bool,
+        /// Most conversations to list.
+        #[arg(long, default_value_t = 50, conflicts_with = "all",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
+        /// Every conversation.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One conversation: its fields and every branch of its message tree
+    /// (`*` the current branch, `[2/3]` the second of three alternatives).
+    Show {
+        id: ConversationId,
+        /// Print each message's id.
+        #[arg(long)]
+        ids: bool,
+        /// Whole texts and metadata, not one short line each.
+        #[arg(long)]
+        full: bool,
+    },
     /// Copy every record from one store into another (any backends).
     Copy {
         /// Source URL.
@@ -110,6 +144,10 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // Output piped into `head` or a pager that quit: not a failure.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("silmari: {e}");
             ExitCode::FAILURE
@@ -150,6 +188,34 @@ fn argument_error(e: clap::Error) -> ExitCode {
 fn run(cli: Cli) -> silmari_store::Result<()> {
     match cli.command {
         Command::Migrate(command) => migrate(&Store::open(&cli.url)?, command),
+        Command::List {
+            archived,
+            active,
+            limit,
+            all,
+        } => {
+            let options = ListOptions {
+                archived: match (archived, active) {
+                    (true, _) => Archived::Only,
+                    (_, true) => Archived::Hide,
+                    _ => Archived::Include,
+                },
+                limit: (!all).then_some(limit),
+            };
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            browse::list(&Store::open(&cli.url)?, &options, &mut out)?;
+            out.flush().map_err(browse::stdout)
+        }
+        Command::Show { id, ids, full } => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            browse::show(
+                &Store::open(&cli.url)?,
+                id,
+                &ShowOptions { ids, full },
+                &mut out,
+            )?;
+            out.flush().map_err(browse::stdout)
+        }
         Command::Copy { from, to, options } => {
             let (from, to) = (Store::open(&from)?, Store::open(&to)?);
             let progress = Reporter::new("copy");
@@ -288,67 +354,4 @@ fn describe(step: &PlannedMigration) -> String {
         Direction::Down => "revert",
     };
     format!("{verb} V{}__{}", step.version, step.name)
-}
-
-/// A progress bar on a terminal, a plain line every few seconds otherwise.
-struct Reporter {
-    what: &'static str,
-    bar: Option<ProgressBar>,
-    last: std::cell::Cell<std::time::Instant>,
-}
-
-impl Reporter {
-    fn new(what: &'static str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(what);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Reporter {
-            what,
-            bar,
-            last: std::cell::Cell::new(std::time::Instant::now()),
-        }
-    }
-
-    fn update(&self, p: Progress) {
-        let done = p.done.files + p.done.conversations + p.done.messages;
-        let total = p.total.map(|t| t.files + t.conversations + t.messages);
-        match &self.bar {
-            Some(bar) => {
-                if let Some(total) = total {
-                    bar.set_length(total);
-                }
-                bar.set_position(done);
-            }
-            None if self.last.get().elapsed() >= Duration::from_secs(2) => {
-                self.last.set(std::time::Instant::now());
-                let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
-                eprintln!("{}: {done}{of} records", self.what);
-            }
-            None => {}
-        }
-    }
-
-    fn done(&self, report: &TransferReport) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        let (w, s) = (report.written, report.skipped);
-        let mut err = std::io::stderr();
-        let _ = writeln!(
-            err,
-            "{}: {} files, {} conversations, {} messages written; \
-             {} files, {} conversations, {} messages already there",
-            self.what, w.files, w.conversations, w.messages, s.files, s.conversations, s.messages
-        );
-    }
 }
