@@ -50,14 +50,16 @@ macro_rules! summary_columns {
 }
 
 /// Conversation summaries by `$column`, newest first, archived or not as
-/// `$archived` (a placeholder) says, keyset `$filter`. The expression
-/// `(archived_at IS NOT NULL)` is the first key of the list indexes.
+/// the test `$archived` of `(archived_at IS NOT NULL)` says, keyset
+/// `$filter`. That expression is the first key of the list indexes, and
+/// each dialect spells the test so that its planner matches the index
+/// whatever the value (see the backends' `LISTS`).
 macro_rules! list_conversations {
     ($column:literal, $archived:literal, $filter:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             summary_columns!(),
-            " FROM conversations WHERE (archived_at IS NOT NULL) = ",
+            " FROM conversations WHERE (archived_at IS NOT NULL)",
             $archived,
             $filter,
             " ORDER BY ",

@@ -69,10 +69,20 @@ statements! {
     );
     ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + $2 WHERE id = $1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1";
-    BY_UPDATED_FIRST = list_conversations!("updated_at", "$1", "", "$2");
-    BY_UPDATED_AFTER = list_conversations!("updated_at", "$1", " AND (updated_at, id) < ($2, $3)", "$4");
-    BY_CREATED_FIRST = list_conversations!("created_at", "$1", "", "$2");
-    BY_CREATED_AFTER = list_conversations!("created_at", "$1", " AND (created_at, id) < ($2, $3)", "$4");
+    /// Lists of conversations not archived. `IS FALSE`, not `= $1`: with the
+    /// value known (the first five runs of a prepared statement are planned
+    /// for their values), the planner rewrites `(archived_at IS NOT NULL) =
+    /// false` to `archived_at IS NULL`, which the expression index cannot
+    /// serve: it scanned and sorted the whole table.
+    BY_UPDATED_FIRST = list_conversations!("updated_at", " IS FALSE", "", "$1");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", " IS FALSE", " AND (updated_at, id) < ($1, $2)", "$3");
+    BY_CREATED_FIRST = list_conversations!("created_at", " IS FALSE", "", "$1");
+    BY_CREATED_AFTER = list_conversations!("created_at", " IS FALSE", " AND (created_at, id) < ($1, $2)", "$3");
+    /// Lists of archived conversations.
+    ARCHIVED_BY_UPDATED_FIRST = list_conversations!("updated_at", " IS TRUE", "", "$1");
+    ARCHIVED_BY_UPDATED_AFTER = list_conversations!("updated_at", " IS TRUE", " AND (updated_at, id) < ($1, $2)", "$3");
+    ARCHIVED_BY_CREATED_FIRST = list_conversations!("created_at", " IS TRUE", "", "$1");
+    ARCHIVED_BY_CREATED_AFTER = list_conversations!("created_at", " IS TRUE", " AND (created_at, id) < ($1, $2)", "$3");
 
     /// Appends one message below the current leaf, after the last message,
     /// on the current branch; returns its parent. Run after
@@ -173,10 +183,19 @@ statements! {
     HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 }
 
-/// The conversation list statements, by order and page.
+/// The statements listing conversations not archived, by order and page.
 pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
     by_updated_first: BY_UPDATED_FIRST,
     by_updated_after: BY_UPDATED_AFTER,
     by_created_first: BY_CREATED_FIRST,
     by_created_after: BY_CREATED_AFTER,
 };
+
+/// The statements listing archived conversations, by order and page.
+pub(super) const ARCHIVED_LISTS: crate::backend::sql::ListStatements =
+    crate::backend::sql::ListStatements {
+        by_updated_first: ARCHIVED_BY_UPDATED_FIRST,
+        by_updated_after: ARCHIVED_BY_UPDATED_AFTER,
+        by_created_first: ARCHIVED_BY_CREATED_FIRST,
+        by_created_after: ARCHIVED_BY_CREATED_AFTER,
+    };

@@ -411,11 +411,12 @@ impl Session for PgSession<'_> {
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match LISTS.pick(order, after) {
-            (sql, None) => self.rows(sql, &[&archived, &limit], summary_at),
+        let lists = if archived { &ARCHIVED_LISTS } else { &LISTS };
+        match lists.pick(order, after) {
+            (sql, None) => self.rows(sql, &[&limit], summary_at),
             (sql, Some(after)) => {
                 let (t, id) = key_params(after)?;
-                self.rows(sql, &[&archived, &t, &id, &limit], summary_at)
+                self.rows(sql, &[&t, &id, &limit], summary_at)
             }
         }
     }

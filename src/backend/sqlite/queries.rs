@@ -63,10 +63,10 @@ statements! {
     );
     ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + ?2 WHERE id = ?1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = ?1";
-    BY_UPDATED_FIRST = list_conversations!("updated_at", "?1", "", "?2");
-    BY_UPDATED_AFTER = list_conversations!("updated_at", "?1", " AND (updated_at, id) < (?2, ?3)", "?4");
-    BY_CREATED_FIRST = list_conversations!("created_at", "?1", "", "?2");
-    BY_CREATED_AFTER = list_conversations!("created_at", "?1", " AND (created_at, id) < (?2, ?3)", "?4");
+    BY_UPDATED_FIRST = list_conversations!("updated_at", " = ?1", "", "?2");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", " = ?1", " AND (updated_at, id) < (?2, ?3)", "?4");
+    BY_CREATED_FIRST = list_conversations!("created_at", " = ?1", "", "?2");
+    BY_CREATED_AFTER = list_conversations!("created_at", " = ?1", " AND (created_at, id) < (?2, ?3)", "?4");
 
     /// Appends one message below the current leaf, after the last message,
     /// on the current branch; returns its parent.
@@ -128,7 +128,9 @@ statements! {
     );
 }
 
-/// The conversation list statements, by order and page.
+/// The conversation list statements, by order and page; archived or not is
+/// bound (?1): SQLite matches `(archived_at IS NOT NULL) = ?` to the
+/// expression index for either value.
 pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
     by_updated_first: BY_UPDATED_FIRST,
     by_updated_after: BY_UPDATED_AFTER,
