@@ -279,7 +279,7 @@ pub(crate) trait Chat: Session {
                     ConversationOrder::UpdatedAt => (s.updated_at, s.id),
                     ConversationOrder::CreatedAt => (s.created_at, s.id),
                 };
-                both.sort_by(|a, b| key(b).cmp(&key(a)));
+                both.sort_by_key(|s| std::cmp::Reverse(key(s)));
                 both.truncate(limit);
                 Ok(both)
             }

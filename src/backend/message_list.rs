@@ -14,7 +14,7 @@ pub(crate) fn every_summary(
     use crate::model::ConversationOrder::UpdatedAt;
     let mut all = session.conversations(UpdatedAt, false, None, usize::MAX)?;
     all.extend(session.conversations(UpdatedAt, true, None, usize::MAX)?);
-    all.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    all.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
     Ok(all)
 }
 
