@@ -5,7 +5,9 @@
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{Json, Type};
 use postgres::{Client, NoTls, Statement};
-use silmari_store::{Attachment, Conversation, ConversationSummary, FileMetadata, Message, Role};
+use silmari_store::{
+    Attachment, Conversation, ConversationSummary, FileMetadata, Message, Metadata, Role,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,6 +36,29 @@ fn role(text: &str) -> Role {
     }
 }
 
+/// The columns [`message_at`] reads, in its order.
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, role, content, created_at, attachments, parent_id, metadata"
+    };
+}
+
+/// A message from `message_columns!()`.
+fn message_at(r: &postgres::Row) -> Message {
+    let Json(attachments): Json<Vec<Attachment>> = r.get(5);
+    let Json(metadata): Json<Metadata> = r.get(7);
+    Message {
+        id: r.get::<_, Uuid>(0).into(),
+        conversation_id: r.get::<_, Uuid>(1).into(),
+        role: role(r.get(2)),
+        content: r.get(3),
+        created_at: r.get(4),
+        attachments,
+        parent_id: r.get::<_, Option<Uuid>>(6).map(Into::into),
+        metadata,
+    }
+}
+
 impl Baseline {
     /// Connects to an already migrated database.
     pub fn open(url: &str) -> Self {
@@ -46,20 +71,32 @@ impl Baseline {
             "UPDATE conversations SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
              message_count = message_count + $3, version = version + 1 WHERE id = $1",
         );
+        // After the last message, on the current branch, below the current
+        // leaf (the last on-path message); run after `bump` locked the
+        // conversation's row.
         let append = prepare(
-            "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
-             SELECT COALESCE(MAX(position), 0) + 1, $1, $2, 'user', $3, $4, $5 \
+            "INSERT INTO messages \
+             (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
+             SELECT COALESCE(MAX(position), 0) + 1, true, \
+               (SELECT id FROM messages WHERE conversation_id = $2 AND on_path \
+                ORDER BY position DESC LIMIT 1), \
+               $1, $2, 'user', $3, $4, $5 \
              FROM messages WHERE conversation_id = $2",
         );
         let conversation = prepare(
-            "SELECT title, created_at, updated_at, version FROM conversations WHERE id = $1",
+            "SELECT title, created_at, updated_at, version, archived_at, metadata \
+             FROM conversations WHERE id = $1",
         );
-        let messages = prepare(
-            "SELECT id, conversation_id, role, content, created_at, attachments FROM messages \
-             WHERE conversation_id = $1 ORDER BY position",
-        );
+        // The current branch: the on-path messages in position order.
+        let messages = prepare(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = $1 AND on_path ORDER BY position"
+        ));
+        // `archived` leads the list index.
         let recent = prepare(
-            "SELECT id, title, created_at, updated_at, version, message_count FROM conversations \
+            "SELECT id, title, created_at, updated_at, version, archived_at, metadata, \
+               message_count FROM conversations WHERE archived = false \
              ORDER BY updated_at DESC, id DESC LIMIT $1",
         );
         let insert_file = prepare(
@@ -69,20 +106,24 @@ impl Baseline {
         let file = prepare(
             "SELECT id, filename, content_type, size, created_at FROM file_metadata WHERE id = $1",
         );
-        let position =
-            prepare("SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1");
+        let position = prepare(
+            "SELECT COALESCE(MAX(position), 0), \
+               (SELECT id FROM messages WHERE conversation_id = $1 AND on_path \
+                ORDER BY position DESC LIMIT 1) \
+             FROM messages WHERE conversation_id = $1",
+        );
         let count = prepare(
             "UPDATE conversations SET updated_at = GREATEST($2, updated_at + interval '1 microsecond'), \
              message_count = message_count + $3, version = version + 1 WHERE id = $1",
         );
-        let edit = prepare(
-            "UPDATE messages SET content = $2 WHERE id = $1 \
-             RETURNING id, conversation_id, role, content, created_at, attachments",
-        );
-        let grow = prepare(
-            "UPDATE messages SET content = content || $2 WHERE id = $1 \
-             RETURNING id, conversation_id, role, content, created_at, attachments",
-        );
+        let edit = prepare(concat!(
+            "UPDATE messages SET content = $2 WHERE id = $1 RETURNING ",
+            message_columns!()
+        ));
+        let grow = prepare(concat!(
+            "UPDATE messages SET content = content || $2 WHERE id = $1 RETURNING ",
+            message_columns!()
+        ));
         Baseline {
             client,
             create,
@@ -107,16 +148,7 @@ impl Baseline {
         let now = OffsetDateTime::now_utc();
         let statement = if grow { &self.grow } else { &self.edit };
         let mut tx = self.client.transaction().expect("begin");
-        let r = tx.query_one(statement, &[&message, &text]).expect("edit");
-        let Json(attachments): Json<Vec<Attachment>> = r.get(5);
-        let message = Message {
-            id: r.get::<_, Uuid>(0).into(),
-            conversation_id: r.get::<_, Uuid>(1).into(),
-            role: role(r.get(2)),
-            content: r.get(3),
-            created_at: r.get(4),
-            attachments,
-        };
+        let message = message_at(&tx.query_one(statement, &[&message, &text]).expect("edit"));
         tx.execute(
             &self.count,
             &[message.conversation_id.as_uuid(), &now, &0i64],
@@ -154,7 +186,8 @@ impl Baseline {
         id
     }
 
-    /// W5: COPY in binary format, positions after the last.
+    /// W5: COPY in binary format, positions after the last, each message
+    /// following the one before it, the first the current leaf.
     pub fn bulk(&mut self, conversation: Uuid, contents: &[String]) {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.client.transaction().expect("begin");
@@ -163,18 +196,22 @@ impl Baseline {
             &[&conversation, &now, &(contents.len() as i64)],
         )
         .expect("lock and count");
-        let last: i64 = tx
+        let row = tx
             .query_one(&self.position, &[&conversation])
-            .expect("position")
-            .get(0);
+            .expect("position");
+        let last: i64 = row.get(0);
+        let mut parent: Option<Uuid> = row.get(1);
         let sink = tx
             .copy_in(
-                "COPY messages (position, id, conversation_id, role, content, created_at, attachments) \
+                "COPY messages \
+                 (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
                  FROM STDIN BINARY",
             )
             .expect("copy");
         let types = [
             Type::INT8,
+            Type::BOOL,
+            Type::UUID,
             Type::UUID,
             Type::UUID,
             Type::TEXT,
@@ -185,10 +222,13 @@ impl Baseline {
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         let empty: Vec<Attachment> = Vec::new();
         for (i, content) in contents.iter().enumerate() {
+            let id = Uuid::now_v7();
             writer
                 .write(&[
                     &(last + 1 + i as i64),
-                    &Uuid::now_v7(),
+                    &true,
+                    &parent,
+                    &id,
                     &conversation,
                     &"user",
                     content,
@@ -196,6 +236,7 @@ impl Baseline {
                     &Json(&empty),
                 ])
                 .expect("row");
+            parent = Some(id);
         }
         writer.finish().expect("finish");
         tx.commit().expect("commit");
@@ -212,18 +253,12 @@ impl Baseline {
             created_at: row.get(1),
             updated_at: row.get(2),
             version: row.get::<_, i64>(3) as u64,
+            archived_at: row.get(4),
+            metadata: row.get::<_, Json<Metadata>>(5).0,
             messages: Vec::new(),
         };
         for r in self.client.query(&self.messages, &[&id]).expect("messages") {
-            let Json(attachments): Json<Vec<Attachment>> = r.get(5);
-            conversation.messages.push(Message {
-                id: r.get::<_, Uuid>(0).into(),
-                conversation_id: r.get::<_, Uuid>(1).into(),
-                role: role(r.get(2)),
-                content: r.get(3),
-                created_at: r.get(4),
-                attachments,
-            });
+            conversation.messages.push(message_at(&r));
         }
         conversation
     }
@@ -239,7 +274,9 @@ impl Baseline {
                 created_at: r.get(2),
                 updated_at: r.get(3),
                 version: r.get::<_, i64>(4) as u64,
-                message_count: r.get::<_, i64>(5) as u64,
+                archived_at: r.get(5),
+                metadata: r.get::<_, Json<Metadata>>(6).0,
+                message_count: r.get::<_, i64>(7) as u64,
             })
             .collect()
     }

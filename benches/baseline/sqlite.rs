@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use silmari_store::{Attachment, Conversation, ConversationSummary, FileMetadata, Message, Role};
+use silmari_store::{
+    Attachment, Conversation, ConversationSummary, FileMetadata, Message, Metadata, Role,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -40,17 +42,40 @@ fn role(text: &str) -> Role {
     }
 }
 
-/// A message from `id, conversation_id, role, content, created_at, attachments`.
+/// The columns [`message_at`] reads, in its order.
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, role, content, created_at, attachments, parent_id, metadata"
+    };
+}
+
+/// Column `i` as text.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> &'r str {
+    r.get_ref(i).expect("col").as_str().expect("text")
+}
+
+/// A JSON object stored as text.
+fn metadata(text: &str) -> Metadata {
+    serde_json::from_str(text).expect("json object")
+}
+
+/// A message from `message_columns!()`.
 fn message_at(r: &rusqlite::Row<'_>) -> Message {
-    let attachments: Vec<Attachment> =
-        serde_json::from_str(r.get_ref(5).expect("col").as_str().expect("text")).expect("json");
+    let attachments: Vec<Attachment> = serde_json::from_str(text(r, 5)).expect("json");
     Message {
-        id: uuid(r.get_ref(0).expect("col").as_str().expect("text")).into(),
-        conversation_id: uuid(r.get_ref(1).expect("col").as_str().expect("text")).into(),
-        role: role(r.get_ref(2).expect("col").as_str().expect("text")),
+        id: uuid(text(r, 0)).into(),
+        conversation_id: uuid(text(r, 1)).into(),
+        role: role(text(r, 2)),
         content: r.get(3).expect("content"),
         created_at: time(r.get(4).expect("time")),
         attachments,
+        parent_id: r
+            .get_ref(6)
+            .expect("col")
+            .as_str_or_null()
+            .expect("text or null")
+            .map(|t| uuid(t).into()),
+        metadata: metadata(text(r, 7)),
     }
 }
 
@@ -106,8 +131,14 @@ impl Baseline {
             .expect("bump");
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
-                 SELECT COALESCE(MAX(position), 0) + 1, ?1, ?2, 'user', ?3, ?4, ?5 \
+                // After the last message, on the current branch, below
+                // the current leaf (the last on-path message).
+                "INSERT INTO messages \
+                 (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
+                 SELECT COALESCE(MAX(position), 0) + 1, 1, \
+                   (SELECT id FROM messages WHERE conversation_id = ?2 AND on_path \
+                    ORDER BY position DESC LIMIT 1), \
+                   ?1, ?2, 'user', ?3, ?4, ?5 \
                  FROM messages WHERE conversation_id = ?2",
             )
             .expect("prepare")
@@ -117,37 +148,45 @@ impl Baseline {
         id
     }
 
-    /// W5: many messages in one transaction, one cached statement.
+    /// W5: many messages in one transaction, one cached statement; each
+    /// follows the one before it, the first the current leaf.
     pub fn bulk(&self, conversation: Uuid, contents: &[String]) {
         let conversation = conversation.to_string();
         self.run("BEGIN IMMEDIATE");
-        let first: i64 = self
+        let (first, mut parent): (i64, Option<String>) = self
             .conn
             .prepare_cached(
-                "SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE conversation_id = ?1",
+                "SELECT COALESCE(MAX(position), 0) + 1, \
+                   (SELECT id FROM messages WHERE conversation_id = ?1 AND on_path \
+                    ORDER BY position DESC LIMIT 1) \
+                 FROM messages WHERE conversation_id = ?1",
             )
             .expect("prepare")
-            .query_row([&conversation], |r| r.get(0))
+            .query_row([&conversation], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("position");
         let t = now();
         {
             let mut insert = self
                 .conn
                 .prepare_cached(
-                    "INSERT INTO messages (position, id, conversation_id, role, content, created_at, attachments) \
-                     VALUES (?1, ?2, ?3, 'user', ?4, ?5, '[]')",
+                    "INSERT INTO messages \
+                     (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
+                     VALUES (?1, 1, ?2, ?3, ?4, 'user', ?5, ?6, '[]')",
                 )
                 .expect("prepare");
             for (i, content) in contents.iter().enumerate() {
+                let id = Uuid::now_v7().to_string();
                 insert
                     .execute(params![
                         first + i as i64,
-                        Uuid::now_v7().to_string(),
+                        parent,
+                        id,
                         conversation,
                         content,
                         t
                     ])
                     .expect("insert");
+                parent = Some(id);
             }
         }
         self.conn
@@ -166,11 +205,15 @@ impl Baseline {
     /// message as stored.
     pub fn edit(&self, message: Uuid, text: &str, grow: bool) -> Message {
         let sql = if grow {
-            "UPDATE messages SET content = content || ?2 WHERE id = ?1 \
-             RETURNING id, conversation_id, role, content, created_at, attachments"
+            concat!(
+                "UPDATE messages SET content = content || ?2 WHERE id = ?1 RETURNING ",
+                message_columns!()
+            )
         } else {
-            "UPDATE messages SET content = ?2 WHERE id = ?1 \
-             RETURNING id, conversation_id, role, content, created_at, attachments"
+            concat!(
+                "UPDATE messages SET content = ?2 WHERE id = ?1 RETURNING ",
+                message_columns!()
+            )
         };
         self.run("BEGIN IMMEDIATE");
         let message = self
@@ -196,7 +239,8 @@ impl Baseline {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT title, created_at, updated_at, version FROM conversations WHERE id = ?1",
+                "SELECT title, created_at, updated_at, version, archived_at, metadata \
+                 FROM conversations WHERE id = ?1",
             )
             .expect("prepare");
         let mut conversation = stmt
@@ -207,16 +251,20 @@ impl Baseline {
                     created_at: time(r.get(1)?),
                     updated_at: time(r.get(2)?),
                     version: r.get::<_, i64>(3)? as u64,
+                    archived_at: r.get::<_, Option<i64>>(4)?.map(time),
+                    metadata: metadata(r.get_ref(5)?.as_str()?),
                     messages: Vec::new(),
                 })
             })
             .expect("conversation");
+        // The current branch: the on-path messages in position order.
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, conversation_id, role, content, created_at, attachments FROM messages \
-                 WHERE conversation_id = ?1 ORDER BY position",
-            )
+            .prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ?1 AND on_path ORDER BY position"
+            ))
             .expect("prepare");
         let mut rows = stmt.query([&key]).expect("query");
         while let Some(r) = rows.next().expect("row") {
@@ -229,8 +277,10 @@ impl Baseline {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, title, created_at, updated_at, version, message_count \
-                 FROM conversations ORDER BY updated_at DESC, id DESC LIMIT ?1",
+                // `archived` leads the list index.
+                "SELECT id, title, created_at, updated_at, version, archived_at, metadata, \
+                   message_count FROM conversations WHERE archived = 0 \
+                 ORDER BY updated_at DESC, id DESC LIMIT ?1",
             )
             .expect("prepare");
         stmt.query_map([limit], |r| {
@@ -240,7 +290,9 @@ impl Baseline {
                 created_at: time(r.get(2)?),
                 updated_at: time(r.get(3)?),
                 version: r.get::<_, i64>(4)? as u64,
-                message_count: r.get::<_, i64>(5)? as u64,
+                archived_at: r.get::<_, Option<i64>>(5)?.map(time),
+                metadata: metadata(r.get_ref(6)?.as_str()?),
+                message_count: r.get::<_, i64>(7)? as u64,
             })
         })
         .expect("query")

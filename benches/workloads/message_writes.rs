@@ -43,14 +43,23 @@ pub(super) fn w8_edit_message(c: &mut Criterion, b: &mut Backends, length: usize
             .find(|(n, _)| *n == backend)
             .map(|(_, id)| *id)
     };
+    // The baseline returns what the crate returns (checked once, untimed).
+    let edited = |store: &Store, id: MessageId| {
+        store
+            .conversations()
+            .edit_message(id, MessageEdit::new().content(text))
+            .expect("edit")
+    };
     if let Some(id) = target("sqlite") {
         let base = &b.sqlite_baseline;
+        assert_eq!(base.edit(*id.as_uuid(), text, false), edited(&b.sqlite, id));
         g.bench_function("sqlite baseline", |bench| {
             bench.iter(|| base.edit(*id.as_uuid(), text, false))
         });
     }
     #[cfg(feature = "postgres")]
-    if let (Some((_, base, _)), Some(id)) = (&mut b.postgres, target("postgres")) {
+    if let (Some((store, base, _)), Some(id)) = (&mut b.postgres, target("postgres")) {
+        assert_eq!(base.edit(*id.as_uuid(), text, false), edited(store, id));
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.edit(*id.as_uuid(), text, false))
         });
