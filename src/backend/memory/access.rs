@@ -134,13 +134,11 @@ impl<'a> MemorySession<'a> {
     }
 }
 
-/// Items of a newest-first index strictly after `after` that `keep` keeps.
+/// The ids of a newest-first index strictly after `after`, newest first.
 pub(super) fn newest_first<Id: Copy + Ord + From<uuid::Uuid>>(
     index: &BTreeSet<(i64, Id)>,
     after: Option<TimeKey>,
-    limit: usize,
-    keep: impl Fn(Id) -> bool,
-) -> Vec<Id> {
+) -> impl Iterator<Item = Id> + '_ {
     let upper = match after {
         Some((t, id)) => Bound::Excluded((t, Id::from(id))),
         None => Bound::Unbounded,
@@ -149,7 +147,4 @@ pub(super) fn newest_first<Id: Copy + Ord + From<uuid::Uuid>>(
         .range((Bound::Unbounded, upper))
         .rev()
         .map(|(_, id)| *id)
-        .filter(|id| keep(*id))
-        .take(limit)
-        .collect()
 }

@@ -32,12 +32,10 @@ impl Session for MemorySession<'_> {
 
     fn files(&self, after: Option<TimeKey>, limit: usize) -> Result<Vec<FileMetadata>> {
         let state = self.state.borrow();
-        Ok(
-            newest_first(&state.files_by_created, after, limit, |_| true)
-                .into_iter()
-                .filter_map(|id| state.files.get(&id).cloned())
-                .collect(),
-        )
+        Ok(newest_first(&state.files_by_created, after)
+            .take(limit)
+            .filter_map(|id| state.files.get(&id).cloned())
+            .collect())
     }
 
     fn delete_file(&self, id: FileId) -> Result<bool> {
@@ -359,15 +357,10 @@ impl Session for MemorySession<'_> {
             ConversationOrder::UpdatedAt => &state.by_updated,
             ConversationOrder::CreatedAt => &state.by_created,
         };
-        let is_listed = |id| {
-            state
-                .conversations
-                .get(&id)
-                .is_some_and(|e| e.header.archived_at.is_some() == archived)
-        };
-        Ok(newest_first(index, after, limit, is_listed)
-            .into_iter()
+        Ok(newest_first(index, after)
             .filter_map(|id| state.conversations.get(&id))
+            .filter(|entry| entry.header.archived_at.is_some() == archived)
+            .take(limit)
             .map(Entry::summary)
             .collect())
     }

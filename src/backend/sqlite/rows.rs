@@ -88,6 +88,10 @@ fn json_at<T: serde::de::DeserializeOwned>(
 }
 
 pub(super) fn metadata_at(row: &Row<'_>, i: usize, table: &'static str) -> Result<Metadata> {
+    // Most rows hold none: no parser for the empty object.
+    if row.get_ref(i)? == ValueRef::Text(b"{}") {
+        return Ok(Metadata::new());
+    }
     json_at(row, i, table, "metadata")
 }
 
@@ -124,7 +128,11 @@ pub(super) fn stored_from(row: &Row<'_>, at: usize) -> Result<Stored> {
         .map_err(|e| Error::corrupt(T, "role", e))?
         .parse()
         .map_err(|e| Error::corrupt(T, "role", e))?;
-    let attachments: Vec<Attachment> = json_at(row, at + 7, T, "attachments")?;
+    let attachments: Vec<Attachment> = if row.get_ref(at + 7)? == ValueRef::Text(b"[]") {
+        Vec::new()
+    } else {
+        json_at(row, at + 7, T, "attachments")?
+    };
     Ok(Stored {
         position: row.get(at)?,
         on_path: row.get(at + 1)?,
