@@ -13,6 +13,15 @@
 //! once), keeps timestamps to the microsecond, returns messages in append
 //! order and runs [`Store::transaction`] all-or-nothing.
 //!
+//! What a chat screen needs is in [`ConversationRepository`]: messages
+//! edited, streamed ([`append_to_message`](ConversationRepository::append_to_message))
+//! and deleted one at a time; branches ([`branch_from`](ConversationRepository::branch_from),
+//! [`alternatives`](ConversationRepository::alternatives),
+//! [`switch_branch`](ConversationRepository::switch_branch),
+//! [`tree`](ConversationRepository::tree)); archive; app [`Metadata`] on
+//! conversations and messages; and a version on every conversation that
+//! keeps a stale copy from overwriting what was acknowledged since.
+//!
 //! ```
 //! use silmari_store::prelude::*;
 //!
