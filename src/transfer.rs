@@ -290,12 +290,21 @@ impl<'a> Writer<'a> {
     }
 
     /// Makes `leaf` the current leaf of a conversation written before.
+    /// Moving it is a write, as `switch_branch` is: the version moves
+    /// forward (not `updated_at`), so that a copy read before a merge moved
+    /// the current branch of a conversation the target had is stale.
     pub(crate) fn current_leaf(
         &mut self,
         header: &Conversation,
         leaf: Option<MessageId>,
     ) -> Result<()> {
-        self.to.run_write(|s| s.select_leaf(header.id, leaf))
+        self.to.run_write(|s| {
+            if s.current_leaf(header.id)? == leaf {
+                return Ok(());
+            }
+            s.touch(header.id, Touch::write(None, 0))?;
+            s.select_leaf(header.id, leaf)
+        })
     }
 }
 
