@@ -894,3 +894,118 @@ fn hostile_trees_are_refused_naming_their_line() {
         }
     }
 }
+/// A merge into a target that holds a conversation already, complete but
+/// on another branch (the user went back to an earlier reply there): what
+/// `get()` returns may only change with the version, or a copy read before
+/// the merge could be written over what the merge made current.
+#[test]
+fn a_merge_that_moves_a_current_branch_moves_the_version() {
+    let source = Store::open("memory://").unwrap();
+    let chats = source.conversations();
+    let c = chats.create(NewConversation::titled("c")).unwrap();
+    let a = chats
+        .append_message(c.id, NewMessage::new(Role::User, "a"))
+        .unwrap();
+    let b = chats
+        .append_message(c.id, NewMessage::new(Role::Assistant, "b"))
+        .unwrap();
+    chats
+        .branch_from(c.id, Some(a.id), NewMessage::new(Role::Assistant, "d"))
+        .unwrap();
+    let mut wrong = Vec::new();
+    for target in [
+        Store::open("memory://").unwrap(),
+        Store::open("sqlite://").unwrap(),
+    ] {
+        source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
+        target.conversations().switch_branch(b.id).unwrap();
+        let before = target.conversations().get(c.id).unwrap().unwrap();
+        let merge = TransferOptions {
+            merge: true,
+            ..TransferOptions::default()
+        };
+        let report = source.copy_to(&target, merge, |_| {}).unwrap();
+        assert_eq!(report.written, silmari_store::Counts::default());
+        let after = target.conversations().get(c.id).unwrap().unwrap();
+        if after.messages != before.messages && after.version <= before.version {
+            wrong.push(format!(
+                "{:?}: the merge made {:?} current instead of {:?}, at the same version {}",
+                target.backend(),
+                after
+                    .messages
+                    .iter()
+                    .map(|m| &m.content)
+                    .collect::<Vec<_>>(),
+                before
+                    .messages
+                    .iter()
+                    .map(|m| &m.content)
+                    .collect::<Vec<_>>(),
+                after.version
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// What the version check of `update` is for, across a merge: a copy read
+/// before the merge never deletes a message the merge made current.
+#[test]
+fn a_copy_read_before_a_merge_cannot_delete_what_the_merge_made_current() {
+    let source = Store::open("memory://").unwrap();
+    let chats = source.conversations();
+    let conversation = chats.create(NewConversation::titled("c")).unwrap();
+    let made = chats
+        .append_messages(
+            conversation.id,
+            vec![
+                NewMessage::new(Role::User, "a"),
+                NewMessage::new(Role::Assistant, "b"),
+                NewMessage::new(Role::User, "c"),
+            ],
+        )
+        .unwrap();
+    let (b, c) = (&made[1], &made[2]);
+    let mut wrong = Vec::new();
+    for target in [
+        Store::open("memory://").unwrap(),
+        Store::open("sqlite://").unwrap(),
+    ] {
+        source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
+        // In the target the user tried another reply after b and deleted
+        // it: the current branch ends at b, c is still there below it.
+        let chats = target.conversations();
+        let x = chats
+            .branch_from(
+                conversation.id,
+                Some(b.id),
+                NewMessage::new(Role::User, "x"),
+            )
+            .unwrap();
+        chats.delete_message(x.id).unwrap();
+        let mut copy = chats.get(conversation.id).unwrap().unwrap();
+        assert_eq!(copy.messages.last().map(|m| m.id), Some(b.id));
+
+        let merge = TransferOptions {
+            merge: true,
+            ..TransferOptions::default()
+        };
+        source.copy_to(&target, merge, |_| {}).unwrap();
+        copy.push_message(NewMessage::new(Role::User, "e"));
+        let written = chats.update(&copy);
+        let tree = chats.tree(conversation.id).unwrap().unwrap();
+        if !tree.messages.iter().any(|m| m.id == c.id) {
+            wrong.push(format!(
+                "{:?}: update of a copy read before the merge ({:?}) deleted c, which the \
+                 merge had made current without moving the version",
+                target.backend(),
+                written.map(|w| w.version)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
