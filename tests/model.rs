@@ -57,6 +57,10 @@ fn run(store: &Store, ops: &[Op]) -> Result<(), TestCaseError> {
             .map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
         stamps = now;
     }
+    let report = store
+        .check()
+        .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+    prop_assert!(report.is_healthy(), "{:?}", report);
     Ok(())
 }
 
