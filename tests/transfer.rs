@@ -470,7 +470,19 @@ fn branched() -> Store {
     let c1 = chats
         .create(NewConversation {
             title: "branched".into(),
-            metadata: meta("system_prompt", "be brief".into()),
+            // Numbers at the edges of what metadata keeps exactly.
+            metadata: serde_json::json!({
+                "system_prompt": "be brief",
+                "max": u64::MAX,
+                "min": i64::MIN,
+                "tenth": 0.1,
+                "huge": 1.5e300,
+                "négatif": -0.0,
+                "deep": {"a": [{"b": [null, true, "ü\n\"q\""]}]},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
             ..Default::default()
         })
         .unwrap();
@@ -592,7 +604,7 @@ fn a_version_1_file_imports_each_conversation_as_one_branch() {
     let c2 = ConversationId::new();
     let c3 = ConversationId::new();
     // Messages in file order; ids and times in no order, so only the file gives it.
-    let m: Vec<MessageId> = (0..5).map(|_| MessageId::new()).collect();
+    let m: Vec<MessageId> = (0..6).map(|_| MessageId::new()).collect();
     let file = [
         r#"{"kind":"header","format":"silmari-store","version":1}"#.to_owned(),
         format!(
@@ -621,13 +633,19 @@ fn a_version_1_file_imports_each_conversation_as_one_branch() {
             r#"{{"kind":"message","id":"{}","conversation_id":"{c2}","role":"user","content":"last","created_at":"2023-06-01T00:00:00Z","attachments":[]}}"#,
             m[2]
         ),
+        // A message of the first conversation after the second's: version 1
+        // did not require a conversation's messages to follow it.
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c1}","role":"assistant","content":"fourth","created_at":"2024-01-01T07:00:00Z","attachments":[]}}"#,
+            m[5]
+        ),
         format!(
             r#"{{"kind":"conversation","id":"{c3}","title":"empty","created_at":"2023-01-01T00:00:00Z","updated_at":"2023-01-01T00:00:00Z"}}"#
         ),
     ]
     .join("\n");
     let expected = [
-        (c1, vec![m[3], m[0], m[4]]),
+        (c1, vec![m[3], m[0], m[4], m[5]]),
         (c2, vec![m[1], m[2]]),
         (c3, vec![]),
     ];
@@ -641,7 +659,7 @@ fn a_version_1_file_imports_each_conversation_as_one_branch() {
             .unwrap();
         assert_eq!(
             (report.written.conversations, report.written.messages),
-            (3, 5)
+            (3, 6)
         );
         for (id, ids) in &expected {
             let tree = target.conversations().tree(*id).unwrap().unwrap();
