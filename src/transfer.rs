@@ -299,13 +299,19 @@ impl<'a> Writer<'a> {
     }
 
     /// Makes `leaf` the current leaf of a conversation the target held,
-    /// whatever its current branch was.
+    /// whatever its current branch was. Moving it is a write, as
+    /// `switch_branch` is: the version moves forward (not `updated_at`), so
+    /// that a copy read before a merge moved the current branch is stale.
     pub(crate) fn current_leaf(
         &mut self,
         header: &Conversation,
         leaf: Option<MessageId>,
     ) -> Result<()> {
         self.to.run_write(|s| {
+            if s.current_leaf(header.id)? == leaf {
+                return Ok(());
+            }
+            s.touch(header.id, Touch::write(None, 0))?;
             s.set_path(header.id, None, &[])?;
             s.select_leaf(header.id, leaf)
         })

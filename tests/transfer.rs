@@ -6,8 +6,8 @@ mod common;
 
 use std::io::Cursor;
 
-use silmari_store::TransferOptions;
 use silmari_store::prelude::*;
+use silmari_store::{ConversationTree, TransferOptions};
 use time::macros::datetime;
 
 use common::contents;
@@ -413,4 +413,623 @@ fn paging_a_long_conversation_keeps_memory_flat() {
         whole > paged + 32 * 1024,
         "the control should load ~50 MiB more"
     );
+}
+
+/// Every conversation's whole tree, by id, versions left out (each store
+/// counts its own writes).
+fn trees(store: &Store) -> Vec<ConversationTree> {
+    let mut trees: Vec<ConversationTree> = store
+        .conversations()
+        .list_all()
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let mut tree = store.conversations().tree(c.id).unwrap().unwrap();
+            tree.conversation.version = 0;
+            tree
+        })
+        .collect();
+    trees.sort_by_key(|t| t.conversation.id);
+    trees
+}
+
+/// Checks `target` holds what `source` does, tree for tree, and is healthy.
+fn assert_same_trees(target: &Store, source: &Store) {
+    assert_eq!(trees(target), trees(source), "every tree and current leaf");
+    assert_eq!(contents(target), contents(source), "list_all and files");
+    assert!(target.check().unwrap().is_healthy());
+}
+
+fn meta(key: &str, value: serde_json::Value) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert(key.to_owned(), value);
+    m
+}
+
+/// A store holding branches: several alternatives at one message and at
+/// the root, a current branch switched so that its leaf is not the newest
+/// message, a conversation whose current branch is empty, archived
+/// conversations (one branched), metadata on conversations and messages,
+/// edited and streamed messages.
+fn branched() -> Store {
+    let store = Store::open("memory://").unwrap();
+    let chats = store.conversations();
+    let user = |text: &str| NewMessage::new(Role::User, text);
+    let reply = |text: &str| NewMessage::new(Role::Assistant, text);
+    let file = store
+        .files()
+        .create(NewFile {
+            filename: "plot.md".into(),
+            content_type: "text/markdown".into(),
+            size: 42,
+            ..Default::default()
+        })
+        .unwrap();
+
+    // a → b → c; a → d; a → e → f; g, a second first message. Current: a → d.
+    let c1 = chats
+        .create(NewConversation {
+            title: "branched".into(),
+            // Numbers at the edges of what metadata keeps exactly.
+            metadata: serde_json::json!({
+                "system_prompt": "be brief",
+                "max": u64::MAX,
+                "min": i64::MIN,
+                "tenth": 0.1,
+                "huge": 1.5e300,
+                "négatif": -0.0,
+                "deep": {"a": [{"b": [null, true, "ü\n\"q\""]}]},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let a = chats
+        .append_message(
+            c1.id,
+            user("a").with_attachments(vec![Attachment::from_file(&file)]),
+        )
+        .unwrap();
+    let b = chats
+        .append_message(c1.id, reply("b").with_metadata(meta("model", "m-1".into())))
+        .unwrap();
+    chats.append_message(c1.id, user("c")).unwrap();
+    let d = chats
+        .branch_from(
+            c1.id,
+            Some(a.id),
+            reply("d").with_metadata(meta("tokens", 17.into())),
+        )
+        .unwrap();
+    chats.branch_from(c1.id, Some(a.id), reply("e")).unwrap();
+    let f = chats.append_message(c1.id, user("f")).unwrap();
+    chats
+        .branch_from(
+            c1.id,
+            None,
+            user("g").with_metadata(meta("pinned", true.into())),
+        )
+        .unwrap();
+    chats.switch_branch(d.id).unwrap();
+    chats
+        .edit_message(b.id, MessageEdit::new().content("b, edited"))
+        .unwrap();
+    chats.append_to_message(f.id, " and more").unwrap();
+
+    // Archived and branched: x → y, x → z, current x → y.
+    let c2 = chats
+        .create(NewConversation {
+            title: "archived, branched".into(),
+            metadata: meta("nested", serde_json::json!({"a": [1, 2.5, null, "s"]})),
+            ..Default::default()
+        })
+        .unwrap();
+    let x = chats.append_message(c2.id, user("x")).unwrap();
+    let y = chats.append_message(c2.id, reply("y")).unwrap();
+    chats.branch_from(c2.id, Some(x.id), reply("z")).unwrap();
+    chats.switch_branch(y.id).unwrap();
+    chats.archive(c2.id).unwrap();
+
+    // Archived, one branch.
+    let c3 = chats.create(NewConversation::titled("archived")).unwrap();
+    chats
+        .append_messages(c3.id, vec![user("p"), reply("q")])
+        .unwrap();
+    chats.archive(c3.id).unwrap();
+
+    // No current branch: the leaf, a first message, deleted; an older first message stays.
+    let c4 = chats
+        .create(NewConversation::titled("no current branch"))
+        .unwrap();
+    chats.append_message(c4.id, user("kept")).unwrap();
+    let gone = chats.branch_from(c4.id, None, user("gone")).unwrap();
+    chats.delete_message(gone.id).unwrap();
+    assert_eq!(chats.tree(c4.id).unwrap().unwrap().current_leaf, None);
+
+    chats
+        .create(NewConversation {
+            title: "empty".into(),
+            metadata: meta("k", "v".into()),
+            ..Default::default()
+        })
+        .unwrap();
+
+    let tree = chats.tree(c1.id).unwrap().unwrap();
+    assert_eq!(tree.messages.len(), 7);
+    assert_eq!(tree.current_leaf, Some(d.id), "not the newest message");
+    assert_eq!(chats.alternatives(b.id).unwrap().len(), 3);
+    store
+}
+
+#[test]
+fn export_and_import_round_trip_branches_archive_and_metadata() {
+    let source = branched();
+    let mut exported = Vec::new();
+    let report = source.export_jsonl(&mut exported, |_| {}).unwrap();
+    assert_eq!(report.written.messages, 7 + 3 + 2 + 1);
+    let dir = tempfile::tempdir().unwrap();
+    for target in [
+        Store::open("memory://").unwrap(),
+        sqlite_store(&dir, "branched.db"),
+    ] {
+        let options = TransferOptions {
+            batch_size: 2, // a tree cut across batches
+            ..TransferOptions::default()
+        };
+        let imported = target
+            .import_jsonl(Cursor::new(&exported), options, |_| {})
+            .unwrap();
+        assert_eq!(imported.written, report.written);
+        assert_same_trees(&target, &source);
+        let mut again = Vec::new();
+        target.export_jsonl(&mut again, |_| {}).unwrap();
+        assert_eq!(again, exported, "export → import → export is the same file");
+        assert_eq!(
+            target
+                .conversations()
+                .list(ConversationQuery::recent(10).only_archived())
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+    }
+}
+
+#[test]
+fn a_version_1_file_imports_each_conversation_as_one_branch() {
+    let c1 = ConversationId::new();
+    let c2 = ConversationId::new();
+    let c3 = ConversationId::new();
+    // Messages in file order; ids and times in no order, so only the file gives it.
+    let m: Vec<MessageId> = (0..6).map(|_| MessageId::new()).collect();
+    let file = [
+        r#"{"kind":"header","format":"silmari-store","version":1}"#.to_owned(),
+        format!(
+            r#"{{"kind":"conversation","id":"{c1}","title":"one","created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-02T00:00:00.5Z"}}"#
+        ),
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c1}","role":"user","content":"first","created_at":"2024-01-01T10:00:00Z","attachments":[]}}"#,
+            m[3]
+        ),
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c1}","role":"assistant","content":"second","created_at":"2024-01-01T09:00:00Z","attachments":[]}}"#,
+            m[0]
+        ),
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c1}","role":"user","content":"third","created_at":"2024-01-01T08:00:00Z"}}"#,
+            m[4]
+        ),
+        format!(
+            r#"{{"kind":"conversation","id":"{c2}","title":"two","created_at":"2023-06-01T00:00:00Z","updated_at":"2023-06-01T00:00:00Z"}}"#
+        ),
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c2}","role":"tool","content":"only","created_at":"2023-06-01T00:00:00Z","attachments":[]}}"#,
+            m[1]
+        ),
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c2}","role":"user","content":"last","created_at":"2023-06-01T00:00:00Z","attachments":[]}}"#,
+            m[2]
+        ),
+        // A message of the first conversation after the second's: version 1
+        // did not require a conversation's messages to follow it.
+        format!(
+            r#"{{"kind":"message","id":"{}","conversation_id":"{c1}","role":"assistant","content":"fourth","created_at":"2024-01-01T07:00:00Z","attachments":[]}}"#,
+            m[5]
+        ),
+        format!(
+            r#"{{"kind":"conversation","id":"{c3}","title":"empty","created_at":"2023-01-01T00:00:00Z","updated_at":"2023-01-01T00:00:00Z"}}"#
+        ),
+    ]
+    .join("\n");
+    let expected = [
+        (c1, vec![m[3], m[0], m[4], m[5]]),
+        (c2, vec![m[1], m[2]]),
+        (c3, vec![]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for target in [
+        Store::open("memory://").unwrap(),
+        sqlite_store(&dir, "v1.db"),
+    ] {
+        let report = target
+            .import_jsonl(Cursor::new(&file), TransferOptions::default(), |_| {})
+            .unwrap();
+        assert_eq!(
+            (report.written.conversations, report.written.messages),
+            (3, 6)
+        );
+        for (id, ids) in &expected {
+            let tree = target.conversations().tree(*id).unwrap().unwrap();
+            assert_eq!(tree.messages.iter().map(|m| m.id).collect::<Vec<_>>(), *ids);
+            let parents: Vec<_> = tree.messages.iter().map(|m| m.parent_id).collect();
+            let chain: Vec<_> = std::iter::once(None)
+                .chain(ids.iter().copied().map(Some))
+                .take(ids.len())
+                .collect();
+            assert_eq!(parents, chain, "one branch, in file order");
+            assert_eq!(tree.current_leaf, ids.last().copied());
+            assert!(tree.conversation.archived_at.is_none());
+            assert!(tree.conversation.metadata.is_empty());
+            assert!(tree.messages.iter().all(|m| m.metadata.is_empty()));
+            let got = target.conversations().get(*id).unwrap().unwrap();
+            assert_eq!(
+                got.messages, tree.messages,
+                "all of it is the current branch"
+            );
+        }
+        let one = target.conversations().get(c1).unwrap().unwrap();
+        assert_eq!(
+            one.updated_at,
+            datetime!(2024-01-02 00:00:00.5 UTC),
+            "updated_at as in the file"
+        );
+        assert_eq!(one.messages[1].role, Role::Assistant);
+        assert!(target.check().unwrap().is_healthy());
+    }
+}
+
+#[test]
+fn copy_keeps_trees_leaves_archive_and_metadata() {
+    let source = branched();
+    let dir = tempfile::tempdir().unwrap();
+    let options = TransferOptions {
+        batch_size: 2,
+        ..TransferOptions::default()
+    };
+    let sqlite = sqlite_store(&dir, "trees.db");
+    let report = source.copy_to(&sqlite, options, |_| {}).unwrap();
+    assert_eq!(report.written.messages, 13);
+    assert_same_trees(&sqlite, &source);
+
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+    let mut last = sqlite;
+    #[cfg(feature = "postgres")]
+    let _database;
+    #[cfg(feature = "postgres")]
+    if let Some(database) = common::pg::Database::create() {
+        let postgres = Store::open(&database.url).unwrap();
+        silmari_store::copy(&last, &postgres, options, |_| {}).unwrap();
+        assert_same_trees(&postgres, &source);
+        last = postgres;
+        _database = database;
+    }
+    let back = Store::open("memory://").unwrap();
+    last.copy_to(&back, options, |_| {}).unwrap();
+    assert_same_trees(&back, &source);
+}
+
+/// Deletes the newest messages of conversation `id` in `store` (by
+/// position: a child always comes after its parent) until `keep` are left:
+/// what a copy cut after its first `keep` messages of it left behind.
+fn keep_oldest(store: &Store, id: ConversationId, keep: usize) {
+    let tree = store.conversations().tree(id).unwrap().unwrap();
+    for m in tree.messages.iter().skip(keep).rev() {
+        assert_eq!(store.conversations().delete_branch(m.id).unwrap(), 1);
+    }
+}
+
+#[test]
+fn a_merge_completes_a_partly_copied_branched_conversation() {
+    let source = branched();
+    let branched_id = trees(&source)
+        .into_iter()
+        .find(|t| t.conversation.title == "branched")
+        .unwrap()
+        .conversation
+        .id;
+    let merge = TransferOptions {
+        merge: true,
+        batch_size: 2,
+    };
+    let total = source.counts().unwrap().messages;
+    for keep in 0..=7 {
+        // The target has the conversation and its first `keep` messages,
+        // with their parents, its current leaf wherever that left it.
+        let target = Store::open("sqlite://").unwrap();
+        source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
+        keep_oldest(&target, branched_id, keep);
+        let report = source.copy_to(&target, merge, |_| {}).unwrap();
+        assert_eq!(report.written.messages, 7 - keep as u64, "keep {keep}");
+        assert_eq!(
+            report.written.messages + report.skipped.messages,
+            total,
+            "keep {keep}"
+        );
+        // The row's updated_at moved when the messages were deleted: compare
+        // everything else.
+        let (got, want) = (trees(&target), trees(&source));
+        assert_eq!(got.len(), want.len());
+        for (mut got, want) in got.into_iter().zip(want) {
+            got.conversation.updated_at = want.conversation.updated_at;
+            assert_eq!(got, want, "keep {keep}");
+        }
+        assert!(target.check().unwrap().is_healthy());
+    }
+
+    // Cut as an interrupted copy leaves it: the rows and the first messages
+    // of the tree, no current branch yet (an import of the file up to there).
+    let mut exported = Vec::new();
+    source.export_jsonl(&mut exported, |_| {}).unwrap();
+    let text = String::from_utf8(exported).unwrap();
+    let at = text
+        .lines()
+        .position(|l| l.contains(&format!(r#""id":"{branched_id}""#)))
+        .unwrap();
+    for keep in 0..=7 {
+        let mut lines: Vec<String> = text
+            .lines()
+            .take(at + 1 + keep)
+            .map(str::to_owned)
+            .collect();
+        let mut record: serde_json::Value = serde_json::from_str(&lines[at]).unwrap();
+        record["current_leaf"] = serde_json::Value::Null;
+        lines[at] = record.to_string();
+        let target = Store::open("sqlite://").unwrap();
+        target
+            .import_jsonl(
+                Cursor::new(lines.join("\n")),
+                TransferOptions::default(),
+                |_| {},
+            )
+            .unwrap();
+        let report = source.copy_to(&target, merge, |_| {}).unwrap();
+        assert_eq!(
+            report.written.messages + report.skipped.messages,
+            total,
+            "keep {keep}"
+        );
+        assert_same_trees(&target, &source);
+    }
+}
+
+#[test]
+fn hostile_trees_are_refused_naming_their_line() {
+    let source = branched();
+    let mut exported = Vec::new();
+    source.export_jsonl(&mut exported, |_| {}).unwrap();
+    let text = String::from_utf8(exported).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind = |n: usize| records[n]["kind"].as_str().unwrap().to_owned();
+    // Line numbers (1-based) of the conversation with seven messages and of
+    // messages in it that have a parent, and of a message elsewhere.
+    let conversation = (0..records.len())
+        .find(|&n| kind(n) == "conversation" && records[n]["title"] == "branched")
+        .unwrap();
+    let own: Vec<usize> = (conversation + 1..records.len())
+        .take_while(|&n| kind(n) == "message")
+        .collect();
+    assert_eq!(own.len(), 7);
+    let child = *own
+        .iter()
+        .find(|&&n| !records[n]["parent_id"].is_null())
+        .unwrap();
+    let later = *own.last().unwrap();
+    let elsewhere = (0..records.len())
+        .find(|&n| kind(n) == "message" && !own.contains(&n))
+        .unwrap();
+    let set = |n: usize, key: &str, value: serde_json::Value| {
+        let mut v = records[n].clone();
+        v[key] = value;
+        with_line(&text, n + 1, &v.to_string())
+    };
+    let without = |n: usize, key: &str| {
+        let mut v = records[n].clone();
+        v.as_object_mut().unwrap().remove(key);
+        with_line(&text, n + 1, &v.to_string())
+    };
+    let mut on_branch = own
+        .iter()
+        .copied()
+        .filter(|&n| records[n]["on_current_branch"] == true);
+    let (first_on_branch, next_on_branch) = (on_branch.next().unwrap(), on_branch.next().unwrap());
+    let unknown = serde_json::Value::from(MessageId::new().to_string());
+    let cases: Vec<(&str, String, usize, &str)> = vec![
+        (
+            "a parent that is no message",
+            set(child, "parent_id", unknown.clone()),
+            child,
+            "parent_id",
+        ),
+        (
+            "a parent in another conversation",
+            set(child, "parent_id", records[elsewhere]["id"].clone()),
+            child,
+            "parent_id",
+        ),
+        (
+            "a parent that comes later in the file",
+            set(child, "parent_id", records[later]["id"].clone()),
+            child,
+            "parent_id",
+        ),
+        (
+            "a message its own parent",
+            set(child, "parent_id", records[child]["id"].clone()),
+            child,
+            "parent_id",
+        ),
+        (
+            "a current branch that does not start at a first message",
+            set(first_on_branch, "on_current_branch", false.into()),
+            next_on_branch,
+            "on_current_branch",
+        ),
+        (
+            "a message that does not say whether it is on the current branch",
+            without(child, "on_current_branch"),
+            child,
+            "on_current_branch",
+        ),
+    ];
+    for (what, file, index, says) in cases {
+        for target in [
+            Store::open("memory://").unwrap(),
+            Store::open("sqlite://").unwrap(),
+        ] {
+            let err = target
+                .import_jsonl(
+                    Cursor::new(file.as_bytes()),
+                    TransferOptions::default(),
+                    |_| {},
+                )
+                .unwrap_err();
+            match &err {
+                Error::Import { line, reason } => {
+                    assert_eq!(*line as usize, index + 1, "{what}: {reason}");
+                    assert!(
+                        reason.contains(says),
+                        "{what}: {reason:?} should say {says:?}"
+                    );
+                }
+                other => panic!("{what}: expected Import, got {other:?}"),
+            }
+            assert!(
+                target.counts().unwrap().is_empty(),
+                "{what}: nothing written"
+            );
+        }
+    }
+}
+/// A merge into a target that holds a conversation already, complete but
+/// on another branch (the user went back to an earlier reply there): what
+/// `get()` returns may only change with the version, or a copy read before
+/// the merge could be written over what the merge made current.
+#[test]
+fn a_merge_that_moves_a_current_branch_moves_the_version() {
+    let source = Store::open("memory://").unwrap();
+    let chats = source.conversations();
+    let c = chats.create(NewConversation::titled("c")).unwrap();
+    let a = chats
+        .append_message(c.id, NewMessage::new(Role::User, "a"))
+        .unwrap();
+    let b = chats
+        .append_message(c.id, NewMessage::new(Role::Assistant, "b"))
+        .unwrap();
+    chats
+        .branch_from(c.id, Some(a.id), NewMessage::new(Role::Assistant, "d"))
+        .unwrap();
+    let mut wrong = Vec::new();
+    for target in [
+        Store::open("memory://").unwrap(),
+        Store::open("sqlite://").unwrap(),
+    ] {
+        source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
+        target.conversations().switch_branch(b.id).unwrap();
+        let before = target.conversations().get(c.id).unwrap().unwrap();
+        let merge = TransferOptions {
+            merge: true,
+            ..TransferOptions::default()
+        };
+        let report = source.copy_to(&target, merge, |_| {}).unwrap();
+        assert_eq!(report.written, silmari_store::Counts::default());
+        let after = target.conversations().get(c.id).unwrap().unwrap();
+        if after.messages != before.messages && after.version <= before.version {
+            wrong.push(format!(
+                "{:?}: the merge made {:?} current instead of {:?}, at the same version {}",
+                target.backend(),
+                after
+                    .messages
+                    .iter()
+                    .map(|m| &m.content)
+                    .collect::<Vec<_>>(),
+                before
+                    .messages
+                    .iter()
+                    .map(|m| &m.content)
+                    .collect::<Vec<_>>(),
+                after.version
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// What the version check of `update` is for, across a merge: a copy read
+/// before the merge never deletes a message the merge made current.
+#[test]
+fn a_copy_read_before_a_merge_cannot_delete_what_the_merge_made_current() {
+    let source = Store::open("memory://").unwrap();
+    let chats = source.conversations();
+    let conversation = chats.create(NewConversation::titled("c")).unwrap();
+    let made = chats
+        .append_messages(
+            conversation.id,
+            vec![
+                NewMessage::new(Role::User, "a"),
+                NewMessage::new(Role::Assistant, "b"),
+                NewMessage::new(Role::User, "c"),
+            ],
+        )
+        .unwrap();
+    let (b, c) = (&made[1], &made[2]);
+    let mut wrong = Vec::new();
+    for target in [
+        Store::open("memory://").unwrap(),
+        Store::open("sqlite://").unwrap(),
+    ] {
+        source
+            .copy_to(&target, TransferOptions::default(), |_| {})
+            .unwrap();
+        // In the target the user tried another reply after b and deleted
+        // it: the current branch ends at b, c is still there below it.
+        let chats = target.conversations();
+        let x = chats
+            .branch_from(
+                conversation.id,
+                Some(b.id),
+                NewMessage::new(Role::User, "x"),
+            )
+            .unwrap();
+        chats.delete_message(x.id).unwrap();
+        let mut copy = chats.get(conversation.id).unwrap().unwrap();
+        assert_eq!(copy.messages.last().map(|m| m.id), Some(b.id));
+
+        let merge = TransferOptions {
+            merge: true,
+            ..TransferOptions::default()
+        };
+        source.copy_to(&target, merge, |_| {}).unwrap();
+        copy.push_message(NewMessage::new(Role::User, "e"));
+        let written = chats.update(&copy);
+        let tree = chats.tree(conversation.id).unwrap().unwrap();
+        if !tree.messages.iter().any(|m| m.id == c.id) {
+            wrong.push(format!(
+                "{:?}: update of a copy read before the merge ({:?}) deleted c, which the \
+                 merge had made current without moving the version",
+                target.backend(),
+                written.map(|w| w.version)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
