@@ -26,10 +26,13 @@ use crate::store::Store;
 pub struct TransferOptions {
     /// Write into a target that already holds records: files and
     /// conversations whose ids it has are skipped, and every message of the
-    /// source it lacks is appended to its conversation, in the source's
-    /// order. So a copy interrupted anywhere (a crash, a kill, a lost
-    /// connection) is completed by running it again with `merge`. Without
-    /// it, a non-empty target is refused.
+    /// source it lacks is added to its conversation, in the source's order,
+    /// with its parent; such a conversation then takes the source's current
+    /// branch (its version moves forward when that changes it). So a copy
+    /// or import interrupted anywhere (a crash, a kill, a lost connection)
+    /// is completed by running it again with `merge`. Messages of a
+    /// version-1 JSON Lines file, which has no branches, are appended below
+    /// the current leaf. Without `merge`, a non-empty target is refused.
     pub merge: bool,
     /// Records read and written per batch (at most
     /// [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE)). Default 500.

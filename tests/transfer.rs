@@ -807,6 +807,74 @@ fn a_merge_completes_a_partly_copied_branched_conversation() {
     }
 }
 
+/// An import with `merge` completes a conversation the target holds part
+/// of (an import cut short, say): it adds the messages the target lacks,
+/// with their parents, and takes the file's current branch; a file of
+/// version 1 appends them.
+#[test]
+fn an_import_with_merge_adds_the_messages_a_conversation_lacks() {
+    let source = branched();
+    let branched_id = trees(&source)
+        .into_iter()
+        .find(|t| t.conversation.title == "branched")
+        .unwrap()
+        .conversation
+        .id;
+    let mut exported = Vec::new();
+    source.export_jsonl(&mut exported, |_| {}).unwrap();
+    let text = String::from_utf8(exported).unwrap();
+    let at = text
+        .lines()
+        .position(|l| l.contains(&format!(r#""id":"{branched_id}""#)))
+        .unwrap();
+    let total = source.counts().unwrap().messages;
+    let merge = TransferOptions {
+        merge: true,
+        batch_size: 2,
+    };
+    for keep in 0..=7 {
+        let cut: Vec<&str> = text.lines().take(at + 1 + keep).collect();
+        for target in [
+            Store::open("memory://").unwrap(),
+            Store::open("sqlite://").unwrap(),
+        ] {
+            target
+                .import_jsonl(
+                    Cursor::new(cut.join("\n")),
+                    TransferOptions::default(),
+                    |_| {},
+                )
+                .unwrap();
+            let before = target
+                .conversations()
+                .get(branched_id)
+                .unwrap()
+                .unwrap()
+                .version;
+            let report = target
+                .import_jsonl(Cursor::new(text.as_bytes()), merge, |_| {})
+                .unwrap();
+            assert_eq!(report.written.messages, 7 - keep as u64, "keep {keep}");
+            assert_eq!(
+                report.written.messages + report.skipped.messages,
+                total,
+                "keep {keep}"
+            );
+            assert_same_trees(&target, &source);
+            let after = target
+                .conversations()
+                .get(branched_id)
+                .unwrap()
+                .unwrap()
+                .version;
+            assert!(
+                keep == 7 || after > before,
+                "keep {keep}: the version moved ({before} → {after})"
+            );
+        }
+    }
+}
+
 #[test]
 fn hostile_trees_are_refused_naming_their_line() {
     let source = branched();

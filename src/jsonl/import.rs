@@ -1,11 +1,11 @@
 //! Reading an import into a store, in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use super::lines::Lines;
 use super::{ConversationRecord, FORMAT, MessageRecord, Record, VERSION};
-use crate::backend::{Chat, Session};
+use crate::backend::{Branches, Chat, PositionRange, Session, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{ConversationId, Message, MessageId, NewConversation, NewFile, NewMessage};
 use crate::store::Store;
@@ -32,7 +32,7 @@ pub(crate) fn import(
             version: 0,
             report: TransferReport::default(),
             seen: HashSet::new(),
-            skipping: HashSet::new(),
+            held: HashMap::new(),
             pending: Vec::new(),
             open: None,
         };
@@ -91,7 +91,9 @@ struct Import<'s> {
     version: u32,
     report: TransferReport,
     seen: HashSet<ConversationId>,
-    skipping: HashSet<ConversationId>,
+    /// Conversations the target had (when merging), with the ids of the
+    /// messages it holds: the others are added.
+    held: HashMap<ConversationId, HashSet<MessageId>>,
     /// Messages of one conversation waiting to be written, with their lines
     /// and whether they are on the current branch.
     pending: Vec<(u64, Message, bool)>,
@@ -186,16 +188,20 @@ impl Import<'_> {
         }
         if insert_conversation(self.session, &header, self.merge)? {
             self.report.written.conversations += 1;
-            if self.version >= 2 {
-                self.open = Some(Open {
-                    id: header.id,
-                    messages: HashSet::new(),
-                    branch_end: None,
-                });
-            }
         } else {
-            self.skipping.insert(header.id);
+            let stored = self
+                .session
+                .message_page(header.id, Branches::All, PositionRange::ALL)?;
+            let ids = stored.iter().map(|s| s.message.id).collect();
+            self.held.insert(header.id, ids);
             self.report.skipped.conversations += 1;
+        }
+        if self.version >= 2 {
+            self.open = Some(Open {
+                id: header.id,
+                messages: HashSet::new(),
+                branch_end: None,
+            });
         }
         Ok(())
     }
@@ -225,10 +231,6 @@ impl Import<'_> {
             },
             m.created_at,
         )?;
-        if self.skipping.contains(&message.conversation_id) {
-            self.report.skipped.messages += 1;
-            return Ok(());
-        }
         if let Some(open) = &mut self.open {
             // Version 2: the conversation's messages follow it, parents first.
             if open.id != message.conversation_id {
@@ -264,6 +266,14 @@ impl Import<'_> {
                 open.branch_end = Some(message.id);
             }
             on_path = on_branch;
+        }
+        if let Some(held) = self.held.get(&message.conversation_id) {
+            if held.contains(&message.id) {
+                self.report.skipped.messages += 1;
+                return Ok(());
+            }
+            // Off the current branch until the conversation is read whole.
+            on_path &= self.version < 2;
         }
         if self
             .pending
@@ -311,9 +321,21 @@ impl Import<'_> {
         Ok(())
     }
 
-    /// Writes what is pending of the conversation just read.
+    /// Writes what is pending of the conversation just read; when the
+    /// target had it (merging, version 2), takes the file's current branch,
+    /// moving the version as `switch_branch` does.
     fn close_conversation(&mut self) -> Result<()> {
-        self.open = None;
-        self.flush()
+        self.flush()?;
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        if !self.held.contains_key(&open.id)
+            || self.session.current_leaf(open.id)? == open.branch_end
+        {
+            return Ok(());
+        }
+        self.session.touch(open.id, Touch::write(None, 0))?;
+        self.session.set_path(open.id, None, &[])?;
+        self.session.select_leaf(open.id, open.branch_end)
     }
 }
