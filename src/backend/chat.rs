@@ -9,6 +9,7 @@
 
 use time::OffsetDateTime;
 
+use super::message_list::link_branch;
 use super::{Archive, Branches, Fields, Node, PositionRange, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::limits::MAX_CONTENT_BYTES;
@@ -35,11 +36,7 @@ pub(crate) trait Chat: Session {
             message.parent_id = self.append_message(conversation, message)?;
             return Ok(());
         }
-        let mut parent = self.current_leaf(conversation)?;
-        for message in messages.iter_mut() {
-            message.parent_id = parent;
-            parent = Some(message.id);
-        }
+        link_branch(messages, self.current_leaf(conversation)?);
         self.insert_messages(conversation, messages, &vec![true; messages.len()])
     }
 

@@ -18,6 +18,16 @@ pub(crate) fn every_summary(
     Ok(all)
 }
 
+/// Makes `messages` one branch below `parent`: each message's parent is the
+/// one before it, the first's is `parent`. (A current branch read without
+/// its parents gets them back this way, from `None`.)
+pub(crate) fn link_branch(messages: &mut [Message], mut parent: Option<MessageId>) {
+    for message in messages {
+        message.parent_id = parent;
+        parent = Some(message.id);
+    }
+}
+
 /// Whole conversations from their summaries (in list order) and all
 /// messages (grouped by conversation, each group in append order).
 #[allow(dead_code)] // unused in a memory-only build

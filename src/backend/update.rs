@@ -8,7 +8,7 @@
 
 use time::OffsetDateTime;
 
-use super::message_list::plan;
+use super::message_list::{link_branch, plan};
 use super::{Branches, HeaderWrite, PositionRange, Session, Stored};
 use crate::error::{Entity, Error, Result};
 use crate::model::{Conversation, Message, MessageId};
@@ -45,11 +45,7 @@ pub(crate) fn update_conversation<S: Session + ?Sized>(
 
     // The list is one branch: each message follows the one before it.
     let mut desired = conversation.messages.clone();
-    let mut parent = None;
-    for message in &mut desired {
-        message.parent_id = parent;
-        parent = Some(message.id);
-    }
+    link_branch(&mut desired, None);
     let plan = plan(&path, &desired, last);
     if plan.renumbered && branched {
         return Err(Error::invalid(

@@ -13,7 +13,7 @@ use super::rows::{
     stored_at, stored_from, summary_at,
 };
 use super::{PgConn, conflict_on};
-use crate::backend::message_list::{assemble, every_summary};
+use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
@@ -168,6 +168,7 @@ impl Session for PgSession<'_> {
                 messages.push(stored_from(row, 6)?.message);
             }
         }
+        link_branch(&mut messages, None);
         Ok(Some(header.into_conversation(messages)))
     }
 

@@ -10,7 +10,7 @@ use super::rows::{
     attachments_json, collect, file_at, header_at, key, message_at, metadata_json, node_at,
     stored_at, stored_from, summary_at, uuid_at,
 };
-use crate::backend::message_list::{assemble, every_summary};
+use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
@@ -157,6 +157,7 @@ impl Session for SqliteSession<'_> {
                 messages.push(stored_from(row, 6)?.message);
             }
         }
+        link_branch(&mut messages, None);
         Ok(Some(header.into_conversation(messages)))
     }
 
