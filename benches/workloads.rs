@@ -21,15 +21,17 @@ mod baseline_postgres;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "workloads/bulk_import.rs"]
+mod bulk_import;
+#[path = "workloads/files_and_threads.rs"]
+mod files_and_threads;
 #[path = "workloads/message_writes.rs"]
 mod message_writes;
 
-use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use silmari_store::prelude::*;
 use silmari_store::{ConversationId, FileId};
 use tempfile::TempDir;
@@ -370,223 +372,6 @@ fn w4_list_recent(c: &mut Criterion, b: &mut Backends, total: usize) {
     g.finish();
 }
 
-fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
-    let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
-    let total = (conversations * per) as u64;
-    let mut g = c.benchmark_group(format!("W5 bulk import of {total} messages"));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(if quick() { 2 } else { 8 }));
-    g.throughput(Throughput::Elements(total));
-    let contents: Vec<String> = (0..per)
-        .map(|i| format!("{i} {}", &content()[..200]))
-        .collect();
-    let import = |store: &Store, ids: &[ConversationId]| {
-        for id in ids {
-            let batch = contents
-                .iter()
-                .map(|t| NewMessage::new(Role::User, t.clone()))
-                .collect();
-            store
-                .conversations()
-                .append_messages(*id, batch)
-                .expect("bulk");
-        }
-    };
-    let targets = |store: &Store| -> Vec<ConversationId> {
-        (0..conversations)
-            .map(|_| {
-                store
-                    .conversations()
-                    .create(NewConversation::titled("W5"))
-                    .expect("create")
-                    .id
-            })
-            .collect()
-    };
-    g.bench_function("memory", |bench| {
-        bench.iter_batched(
-            || {
-                let store = Store::open("memory://").expect("memory");
-                let ids = targets(&store);
-                (store, ids)
-            },
-            |(store, ids)| import(&store, &ids),
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("sqlite", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, _, store) = sqlite_file();
-                let ids = targets(&store);
-                (dir, store, ids)
-            },
-            |(_dir, store, ids)| import(&store, &ids),
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("sqlite baseline", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, path, store) = sqlite_file();
-                drop(store);
-                let base = baseline_sqlite::Baseline::open(&path);
-                let ids: Vec<_> = (0..conversations)
-                    .map(|_| base.create_conversation("W5"))
-                    .collect();
-                (dir, base, ids)
-            },
-            |(_dir, base, ids)| {
-                for id in ids {
-                    base.bulk(id, &contents);
-                }
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    #[cfg(feature = "postgres")]
-    if let Some((store, base, _)) = &mut b.postgres {
-        let store = &*store;
-        g.bench_function("postgres", |bench| {
-            bench.iter_batched(
-                || targets(store),
-                |ids| import(store, &ids),
-                BatchSize::PerIteration,
-            )
-        });
-        let base = std::cell::RefCell::new(base);
-        g.bench_function("postgres baseline", |bench| {
-            bench.iter_batched(
-                || {
-                    (0..conversations)
-                        .map(|_| base.borrow_mut().create_conversation("W5"))
-                        .collect::<Vec<_>>()
-                },
-                |ids| {
-                    for id in ids {
-                        base.borrow_mut().bulk(id, &contents);
-                    }
-                },
-                BatchSize::PerIteration,
-            )
-        });
-    }
-    #[cfg(not(feature = "postgres"))]
-    let _ = b;
-    g.finish();
-}
-
-fn w6_file_create_get(c: &mut Criterion, b: &mut Backends) {
-    let mut g = group(c, "W6 create file then get it");
-    for (name, store) in b.stores() {
-        g.bench_function(name, |bench| {
-            bench.iter(|| {
-                let file = store
-                    .files()
-                    .create(NewFile {
-                        filename: "chapter-1.pdf".into(),
-                        content_type: "application/pdf".into(),
-                        size: 4096,
-                        ..Default::default()
-                    })
-                    .expect("create");
-                store.files().get(file.id).expect("get").expect("exists")
-            })
-        });
-    }
-    let base = &b.sqlite_baseline;
-    g.bench_function("sqlite baseline", |bench| {
-        bench.iter(|| base.create_and_get_file("chapter-1.pdf"))
-    });
-    #[cfg(feature = "postgres")]
-    if let Some((_, base, _)) = &mut b.postgres {
-        g.bench_function("postgres baseline", |bench| {
-            bench.iter(|| base.create_and_get_file("chapter-1.pdf"))
-        });
-    }
-    g.finish();
-}
-
-/// Runs `per_thread` on 4 threads at once, `iters` operations in all, and
-/// returns the wall time.
-fn four_threads(iters: u64, per_thread: impl Fn(u64) + Sync) -> Duration {
-    let barrier = Barrier::new(4);
-    let each = iters.div_ceil(4);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let started = Instant::now();
-                    per_thread(each);
-                    started
-                })
-            })
-            .collect();
-        let started = handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .min()
-            .unwrap_or_else(Instant::now);
-        started.elapsed()
-    })
-}
-
-fn w7_four_writers(c: &mut Criterion, b: &mut Backends) {
-    let mut g = group(c, "W7 four threads appending");
-    g.throughput(Throughput::Elements(1));
-    let text = content();
-    let attachments = vec![attachment()];
-    for (name, store) in b.stores() {
-        let store = store.clone();
-        let conversations: Vec<ConversationId> = (0..4)
-            .map(|_| {
-                store
-                    .conversations()
-                    .create(NewConversation::titled("W7"))
-                    .expect("create")
-                    .id
-            })
-            .collect();
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        g.bench_function(name, |bench| {
-            bench.iter_custom(|iters| {
-                next.store(0, std::sync::atomic::Ordering::SeqCst);
-                four_threads(iters, |n| {
-                    let own =
-                        conversations[next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 4];
-                    for _ in 0..n {
-                        black_box(
-                            store
-                                .conversations()
-                                .append_message(
-                                    own,
-                                    NewMessage::new(Role::User, text.clone())
-                                        .with_attachments(attachments.clone()),
-                                )
-                                .expect("no busy or locked error reaches the caller"),
-                        );
-                    }
-                })
-            })
-        });
-    }
-    let path = b._sqlite_dir.path().join("bench.db");
-    g.bench_function("sqlite baseline", |bench| {
-        bench.iter_custom(|iters| {
-            four_threads(iters, |n| {
-                let base = baseline_sqlite::Baseline::open(&path);
-                let own = base.create_conversation("W7");
-                for _ in 0..n {
-                    base.append(own, &text, &attachments);
-                }
-            })
-        })
-    });
-    g.finish();
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut b = Backends::new();
@@ -601,9 +386,9 @@ fn main() {
     if !quick() {
         w4_list_recent(&mut c, &mut b, 100_000);
     }
-    w5_bulk_import(&mut c, &mut b);
-    w6_file_create_get(&mut c, &mut b);
-    w7_four_writers(&mut c, &mut b);
+    bulk_import::w5_bulk_import(&mut c, &mut b);
+    files_and_threads::w6_file_create_get(&mut c, &mut b);
+    files_and_threads::w7_four_writers(&mut c, &mut b);
     message_writes::w8_edit_message(&mut c, &mut b, 100);
     message_writes::w8_edit_message(&mut c, &mut b, 10_000);
     message_writes::w9_stream_reply(&mut c, &mut b);

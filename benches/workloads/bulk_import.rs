@@ -1,0 +1,118 @@
+//! W5: a bulk import of many messages, beside SQLite's and PostgreSQL's
+//! fastest hand-written paths.
+
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput};
+use silmari_store::ConversationId;
+use silmari_store::prelude::*;
+
+use super::baseline_sqlite;
+use super::{Backends, content, quick, sqlite_file};
+
+pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
+    let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
+    let total = (conversations * per) as u64;
+    let mut g = c.benchmark_group(format!("W5 bulk import of {total} messages"));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(if quick() { 2 } else { 8 }));
+    g.throughput(Throughput::Elements(total));
+    let contents: Vec<String> = (0..per)
+        .map(|i| format!("{i} {}", &content()[..200]))
+        .collect();
+    let import = |store: &Store, ids: &[ConversationId]| {
+        for id in ids {
+            let batch = contents
+                .iter()
+                .map(|t| NewMessage::new(Role::User, t.clone()))
+                .collect();
+            store
+                .conversations()
+                .append_messages(*id, batch)
+                .expect("bulk");
+        }
+    };
+    let targets = |store: &Store| -> Vec<ConversationId> {
+        (0..conversations)
+            .map(|_| {
+                store
+                    .conversations()
+                    .create(NewConversation::titled("W5"))
+                    .expect("create")
+                    .id
+            })
+            .collect()
+    };
+    g.bench_function("memory", |bench| {
+        bench.iter_batched(
+            || {
+                let store = Store::open("memory://").expect("memory");
+                let ids = targets(&store);
+                (store, ids)
+            },
+            |(store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sqlite", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, _, store) = sqlite_file();
+                let ids = targets(&store);
+                (dir, store, ids)
+            },
+            |(_dir, store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, path, store) = sqlite_file();
+                drop(store);
+                let base = baseline_sqlite::Baseline::open(&path);
+                let ids: Vec<_> = (0..conversations)
+                    .map(|_| base.create_conversation("W5"))
+                    .collect();
+                (dir, base, ids)
+            },
+            |(_dir, base, ids)| {
+                for id in ids {
+                    base.bulk(id, &contents);
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((store, base, _)) = &mut b.postgres {
+        let store = &*store;
+        g.bench_function("postgres", |bench| {
+            bench.iter_batched(
+                || targets(store),
+                |ids| import(store, &ids),
+                BatchSize::PerIteration,
+            )
+        });
+        let base = std::cell::RefCell::new(base);
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter_batched(
+                || {
+                    (0..conversations)
+                        .map(|_| base.borrow_mut().create_conversation("W5"))
+                        .collect::<Vec<_>>()
+                },
+                |ids| {
+                    for id in ids {
+                        base.borrow_mut().bulk(id, &contents);
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = b;
+    g.finish();
+}
