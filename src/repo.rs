@@ -234,6 +234,8 @@ pub trait ConversationRepository: sealed::Sealed {
     fn switch_branch(&self, id: MessageId) -> Result<Conversation>;
 
     /// The conversation with every message of every branch, if it exists.
+    /// It loads them all, in one consistent read; for a long conversation
+    /// on a screen, page its current branch with [`messages`](Self::messages).
     fn tree(&self, id: ConversationId) -> Result<Option<ConversationTree>>;
 
     /// Changes the conversation's own fields that `edit` sets (title,
