@@ -5,12 +5,9 @@ use silmari_store::Entity;
 use silmari_store::prelude::*;
 
 use crate::support::{
-    assert_invalid, assert_tree, branch, branch_pages, contents, conversation, get, ids, say, tree,
+    alternatives, assert_invalid, assert_tree, branch, branch_pages, contents, conversation, get,
+    ids, say, tree,
 };
-
-fn alternatives(store: &Store, id: MessageId) -> Vec<Message> {
-    store.conversations().alternatives(id).unwrap()
-}
 
 /// Regenerating a reply: a new child of the prompt, which becomes current;
 /// the old reply stays in the tree, as an alternative.

@@ -3,11 +3,9 @@
 
 use silmari_store::prelude::*;
 
-use crate::support::{assert_tree, branch, contents, conversation, get, ids, say, tree, under};
-
-fn alternatives(store: &Store, id: MessageId) -> Vec<Message> {
-    store.conversations().alternatives(id).unwrap()
-}
+use crate::support::{
+    alternatives, assert_tree, branch, contents, conversation, get, ids, say, tree, under,
+};
 
 /// p → r1 → f1 → g1, and f2 below r1 (current): r1 is a branch point.
 pub fn delete_message_at_a_branch_point_splices(store: &Store) {

@@ -287,3 +287,8 @@ pub fn assert_tree(store: &Store, c: ConversationId, messages: &[Message], leaf:
     );
     assert_eq!(t.conversation.version, stored.version);
 }
+
+/// The alternatives at message `id` (it and its siblings, oldest first).
+pub fn alternatives(store: &Store, id: MessageId) -> Vec<Message> {
+    store.conversations().alternatives(id).unwrap()
+}

@@ -8,6 +8,23 @@ use silmari_store::prelude::*;
 
 use crate::{assert_same_trees, branched, trees, with_line};
 
+/// The id of `branched()`'s conversation of seven messages.
+fn branched_id(source: &Store) -> ConversationId {
+    trees(source)
+        .into_iter()
+        .find(|t| t.conversation.title == "branched")
+        .unwrap()
+        .conversation
+        .id
+}
+
+/// `source` exported as JSON Lines.
+fn exported(source: &Store) -> String {
+    let mut out = Vec::new();
+    source.export_jsonl(&mut out, |_| {}).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// Deletes the newest messages of conversation `id` in `store` (by
 /// position: a child always comes after its parent) until `keep` are left:
 /// what a copy cut after its first `keep` messages of it left behind.
@@ -21,12 +38,7 @@ fn keep_oldest(store: &Store, id: ConversationId, keep: usize) {
 #[test]
 fn a_merge_completes_a_partly_copied_branched_conversation() {
     let source = branched();
-    let branched_id = trees(&source)
-        .into_iter()
-        .find(|t| t.conversation.title == "branched")
-        .unwrap()
-        .conversation
-        .id;
+    let branched_id = branched_id(&source);
     let merge = TransferOptions {
         merge: true,
         batch_size: 2,
@@ -60,9 +72,7 @@ fn a_merge_completes_a_partly_copied_branched_conversation() {
 
     // Cut as an interrupted copy leaves it: the rows and the first messages
     // of the tree, no current branch yet (an import of the file up to there).
-    let mut exported = Vec::new();
-    source.export_jsonl(&mut exported, |_| {}).unwrap();
-    let text = String::from_utf8(exported).unwrap();
+    let text = exported(&source);
     let at = text
         .lines()
         .position(|l| l.contains(&format!(r#""id":"{branched_id}""#)))
@@ -101,15 +111,8 @@ fn a_merge_completes_a_partly_copied_branched_conversation() {
 #[test]
 fn an_import_with_merge_adds_the_messages_a_conversation_lacks() {
     let source = branched();
-    let branched_id = trees(&source)
-        .into_iter()
-        .find(|t| t.conversation.title == "branched")
-        .unwrap()
-        .conversation
-        .id;
-    let mut exported = Vec::new();
-    source.export_jsonl(&mut exported, |_| {}).unwrap();
-    let text = String::from_utf8(exported).unwrap();
+    let branched_id = branched_id(&source);
+    let text = exported(&source);
     let at = text
         .lines()
         .position(|l| l.contains(&format!(r#""id":"{branched_id}""#)))
@@ -165,9 +168,7 @@ fn an_import_with_merge_adds_the_messages_a_conversation_lacks() {
 #[test]
 fn hostile_trees_are_refused_naming_their_line() {
     let source = branched();
-    let mut exported = Vec::new();
-    source.export_jsonl(&mut exported, |_| {}).unwrap();
-    let text = String::from_utf8(exported).unwrap();
+    let text = exported(&source);
     let records: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
