@@ -196,25 +196,26 @@ fn in_range_value(key: &'static str) -> BoxedStrategy<String> {
 /// A URL with one to five store parameters in their ranges, then none,
 /// one or two of them given wild values instead.
 fn random_url() -> impl Strategy<Value = String> {
-    let base = prop::sample::select(vec![
+    let mut bases = vec![
         "sqlite:///{dir}/p.db",
         "sqlite:///{dir}/p.db",
         "sqlite://",
         "sqlite://",
         "memory://",
         "postgresql://u@127.0.0.1:1/db",
-    ]);
-    let keys = prop::sample::subsequence(
-        vec![
-            "pool_size",
-            "max_overflow",
-            "pool_timeout",
-            "pool_recycle",
-            "busy_timeout",
-            "slow_statement",
-        ],
-        1..=6,
-    );
+    ];
+    let mut keys = vec!["pool_size", "max_overflow", "pool_timeout", "pool_recycle"];
+    if cfg!(feature = "sqlite") {
+        keys.extend(["busy_timeout", "slow_statement"]);
+    } else {
+        // Memory is then the only backend that can open, and it refuses
+        // SQLite's settings: weigh it, and leave those out, so that cases
+        // open a store (else all 64 were refused in about half the runs,
+        // failing `Tally::check`).
+        bases.extend(["memory://"; 6]);
+    }
+    let base = prop::sample::select(bases);
+    let keys = prop::sample::subsequence(keys.clone(), 1..=keys.len());
     let params = (keys, prop::collection::vec(0usize..6, 0..=2)).prop_flat_map(|(keys, wild)| {
         let n = keys.len();
         keys.into_iter()
