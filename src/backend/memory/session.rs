@@ -230,17 +230,20 @@ impl Session for MemorySession<'_> {
             Some(after) => Bound::Excluded((after, MessageId::from(uuid::Uuid::max()))),
             None => Bound::Unbounded,
         };
-        Ok(entry
-            .messages
-            .range((lower, Bound::Unbounded))
-            .filter(|(_, slot)| branches == Branches::All || slot.on_path)
-            .take(range.limit)
-            .map(|(key, slot)| Stored {
-                position: key.0,
-                on_path: slot.on_path,
-                message: slot.message.clone(),
-            })
-            .collect())
+        let mut page = Vec::with_capacity(range.limit.min(entry.messages.len()));
+        page.extend(
+            entry
+                .messages
+                .range((lower, Bound::Unbounded))
+                .filter(|(_, slot)| branches == Branches::All || slot.on_path)
+                .take(range.limit)
+                .map(|(key, slot)| Stored {
+                    position: key.0,
+                    on_path: slot.on_path,
+                    message: slot.message.clone(),
+                }),
+        );
+        Ok(page)
     }
 
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
@@ -357,12 +360,19 @@ impl Session for MemorySession<'_> {
             ConversationOrder::UpdatedAt => &state.by_updated,
             ConversationOrder::CreatedAt => &state.by_created,
         };
-        Ok(newest_first(index, after)
-            .filter_map(|id| state.conversations.get(&id))
-            .filter(|entry| entry.header.archived_at.is_some() == archived)
-            .take(limit)
-            .map(Entry::summary)
-            .collect())
+        let mut page = Vec::with_capacity(limit.min(state.conversations.len()));
+        for id in newest_first(index, after) {
+            if page.len() == limit {
+                break;
+            }
+            match state.conversations.get(&id) {
+                Some(entry) if entry.header.archived_at.is_some() == archived => {
+                    page.push(entry.summary());
+                }
+                _ => {}
+            }
+        }
+        Ok(page)
     }
 
     fn all_conversations(&self) -> Result<Vec<Conversation>> {

@@ -28,12 +28,12 @@ statements! {
     CONVERSATION = "SELECT title FROM conversations WHERE id = $1";
     /// A conversation and its current branch in one statement (one
     /// snapshot, one round trip): a row per message, or one row of NULL
-    /// message columns. On the current branch each message's parent is the
-    /// one before it, so parents are not read (see `link_branch`).
+    /// message columns. Only what a message of the branch needs is read:
+    /// its conversation is known, and its parent is the message before
+    /// (see `link_branch`).
     CONVERSATION_WITH_MESSAGES = concat!(
         "SELECT c.title, c.created_at, c.updated_at, c.version, c.archived_at, c.metadata, ",
-        "m.position, true, m.id, m.conversation_id, m.role, m.content, m.created_at, ",
-        "m.attachments, NULL::uuid, m.metadata ",
+        "c.message_count, m.id, m.role, m.content, m.created_at, m.attachments, m.metadata ",
         "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.on_path ",
         "WHERE c.id = $1 ORDER BY m.position"
     );

@@ -11,7 +11,8 @@ use crate::backend::sql::version_from;
 use crate::backend::{Node, Stored, TimeKey};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Attachment, ConversationSummary, FileMetadata, Message, Metadata, Role, from_micros, to_micros,
+    Attachment, ConversationId, ConversationSummary, FileMetadata, Message, Metadata, Role,
+    from_micros, to_micros,
 };
 
 /// The conflict error for a unique violation in a batch: names the message
@@ -91,26 +92,58 @@ pub(super) fn message_at(row: &Row) -> Result<Message> {
     Ok(stored_from(row, 0)?.message)
 }
 
+const MESSAGES: &str = "messages";
+
 /// Decodes `message_columns!()` starting at column `at`.
-pub(super) fn stored_from(row: &Row, at: usize) -> Result<Stored> {
-    const T: &str = "messages";
-    let role: &str = get(row, at + 4, T, "role")?;
-    let role: Role = role.parse().map_err(|e| Error::corrupt(T, "role", e))?;
-    let Json(attachments): Json<Vec<Attachment>> = get(row, at + 7, T, "attachments")?;
+fn stored_from(row: &Row, at: usize) -> Result<Stored> {
+    const T: &str = MESSAGES;
     Ok(Stored {
         position: get(row, at, T, "position")?,
         on_path: get(row, at + 1, T, "on_path")?,
         message: Message {
             id: get::<Uuid>(row, at + 2, T, "id")?.into(),
             conversation_id: get::<Uuid>(row, at + 3, T, "conversation_id")?.into(),
-            role,
+            role: role_at(row, at + 4)?,
             content: get(row, at + 5, T, "content")?,
             created_at: time_at(row, at + 6, T, "created_at")?,
-            attachments,
+            attachments: attachments_at(row, at + 7)?,
             parent_id: get::<Option<Uuid>>(row, at + 8, T, "parent_id")?.map(Into::into),
             metadata: metadata_at(row, at + 9, T)?,
         },
     })
+}
+
+/// Decodes a message of `conversation`'s current branch from the columns
+/// `id, role, content, created_at, attachments, metadata` starting at `at`
+/// (the conversation is known, and the parent is the message before: see
+/// `link_branch`).
+pub(super) fn branch_message_at(
+    row: &Row,
+    at: usize,
+    conversation: ConversationId,
+) -> Result<Message> {
+    const T: &str = MESSAGES;
+    Ok(Message {
+        id: get::<Uuid>(row, at, T, "id")?.into(),
+        conversation_id: conversation,
+        role: role_at(row, at + 1)?,
+        content: get(row, at + 2, T, "content")?,
+        created_at: time_at(row, at + 3, T, "created_at")?,
+        attachments: attachments_at(row, at + 4)?,
+        parent_id: None,
+        metadata: metadata_at(row, at + 5, T)?,
+    })
+}
+
+fn role_at(row: &Row, i: usize) -> Result<Role> {
+    let role: &str = get(row, i, MESSAGES, "role")?;
+    role.parse()
+        .map_err(|e| Error::corrupt(MESSAGES, "role", e))
+}
+
+fn attachments_at(row: &Row, i: usize) -> Result<Vec<Attachment>> {
+    let Json(attachments) = get(row, i, MESSAGES, "attachments")?;
+    Ok(attachments)
 }
 
 /// Decodes a row of `node_columns!()`.
@@ -142,7 +175,7 @@ pub(super) fn summary_at(row: &Row) -> Result<ConversationSummary> {
 }
 
 /// The header of a conversation read with its messages (title,
-/// created_at, updated_at, version, archived_at, metadata).
+/// created_at, updated_at, version, archived_at, metadata, message_count).
 pub(super) fn header_at(row: &Row, id: Uuid) -> Result<ConversationSummary> {
     const T: &str = "conversations";
     Ok(ConversationSummary {
@@ -153,7 +186,7 @@ pub(super) fn header_at(row: &Row, id: Uuid) -> Result<ConversationSummary> {
         version: version_from(get(row, 3, T, "version")?, T)?,
         archived_at: optional_time_at(row, 4, T, "archived_at")?,
         metadata: metadata_at(row, 5, T)?,
-        message_count: 0,
+        message_count: get::<i64>(row, 6, T, "message_count")?.max(0) as u64,
     })
 }
 

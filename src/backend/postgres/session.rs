@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{
-    duplicate_in, file_at, get, header_at, key_params, message_at, metadata_param, node_at,
-    stored_at, stored_from, summary_at,
+    branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
+    metadata_param, node_at, stored_at, summary_at,
 };
 use super::{PgConn, conflict_on};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
@@ -163,9 +163,9 @@ impl Session for PgSession<'_> {
         };
         let header = header_at(first, *id.as_uuid())?;
         let mut messages = Vec::with_capacity(rows.len());
-        if get::<Option<Uuid>>(first, 8, "messages", "id")?.is_some() {
+        if get::<Option<Uuid>>(first, 7, "messages", "id")?.is_some() {
             for row in &rows {
-                messages.push(stored_from(row, 6)?.message);
+                messages.push(branch_message_at(row, 7, id)?);
             }
         }
         link_branch(&mut messages, None);

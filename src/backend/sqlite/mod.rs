@@ -392,6 +392,31 @@ mod tests {
         configure(&conn, &options, &target)
     }
 
+    /// No read is parsed and planned again on each run: every statement
+    /// that reads runs twice with new bindings and is never re-prepared
+    /// (a bare `LIMIT ?n` was, on every call).
+    #[test]
+    fn no_statement_is_prepared_again() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        migrations::migrate(&mut conn, &SQLITE, None, 0, MigrationTarget::Latest)?;
+        for (name, sql) in ALL {
+            if !sql.starts_with("SELECT") && !sql.starts_with("WITH") {
+                continue;
+            }
+            let mut stmt = conn.prepare(sql)?;
+            for run in 1..=3_i64 {
+                for i in 1..=stmt.parameter_count() {
+                    stmt.raw_bind_parameter(i, run)?;
+                }
+                let mut rows = stmt.raw_query();
+                while rows.next()?.is_some() {}
+            }
+            let again = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(again, 0, "{name} was prepared again on {again} runs");
+        }
+        Ok(())
+    }
+
     /// Every statement of the backend stays index-driven: no full table scan
     /// and no sort outside an index (`EXPLAIN QUERY PLAN`).
     #[test]

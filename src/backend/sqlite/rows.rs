@@ -8,7 +8,10 @@ use uuid::Uuid;
 use crate::backend::sql::version_from;
 use crate::backend::{Node, Stored};
 use crate::error::{Error, Result};
-use crate::model::{Attachment, ConversationSummary, FileMetadata, Message, Metadata, from_micros};
+use crate::model::{
+    Attachment, ConversationId, ConversationSummary, FileMetadata, Message, Metadata, Role,
+    from_micros,
+};
 
 /// A UUID bound as its hyphenated lowercase text without allocating.
 pub(super) struct Key([u8; 36]);
@@ -119,34 +122,64 @@ pub(super) fn message_at(row: &Row<'_>) -> Result<Message> {
     Ok(stored_from(row, 0)?.message)
 }
 
+const MESSAGES: &str = "messages";
+
 /// Decodes `message_columns!()` starting at column `at`.
-pub(super) fn stored_from(row: &Row<'_>, at: usize) -> Result<Stored> {
-    const T: &str = "messages";
-    let role = row.get_ref(at + 4)?;
-    let role = role
-        .as_str()
-        .map_err(|e| Error::corrupt(T, "role", e))?
-        .parse()
-        .map_err(|e| Error::corrupt(T, "role", e))?;
-    let attachments: Vec<Attachment> = if row.get_ref(at + 7)? == ValueRef::Text(b"[]") {
-        Vec::new()
-    } else {
-        json_at(row, at + 7, T, "attachments")?
-    };
+fn stored_from(row: &Row<'_>, at: usize) -> Result<Stored> {
+    const T: &str = MESSAGES;
     Ok(Stored {
         position: row.get(at)?,
         on_path: row.get(at + 1)?,
         message: Message {
             id: uuid_at(row, at + 2, T, "id")?.into(),
             conversation_id: uuid_at(row, at + 3, T, "conversation_id")?.into(),
-            role,
+            role: role_at(row, at + 4)?,
             content: row.get(at + 5)?,
             created_at: time_at(row, at + 6, T, "created_at")?,
-            attachments,
+            attachments: attachments_at(row, at + 7)?,
             parent_id: optional_uuid_at(row, at + 8, T, "parent_id")?.map(Into::into),
             metadata: metadata_at(row, at + 9, T)?,
         },
     })
+}
+
+/// Decodes a message of `conversation`'s current branch from the columns
+/// `id, role, content, created_at, attachments, metadata` starting at `at`
+/// (the conversation is known, and the parent is the message before: see
+/// `link_branch`).
+pub(super) fn branch_message_at(
+    row: &Row<'_>,
+    at: usize,
+    conversation: ConversationId,
+) -> Result<Message> {
+    const T: &str = MESSAGES;
+    Ok(Message {
+        id: uuid_at(row, at, T, "id")?.into(),
+        conversation_id: conversation,
+        role: role_at(row, at + 1)?,
+        content: row.get(at + 2)?,
+        created_at: time_at(row, at + 3, T, "created_at")?,
+        attachments: attachments_at(row, at + 4)?,
+        parent_id: None,
+        metadata: metadata_at(row, at + 5, T)?,
+    })
+}
+
+fn role_at(row: &Row<'_>, i: usize) -> Result<Role> {
+    let role = row.get_ref(i)?;
+    let role = role
+        .as_str()
+        .map_err(|e| Error::corrupt(MESSAGES, "role", e))?;
+    role.parse()
+        .map_err(|e| Error::corrupt(MESSAGES, "role", e))
+}
+
+fn attachments_at(row: &Row<'_>, i: usize) -> Result<Vec<Attachment>> {
+    // Most messages have none: no parser for the empty list.
+    if row.get_ref(i)? == ValueRef::Text(b"[]") {
+        return Ok(Vec::new());
+    }
+    json_at(row, i, MESSAGES, "attachments")
 }
 
 /// Decodes a row of `node_columns!()`.
@@ -178,7 +211,7 @@ pub(super) fn summary_at(row: &Row<'_>) -> Result<ConversationSummary> {
 }
 
 /// The header of a conversation read with its messages (title,
-/// created_at, updated_at, version, archived_at, metadata).
+/// created_at, updated_at, version, archived_at, metadata, message_count).
 pub(super) fn header_at(row: &Row<'_>, id: Uuid) -> Result<ConversationSummary> {
     const T: &str = "conversations";
     Ok(ConversationSummary {
@@ -189,7 +222,7 @@ pub(super) fn header_at(row: &Row<'_>, id: Uuid) -> Result<ConversationSummary> 
         version: version_from(row.get(3)?, T)?,
         archived_at: optional_time_at(row, 4, T, "archived_at")?,
         metadata: metadata_at(row, 5, T)?,
-        message_count: 0,
+        message_count: row.get::<_, i64>(6)?.max(0) as u64,
     })
 }
 

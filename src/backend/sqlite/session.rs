@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 use super::conflict_on;
 use super::queries::*;
 use super::rows::{
-    attachments_json, collect, file_at, header_at, key, message_at, metadata_json, node_at,
-    stored_at, stored_from, summary_at, uuid_at,
+    attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
+    metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
@@ -150,11 +150,13 @@ impl Session for SqliteSession<'_> {
             return Ok(None);
         };
         let header = header_at(first, *id.as_uuid())?;
-        let mut messages = Vec::new();
-        if first.get_ref(6)? != rusqlite::types::ValueRef::Null {
-            messages.push(stored_from(first, 6)?.message);
+        // Sized once from the count (every branch's, so an upper bound),
+        // capped so that a corrupt count cannot reserve much.
+        let mut messages = Vec::with_capacity(header.message_count.min(1024) as usize);
+        if first.get_ref(7)? != rusqlite::types::ValueRef::Null {
+            messages.push(branch_message_at(first, 7, id)?);
             while let Some(row) = rows.next()? {
-                messages.push(stored_from(row, 6)?.message);
+                messages.push(branch_message_at(row, 7, id)?);
             }
         }
         link_branch(&mut messages, None);
