@@ -64,16 +64,17 @@ struct Slot {
 impl Entry {
     /// The conversation with its current branch.
     fn to_conversation(&self) -> Conversation {
-        // Sized once: collecting a filter would grow the vector step by step.
-        let mut messages = Vec::with_capacity(self.messages.len());
-        messages.extend(
-            self.messages
-                .values()
-                .filter(|slot| slot.on_path)
-                .map(|slot| slot.message.clone()),
-        );
+        // The branch's messages found first, then cloned from an iterator
+        // of known length, so each is written once into a vector sized
+        // once (a filter's would grow step by step and move every message).
+        let path: Vec<&Message> = self
+            .messages
+            .values()
+            .filter(|slot| slot.on_path)
+            .map(|slot| &slot.message)
+            .collect();
         Conversation {
-            messages,
+            messages: path.into_iter().cloned().collect(),
             ..self.header.clone()
         }
     }
