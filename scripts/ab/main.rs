@@ -1,0 +1,146 @@
+//! W3 and W4 through two revisions of the crate in one process: `old` (a
+//! revision checked out by `scripts/compare-revision`) and `new` (this
+//! tree), interleaved in short rounds (alternating which goes first) so
+//! that a shared machine's noise falls on both alike. Prints each side's
+//! median time per call and the median of the per-round ratios new/old.
+//!
+//! Environment: ROUNDS (default 200), KINDS (default "memory sqlite", add
+//! "postgres" with AB_PG_old and AB_PG_new naming one database each).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+macro_rules! side {
+    ($m:ident) => {
+        mod $m {
+            use $m::prelude::*;
+
+            /// What `benches/workloads.rs` builds: a conversation of 100
+            /// messages of 500 bytes with one attachment each, then 10,000
+            /// conversations.
+            pub struct Side {
+                store: Store,
+                conversation: ConversationId,
+                _dir: Option<tempfile::TempDir>,
+            }
+
+            pub fn open(kind: &str) -> Side {
+                let (store, dir) = match kind {
+                    "memory" => (Store::open("memory://").expect("open"), None),
+                    "postgres" => {
+                        let url = std::env::var(concat!("AB_PG_", stringify!($m))).expect("AB_PG_*");
+                        (Store::open(&url).expect("open"), None)
+                    }
+                    _ => {
+                        let dir = tempfile::tempdir().expect("dir");
+                        let url = format!("sqlite:///{}", dir.path().join("ab.db").display());
+                        (Store::open(&url).expect("open"), Some(dir))
+                    }
+                };
+                let content = "The storm came in over the harbour at dusk; the letter lay unopened. "
+                    .repeat(8)[..500]
+                    .to_owned();
+                let c = store.conversations().create(NewConversation::titled("W3")).expect("create");
+                let messages = (0..100)
+                    .map(|_| {
+                        NewMessage::new(Role::Assistant, content.clone()).with_attachments(vec![Attachment {
+                            file_id: FileId::new(),
+                            filename: "chapter-1-notes.md".into(),
+                            content_type: "text/markdown".into(),
+                            size: 2048,
+                        }])
+                    })
+                    .collect();
+                store.conversations().append_messages(c.id, messages).expect("append");
+                store
+                    .transaction(|tx| -> $m::Result<()> {
+                        for i in 0..10_000 {
+                            tx.conversations().create(NewConversation::titled(format!("conversation {i}")))?;
+                        }
+                        Ok(())
+                    })
+                    .expect("conversations");
+                Side { store, conversation: c.id, _dir: dir }
+            }
+
+            pub fn w3(s: &Side) -> usize {
+                let c = s.store.conversations().get(s.conversation).expect("get").expect("exists");
+                assert_eq!(c.messages.len(), 100);
+                c.messages.len()
+            }
+
+            pub fn w4(s: &Side) -> usize {
+                s.store.conversations().list(ConversationQuery::recent(50)).expect("list").items.len()
+            }
+        }
+    };
+}
+side!(old);
+side!(new);
+
+/// Mean time per call over `iters` calls, in µs.
+fn time(iters: u32, mut f: impl FnMut() -> usize) -> f64 {
+    let t = Instant::now();
+    for _ in 0..iters {
+        black_box(f());
+    }
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+}
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let kinds = std::env::var("KINDS").unwrap_or_else(|_| "memory sqlite".into());
+    for kind in kinds.split_whitespace() {
+        let (o, n) = (old::open(kind), new::open(kind));
+        if kind == "postgres" {
+            // Plans from statistics on both sides, not from whenever
+            // autovacuum gets to them.
+            for side in ["old", "new"] {
+                let url = std::env::var(format!("AB_PG_{side}")).expect("AB_PG_*");
+                let ok = std::process::Command::new("psql").args([url.as_str(), "-qc", "ANALYZE"]).status();
+                assert!(ok.is_ok_and(|s| s.success()), "psql ANALYZE failed");
+            }
+        }
+        for name in ["W3", "W4"] {
+            let iters = match (name, kind) {
+                ("W3", "memory") => 500,
+                ("W4", "memory") => 2000,
+                ("W3", "sqlite") => 100,
+                ("W4", "sqlite") => 300,
+                ("W3", _) => 20,
+                _ => 50,
+            };
+            let run_old = || time(iters, || if name == "W3" { old::w3(&o) } else { old::w4(&o) });
+            let run_new = || time(iters, || if name == "W3" { new::w3(&n) } else { new::w4(&n) });
+            let (mut olds, mut news, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 0..rounds + 10 {
+                let (a, b) = if round % 2 == 0 {
+                    let a = run_old();
+                    (a, run_new())
+                } else {
+                    let b = run_new();
+                    (run_old(), b)
+                };
+                if round >= 10 {
+                    // The first rounds warm up caches and plans.
+                    olds.push(a);
+                    news.push(b);
+                    ratios.push(b / a);
+                }
+            }
+            println!(
+                "{name} {kind}: old {:.2} µs, new {:.2} µs; new/old per round: median {:.3} (quartiles {:.3}–{:.3}, {rounds} rounds)",
+                quantile(&mut olds, 0.5),
+                quantile(&mut news, 0.5),
+                quantile(&mut ratios, 0.5),
+                quantile(&mut ratios, 0.25),
+                quantile(&mut ratios, 0.75),
+            );
+        }
+    }
+}
