@@ -309,6 +309,31 @@ pub fn message_batches_are_all_or_nothing(store: &Store) {
         matches!(&err, Error::Conflict { entity: Entity::Message, id } if *id == taken.id.to_string()),
         "{err:?}"
     );
+    // The same for a batch large enough to take a backend's bulk path
+    // (PostgreSQL copies 1,000 or more), refused by its 1,201st message, and
+    // for one the transaction around it rolls back after it succeeded.
+    let mut large: Vec<NewMessage> = (0..1_500)
+        .map(|i| NewMessage::new(Role::User, format!("large {i}")))
+        .collect();
+    large[1_200].id = Some(taken.id);
+    let err = store
+        .conversations()
+        .append_messages(c.id, large.clone())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { entity: Entity::Message, id } if *id == taken.id.to_string()),
+        "{err:?}"
+    );
+    large[1_200].id = None;
+    let rolled_back: Result<(), Error> = store.transaction(|tx| {
+        let made = tx.conversations().append_messages(c.id, large)?;
+        assert_eq!(made.len(), 1_500);
+        Err(Error::InTransaction)
+    });
+    assert!(
+        matches!(rolled_back, Err(Error::InTransaction)),
+        "{rolled_back:?}"
+    );
     inputs[7].id = None;
     inputs[3].content = "nul\0".into();
     crate::support::assert_invalid(

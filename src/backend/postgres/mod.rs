@@ -27,6 +27,7 @@ use crate::model::{
     BackendKind, Counts, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration,
 };
 
+mod copy_in;
 mod migrations;
 mod queries;
 mod rows;

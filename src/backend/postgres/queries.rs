@@ -99,6 +99,13 @@ statements! {
          WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, on_path, \
                               metadata, n)"
     );
+    /// The last position in conversation $1 (0 when it has no messages).
+    LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1";
+    /// Rows of `message_columns!()` in PostgreSQL's binary COPY format (see
+    /// `copy_in`).
+    COPY_MESSAGES = concat!(
+        "COPY messages (", message_columns!(), ") FROM STDIN (FORMAT binary)"
+    );
     INSERT_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     );

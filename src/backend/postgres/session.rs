@@ -7,6 +7,7 @@ use postgres::types::{Json, ToSql};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::copy_in::{COPY_FROM, copy_messages};
 use super::queries::*;
 use super::rows::{
     branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
@@ -256,6 +257,9 @@ impl Session for PgSession<'_> {
         messages: &[Message],
         on_path: &[bool],
     ) -> Result<()> {
+        if messages.len() >= COPY_FROM {
+            return copy_messages(&mut self.conn.borrow_mut(), id, messages, on_path);
+        }
         // One multi-row INSERT per chunk, from arrays.
         let flags = on_path.chunks(APPEND_CHUNK);
         for (chunk, on_path) in messages.chunks(APPEND_CHUNK).zip(flags) {

@@ -1,0 +1,75 @@
+//! Large batches of messages into PostgreSQL by binary `COPY`.
+//!
+//! A multi-row `INSERT … FROM UNNEST` of arrays makes the server parse
+//! every array and plan a statement; binary `COPY` streams rows in their
+//! wire format, which a durable server takes faster for large batches. It
+//! runs inside the write transaction like any statement: a row the server
+//! refuses (a duplicate id) fails the copy, the transaction is rolled back,
+//! and nothing of the batch stays.
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{Json, ToSql, Type};
+
+use super::PgConn;
+use super::queries::{COPY_MESSAGES, LAST_POSITION};
+use super::rows::{duplicate_in, metadata_param};
+use crate::error::{Error, Result};
+use crate::model::{ConversationId, Message, MessageId};
+
+/// Batches at least this long are copied; shorter ones are inserted in one
+/// statement (a copy costs a round trip more, which only volume repays).
+pub(super) const COPY_FROM: usize = 1_000;
+
+/// The types of `message_columns!()`, in order.
+const TYPES: [Type; 10] = [
+    Type::INT8,
+    Type::BOOL,
+    Type::UUID,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::JSONB,
+    Type::UUID,
+    Type::JSONB,
+];
+
+/// Appends `messages` to conversation `id` after its last position, each
+/// on the current branch or not as `on_path` says. The caller holds the
+/// conversation's row (so no other writer takes these positions).
+pub(super) fn copy_messages(
+    conn: &mut PgConn,
+    id: ConversationId,
+    messages: &[Message],
+    on_path: &[bool],
+) -> Result<()> {
+    let last = conn.statement(LAST_POSITION)?;
+    let base: i64 = conn.client.query_one(&last, &[id.as_uuid()])?.get(0);
+    let copy = conn.statement(COPY_MESSAGES)?;
+    let refused = |e: postgres::Error| {
+        if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+            duplicate_in(&e, messages)
+        } else {
+            Error::from(e)
+        }
+    };
+    let mut writer = BinaryCopyInWriter::new(conn.client.copy_in(&copy)?, &TYPES);
+    for ((position, m), on_path) in (base + 1..).zip(messages).zip(on_path) {
+        let parent = m.parent_id.as_ref().map(MessageId::as_uuid);
+        let row: [&(dyn ToSql + Sync); 10] = [
+            &position,
+            on_path,
+            m.id.as_uuid(),
+            id.as_uuid(),
+            &m.role.as_str(),
+            &m.content,
+            &m.created_at,
+            &Json(&m.attachments),
+            &parent,
+            &metadata_param(&m.metadata)?,
+        ];
+        writer.write(&row).map_err(refused)?;
+    }
+    writer.finish().map_err(refused)?;
+    Ok(())
+}
