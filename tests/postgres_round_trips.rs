@@ -1,0 +1,229 @@
+//! How many round trips each call makes to PostgreSQL, counted by a proxy
+//! between the store and the server that reads the protocol: a round trip
+//! is a message after which the client waits for the server: `Sync` ends
+//! an extended-protocol exchange (also a copy's start, and its end after
+//! `CopyDone`), `Query` is a simple one. The counts are asserted, so a
+//! call that gains one fails here; `--nocapture` prints the table
+//! BENCHMARKS.md shows.
+//! Needs SILMARI_TEST_POSTGRES_URL (see `scripts/with-postgres`); without it
+//! the test says so and returns, and in CI it fails.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use common::pg::Database;
+use silmari_store::prelude::*;
+use silmari_store::{MessageEdit, PoolConfig, StoreConfig};
+
+/// Forwards connections to `server`, counting the client's round trips.
+struct Proxy {
+    address: String,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    fn start(server: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let address = listener.local_addr().expect("proxy address").to_string();
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&round_trips);
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = TcpStream::connect(&server).expect("reach the server");
+                let (client_in, server_in) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let counter = Arc::clone(&counter);
+                thread::spawn(move || count_and_forward(client_in, server, &counter));
+                thread::spawn(move || forward(server_in, client));
+            }
+        });
+        Proxy {
+            address,
+            round_trips,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
+    }
+}
+
+fn read_exact(from: &mut TcpStream, buf: &mut [u8]) -> bool {
+    from.read_exact(buf).is_ok()
+}
+
+/// Copies the client's messages to the server, counting those that end an
+/// exchange before forwarding them (so the count is in when the reply is).
+fn count_and_forward(mut from: TcpStream, mut to: TcpStream, round_trips: &AtomicU64) {
+    // Untyped messages first: SSL/GSS requests (8 bytes), then the startup.
+    loop {
+        let mut len = [0u8; 4];
+        if !read_exact(&mut from, &mut len) {
+            return;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; n.saturating_sub(4)];
+        if !read_exact(&mut from, &mut body) || to.write_all(&len).is_err() {
+            return;
+        }
+        if to.write_all(&body).is_err() {
+            return;
+        }
+        if n != 8 {
+            break;
+        }
+    }
+    loop {
+        let mut head = [0u8; 5];
+        if !read_exact(&mut from, &mut head) {
+            break;
+        }
+        let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; n.saturating_sub(4)];
+        if !read_exact(&mut from, &mut body) {
+            break;
+        }
+        if matches!(head[0], b'S' | b'Q') {
+            round_trips.fetch_add(1, Ordering::SeqCst);
+        }
+        if to.write_all(&head).is_err() || to.write_all(&body).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+fn forward(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// The `host:port` of a PostgreSQL URL, and the URL with `address` in its
+/// place and TLS off (the proxy reads the protocol).
+fn via(url: &str, address: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host),
+        None => (String::new(), authority),
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let proxied = format!("{scheme}://{user}{address}/{path}{separator}sslmode=disable");
+    (host.to_owned(), proxied)
+}
+
+#[test]
+fn each_call_makes_the_round_trips_it_needs() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let (server, _) = via(&database.url, "");
+    let proxy = Proxy::start(server);
+    let (_, url) = via(&database.url, &proxy.address);
+    let mut config: StoreConfig = url.parse().unwrap();
+    // One connection, opened up front: no pool refills in the counts.
+    config.pool = PoolConfig {
+        pool_size: 1,
+        max_overflow: 0,
+        ..PoolConfig::default()
+    };
+    let store = Store::open_with(config).unwrap();
+    let conversations = store.conversations();
+    let c = conversations
+        .create(NewConversation::titled("round trips"))
+        .unwrap();
+    conversations
+        .append_message(c.id, NewMessage::new(Role::User, "warm up"))
+        .unwrap();
+
+    let mut rows: Vec<(&str, u64)> = Vec::new();
+    let mut measure = |name: &'static str, call: &mut dyn FnMut()| {
+        call(); // prepares its statements
+        let before = proxy.count();
+        call();
+        rows.push((name, proxy.count() - before));
+    };
+    measure("W1 create a conversation", &mut || {
+        conversations.create(NewConversation::titled("t")).unwrap();
+    });
+    measure("W2 append a message", &mut || {
+        conversations
+            .append_message(c.id, NewMessage::new(Role::User, "hello"))
+            .unwrap();
+    });
+    measure("W3 get a conversation", &mut || {
+        conversations.get(c.id).unwrap().unwrap();
+    });
+    measure("W4 list 50", &mut || {
+        conversations.list(ConversationQuery::recent(50)).unwrap();
+    });
+    measure("append 10 messages at once", &mut || {
+        let batch = vec![NewMessage::new(Role::User, "x"); 10];
+        conversations.append_messages(c.id, batch).unwrap();
+    });
+    measure("append 1,000 messages at once (COPY)", &mut || {
+        let batch = vec![NewMessage::new(Role::User, "x"); 1_000];
+        conversations.append_messages(c.id, batch).unwrap();
+    });
+    let last = conversations
+        .append_message(c.id, NewMessage::new(Role::Assistant, "a"))
+        .unwrap();
+    measure("W8 edit a message", &mut || {
+        conversations
+            .edit_message(last.id, MessageEdit::new().content("b"))
+            .unwrap();
+    });
+    measure("W9 grow a streamed message", &mut || {
+        conversations.append_to_message(last.id, " more").unwrap();
+    });
+    measure("a page of 50 messages", &mut || {
+        conversations
+            .messages(c.id, PageRequest::first(50))
+            .unwrap();
+    });
+    let mut file = None;
+    measure("W6 record a file", &mut || {
+        let made = store.files().create(NewFile {
+            filename: "a.txt".into(),
+            content_type: "text/plain".into(),
+            size: 3,
+            ..NewFile::default()
+        });
+        file = Some(made.unwrap().id);
+    });
+    let file = file.unwrap();
+    measure("W6 read it back", &mut || {
+        store.files().get(file).unwrap().unwrap();
+    });
+
+    println!("| call | round trips |\n|---|---|");
+    for (name, n) in &rows {
+        println!("| {name} | {n} |");
+    }
+    // What each call makes today. A read or a single statement is one
+    // exchange; a write is BEGIN, its statements (the first locks the
+    // conversation's row), COMMIT. A batch looks up the current leaf in a
+    // statement of its own (a single append finds it inside its INSERT),
+    // and a copy reads the last position, then starts and ends the copy.
+    let expected = [
+        ("W1 create a conversation", 1),
+        ("W2 append a message", 4),
+        ("W3 get a conversation", 1),
+        ("W4 list 50", 1),
+        ("append 10 messages at once", 5),
+        ("append 1,000 messages at once (COPY)", 7),
+        ("W8 edit a message", 4),
+        ("W9 grow a streamed message", 4),
+        ("a page of 50 messages", 1),
+        ("W6 record a file", 1),
+        ("W6 read it back", 1),
+    ];
+    assert_eq!(rows, expected);
+}
