@@ -78,9 +78,9 @@ pub trait ConversationRepository: sealed::Sealed {
     fn append_message(&self, conversation: ConversationId, message: NewMessage) -> Result<Message>;
 
     /// Appends several messages at once, in order, each below the one
-    /// before, in one transaction (the
-    /// fast path for bulk work: one statement per message on SQLite, one
-    /// multi-row INSERT per few thousand on PostgreSQL). Moves `updated_at`
+    /// before, in one transaction (the fast path for bulk work: one
+    /// statement per message on SQLite; on PostgreSQL one multi-row INSERT,
+    /// or a binary COPY from 1,000 messages on). Moves `updated_at`
     /// forward once. At most [`MAX_BATCH`](crate::limits::MAX_BATCH)
     /// messages; an empty list does nothing.
     ///
