@@ -115,3 +115,45 @@ pub fn concurrent_tree_writes_keep_one_sound_tree(store: &Store) {
     assert_eq!(got, path);
     assert_eq!(tree.current_leaf, path.last().copied());
 }
+
+/// Two writers delete the same message at once: one deletes it, the other
+/// finds it gone (`false` or `NotFound`), never an error of the database
+/// (on PostgreSQL the second once tripped the message count's CHECK), and
+/// the count stays right.
+pub fn concurrent_deletes_of_one_message_agree(store: &Store) {
+    for round in 0..20 {
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("twice"))
+            .unwrap();
+        let only = store
+            .conversations()
+            .append_message(c.id, NewMessage::new(Role::User, "only"))
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.conversations().delete_message(only.id)
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("no thread panicked"))
+            .collect();
+        let deleted = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
+        assert_eq!(deleted, 1, "round {round}: {outcomes:?}");
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, Ok(_) | Err(Error::NotFound { .. })),
+                "round {round}: {outcome:?}"
+            );
+        }
+        let after = store.conversations().tree(c.id).unwrap().unwrap();
+        assert!(after.messages.is_empty());
+        assert_eq!(after.conversation.message_count, 0, "round {round}");
+    }
+}

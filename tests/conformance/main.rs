@@ -80,6 +80,7 @@ macro_rules! backends {
                     concurrency::concurrent_stores_are_clones,
                     concurrency::concurrent_random_mix_matches_replay,
                     concurrent_trees::concurrent_tree_writes_keep_one_sound_tree,
+                    concurrent_trees::concurrent_deletes_of_one_message_agree,
                     versions::version_moves_forward_on_every_write,
                     versions::version_stale_update_is_refused_and_writes_nothing,
                     versions::version_of_a_deleted_conversation_is_not_found,

@@ -47,10 +47,17 @@ statements! {
             message_count = message_count + $3, version = version + 1 \
         WHERE id = $1 AND ($4::bigint IS NULL OR version = $4)";
     /// [`TOUCH_CONVERSATION`] on the conversation of message $1.
+    ///
+    /// The message is looked up in the statement's snapshot, taken before
+    /// the wait for the row lock: when another transaction deleted it
+    /// meanwhile, this still touches the row, and the caller, reading the
+    /// message after the lock, finds it gone and rolls back. The count is
+    /// kept at 0 or more for that moment, so the caller's `NotFound` is
+    /// what surfaces, not the CHECK on `message_count`.
     TOUCH_CONVERSATION_OF = "UPDATE conversations \
         SET updated_at = CASE WHEN $2::timestamptz IS NULL THEN updated_at \
                 ELSE GREATEST($2, updated_at + interval '1 microsecond') END, \
-            message_count = message_count + $3, version = version + 1 \
+            message_count = GREATEST(message_count + $3, 0), version = version + 1 \
         WHERE id = (SELECT conversation_id FROM messages WHERE id = $1) \
           AND ($4::bigint IS NULL OR version = $4) RETURNING id";
     /// Title $2 and metadata $3 where given; archive mode $4 (1: set to $5
