@@ -106,6 +106,24 @@ fn main() {
                 assert!(ok.is_ok_and(|s| s.success()), "psql ANALYZE failed");
             }
         }
+        if let Ok(profile) = std::env::var("PROFILE") {
+            // One side's one workload for five seconds, to run under a
+            // profiler: PROFILE=new:W3, PROFILE=old:W4, …
+            let t = Instant::now();
+            let mut calls = 0u32;
+            while t.elapsed().as_secs() < 5 {
+                black_box(match profile.as_str() {
+                    "old:W3" => old::w3(&o),
+                    "new:W3" => new::w3(&n),
+                    "old:W4" => old::w4(&o),
+                    "new:W4" => new::w4(&n),
+                    _ => panic!("PROFILE is SIDE:WORKLOAD (old or new, W3 or W4)"),
+                });
+                calls += 1;
+            }
+            println!("{profile} {kind}: {:.1} µs per call", t.elapsed().as_secs_f64() * 1e6 / f64::from(calls));
+            continue;
+        }
         for name in ["W3", "W4"] {
             let iters = match (name, kind) {
                 ("W3", "memory") => 500,

@@ -50,8 +50,11 @@ macro_rules! summary_columns {
 }
 
 /// Conversation summaries by `$column`, newest first, archived or not as
-/// `$archived` (a placeholder) says, keyset `$filter`. `archived` (generated
-/// from `archived_at`) is the first key of the list indexes.
+/// `$archived` (`TRUE` or `FALSE`, written into the text) says, keyset
+/// `$filter`. `archived` (generated from `archived_at`) is the first key of
+/// the list indexes. The flag is not a placeholder: for a bound flag
+/// PostgreSQL's plan cache never found a generic plan cheaper than a custom
+/// one, so it planned every listing again, which cost most of the call.
 macro_rules! list_conversations {
     ($column:literal, $archived:literal, $filter:literal, $limit:literal) => {
         concat!(
@@ -146,27 +149,38 @@ pub(crate) fn pool_timeout<M: r2d2::ManageConnection>(
     }
 }
 
-/// The four statements of a conversation list: first page and later pages
-/// (keyset), by `updated_at` and by `created_at`.
+/// The eight statements of a conversation list: first page and later pages
+/// (keyset), by `updated_at` and by `created_at`, of the conversations that
+/// are not archived and of those that are.
 pub(crate) struct ListStatements {
     pub(crate) by_updated_first: &'static str,
     pub(crate) by_updated_after: &'static str,
     pub(crate) by_created_first: &'static str,
     pub(crate) by_created_after: &'static str,
+    pub(crate) archived_by_updated_first: &'static str,
+    pub(crate) archived_by_updated_after: &'static str,
+    pub(crate) archived_by_created_first: &'static str,
+    pub(crate) archived_by_created_after: &'static str,
 }
 
 impl ListStatements {
-    /// The statement for `order`, and the keyset position it continues after.
+    /// The statement for `order` over archived conversations or the others,
+    /// and the keyset position it continues after.
     pub(crate) fn pick(
         &self,
         order: ConversationOrder,
+        archived: bool,
         after: Option<TimeKey>,
     ) -> (&'static str, Option<TimeKey>) {
-        let sql = match (order, after.is_some()) {
-            (ConversationOrder::UpdatedAt, false) => self.by_updated_first,
-            (ConversationOrder::UpdatedAt, true) => self.by_updated_after,
-            (ConversationOrder::CreatedAt, false) => self.by_created_first,
-            (ConversationOrder::CreatedAt, true) => self.by_created_after,
+        let sql = match (order, archived, after.is_some()) {
+            (ConversationOrder::UpdatedAt, false, false) => self.by_updated_first,
+            (ConversationOrder::UpdatedAt, false, true) => self.by_updated_after,
+            (ConversationOrder::CreatedAt, false, false) => self.by_created_first,
+            (ConversationOrder::CreatedAt, false, true) => self.by_created_after,
+            (ConversationOrder::UpdatedAt, true, false) => self.archived_by_updated_first,
+            (ConversationOrder::UpdatedAt, true, true) => self.archived_by_updated_after,
+            (ConversationOrder::CreatedAt, true, false) => self.archived_by_created_first,
+            (ConversationOrder::CreatedAt, true, true) => self.archived_by_created_after,
         };
         (sql, after)
     }

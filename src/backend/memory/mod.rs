@@ -64,17 +64,24 @@ struct Slot {
 impl Entry {
     /// The conversation with its current branch.
     fn to_conversation(&self) -> Conversation {
-        // The branch's messages found first, then cloned from an iterator
-        // of known length, so each is written once into a vector sized
-        // once (a filter's would grow step by step and move every message).
-        let path: Vec<&Message> = self
-            .messages
-            .values()
-            .filter(|slot| slot.on_path)
-            .map(|slot| &slot.message)
-            .collect();
+        // Counted first so the vector is sized once and each message is
+        // written straight into it; a linear conversation (every message on
+        // the branch) takes the exact-size iterator.
+        let on_path = self.messages.values().filter(|slot| slot.on_path).count();
+        let messages: Vec<Message> = if on_path == self.messages.len() {
+            self.messages
+                .values()
+                .map(|slot| slot.message.clone())
+                .collect()
+        } else {
+            let mut messages = Vec::with_capacity(on_path);
+            for slot in self.messages.values().filter(|slot| slot.on_path) {
+                messages.push(slot.message.clone());
+            }
+            messages
+        };
         Conversation {
-            messages: path.into_iter().cloned().collect(),
+            messages,
             ..self.header.clone()
         }
     }

@@ -13,8 +13,8 @@ use super::test_database::TestDatabase;
 use crate::migrate::POSTGRES;
 use crate::model::MigrationTarget;
 
-/// 5,000 conversations (every tenth archived) and one of 5,000 messages with
-/// a branch every hundred messages.
+/// 5,000 conversations (every tenth archived) of ten messages each, and one
+/// of 5,000 messages with a branch every hundred messages.
 const FILL: &str = "
     INSERT INTO conversations (id, title, created_at, updated_at, archived_at)
     SELECT gen_random_uuid(), 'c' || n, now() - n * interval '1 second',
@@ -27,8 +27,12 @@ const FILL: &str = "
     SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
            '00000000-0000-7000-8000-000000000001', n, 'user', 'm' || n, now(), n % 100 <> 0
     FROM generate_series(1, 5000) n;
+    INSERT INTO messages (id, conversation_id, position, role, content, created_at, parent_id)
+    SELECT gen_random_uuid(), c.id, n, 'user', 'm' || n, now(),
+           CASE WHEN n > 1 THEN gen_random_uuid() END
+    FROM conversations c, generate_series(1, 10) n WHERE c.title <> 'long';
     UPDATE messages SET parent_id = ('00000000-0000-7000-8000-' || lpad((position - 1)::text, 12, '0'))::uuid
-    WHERE position > 1;
+    WHERE position > 1 AND conversation_id = '00000000-0000-7000-8000-000000000001';
     ANALYZE;";
 
 #[test]
@@ -42,28 +46,44 @@ fn chat_statements_are_served_by_indexes() {
 
     let conversation = Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap();
     let message = Uuid::parse_str("00000000-0000-7000-8000-000000002500").unwrap();
+    let short: Uuid = conn
+        .client
+        .query_one("SELECT id FROM conversations WHERE title = 'c7'", &[])
+        .expect("a short conversation")
+        .get(0);
     let (t, id, limit) = (time::OffsetDateTime::now_utc(), Uuid::max(), 51_i64);
     // A page from the middle; a branch switch near the end (as a
     // regenerate is: everything after most of the conversation).
     let (after, first, fork) = (10_i64, i64::MIN, 4_990_i64);
-    let (no, yes) = (false, true);
     let cases: Vec<(&str, &str, Vec<&(dyn ToSql + Sync)>)> = vec![
-        ("BY_UPDATED_FIRST", BY_UPDATED_FIRST, vec![&no, &limit]),
+        ("BY_UPDATED_FIRST", BY_UPDATED_FIRST, vec![&limit]),
+        ("BY_UPDATED_AFTER", BY_UPDATED_AFTER, vec![&t, &id, &limit]),
+        ("BY_CREATED_FIRST", BY_CREATED_FIRST, vec![&limit]),
+        ("BY_CREATED_AFTER", BY_CREATED_AFTER, vec![&t, &id, &limit]),
         (
-            "BY_UPDATED_FIRST archived",
-            BY_UPDATED_FIRST,
-            vec![&yes, &limit],
+            "ARCHIVED_BY_UPDATED_FIRST",
+            ARCHIVED_BY_UPDATED_FIRST,
+            vec![&limit],
         ),
         (
-            "BY_UPDATED_AFTER",
-            BY_UPDATED_AFTER,
-            vec![&no, &t, &id, &limit],
+            "ARCHIVED_BY_UPDATED_AFTER",
+            ARCHIVED_BY_UPDATED_AFTER,
+            vec![&t, &id, &limit],
         ),
-        ("BY_CREATED_FIRST", BY_CREATED_FIRST, vec![&no, &limit]),
         (
-            "BY_CREATED_AFTER",
-            BY_CREATED_AFTER,
-            vec![&no, &t, &id, &limit],
+            "ARCHIVED_BY_CREATED_FIRST",
+            ARCHIVED_BY_CREATED_FIRST,
+            vec![&limit],
+        ),
+        (
+            "ARCHIVED_BY_CREATED_AFTER",
+            ARCHIVED_BY_CREATED_AFTER,
+            vec![&t, &id, &limit],
+        ),
+        (
+            "CONVERSATION_WITH_MESSAGES",
+            CONVERSATION_WITH_MESSAGES,
+            vec![&short],
         ),
         (
             "BRANCH_PAGE",
@@ -84,34 +104,115 @@ fn chat_statements_are_served_by_indexes() {
             vec![&conversation, &message, &message],
         ),
     ];
-    for (name, sql, params) in cases {
-        let plan: Vec<String> = conn
-            .client
-            .query(&format!("EXPLAIN {sql}"), &params)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        let plan = plan.join("\n");
-        for store_table in ["conversations", "messages"] {
-            assert!(
-                !plan.contains(&format!("Seq Scan on {store_table}")),
-                "{name} scans {store_table}:\n{plan}"
-            );
-        }
-        // The first messages come from the index (`parent_id IS NULL`), but
-        // PostgreSQL does not take an IS NULL key as giving their order: it
-        // sorts them, as many as there are alternatives at the start.
-        // The walks up and down the tree sort the rows the walk found.
-        let sorts_found_rows = (name == "FIRST_MESSAGES"
-            && plan.contains("Index Cond: ((conversation_id = ")
-            && plan.contains("(parent_id IS NULL)"))
-            || plan.contains("Sort Key: up.\"position\"")
-            || plan.contains("Sort Key: down.\"position\"");
-        assert!(
-            !plan.contains("Sort") || sorts_found_rows,
-            "{name} sorts:\n{plan}"
-        );
-        println!("{name}:\n{plan}\n");
+    for (name, sql, params) in &cases {
+        let plan = explain(&mut conn.client, &format!("EXPLAIN {sql}"), params, name);
+        assert_index_driven(name, &plan);
     }
+    // The store's connections plan each statement once, for any values
+    // (`plan_cache_mode=force_generic_plan`): the generic plans must be
+    // index-driven too.
+    conn.client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .expect("set plan_cache_mode");
+    for (name, sql, params) in &cases {
+        conn.client
+            .batch_execute(&format!("PREPARE generic AS {sql}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A generic plan does not depend on the values: NULLs will do.
+        let nulls = vec!["NULL"; params.len()].join(", ");
+        let label = format!("{name} (generic plan)");
+        let execute = format!("EXPLAIN EXECUTE generic({nulls})");
+        let plan = explain(&mut conn.client, &execute, &[], &label);
+        assert_index_driven(&label, &plan);
+        conn.client
+            .batch_execute("DEALLOCATE generic")
+            .expect("deallocate");
+    }
+}
+
+fn explain(
+    client: &mut postgres::Client,
+    explain: &str,
+    params: &[&(dyn ToSql + Sync)],
+    name: &str,
+) -> String {
+    let plan: Vec<String> = client
+        .query(explain, params)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    println!("{name}:\n{plan}\n");
+    plan
+}
+
+fn assert_index_driven(name: &str, plan: &str) {
+    for store_table in ["conversations", "messages"] {
+        assert!(
+            !plan.contains(&format!("Seq Scan on {store_table}")),
+            "{name} scans {store_table}:\n{plan}"
+        );
+    }
+    // The first messages come from the index (`parent_id IS NULL`), but
+    // PostgreSQL does not take an IS NULL key as giving their order: it
+    // sorts them, as many as there are alternatives at the start.
+    // The walks up and down the tree sort the rows the walk found, and a
+    // conversation's branch is sorted after the index gave its rows (its
+    // row and theirs are one union, ordered by position).
+    let sorts_found_rows = (name.starts_with("FIRST_MESSAGES")
+        && plan.contains("Index Cond: ((conversation_id = ")
+        && plan.contains("(parent_id IS NULL)"))
+        || plan.contains("Sort Key: up.\"position\"")
+        || plan.contains("Sort Key: down.\"position\"")
+        || (name.starts_with("CONVERSATION_WITH_MESSAGES")
+            && plan.contains("Sort Key: (NULL::bigint)")
+            && plan.contains("Index Cond: (conversation_id = "));
+    assert!(
+        !plan.contains("Sort") || sorts_found_rows,
+        "{name} sorts:\n{plan}"
+    );
+}
+
+/// A store's connection plans a listing once and then reuses the plan,
+/// whatever the URL's own `options` say besides.
+#[test]
+fn store_connections_plan_each_statement_once() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let url = db.url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}options=-c%20work_mem%3D8MB");
+    let config: crate::config::StoreConfig = url.parse().expect("url");
+    let crate::config::Location::Postgres(url) = &config.location else {
+        panic!("not a PostgreSQL URL");
+    };
+    let backend = super::PostgresBackend::open(url, &config.pool, true).expect("open");
+    let mut conn = backend.connection().expect("connection");
+    let setting = |conn: &mut super::PgConn, name: &str| -> String {
+        conn.client
+            .query_one(&format!("SHOW {name}"), &[])
+            .expect("show")
+            .get(0)
+    };
+    assert_eq!(setting(&mut conn, "plan_cache_mode"), "force_generic_plan");
+    assert_eq!(
+        setting(&mut conn, "work_mem"),
+        "8MB",
+        "the URL's options kept"
+    );
+    let list = conn.statement(BY_UPDATED_FIRST).expect("prepare");
+    for limit in [51_i64, 2, 1_000] {
+        conn.client.query(&list, &[&limit]).expect("list");
+    }
+    let row = conn
+        .client
+        .query_one(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+            &[&BY_UPDATED_FIRST],
+        )
+        .expect("pg_prepared_statements");
+    let (generic, custom): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!((generic, custom), (3, 0), "planned for each call's values");
 }

@@ -27,15 +27,22 @@ statements! {
          VALUES ($1, $2, $3, $4, $5, $6, $7)";
     CONVERSATION = "SELECT title FROM conversations WHERE id = $1";
     /// A conversation and its current branch in one statement (one
-    /// snapshot, one round trip): a row per message, or one row of NULL
-    /// message columns. Only what a message of the branch needs is read:
-    /// its conversation is known, and its parent is the message before
-    /// (see `link_branch`).
+    /// snapshot, one round trip): a row per message of the branch in order,
+    /// then a row of the conversation's columns (`position` NULL).
+    /// The conversation's columns are sent once, not on every message's
+    /// row as a join would (its metadata may be a long system prompt, and
+    /// every `jsonb` is turned into text to be sent); a message's empty
+    /// metadata is sent as NULL for the same reason. Only what a message of
+    /// the branch needs is read: its conversation is known, and its parent
+    /// is the message before (see `link_branch`).
     CONVERSATION_WITH_MESSAGES = concat!(
-        "SELECT c.title, c.created_at, c.updated_at, c.version, c.archived_at, c.metadata, ",
-        "c.message_count, m.id, m.role, m.content, m.created_at, m.attachments, m.metadata ",
-        "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.on_path ",
-        "WHERE c.id = $1 ORDER BY m.position"
+        "SELECT title, created_at, updated_at, version, archived_at, metadata, message_count, ",
+        "NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::jsonb, NULL::jsonb, ",
+        "NULL::bigint AS position FROM conversations WHERE id = $1 ",
+        "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, ",
+        "id, role, content, created_at, attachments, NULLIF(metadata, '{}'), position ",
+        "FROM messages WHERE conversation_id = $1 AND on_path ",
+        "ORDER BY position"
     );
     /// Counts $3 more (or fewer) messages, moves the version forward and
     /// locks the row until commit, if the version is $4 (NULL: any); with a
@@ -77,10 +84,14 @@ statements! {
     );
     ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + $2 WHERE id = $1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1";
-    BY_UPDATED_FIRST = list_conversations!("updated_at", "$1", "", "$2");
-    BY_UPDATED_AFTER = list_conversations!("updated_at", "$1", " AND (updated_at, id) < ($2, $3)", "$4");
-    BY_CREATED_FIRST = list_conversations!("created_at", "$1", "", "$2");
-    BY_CREATED_AFTER = list_conversations!("created_at", "$1", " AND (created_at, id) < ($2, $3)", "$4");
+    BY_UPDATED_FIRST = list_conversations!("updated_at", "FALSE", "", "$1");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", "FALSE", " AND (updated_at, id) < ($1, $2)", "$3");
+    BY_CREATED_FIRST = list_conversations!("created_at", "FALSE", "", "$1");
+    BY_CREATED_AFTER = list_conversations!("created_at", "FALSE", " AND (created_at, id) < ($1, $2)", "$3");
+    ARCHIVED_BY_UPDATED_FIRST = list_conversations!("updated_at", "TRUE", "", "$1");
+    ARCHIVED_BY_UPDATED_AFTER = list_conversations!("updated_at", "TRUE", " AND (updated_at, id) < ($1, $2)", "$3");
+    ARCHIVED_BY_CREATED_FIRST = list_conversations!("created_at", "TRUE", "", "$1");
+    ARCHIVED_BY_CREATED_AFTER = list_conversations!("created_at", "TRUE", " AND (created_at, id) < ($1, $2)", "$3");
 
     /// Appends one message below the current leaf, after the last message,
     /// on the current branch; returns its parent. Run after
@@ -189,10 +200,14 @@ statements! {
     HISTORY = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 }
 
-/// The conversation list statements, by order and page.
+/// The conversation list statements, by order, page and archive flag.
 pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
     by_updated_first: BY_UPDATED_FIRST,
     by_updated_after: BY_UPDATED_AFTER,
     by_created_first: BY_CREATED_FIRST,
     by_created_after: BY_CREATED_AFTER,
+    archived_by_updated_first: ARCHIVED_BY_UPDATED_FIRST,
+    archived_by_updated_after: ARCHIVED_BY_UPDATED_AFTER,
+    archived_by_created_first: ARCHIVED_BY_CREATED_FIRST,
+    archived_by_created_after: ARCHIVED_BY_CREATED_AFTER,
 };

@@ -116,7 +116,7 @@ fn stored_from(row: &Row, at: usize) -> Result<Stored> {
 /// Decodes a message of `conversation`'s current branch from the columns
 /// `id, role, content, created_at, attachments, metadata` starting at `at`
 /// (the conversation is known, and the parent is the message before: see
-/// `link_branch`).
+/// `link_branch`); empty metadata may come as NULL.
 pub(super) fn branch_message_at(
     row: &Row,
     at: usize,
@@ -131,7 +131,10 @@ pub(super) fn branch_message_at(
         created_at: time_at(row, at + 3, T, "created_at")?,
         attachments: attachments_at(row, at + 4)?,
         parent_id: None,
-        metadata: metadata_at(row, at + 5, T)?,
+        // Empty metadata comes as NULL (see CONVERSATION_WITH_MESSAGES).
+        metadata: get::<Option<Json<Metadata>>>(row, at + 5, T, "metadata")?
+            .map(|Json(metadata)| metadata)
+            .unwrap_or_default(),
     })
 }
 

@@ -159,16 +159,21 @@ impl Session for PgSession<'_> {
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
         let rows = self.query(CONVERSATION_WITH_MESSAGES, &[id.as_uuid()])?;
-        let Some(first) = rows.first() else {
+        let Some((last, rows)) = rows.split_last() else {
             return Ok(None);
         };
-        let header = header_at(first, *id.as_uuid())?;
-        let mut messages = Vec::with_capacity(rows.len());
-        if get::<Option<Uuid>>(first, 7, "messages", "id")?.is_some() {
-            for row in &rows {
-                messages.push(branch_message_at(row, 7, id)?);
-            }
+        if get::<Option<i64>>(last, 13, "messages", "position")?.is_some() {
+            return Err(Error::corrupt(
+                "messages",
+                "conversation_id",
+                format!("messages of conversation {id}, which is not stored"),
+            ));
         }
+        let header = header_at(last, *id.as_uuid())?;
+        let mut messages = rows
+            .iter()
+            .map(|row| branch_message_at(row, 7, id))
+            .collect::<Result<Vec<_>>>()?;
         link_branch(&mut messages, None);
         Ok(Some(header.into_conversation(messages)))
     }
@@ -420,11 +425,11 @@ impl Session for PgSession<'_> {
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match LISTS.pick(order, after) {
-            (sql, None) => self.rows(sql, &[&archived, &limit], summary_at),
+        match LISTS.pick(order, archived, after) {
+            (sql, None) => self.rows(sql, &[&limit], summary_at),
             (sql, Some(after)) => {
                 let (t, id) = key_params(after)?;
-                self.rows(sql, &[&archived, &t, &id, &limit], summary_at)
+                self.rows(sql, &[&t, &id, &limit], summary_at)
             }
         }
     }

@@ -40,6 +40,18 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The URL of this database (the server's, naming it).
+    pub(super) fn url(&self) -> String {
+        let (base, query) = match self.server.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (self.server.as_str(), String::new()),
+        };
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        format!("{server}/{}{query}", self.name)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = Client::connect(&self.server, NoTls) {

@@ -70,10 +70,14 @@ statements! {
     );
     ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + ?2 WHERE id = ?1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = ?1";
-    BY_UPDATED_FIRST = list_conversations!("updated_at", "?1", "", "?2 + 0");
-    BY_UPDATED_AFTER = list_conversations!("updated_at", "?1", " AND (updated_at, id) < (?2, ?3)", "?4 + 0");
-    BY_CREATED_FIRST = list_conversations!("created_at", "?1", "", "?2 + 0");
-    BY_CREATED_AFTER = list_conversations!("created_at", "?1", " AND (created_at, id) < (?2, ?3)", "?4 + 0");
+    BY_UPDATED_FIRST = list_conversations!("updated_at", "FALSE", "", "?1 + 0");
+    BY_UPDATED_AFTER = list_conversations!("updated_at", "FALSE", " AND (updated_at, id) < (?1, ?2)", "?3 + 0");
+    BY_CREATED_FIRST = list_conversations!("created_at", "FALSE", "", "?1 + 0");
+    BY_CREATED_AFTER = list_conversations!("created_at", "FALSE", " AND (created_at, id) < (?1, ?2)", "?3 + 0");
+    ARCHIVED_BY_UPDATED_FIRST = list_conversations!("updated_at", "TRUE", "", "?1 + 0");
+    ARCHIVED_BY_UPDATED_AFTER = list_conversations!("updated_at", "TRUE", " AND (updated_at, id) < (?1, ?2)", "?3 + 0");
+    ARCHIVED_BY_CREATED_FIRST = list_conversations!("created_at", "TRUE", "", "?1 + 0");
+    ARCHIVED_BY_CREATED_AFTER = list_conversations!("created_at", "TRUE", " AND (created_at, id) < (?1, ?2)", "?3 + 0");
 
     /// Appends one message below the current leaf, after the last message,
     /// on the current branch; returns its parent.
@@ -135,10 +139,14 @@ statements! {
     );
 }
 
-/// The conversation list statements, by order and page.
+/// The conversation list statements, by order, page and archive flag.
 pub(super) const LISTS: crate::backend::sql::ListStatements = crate::backend::sql::ListStatements {
     by_updated_first: BY_UPDATED_FIRST,
     by_updated_after: BY_UPDATED_AFTER,
     by_created_first: BY_CREATED_FIRST,
     by_created_after: BY_CREATED_AFTER,
+    archived_by_updated_first: ARCHIVED_BY_UPDATED_FIRST,
+    archived_by_updated_after: ARCHIVED_BY_UPDATED_AFTER,
+    archived_by_created_first: ARCHIVED_BY_CREATED_FIRST,
+    archived_by_created_after: ARCHIVED_BY_CREATED_AFTER,
 };

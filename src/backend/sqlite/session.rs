@@ -368,11 +368,9 @@ impl Session for SqliteSession<'_> {
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match LISTS.pick(order, after) {
-            (sql, None) => self.rows(sql, params![archived, limit], summary_at),
-            (sql, Some((t, id))) => {
-                self.rows(sql, params![archived, t, key(id), limit], summary_at)
-            }
+        match LISTS.pick(order, archived, after) {
+            (sql, None) => self.rows(sql, params![limit], summary_at),
+            (sql, Some((t, id))) => self.rows(sql, params![t, key(id), limit], summary_at),
         }
     }
 
