@@ -5,7 +5,9 @@
 //! median time per call and the median of the per-round ratios new/old.
 //!
 //! Environment: ROUNDS (default 200), KINDS (default "memory sqlite", add
-//! "postgres" with AB_PG_old and AB_PG_new naming one database each).
+//! "postgres" with AB_PG_old and AB_PG_new naming one database each),
+//! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
+//! seconds instead, e.g. under a profiler).
 
 use std::hint::black_box;
 use std::time::Instant;
