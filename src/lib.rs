@@ -113,7 +113,7 @@ mod jsonl;
 mod migrations;
 mod transfer;
 
-pub use config::{Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
+pub use config::{Checkpoint, Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
 pub use error::{Entity, Error, Result};
 pub use migrations::Migrations;
 pub use model::{

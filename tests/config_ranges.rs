@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use silmari_store::prelude::*;
-use silmari_store::{Location, PoolConfig, SqliteOptions, StoreConfig};
+use silmari_store::{Checkpoint, Location, PoolConfig, SqliteOptions, StoreConfig};
 
 /// The field an `InvalidInput` names, or a description of what came instead.
 fn refused_field<T: std::fmt::Debug>(result: silmari_store::Result<T>) -> String {
@@ -140,6 +140,14 @@ fn out_of_range_settings_from_code_are_refused_before_anything_is_written() {
         ),
         ("snapshots_kept", sqlite(&|s| s.snapshots_kept = usize::MAX)),
         ("snapshots_kept", sqlite(&|s| s.snapshots_kept = 101)),
+        (
+            "checkpoint",
+            sqlite(&|s| s.checkpoint = Checkpoint::Background { pages: 0 }),
+        ),
+        (
+            "checkpoint",
+            sqlite(&|s| s.checkpoint = Checkpoint::Inline { pages: 1_000_001 }),
+        ),
         ("pool_size", pool(&|p| p.pool_size = 0)),
         ("pool_size", pool(&|p| p.pool_size = 101)),
         ("max_overflow", pool(&|p| p.max_overflow = u32::MAX)),

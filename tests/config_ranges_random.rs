@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use silmari_store::prelude::*;
-use silmari_store::{Location, PoolConfig, SqliteOptions, StoreConfig};
+use silmari_store::{Checkpoint, Location, PoolConfig, SqliteOptions, StoreConfig};
 
 /// The URL of a database file in `dir`.
 fn file_url(dir: &Path, query: &str) -> String {
@@ -255,9 +255,10 @@ fn any_count() -> impl Strategy<Value = u64> {
     prop_oneof![any::<u64>(), 0u64..1200, Just(u64::MAX), Just(0)]
 }
 
-/// The nine settings as text fields: pool_size, max_overflow, pool_timeout,
+/// The ten settings as text fields: pool_size, max_overflow, pool_timeout,
 /// pool_recycle, busy_timeout, statement_cache_capacity, require_wal,
-/// snapshots_kept, slow_statement.
+/// snapshots_kept, slow_statement, checkpoint (`b` background or `i`
+/// inline, then the pages).
 fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
     let ms =
         |min: u64| (min..=86_400_000u64).prop_map(|ms| duration_text(Duration::from_millis(ms)));
@@ -269,10 +270,11 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
             any::<bool>(),
             0u64..=100,
             prop::option::of(ms(0)),
+            checkpoint_text(1u32..=1_000_000),
         ),
     )
         .prop_map(
-            |((size, overflow, timeout), (recycle, busy), (cache, wal, kept, slow))| {
+            |((size, overflow, timeout), (recycle, busy), (cache, wal, kept, slow, checkpoint))| {
                 vec![
                     size.to_string(),
                     overflow.to_string(),
@@ -283,6 +285,7 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
                     wal.to_string(),
                     kept.to_string(),
                     slow.unwrap_or_else(|| "none".to_owned()),
+                    checkpoint,
                 ]
             },
         )
@@ -299,8 +302,16 @@ fn wild_field(i: usize) -> BoxedStrategy<String> {
             .prop_map(|d| d.map_or("none".to_owned(), duration_text))
             .boxed(),
         6 => any::<bool>().prop_map(|b| b.to_string()).boxed(),
+        9 => checkpoint_text(any::<u32>()).boxed(),
         _ => any_count().prop_map(|n| n.to_string()).boxed(),
     }
+}
+
+/// A checkpoint setting as text: `b` (background) or `i` (inline), then
+/// pages drawn from `pages`.
+fn checkpoint_text(pages: impl Strategy<Value = u32>) -> impl Strategy<Value = String> {
+    (any::<bool>(), pages)
+        .prop_map(|(background, pages)| format!("{}{pages}", if background { 'b' } else { 'i' }))
 }
 
 fn duration_text(d: Duration) -> String {
@@ -310,7 +321,7 @@ fn duration_text(d: Duration) -> String {
 /// Settings in range, then none, one or a few of them replaced by wild
 /// values; as the text a child reads back.
 fn random_settings() -> impl Strategy<Value = String> {
-    (in_range_fields(), prop::collection::vec(0usize..9, 0..=2))
+    (in_range_fields(), prop::collection::vec(0usize..10, 0..=2))
         .prop_flat_map(|(fields, wild)| {
             let replacements: Vec<_> = wild
                 .into_iter()
@@ -344,6 +355,14 @@ fn settings_from_text(text: &str) -> (PoolConfig, SqliteOptions) {
         require_wal: f[6].parse().unwrap(),
         snapshots_kept: f[7].parse::<u64>().unwrap() as usize,
         slow_statement: (f[8] != "none").then(|| d(f[8])),
+        checkpoint: {
+            let pages = f[9][1..].parse().unwrap();
+            if f[9].starts_with('b') {
+                Checkpoint::Background { pages }
+            } else {
+                Checkpoint::Inline { pages }
+            }
+        },
     };
     (pool, sqlite)
 }

@@ -29,9 +29,16 @@ fn child(name: &str, arg: &str) -> std::process::Child {
 
 /// The child side of the crash loop: open (maybe migrating), then append
 /// batches of three messages with attachments forever, printing each
-/// acknowledged batch.
-fn crash_child(path: &str) {
-    let store = Store::open(&url(Path::new(path))).expect("open");
+/// acknowledged batch. `arg` is the path and the pages at which the
+/// background checkpointer starts (small in every other round, so that the
+/// kills land in checkpoints too).
+fn crash_child(arg: &str) {
+    let (path, pages) = arg.split_once('|').expect("path|pages");
+    let mut config: StoreConfig = url(Path::new(path)).parse().expect("url");
+    config.sqlite.checkpoint = silmari_store::Checkpoint::Background {
+        pages: pages.parse().expect("pages"),
+    };
+    let store = Store::open_with(config).expect("open");
     let c = store
         .conversations()
         .create(NewConversation::titled("crash"))
@@ -85,7 +92,8 @@ fn crash_loop_loses_nothing_acknowledged() {
             acknowledged.clear();
             fresh_files += 1;
         }
-        let mut process = child(NAME, &path.display().to_string());
+        let pages = if round % 2 == 0 { 1000 } else { 4 };
+        let mut process = child(NAME, &format!("{}|{pages}", path.display()));
         let delay = if fresh {
             rng.below(15)
         } else {

@@ -15,7 +15,7 @@ mod postgres;
 mod redact;
 mod url;
 
-pub use pool::{PoolConfig, SqliteOptions};
+pub use pool::{Checkpoint, PoolConfig, SqliteOptions};
 pub use postgres::PostgresUrl;
 #[cfg(feature = "postgres")]
 pub(crate) use redact::redact;
@@ -116,6 +116,7 @@ impl fmt::Display for Location {
 /// | [`SqliteOptions::statement_cache_capacity`] | – | 0 to 1000 | 64 |
 /// | [`SqliteOptions::snapshots_kept`] | – | 0 to 100 | 3 |
 /// | [`SqliteOptions::slow_statement`] | `slow_statement` (s) | 0 to one day, or `None` | `None` (off) |
+/// | [`SqliteOptions::checkpoint`] | – | 1 to 1,000,000 pages | background, 1000 pages |
 ///
 /// URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
 /// whole numbers. `pool_size + max_overflow` is at most 200 connections:

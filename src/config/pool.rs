@@ -17,6 +17,8 @@ const MAX_OVERFLOW: (u64, u64) = (0, 100);
 const STATEMENT_CACHE_CAPACITY: (u64, u64) = (0, 1000);
 /// `snapshots_kept`: 0 to 100 copies of the database file.
 const SNAPSHOTS_KEPT: (u64, u64) = (0, 100);
+/// `checkpoint` pages: 1 to 1,000,000 (4 GiB of 4 KiB pages).
+const CHECKPOINT_PAGES: (u64, u64) = (1, 1_000_000);
 /// The longest timeout or lifetime: one day.
 const ONE_DAY: Duration = Duration::from_secs(86_400);
 /// `pool_timeout`: 1 ms to one day.
@@ -105,6 +107,63 @@ pub struct SqliteOptions {
     /// to one day. URL parameter `slow_statement` (seconds). Default `None`:
     /// off, and then nothing is measured at all.
     pub slow_statement: Option<Duration>,
+    /// When a database file's write-ahead log is copied back into it (a
+    /// checkpoint): by a thread of the store, off the commit path (the
+    /// default, [`Checkpoint::Background`] at 1000 pages), or by the commit
+    /// that fills it, as SQLite does by itself ([`Checkpoint::Inline`]).
+    /// Pages: 1 to 1,000,000.
+    pub checkpoint: Checkpoint,
+}
+
+/// Who runs an SQLite database file's checkpoints, and when.
+///
+/// In WAL mode a commit appends pages to `<file>-wal`; a checkpoint copies
+/// them back into the database file so that the log can start again from
+/// its beginning. Durability is the same either way (`synchronous=NORMAL`):
+/// a commit is in the log before it is acknowledged, and a checkpoint
+/// syncs the log before it copies anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// A thread of the store, woken by a commit that leaves `pages` pages
+    /// or more in the log, copies them back while writers go on (SQLite's
+    /// `PASSIVE` checkpoint), so commits do not wait for checkpoints. The
+    /// log starts again from its beginning only when a writer begins after
+    /// a checkpoint copied all of it, which writers that never pause do not
+    /// allow: so the commit that leaves eight times `pages` in the log waits
+    /// for one more, short, pass of the thread (taking no lock: readers and
+    /// other writers go on), and the log starts again; the log file is cut
+    /// back to eight times `pages` when it does. A reader that stays on an
+    /// old snapshot keeps it from starting again, as with SQLite's own
+    /// checkpoints. The thread stops when the last clone of the
+    /// [`Store`](crate::Store) is dropped; a database file opened by several
+    /// stores or processes has a checkpointer in each, and they never wait
+    /// for one another (one that finds another at work leaves it to that
+    /// one).
+    Background {
+        /// Pages in the log (4 KiB each by default) that wake the thread.
+        pages: u32,
+    },
+    /// The commit that leaves `pages` pages or more in the log runs the
+    /// checkpoint itself before it returns (SQLite's `wal_autocheckpoint`).
+    Inline {
+        /// Pages in the log that make a commit checkpoint.
+        pages: u32,
+    },
+}
+
+impl Checkpoint {
+    /// The pages that set a checkpoint off.
+    pub fn pages(self) -> u32 {
+        match self {
+            Checkpoint::Background { pages } | Checkpoint::Inline { pages } => pages,
+        }
+    }
+}
+
+impl Default for Checkpoint {
+    fn default() -> Self {
+        Checkpoint::Background { pages: 1000 }
+    }
 }
 
 impl Default for SqliteOptions {
@@ -115,6 +174,7 @@ impl Default for SqliteOptions {
             require_wal: true,
             snapshots_kept: 3,
             slow_statement: None,
+            checkpoint: Checkpoint::default(),
         }
     }
 }
@@ -133,7 +193,11 @@ impl SqliteOptions {
         if let Some(threshold) = self.slow_statement {
             duration("slow_statement", threshold, SLOW_STATEMENT)?;
         }
-        Ok(())
+        count(
+            "checkpoint",
+            u64::from(self.checkpoint.pages()),
+            CHECKPOINT_PAGES,
+        )
     }
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::sql::pool_timeout;
 use super::{Backend, Body, Finish};
-use crate::config::{PoolConfig, SqliteOptions};
+use crate::config::{Checkpoint, PoolConfig, SqliteOptions};
 use crate::error::{Error, Result};
 use crate::migrate::SQLITE;
 use crate::model::{
@@ -26,6 +26,7 @@ use crate::model::{
 use errors::{conflict_on, open_error, open_message};
 use migrations::{MigrationLock, applied_migrations, schema_moved};
 
+mod checkpointer;
 mod errors;
 mod maintenance;
 mod migrations;
@@ -48,6 +49,8 @@ pub(crate) enum Target {
 }
 
 pub(crate) struct SqliteBackend {
+    /// Stopped (when the store closes) before the pool's connections close.
+    checkpointer: Option<checkpointer::Checkpointer>,
     pool: Pool<Manager>,
     path: Option<PathBuf>,
     snapshots_kept: usize,
@@ -129,6 +132,7 @@ fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Res
                 path.display()
             );
         }
+        checkpointer::configure(conn, options.checkpoint).map_err(fail)?;
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(fail)?;
@@ -232,12 +236,19 @@ impl SqliteBackend {
                 SQLITE.verify(&applied_migrations(&first)?)?;
             }
         }
+        let checkpointer = match (&target, options.checkpoint) {
+            (Target::File(_), Checkpoint::Background { pages }) => Some(
+                checkpointer::Checkpointer::start(manager.connect()?, pages)?,
+            ),
+            _ => None,
+        };
         let pool = super::sql::pool(pool, manager);
         let keeper = match target {
             Target::Memory => Some(Mutex::new(first)),
             Target::File(_) => None,
         };
         Ok(SqliteBackend {
+            checkpointer,
             pool,
             path,
             snapshots_kept: options.snapshots_kept,
@@ -251,6 +262,14 @@ impl SqliteBackend {
         self.pool
             .get()
             .map_err(|e| pool_timeout(&self.pool, "SQLite", e))
+    }
+
+    /// After a commit on this thread: the checkpointer, if any, looks at
+    /// how long it left the log.
+    fn after_commit(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.after_commit();
+        }
     }
 }
 
@@ -277,14 +296,15 @@ impl Backend for SqliteBackend {
                 Finish::Commit => tx.commit(),
                 Finish::Rollback => tx.rollback(),
             });
+        self.after_commit();
         written.map_err(|e| schema_moved(&conn, e))
     }
 
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        body(&SqliteSession::new(&conn, false))
-            .map(drop)
-            .map_err(|e| schema_moved(&conn, e))
+        let written = body(&SqliteSession::new(&conn, false)).map(drop);
+        self.after_commit();
+        written.map_err(|e| schema_moved(&conn, e))
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {

@@ -1,0 +1,213 @@
+//! The background checkpointer of a database file ([`Checkpoint::Background`]).
+//!
+//! SQLite's own checkpoints run inside the commit that fills the log: that
+//! commit copies a thousand pages and syncs the database file before it
+//! returns, which made the slowest appends tens of times slower than the
+//! median. Here every pooled connection's WAL hook only notes how long the
+//! log is (SQLite calls it inside `COMMIT`, on the committing thread); the
+//! backend passes that on after the commit, and a thread with a connection
+//! of its own copies the log back (`PASSIVE`: it never waits for a reader
+//! or a writer, nor they for it).
+//!
+//! The log only starts again from its beginning when a writer begins after
+//! a checkpoint that copied all of it, which writers that never pause do
+//! not allow. So a commit that leaves the log at [`RESTART_FACTOR`] marks
+//! waits for one more pass of the thread (a short one: the thread has been
+//! copying all along) before it returns; the next transaction then starts
+//! the log again. That pause is the only one, once per [`RESTART_FACTOR`]
+//! marks of log, and it needs no lock: readers and other writers go on. A
+//! reader that stays on an old snapshot keeps the log from starting again
+//! (as with SQLite's own checkpoints). A checkpointer that finds another at
+//! work (another store's, another process's) gets `SQLITE_BUSY` at once,
+//! never waiting on a lock, and tries again a millisecond later.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use rusqlite::hooks::Wal;
+
+use crate::config::Checkpoint;
+use crate::error::{Error, Result};
+
+/// The log length, in marks, at which a commit waits for the thread to
+/// copy the rest, so that the log can start again; also the size, in
+/// marks, a log file is cut back to when it does.
+pub(super) const RESTART_FACTOR: u32 = 8;
+
+/// The longest a commit waits for the thread.
+const LONGEST_WAIT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Pages in the log after this thread's last commit (0: none since read).
+    static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// The WAL hook of a pooled connection: notes the log's length.
+fn note_wal_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// Sets a pooled connection of a database file up for `checkpoint`: the
+/// hook that reports the log's length to the checkpointer, or SQLite's own
+/// checkpoints at the mark; and how long a log file may stay.
+pub(super) fn configure(conn: &Connection, checkpoint: Checkpoint) -> rusqlite::Result<()> {
+    let kept_bytes = i64::from(checkpoint.pages()) * i64::from(RESTART_FACTOR) * 4096;
+    conn.execute_batch(&format!("PRAGMA journal_size_limit = {kept_bytes}"))?;
+    match checkpoint {
+        Checkpoint::Background { .. } => conn.wal_hook(Some(note_wal_pages)),
+        Checkpoint::Inline { pages } => {
+            conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {pages}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The thread and how to reach it; stops it when dropped.
+pub(super) struct Checkpointer {
+    shared: Arc<Shared>,
+    mark: c_int,
+    restart: c_int,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    signal: Mutex<Signal>,
+    /// Wakes the thread.
+    wake: Condvar,
+    /// Wakes commits waiting for a pass.
+    passed: Condvar,
+}
+
+#[derive(Default)]
+struct Signal {
+    /// Passes asked for so far (each asks for one that starts later).
+    asked: u64,
+    /// The last request the thread has served: its pass started after it.
+    served: u64,
+    /// The store is closing.
+    stop: bool,
+}
+
+impl Shared {
+    fn signal(&self) -> MutexGuard<'_, Signal> {
+        // The counters stay meaningful whatever a panicking holder left.
+        self.signal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Checkpointer {
+    /// Starts the thread on `conn`, a connection of its own, to copy the
+    /// log back whenever a commit leaves `pages` pages or more in it.
+    pub(super) fn start(conn: Connection, pages: u32) -> Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let mark = c_int::try_from(pages).unwrap_or(c_int::MAX);
+        let thread = std::thread::Builder::new()
+            .name("silmari-checkpoint".to_owned())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || run(&conn, &shared)
+            })
+            .map_err(|e| Error::Unavailable {
+                reason: "cannot start the checkpoint thread".to_owned(),
+                source: Some(Box::new(e)),
+            })?;
+        Ok(Checkpointer {
+            shared,
+            mark,
+            restart: mark.saturating_mul(RESTART_FACTOR as c_int),
+            thread: Some(thread),
+        })
+    }
+
+    /// Called after a commit on this thread: asks for a pass when the
+    /// commit left the log at the mark or beyond, and at the restart mark
+    /// waits for it.
+    pub(super) fn after_commit(&self) {
+        let pages = WAL_PAGES.replace(0);
+        if pages < self.mark {
+            return;
+        }
+        let mut signal = self.shared.signal();
+        signal.asked += 1;
+        let asked = signal.asked;
+        self.shared.wake.notify_one();
+        if pages < self.restart {
+            return;
+        }
+        let until = Instant::now() + LONGEST_WAIT;
+        while signal.served < asked && !signal.stop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            signal = self
+                .shared
+                .passed
+                .wait_timeout(signal, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.shared.signal().stop = true;
+        self.shared.wake.notify_one();
+        self.shared.passed.notify_all();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log::error!("the checkpoint thread panicked");
+        }
+    }
+}
+
+/// The thread: a passive checkpoint for every batch of requests, until the
+/// store closes.
+fn run(conn: &Connection, shared: &Shared) {
+    loop {
+        let asked = {
+            let mut signal = shared.signal();
+            while signal.served == signal.asked && !signal.stop {
+                signal = shared
+                    .wake
+                    .wait(signal)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if signal.stop {
+                return;
+            }
+            signal.asked
+        };
+        if let Err(e) = pass(conn, shared) {
+            log::warn!("background checkpoint failed (the next commit asks again): {e}");
+        }
+        shared.signal().served = asked;
+        shared.passed.notify_all();
+    }
+}
+
+/// How often, a millisecond apart, a pass tries again while another
+/// connection (another store's, another process's) is checkpointing.
+const BUSY_TRIES: u32 = 50;
+
+/// One passive checkpoint; while another connection is checkpointing,
+/// tried again after it (that one may have started before the commits
+/// waiting for this pass).
+fn pass(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
+    for _ in 0..BUSY_TRIES {
+        let busy: bool = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(0))?;
+        if !busy || shared.signal().stop {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
