@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench --bench tail                          # W2 for 10 s, the others 5 s
 //! SILMARI_TAIL_SECONDS=2 cargo bench --bench tail   # shorter
+//! SILMARI_TAIL_WORKLOADS=W2 cargo bench --bench tail # only W2
 //! ```
 
 #[allow(dead_code)] // the baseline's other workloads are the main bench's
@@ -184,7 +185,11 @@ fn main() {
     println!("| workload | who | calls | p50 µs | p99 µs | p99.9 µs | mean µs | WAL peak MiB |");
     println!("|---|---|---|---|---|---|---|---|");
     let sides = [Side::Background, Side::Inline, Side::Baseline];
+    let chosen = std::env::var("SILMARI_TAIL_WORKLOADS").unwrap_or_default();
     for workload in ["W1", "W2", "W6", "W7"] {
+        if !chosen.is_empty() && !chosen.split(',').any(|w| w.trim() == workload) {
+            continue;
+        }
         let (threads, secs) = match workload {
             "W2" => (1, seconds * 2.0),
             "W7" => (4, seconds),

@@ -7,7 +7,10 @@
 //! log is (SQLite calls it inside `COMMIT`, on the committing thread); the
 //! backend passes that on after the commit, and a thread with a connection
 //! of its own copies the log back (`PASSIVE`: it never waits for a reader
-//! or a writer, nor they for it).
+//! or a writer, nor they for it), pass after pass while commits leave the
+//! log past the mark. (Passes a mark apart kept the mean lower still, but
+//! each pass's longer syncs slowed the commits that met them: the tail,
+//! which this is for, was about twice as long; BENCHMARKS.md.)
 //!
 //! The log only starts again from its beginning when a writer begins after
 //! a checkpoint that copied all of it, which writers that never pause do
