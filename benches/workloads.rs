@@ -387,6 +387,7 @@ fn main() {
         w4_list_recent(&mut c, &mut b, 100_000);
     }
     bulk_import::w5_bulk_import(&mut c, &mut b);
+    bulk_import::w5_app_import(&mut c, &mut b);
     files_and_threads::w6_file_create_get(&mut c, &mut b);
     files_and_threads::w7_four_writers(&mut c, &mut b);
     message_writes::w8_edit_message(&mut c, &mut b, 100);

@@ -189,18 +189,29 @@ impl Baseline {
     /// W5: COPY in binary format, positions after the last, each message
     /// following the one before it, the first the current leaf.
     pub fn bulk(&mut self, conversation: Uuid, contents: &[String]) {
+        self.import(&[conversation], contents, &[]);
+    }
+
+    /// W5 as an app writes it: in one transaction, each conversation
+    /// counted (which locks it) and its last message read, then every
+    /// conversation's messages, each with `attachments`, in one binary COPY.
+    pub fn import(
+        &mut self,
+        conversations: &[Uuid],
+        contents: &[String],
+        attachments: &[Attachment],
+    ) {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.client.transaction().expect("begin");
-        tx.execute(
-            &self.count,
-            &[&conversation, &now, &(contents.len() as i64)],
-        )
-        .expect("lock and count");
-        let row = tx
-            .query_one(&self.position, &[&conversation])
-            .expect("position");
-        let last: i64 = row.get(0);
-        let mut parent: Option<Uuid> = row.get(1);
+        let mut starts = Vec::with_capacity(conversations.len());
+        for conversation in conversations {
+            tx.execute(&self.count, &[conversation, &now, &(contents.len() as i64)])
+                .expect("lock and count");
+            let row = tx
+                .query_one(&self.position, &[conversation])
+                .expect("position");
+            starts.push((row.get::<_, i64>(0), row.get::<_, Option<Uuid>>(1)));
+        }
         let sink = tx
             .copy_in(
                 "COPY messages \
@@ -220,23 +231,24 @@ impl Baseline {
             Type::JSONB,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
-        let empty: Vec<Attachment> = Vec::new();
-        for (i, content) in contents.iter().enumerate() {
-            let id = Uuid::now_v7();
-            writer
-                .write(&[
-                    &(last + 1 + i as i64),
-                    &true,
-                    &parent,
-                    &id,
-                    &conversation,
-                    &"user",
-                    content,
-                    &now,
-                    &Json(&empty),
-                ])
-                .expect("row");
-            parent = Some(id);
+        for (conversation, (last, mut parent)) in conversations.iter().zip(starts) {
+            for (i, content) in contents.iter().enumerate() {
+                let id = Uuid::now_v7();
+                writer
+                    .write(&[
+                        &(last + 1 + i as i64),
+                        &true,
+                        &parent,
+                        &id,
+                        conversation,
+                        &"user",
+                        content,
+                        &now,
+                        &Json(attachments),
+                    ])
+                    .expect("row");
+                parent = Some(id);
+            }
         }
         writer.finish().expect("finish");
         tx.commit().expect("commit");

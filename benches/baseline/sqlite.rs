@@ -151,8 +151,25 @@ impl Baseline {
     /// W5: many messages in one transaction, one cached statement; each
     /// follows the one before it, the first the current leaf.
     pub fn bulk(&self, conversation: Uuid, contents: &[String]) {
-        let conversation = conversation.to_string();
         self.run("BEGIN IMMEDIATE");
+        self.bulk_rows(conversation, contents, &[]);
+        self.run("COMMIT");
+    }
+
+    /// W5 as an app writes it: every conversation's messages, each with
+    /// `attachments` (serialized for each message, as they would differ),
+    /// in one transaction.
+    pub fn import(&self, conversations: &[Uuid], contents: &[String], attachments: &[Attachment]) {
+        self.run("BEGIN IMMEDIATE");
+        for conversation in conversations {
+            self.bulk_rows(*conversation, contents, attachments);
+        }
+        self.run("COMMIT");
+    }
+
+    /// The rows of [`Baseline::bulk`], inside the caller's transaction.
+    fn bulk_rows(&self, conversation: Uuid, contents: &[String], attachments: &[Attachment]) {
+        let conversation = conversation.to_string();
         let (first, mut parent): (i64, Option<String>) = self
             .conn
             .prepare_cached(
@@ -171,11 +188,16 @@ impl Baseline {
                 .prepare_cached(
                     "INSERT INTO messages \
                      (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
-                     VALUES (?1, 1, ?2, ?3, ?4, 'user', ?5, ?6, '[]')",
+                     VALUES (?1, 1, ?2, ?3, ?4, 'user', ?5, ?6, ?7)",
                 )
                 .expect("prepare");
             for (i, content) in contents.iter().enumerate() {
                 let id = Uuid::now_v7().to_string();
+                let json = if attachments.is_empty() {
+                    "[]".to_owned()
+                } else {
+                    serde_json::to_string(attachments).expect("json")
+                };
                 insert
                     .execute(params![
                         first + i as i64,
@@ -183,7 +205,8 @@ impl Baseline {
                         id,
                         conversation,
                         content,
-                        t
+                        t,
+                        json
                     ])
                     .expect("insert");
                 parent = Some(id);
@@ -197,7 +220,6 @@ impl Baseline {
             .expect("prepare")
             .execute(params![conversation, t, contents.len() as i64])
             .expect("bump");
-        self.run("COMMIT");
     }
 
     /// W8 (`grow` false: replaces the text) and W9 (`grow`: appends to it):

@@ -8,7 +8,7 @@ use silmari_store::ConversationId;
 use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
-use super::{Backends, content, quick, sqlite_file};
+use super::{Backends, attachment, content, quick, sqlite_file};
 
 pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
     let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
@@ -108,6 +108,105 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
                         base.borrow_mut().bulk(id, &contents);
                     }
                 },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = b;
+    g.finish();
+}
+
+/// W5 as an app writes it: 100 conversations of 1,000 messages (500 bytes
+/// of text and one attachment each) in one `transaction`, by
+/// `append_messages` batches of 1,000; beside the hand-written baselines
+/// doing the same in one transaction (SQLite: one cached INSERT; PostgreSQL:
+/// one binary COPY of every row).
+pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
+    let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
+    let total = (conversations * per) as u64;
+    let mut g = c.benchmark_group(format!(
+        "W5 app import of {total} messages with an attachment, one transaction"
+    ));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(if quick() { 2 } else { 8 }));
+    g.throughput(Throughput::Elements(total));
+    let contents: Vec<String> = (0..per).map(|i| format!("{i} {}", content())).collect();
+    let attachments = vec![attachment()];
+    let import = |store: &Store, ids: &[ConversationId]| {
+        store
+            .transaction(|tx| -> silmari_store::Result<()> {
+                for id in ids {
+                    let batch = contents
+                        .iter()
+                        .map(|t| {
+                            NewMessage::new(Role::User, t.clone())
+                                .with_attachments(attachments.clone())
+                        })
+                        .collect();
+                    tx.conversations().append_messages(*id, batch)?;
+                }
+                Ok(())
+            })
+            .expect("import");
+    };
+    let targets = |store: &Store| -> Vec<ConversationId> {
+        (0..conversations)
+            .map(|_| {
+                store
+                    .conversations()
+                    .create(NewConversation::titled("W5"))
+                    .expect("create")
+                    .id
+            })
+            .collect()
+    };
+    g.bench_function("sqlite", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, _, store) = sqlite_file();
+                let ids = targets(&store);
+                (dir, store, ids)
+            },
+            |(_dir, store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sqlite baseline", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, path, store) = sqlite_file();
+                drop(store);
+                let base = baseline_sqlite::Baseline::open(&path);
+                let ids: Vec<_> = (0..conversations)
+                    .map(|_| base.create_conversation("W5"))
+                    .collect();
+                (dir, base, ids)
+            },
+            |(_dir, base, ids)| base.import(&ids, &contents, &attachments),
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(feature = "postgres")]
+    if let Some((store, base, _)) = &mut b.postgres {
+        let store = &*store;
+        g.bench_function("postgres", |bench| {
+            bench.iter_batched(
+                || targets(store),
+                |ids| import(store, &ids),
+                BatchSize::PerIteration,
+            )
+        });
+        let base = std::cell::RefCell::new(base);
+        g.bench_function("postgres baseline", |bench| {
+            bench.iter_batched(
+                || {
+                    (0..conversations)
+                        .map(|_| base.borrow_mut().create_conversation("W5"))
+                        .collect::<Vec<_>>()
+                },
+                |ids| base.borrow_mut().import(&ids, &contents, &attachments),
                 BatchSize::PerIteration,
             )
         });
