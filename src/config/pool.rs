@@ -145,6 +145,8 @@ pub enum Checkpoint {
     },
     /// The commit that leaves `pages` pages or more in the log runs the
     /// checkpoint itself before it returns (SQLite's `wal_autocheckpoint`).
+    /// The log file is cut back to eight times `pages` when it starts
+    /// again, as in the background mode.
     Inline {
         /// Pages in the log that make a commit checkpoint.
         pages: u32,
