@@ -8,7 +8,6 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use silmari_store::prelude::*;
 use silmari_store::{Checkpoint, SqliteOptions, StoreConfig};
 
-use common::sqlite_url as url;
+use common::{child, sqlite_url as url};
 
 /// The tests of this file one at a time: their children and samplers
 /// would slow one another down.
@@ -177,17 +176,6 @@ fn a_sustained_writer_keeps_the_log_bounded() {
             .len(),
         messages
     );
-}
-
-/// Starts this test binary's test `name` as a child with `arg`.
-fn child(name: &str, arg: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(common::CHILD_VAR, arg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child")
 }
 
 /// The child: appends for `seconds` with a checkpointer of its own (a

@@ -303,6 +303,36 @@ pub fn in_child() -> bool {
     std::env::var_os(CHILD_VAR).is_some()
 }
 
+/// Starts this test binary's test `name` as a child with `CHILD_VAR` set to
+/// `arg`, its standard output piped.
+pub fn child(name: &str, arg: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, arg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the child")
+}
+
+/// Runs `command`; false when it fails (for example without privileges).
+pub fn run(command: &[&str]) -> bool {
+    std::process::Command::new(command[0])
+        .args(&command[1..])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Says a part could not run here; in CI that is a failure.
+pub fn cannot_run_here(what: &str) {
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{what} must run in CI (as root)"
+    );
+    println!("NOTE: {what} not run: needs root (mount, chattr)");
+}
+
 /// Runs test `name` of this test binary alone in a child process, with
 /// `CHILD_VAR` set to `arg`, and returns the peak resident memory (KiB) the
 /// child reports with [`report_peak_kib`].
