@@ -13,6 +13,8 @@
 #[allow(dead_code)] // the baseline's other workloads are the main bench's
 #[path = "baseline/sqlite.rs"]
 mod baseline_sqlite;
+#[path = "workloads/data.rs"]
+mod data;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,22 +22,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use silmari_store::prelude::*;
-use silmari_store::{Checkpoint, FileId, SqliteOptions, StoreConfig};
+use silmari_store::{Checkpoint, SqliteOptions, StoreConfig};
 use tempfile::TempDir;
 
-fn content() -> String {
-    "The storm came in over the harbour at dusk; the letter lay unopened. ".repeat(8)[..500]
-        .to_owned()
-}
-
-fn attachment() -> Attachment {
-    Attachment {
-        file_id: FileId::new(),
-        filename: "chapter-1-notes.md".into(),
-        content_type: "text/markdown".into(),
-        size: 2048,
-    }
-}
+use data::{attachment, content};
 
 /// Who runs the workload.
 #[derive(Clone, Copy, PartialEq)]

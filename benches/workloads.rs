@@ -12,6 +12,8 @@
 
 #[path = "baseline/sqlite.rs"]
 mod baseline_sqlite;
+#[path = "workloads/data.rs"]
+mod data;
 
 #[cfg(feature = "postgres")]
 #[path = "baseline/postgres.rs"]
@@ -32,27 +34,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
+use silmari_store::ConversationId;
 use silmari_store::prelude::*;
-use silmari_store::{ConversationId, FileId};
 use tempfile::TempDir;
+
+use data::{attachment, content};
 
 fn quick() -> bool {
     std::env::var("SILMARI_BENCH_QUICK").is_ok_and(|v| v != "0")
-}
-
-/// 500 bytes of text, as W2 asks.
-fn content() -> String {
-    "The storm came in over the harbour at dusk; the letter lay unopened. ".repeat(8)[..500]
-        .to_owned()
-}
-
-fn attachment() -> Attachment {
-    Attachment {
-        file_id: FileId::new(),
-        filename: "chapter-1-notes.md".into(),
-        content_type: "text/markdown".into(),
-        size: 2048,
-    }
 }
 
 /// A fresh migrated SQLite file in a temporary directory, with the crate's

@@ -1,6 +1,7 @@
-//! Reliability on SQLite files: processes killed mid-write, several
-//! processes on one file, cold-start races, read-only files. (Pools,
-//! damaged files and a full disk: `damaged_files_and_pools.rs`.) Sizes are
+//! Reliability on SQLite files: processes killed mid-write, cold-start
+//! races, read-only files. (Pools, damaged files and a full disk:
+//! `damaged_files_and_pools.rs`; two processes appending to one file:
+//! `checkpoints.rs`.) Sizes are
 //! small for CI; the environment variables named in each test make the
 //! local soak runs of RELIABILITY.md.
 #![cfg(feature = "sqlite")]
@@ -9,7 +10,7 @@ mod common;
 
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use silmari_store::StoreConfig;
 use silmari_store::prelude::*;
@@ -167,70 +168,6 @@ fn crash_loop_loses_nothing_acknowledged() {
     println!(
         "{rounds} SIGKILLs ({fresh_files} on fresh files, during open and migration): \
          {total_acknowledged} acknowledged appends (in batches of 3), 0 lost, 0 half-visible batches"
-    );
-}
-
-/// The child side of the two-process test: appends for `seconds`, then
-/// prints how many it acknowledged and how many failed.
-fn appender_child(arg: &str) {
-    let (path, seconds) = arg.split_once('|').expect("path|seconds");
-    let store = Store::open(&url(Path::new(path))).expect("open");
-    let c = store
-        .conversations()
-        .create(NewConversation::titled("two"))
-        .expect("create");
-    let until = Instant::now() + Duration::from_secs_f64(seconds.parse().expect("seconds"));
-    let (mut ok, mut failed) = (0u64, 0u64);
-    while Instant::now() < until {
-        match store
-            .conversations()
-            .append_message(c.id, NewMessage::new(Role::User, "from a process"))
-        {
-            Ok(_) => ok += 1,
-            Err(e) => {
-                failed += 1;
-                eprintln!("{e}");
-            }
-        }
-    }
-    println!("DONE {ok} {failed}");
-}
-
-#[test]
-fn two_processes_append_to_one_file() {
-    const NAME: &str = "two_processes_append_to_one_file";
-    if common::in_child() {
-        if let Ok(arg) = std::env::var(common::CHILD_VAR) {
-            appender_child(&arg);
-        }
-        return;
-    }
-    let seconds = size_from_env("SILMARI_TWO_PROCESS_SECONDS", 3);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("two.db");
-    drop(Store::open(&url(&path)).unwrap());
-    let arg = format!("{}|{seconds}", path.display());
-    let children: Vec<_> = (0..2).map(|_| child(NAME, &arg)).collect();
-    let mut acknowledged = 0;
-    for mut c in children {
-        let status = c.wait().unwrap();
-        let mut out = String::new();
-        c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        assert!(status.success(), "{out}");
-        let done = out
-            .lines()
-            .find_map(|l| l.split("DONE ").nth(1))
-            .expect("report");
-        let mut numbers = done.split_whitespace().map(|n| n.parse::<u64>().unwrap());
-        let (ok, failed) = (numbers.next().unwrap(), numbers.next().unwrap());
-        assert_eq!(failed, 0, "no busy or locked error reached the caller");
-        assert!(ok > 0);
-        acknowledged += ok;
-    }
-    let store = Store::open(&url(&path)).unwrap();
-    assert_eq!(store.counts().unwrap().messages, acknowledged);
-    println!(
-        "2 processes for {seconds} s: {acknowledged} appends acknowledged and stored, 0 errors"
     );
 }
 

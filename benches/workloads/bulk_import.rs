@@ -33,17 +33,7 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
                 .expect("bulk");
         }
     };
-    let targets = |store: &Store| -> Vec<ConversationId> {
-        (0..conversations)
-            .map(|_| {
-                store
-                    .conversations()
-                    .create(NewConversation::titled("W5"))
-                    .expect("create")
-                    .id
-            })
-            .collect()
-    };
+    let targets = |store: &Store| new_conversations(store, conversations);
     g.bench_function("memory", |bench| {
         bench.iter_batched(
             || {
@@ -151,17 +141,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             })
             .expect("import");
     };
-    let targets = |store: &Store| -> Vec<ConversationId> {
-        (0..conversations)
-            .map(|_| {
-                store
-                    .conversations()
-                    .create(NewConversation::titled("W5"))
-                    .expect("create")
-                    .id
-            })
-            .collect()
-    };
+    let targets = |store: &Store| new_conversations(store, conversations);
     g.bench_function("sqlite", |bench| {
         bench.iter_batched(
             || {
@@ -222,4 +202,17 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
     #[cfg(not(feature = "postgres"))]
     let _ = b;
     g.finish();
+}
+
+/// `n` new conversations of `store` to import into.
+fn new_conversations(store: &Store, n: usize) -> Vec<ConversationId> {
+    (0..n)
+        .map(|_| {
+            store
+                .conversations()
+                .create(NewConversation::titled("W5"))
+                .expect("create")
+                .id
+        })
+        .collect()
 }
