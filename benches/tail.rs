@@ -25,7 +25,7 @@ use silmari_store::prelude::*;
 use silmari_store::{Checkpoint, SqliteOptions, StoreConfig};
 use tempfile::TempDir;
 
-use data::{attachment, content};
+use data::{attachment, content, file_create_get};
 
 /// Who runs the workload.
 #[derive(Clone, Copy, PartialEq)]
@@ -213,16 +213,7 @@ fn main() {
                         })
                     }
                     (Some(store), _) => Box::new(move || {
-                        let file = store
-                            .files()
-                            .create(NewFile {
-                                filename: "chapter-1.pdf".into(),
-                                content_type: "application/pdf".into(),
-                                size: 4096,
-                                ..Default::default()
-                            })
-                            .expect("create");
-                        store.files().get(file.id).expect("get").expect("exists");
+                        file_create_get(store);
                     }),
                     (None, _) => {
                         let base = baseline_sqlite::Baseline::open(&path);

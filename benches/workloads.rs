@@ -38,7 +38,7 @@ use silmari_store::ConversationId;
 use silmari_store::prelude::*;
 use tempfile::TempDir;
 
-use data::{attachment, content};
+use data::{attachment, content, file_create_get};
 
 fn quick() -> bool {
     std::env::var("SILMARI_BENCH_QUICK").is_ok_and(|v| v != "0")

@@ -10,25 +10,12 @@ use silmari_store::ConversationId;
 use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
-use super::{Backends, attachment, content, group};
+use super::{Backends, attachment, content, file_create_get, group};
 
 pub(crate) fn w6_file_create_get(c: &mut Criterion, b: &mut Backends) {
     let mut g = group(c, "W6 create file then get it");
     for (name, store) in b.stores() {
-        g.bench_function(name, |bench| {
-            bench.iter(|| {
-                let file = store
-                    .files()
-                    .create(NewFile {
-                        filename: "chapter-1.pdf".into(),
-                        content_type: "application/pdf".into(),
-                        size: 4096,
-                        ..Default::default()
-                    })
-                    .expect("create");
-                store.files().get(file.id).expect("get").expect("exists")
-            })
-        });
+        g.bench_function(name, |bench| bench.iter(|| file_create_get(store)));
     }
     let base = &b.sqlite_baseline;
     g.bench_function("sqlite baseline", |bench| {
