@@ -9,10 +9,8 @@
 //! the `BEGIN` of a write).
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
@@ -21,13 +19,14 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::sql::pool_timeout;
 use super::{Backend, Body, Finish, Session};
 use crate::config::{PoolConfig, PostgresUrl, redact};
-use crate::error::{Entity, Error, Result};
+use crate::error::{Error, Result};
 use crate::migrate::POSTGRES;
 use crate::model::{
     BackendKind, Counts, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration,
 };
 
 mod copy_in;
+mod errors;
 mod migrations;
 mod queries;
 mod rows;
@@ -39,6 +38,7 @@ mod plans;
 #[cfg(test)]
 mod test_database;
 
+use errors::{is_connection_error, open_error};
 use queries::{
     BEGIN, COMMIT, COUNT_MISMATCHES, DATABASE_SIZE, MISPLACED_TABLES, ROLLBACK, SCHEMA_EXISTS,
 };
@@ -128,64 +128,6 @@ impl ManageConnection for Manager {
     }
 }
 
-/// True for errors that mean the connection or server is gone (as opposed to
-/// an error of the statement itself).
-fn is_connection_error(e: &postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    if let Some(code) = e.code() {
-        return code.code().starts_with("08")
-            || [
-                SqlState::ADMIN_SHUTDOWN,
-                SqlState::CRASH_SHUTDOWN,
-                SqlState::CANNOT_CONNECT_NOW,
-                SqlState::TOO_MANY_CONNECTIONS,
-            ]
-            .contains(code);
-    }
-    let mut source: Option<&(dyn StdError + 'static)> = e.source();
-    while let Some(s) = source {
-        if s.is::<std::io::Error>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Self {
-        if e.code() == Some(&SqlState::DISK_FULL) {
-            return Error::DiskFull {
-                reason: e.to_string(),
-                source: Some(Box::new(e)),
-            };
-        }
-        if is_connection_error(&e) {
-            log::warn!("PostgreSQL connection failed: {e}");
-            return Error::Unavailable {
-                reason: "the PostgreSQL server closed the connection or cannot be reached"
-                    .to_owned(),
-                source: Some(Box::new(e)),
-            };
-        }
-        Error::Backend(Box::new(e))
-    }
-}
-
-/// Maps a unique-key violation to [`Error::Conflict`] on `entity` `id`.
-fn conflict_on(
-    entity: Entity,
-    id: impl std::fmt::Display,
-) -> impl FnOnce(postgres::Error) -> Error {
-    move |e| match e.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION => Error::conflict(entity, id),
-        _ => Error::from(e),
-    }
-}
-
-/// Errors while opening, named for what the user can do about them.
 /// The `options` a connection starts with (no extra round trip): a
 /// generic plan for every statement, then the URL's own options, then the
 /// pinned schema.
@@ -196,40 +138,20 @@ fn conflict_on(
 ///   plans made for each call's values, found the latter cheaper, and so
 ///   planned every listing and page read again on every call: a fifth of a
 ///   listing's time. Every statement is keyed on an index whatever its
-///   values (`plans::generic_plans_are_served_by_indexes`). The URL's
+///   values (`plans::chat_statements_are_served_by_indexes`). The URL's
 ///   options come after it and may set another mode.
 /// * `search_path`, last so that a `-c search_path` in the URL cannot undo
 ///   it: unqualified names resolve in this schema alone. The name was
 ///   checked to be a plain identifier when the URL was parsed.
 fn startup_options(given: Option<&str>, schema: &str) -> String {
-    let given = given.map(str::trim).filter(|given| !given.is_empty());
-    match given {
-        Some(given) => {
-            format!("-c plan_cache_mode=force_generic_plan {given} -c search_path={schema}")
-        }
-        None => format!("-c plan_cache_mode=force_generic_plan -c search_path={schema}"),
+    let mut options = "-c plan_cache_mode=force_generic_plan".to_owned();
+    if let Some(given) = given.map(str::trim).filter(|given| !given.is_empty()) {
+        options.push(' ');
+        options.push_str(given);
     }
-}
-
-fn open_error(url: &PostgresUrl, e: postgres::Error) -> Error {
-    let reason = match e.code() {
-        Some(c) if *c == SqlState::INVALID_PASSWORD => "the password was refused",
-        Some(c) if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-            "the server refused this user (check pg_hba.conf and the user name)"
-        }
-        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => "the database does not exist",
-        _ if tls::is_tls_failure(&e) => {
-            "the TLS handshake failed (is the server's certificate issued by sslrootcert, \
-             for this host name?)"
-        }
-        _ if is_connection_error(&e) => return Error::from(e),
-        _ => "the server refused the connection",
-    };
-    Error::Connect {
-        location: url.to_string(),
-        reason: reason.to_owned(),
-        source: Some(Box::new(e)),
-    }
+    options.push_str(" -c search_path=");
+    options.push_str(schema);
+    options
 }
 
 impl PostgresBackend {

@@ -7,13 +7,14 @@ use postgres::types::{Json, ToSql};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::PgConn;
 use super::copy_in::{COPY_FROM, copy_messages};
+use super::errors::conflict_on;
 use super::queries::*;
 use super::rows::{
     branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
     metadata_param, node_at, stored_at, summary_at,
 };
-use super::{PgConn, conflict_on};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
