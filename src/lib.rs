@@ -79,10 +79,10 @@
 //! | layer | modules | holds |
 //! |---|---|---|
 //! | L0 | `error`, `limits`, `model`, `config` | plain data: errors, limits, records, inputs, pages, reports, migration plans, URLs and settings |
-//! | L1 | `migrate` | the migration planner: embedded scripts, dialects, history checks; no store, no connection |
+//! | L1 | `migrate`, `search` | the migration planner (embedded scripts, dialects, history checks) and search's planning (the tokenizer, the query language, the match check); no store, no connection |
 //! | L2 | `backend` | the `Backend`/`Session` seam and the memory, SQLite and PostgreSQL backends |
 //! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles |
-//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup` | capabilities, each adding its own `impl Store` block |
+//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching` | capabilities, each adding its own `impl Store` block |
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The SQL helpers go unused in a memory-only build.
@@ -97,9 +97,10 @@ mod config;
 mod error;
 pub mod limits;
 mod model;
-// L1: the migration planner.
+// L1: the migration planner; search's tokenizer, query language and match check.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
+mod search;
 // L2: the backends.
 mod backend;
 // L3: the facade.
@@ -111,6 +112,7 @@ mod backup;
 mod health;
 mod jsonl;
 mod migrations;
+mod searching;
 mod transfer;
 
 pub use config::{Checkpoint, Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
@@ -121,7 +123,8 @@ pub use model::{
     ConversationOrder, ConversationQuery, ConversationSummary, ConversationTree, Counts, Cursor,
     Direction, FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata,
     MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page, PageRequest,
-    PlannedMigration, Role, Snapshot, SqlitePragmas,
+    PlannedMigration, Role, SearchBranches, SearchHit, SearchOrder, SearchQuery, Snapshot, Snippet,
+    SqlitePragmas, HitConversation, HitMessage,
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};

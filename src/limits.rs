@@ -34,3 +34,20 @@ pub const MAX_BATCH: usize = 10_000;
 /// is refused with [`Error::Import`](crate::Error::Import) after reading
 /// at most this much of it, so a line that never ends cannot exhaust memory.
 pub const MAX_IMPORT_LINE_BYTES: usize = 6 * MAX_CONTENT_BYTES + 8 * 1024 * 1024;
+/// Longest search query, in bytes.
+pub const MAX_QUERY_BYTES: usize = 1024;
+/// Most terms in one search query.
+pub const MAX_QUERY_TERMS: usize = 16;
+/// Longest word a search index holds, in bytes: a longer word is indexed by
+/// its first bytes (cut on a character boundary) and still matched in full.
+pub const MAX_TOKEN_BYTES: usize = 64;
+/// Most bytes of distinct index tokens kept for one message or title (each
+/// counted with 4 bytes of overhead): the first ones. Words past them, in a
+/// text longer than any chat message, are not found.
+pub const MAX_INDEX_BYTES: usize = 512 * 1024;
+/// Hits ranked by [`SearchOrder::Relevance`](crate::SearchOrder::Relevance):
+/// the best of this many newest hits.
+pub const RELEVANCE_WINDOW: usize = 1_000;
+/// Bytes of text in a search hit's [`Snippet`](crate::Snippet), around its
+/// first match (which is always shown whole).
+pub const SNIPPET_BYTES: usize = 200;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
+use search::{Before, Candidate, SearchFilter, TextKind};
 use crate::model::{
     BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
     FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata, MigrationStatus,
@@ -27,6 +28,7 @@ pub(crate) mod memory;
 pub(crate) mod message_list;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+pub(crate) mod search;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 pub(crate) mod update;
@@ -360,6 +362,17 @@ pub(crate) trait Session {
     fn delete_conversation(&self, id: ConversationId) -> Result<bool>;
     /// Rows per table.
     fn counts(&self) -> Result<Counts>;
+
+    /// Texts of `kind` (message contents, or conversation titles) whose
+    /// index tokens meet `filter.index` and that pass `filter`, newest first
+    /// by `(created_at, id)`, strictly before `before`, at most `limit`.
+    fn search_candidates(
+        &self,
+        kind: TextKind,
+        filter: &SearchFilter<'_>,
+        before: Option<Before>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>>;
 
     /// Runs `read` on one consistent snapshot (inside a transaction, the
     /// transaction's own).

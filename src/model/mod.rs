@@ -15,6 +15,7 @@ mod migration;
 mod page;
 mod records;
 mod report;
+mod search;
 mod timestamps;
 
 pub use ids::{ConversationId, FileId, MessageId};
@@ -27,6 +28,7 @@ pub use records::{
     Attachment, Conversation, ConversationSummary, ConversationTree, FileMetadata, Message, Role,
 };
 pub use report::{BackendKind, Counts, HealthReport, SqlitePragmas};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use timestamps::from_micros;
-pub(crate) use timestamps::{bump, now, to_micros, truncate};
+pub use search::{
+    HitConversation, HitMessage, SearchBranches, SearchHit, SearchOrder, SearchQuery, Snippet,
+};
+pub(crate) use timestamps::{bump, from_micros, now, to_micros, truncate};

@@ -28,6 +28,11 @@ pub(crate) enum CursorKey {
     ByCreated(i64, Uuid),
     /// Messages of a conversation in append order: the last item's position.
     Messages(i64),
+    /// Search hits, newest first: the last hit's (created_at micros, id, kind).
+    SearchNewest(i64, Uuid, u8),
+    /// Search hits by relevance: the last hit's (score in millionths,
+    /// created_at micros, id, kind).
+    SearchRelevance(i64, i64, Uuid, u8),
 }
 
 impl fmt::Display for Cursor {
@@ -37,6 +42,10 @@ impl fmt::Display for Cursor {
             CursorKey::ByUpdated(t, id) => write!(f, "u.{t}.{}", id.simple()),
             CursorKey::ByCreated(t, id) => write!(f, "c.{t}.{}", id.simple()),
             CursorKey::Messages(p) => write!(f, "m.{p}"),
+            CursorKey::SearchNewest(t, id, k) => write!(f, "n.{t}.{}.{k}", id.simple()),
+            CursorKey::SearchRelevance(s, t, id, k) => {
+                write!(f, "r.{s}.{t}.{}.{k}", id.simple())
+            }
         }
     }
 }
@@ -46,18 +55,26 @@ impl FromStr for Cursor {
 
     fn from_str(s: &str) -> Result<Self> {
         let bad = || Error::invalid("cursor", format!("{s:?} is not a cursor this crate made"));
-        let mut parts = s.split('.');
-        let (kind, first) = (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
-        let number: i64 = first.parse().map_err(|_| bad())?;
-        let uuid = parts.next().map(Uuid::try_parse);
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        let key = match (kind, uuid) {
-            ("m", None) => CursorKey::Messages(number),
-            ("f", Some(Ok(id))) => CursorKey::Files(number, id),
-            ("u", Some(Ok(id))) => CursorKey::ByUpdated(number, id),
-            ("c", Some(Ok(id))) => CursorKey::ByCreated(number, id),
+        let parts: Vec<&str> = s.split('.').collect();
+        let int = |i: usize| -> Result<i64> {
+            parts.get(i).and_then(|p| p.parse().ok()).ok_or_else(bad)
+        };
+        let uuid = |i: usize| -> Result<Uuid> {
+            parts.get(i).and_then(|p| Uuid::try_parse(p).ok()).ok_or_else(bad)
+        };
+        let kind = |i: usize| -> Result<u8> {
+            parts.get(i).and_then(|p| p.parse().ok()).filter(|k| *k <= 1).ok_or_else(bad)
+        };
+        let (key, number) = match (parts.first().copied(), parts.len()) {
+            (Some("m"), 2) => (CursorKey::Messages(int(1)?), int(1)?),
+            (Some("f"), 3) => (CursorKey::Files(int(1)?, uuid(2)?), int(1)?),
+            (Some("u"), 3) => (CursorKey::ByUpdated(int(1)?, uuid(2)?), int(1)?),
+            (Some("c"), 3) => (CursorKey::ByCreated(int(1)?, uuid(2)?), int(1)?),
+            (Some("n"), 4) => (CursorKey::SearchNewest(int(1)?, uuid(2)?, kind(3)?), int(1)?),
+            (Some("r"), 5) => (
+                CursorKey::SearchRelevance(int(1)?, int(2)?, uuid(3)?, kind(4)?),
+                int(2)?,
+            ),
             _ => return Err(bad()),
         };
         // A stored timestamp lies in years 1 to 9999 (`updated_at` may pass

@@ -14,6 +14,8 @@ mod deleting;
 mod files;
 mod messages;
 mod metadata;
+mod search_corpus;
+mod search_writes;
 mod single_messages;
 mod timestamps;
 mod transactions;
@@ -113,6 +115,13 @@ macro_rules! backends {
                     metadata::metadata_limits_are_refused_and_write_nothing,
                     metadata::metadata_stale_edits_are_refused,
                     metadata::metadata_integral_floats_stay_floats,
+                    search_corpus::search_corpus_finds_the_same_on_every_backend,
+                    search_corpus::search_snippets_mark_the_matched_words,
+                    search_corpus::search_filters_narrow_the_same_hits,
+                    search_corpus::search_refuses_queries_with_nothing_to_find,
+                    search_writes::search_follows_message_writes,
+                    search_writes::search_follows_update_and_titles,
+                    search_writes::search_ignores_rolled_back_writes,
                 );
             }
         )*

@@ -5,6 +5,7 @@
 //! error or panic when it is dropped uncommitted.
 
 mod access;
+mod search;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -6,6 +6,7 @@ use std::ops::Bound;
 
 use super::access::{MemorySession, newest_first, node_of};
 use super::{Entry, Slot, Undo};
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::{
     Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
@@ -397,5 +398,18 @@ impl Session for MemorySession<'_> {
 
     fn counts(&self) -> Result<Counts> {
         Ok(self.state.borrow().counts())
+    }
+
+    fn search_candidates(
+        &self,
+        kind: TextKind,
+        filter: &SearchFilter<'_>,
+        before: Option<Before>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        Ok(self
+            .state
+            .borrow()
+            .search_candidates(kind, filter, before, limit))
     }
 }

@@ -15,13 +15,14 @@ use super::queries::{COPY_MESSAGES, LAST_POSITION};
 use super::rows::{duplicate_in, metadata_param};
 use crate::error::{Error, Result};
 use crate::model::{ConversationId, Message, MessageId};
+use crate::search::tokenize::index_tokens;
 
 /// Batches at least this long are copied; shorter ones are inserted in one
 /// statement (a copy costs a round trip more, which only volume repays).
 pub(super) const COPY_FROM: usize = 1_000;
 
-/// The types of `message_columns!()`, in order.
-const TYPES: [Type; 10] = [
+/// The types of `message_columns!()` and `search_tokens`, in order.
+const TYPES: [Type; 11] = [
     Type::INT8,
     Type::BOOL,
     Type::UUID,
@@ -32,6 +33,7 @@ const TYPES: [Type; 10] = [
     Type::JSONB,
     Type::UUID,
     Type::JSONB,
+    Type::TEXT_ARRAY,
 ];
 
 /// Appends `messages` to conversation `id` after its last position, each
@@ -56,7 +58,8 @@ pub(super) fn copy_messages(
     let mut writer = BinaryCopyInWriter::new(conn.client.copy_in(&copy)?, &TYPES);
     for ((position, m), on_path) in (base + 1..).zip(messages).zip(on_path) {
         let parent = m.parent_id.as_ref().map(MessageId::as_uuid);
-        let row: [&(dyn ToSql + Sync); 10] = [
+        let tokens = index_tokens(&m.content);
+        let row: [&(dyn ToSql + Sync); 11] = [
             &position,
             on_path,
             m.id.as_uuid(),
@@ -67,6 +70,7 @@ pub(super) fn copy_messages(
             &Json(&m.attachments),
             &parent,
             &metadata_param(&m.metadata)?,
+            &tokens,
         ];
         writer.write(&row).map_err(refused)?;
     }

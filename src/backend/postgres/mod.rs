@@ -30,6 +30,7 @@ mod errors;
 mod migrations;
 mod queries;
 mod rows;
+mod search;
 mod session;
 mod tls;
 

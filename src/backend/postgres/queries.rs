@@ -23,8 +23,8 @@ statements! {
     DELETE_FILE = "DELETE FROM file_metadata WHERE id = $1";
 
     INSERT_CONVERSATION =
-        "INSERT INTO conversations (id, title, created_at, updated_at, version, archived_at, metadata) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        "INSERT INTO conversations (id, title, created_at, updated_at, version, archived_at, metadata, \
+         search_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     CONVERSATION = "SELECT title FROM conversations WHERE id = $1";
     /// A conversation and its current branch in one statement (one
     /// snapshot, one round trip): a row per message of the branch in order,
@@ -67,10 +67,11 @@ statements! {
             message_count = GREATEST(message_count + $3, 0), version = version + 1 \
         WHERE id = (SELECT conversation_id FROM messages WHERE id = $1) \
           AND ($4::bigint IS NULL OR version = $4) RETURNING id";
-    /// Title $2 and metadata $3 where given; archive mode $4 (1: set to $5
-    /// unless set, 2: clear).
+    /// Title $2 (with its search tokens $6) and metadata $3 where given;
+    /// archive mode $4 (1: set to $5 unless set, 2: clear).
     SET_FIELDS = concat!(
         "UPDATE conversations SET title = COALESCE($2::text, title), ",
+        "search_tokens = COALESCE($6::text[], search_tokens), ",
         "metadata = COALESCE($3::jsonb, metadata), ",
         "archived_at = CASE $4::int WHEN 1 THEN COALESCE(archived_at, $5::timestamptz) ",
         "WHEN 2 THEN NULL ELSE archived_at END WHERE id = $1 RETURNING ", summary_columns!()
@@ -78,7 +79,7 @@ statements! {
     /// `update`'s header write, only when the stored version is still $5;
     /// locks the row, so two updates of one conversation serialize.
     UPDATE_CONVERSATION = concat!(
-        "UPDATE conversations SET title = $2, metadata = $3, ",
+        "UPDATE conversations SET title = $2, metadata = $3, search_tokens = $6, ",
         "updated_at = GREATEST($4, updated_at + interval '1 microsecond'), ",
         "version = version + 1 WHERE id = $1 AND version = $5 RETURNING ", summary_columns!()
     );
@@ -98,34 +99,36 @@ statements! {
     /// [`TOUCH_CONVERSATION`] has locked the conversation, so concurrent
     /// appends cannot take the same position or parent.
     APPEND_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ") ",
+        "INSERT INTO messages (", message_columns!(), ", search_tokens) ",
         "SELECT COALESCE(MAX(position), 0) + 1, true, $1, $2, $3, $4, $5, $6, ",
         "(SELECT id FROM messages WHERE conversation_id = $2 AND on_path ",
-        "ORDER BY position DESC LIMIT 1), $7 ",
+        "ORDER BY position DESC LIMIT 1), $7, $8 ",
         "FROM messages WHERE conversation_id = $2 RETURNING parent_id"
     );
     CURRENT_LEAF = "SELECT id FROM messages WHERE conversation_id = $1 AND on_path \
         ORDER BY position DESC LIMIT 1";
-    /// Inserts a batch from arrays ($2.. in order), positions after the last.
+    /// Inserts a batch from arrays ($2.. in order), positions after the last;
+    /// each message's search tokens joined by spaces ($10).
     APPEND_MESSAGES = concat!(
-        "INSERT INTO messages (", message_columns!(), ") \
+        "INSERT INTO messages (", message_columns!(), ", search_tokens) \
          SELECT b.base + m.n, m.on_path, m.id, $1, m.role, m.content, m.created_at, \
-                m.attachments, m.parent_id, m.metadata \
+                m.attachments, m.parent_id, m.metadata, string_to_array(m.tokens, ' ') \
          FROM (SELECT COALESCE(MAX(position), 0) AS base FROM messages WHERE conversation_id = $1) b, \
          UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::uuid[], \
-                $8::bool[], $9::jsonb[]) \
+                $8::bool[], $9::jsonb[], $10::text[]) \
          WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, on_path, \
-                              metadata, n)"
+                              metadata, tokens, n)"
     );
     /// The last position in conversation $1 (0 when it has no messages).
     LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1";
     /// Rows of `message_columns!()` in PostgreSQL's binary COPY format (see
     /// `copy_in`).
     COPY_MESSAGES = concat!(
-        "COPY messages (", message_columns!(), ") FROM STDIN (FORMAT binary)"
+        "COPY messages (", message_columns!(), ", search_tokens) FROM STDIN (FORMAT binary)"
     );
     INSERT_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO messages (", message_columns!(), ", search_tokens) ",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
     /// A page of the current branch.
     BRANCH_PAGE = concat!(
@@ -142,7 +145,8 @@ statements! {
         "SELECT ", message_columns!(), " FROM messages WHERE on_path ORDER BY conversation_id, position"
     );
     UPDATE_MESSAGE = "UPDATE messages SET position = $2, on_path = $3, role = $4, content = $5, \
-        created_at = $6, attachments = $7, parent_id = $8, metadata = $9 WHERE id = $1";
+        created_at = $6, attachments = $7, parent_id = $8, metadata = $9, search_tokens = $10 \
+        WHERE id = $1";
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
@@ -164,9 +168,11 @@ statements! {
         " FROM messages WHERE conversation_id = $1 AND parent_id IS NULL ORDER BY position"
     );
     REPARENT = "UPDATE messages SET parent_id = $3 WHERE conversation_id = $1 AND parent_id = $2";
-    /// Sets content $2, attachments $3 and metadata $4 where given (NULL keeps them).
+    /// Sets content $2 (with its search tokens $5), attachments $3 and
+    /// metadata $4 where given (NULL keeps them).
     EDIT_MESSAGE = concat!(
         "UPDATE messages SET content = COALESCE($2, content), ",
+        "search_tokens = COALESCE($5::text[], search_tokens), ",
         "attachments = COALESCE($3, attachments), metadata = COALESCE($4, metadata) ",
         "WHERE id = $1 RETURNING ", message_columns!()
     );
@@ -176,6 +182,40 @@ statements! {
         "WHERE id = $1 AND octet_length(content)::bigint + $3::bigint <= $4::bigint RETURNING ",
         message_columns!()
     );
+
+    /// Plans the rest of the transaction's statements for their parameters
+    /// (a search's tokens decide between the GIN index and the time index).
+    USE_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan";
+    /// Search candidates in messages, newest first: (created_at, id,
+    /// conversation id, title, role, content). $1 tsquery, $2 conversation,
+    /// $3 role, $4 ..$5 time range, before ($6, $7), $8 archived (0 no, 1
+    /// yes, 2 both), $9 all branches, $10 limit; NULL: no filter.
+    SEARCH_MESSAGES = concat!(
+        "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
+        "FROM messages m JOIN conversations c ON c.id = m.conversation_id ",
+        "WHERE array_to_tsvector(m.search_tokens) @@ $1::text::tsquery ",
+        "AND ($2::uuid IS NULL OR m.conversation_id = $2) AND ($3::text IS NULL OR m.role = $3) ",
+        "AND ($4::timestamptz IS NULL OR m.created_at >= $4) ",
+        "AND ($5::timestamptz IS NULL OR m.created_at < $5) ",
+        "AND ($6::timestamptz IS NULL OR (m.created_at, m.id) < ($6, $7::uuid)) ",
+        "AND ($8::int = 2 OR c.archived = ($8::int = 1)) AND ($9::bool OR m.on_path) ",
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT $10"
+    );
+    /// Search candidates in titles, newest first, in the same columns
+    /// (role NULL). $1 tsquery, $2 conversation, $3 ..$4 time range, before
+    /// ($5, $6), $7 archived, $8 limit.
+    SEARCH_TITLES = concat!(
+        "SELECT c.created_at, c.id, c.id, c.title, NULL::text, c.title FROM conversations c ",
+        "WHERE array_to_tsvector(c.search_tokens) @@ $1::text::tsquery ",
+        "AND ($2::uuid IS NULL OR c.id = $2) ",
+        "AND ($3::timestamptz IS NULL OR c.created_at >= $3) ",
+        "AND ($4::timestamptz IS NULL OR c.created_at < $4) ",
+        "AND ($5::timestamptz IS NULL OR (c.created_at, c.id) < ($5, $6::uuid)) ",
+        "AND ($7::int = 2 OR c.archived = ($7::int = 1)) ",
+        "ORDER BY c.created_at DESC, c.id DESC LIMIT $8"
+    );
+    /// Sets message $1's search tokens (after its content grew).
+    SET_SEARCH_TOKENS = "UPDATE messages SET search_tokens = $2 WHERE id = $1";
 
     COUNT_MISMATCHES = "SELECT COUNT(*) FROM conversations c WHERE c.message_count <> \
         (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)";

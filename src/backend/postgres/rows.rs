@@ -138,7 +138,7 @@ pub(super) fn branch_message_at(
     })
 }
 
-fn role_at(row: &Row, i: usize) -> Result<Role> {
+pub(super) fn role_at(row: &Row, i: usize) -> Result<Role> {
     let role: &str = get(row, i, MESSAGES, "role")?;
     role.parse()
         .map_err(|e| Error::corrupt(MESSAGES, "role", e))

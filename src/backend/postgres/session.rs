@@ -11,16 +11,19 @@ use super::PgConn;
 use super::copy_in::{COPY_FROM, copy_messages};
 use super::errors::conflict_on;
 use super::queries::*;
+use super::search;
 use super::rows::{
     branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
     metadata_param, node_at, stored_at, summary_at,
 };
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
 use crate::error::{Entity, Error, Result};
+use crate::search::tokenize::index_tokens;
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
     FileId, FileMetadata, Message, MessageEdit, MessageId,
@@ -152,6 +155,7 @@ impl Session for PgSession<'_> {
                 &version_param(c.version),
                 &c.archived_at,
                 &metadata_param(&c.metadata)?,
+                &index_tokens(&c.title),
             ],
             conflict_on(Entity::Conversation, c.id),
         )?;
@@ -207,7 +211,8 @@ impl Session for PgSession<'_> {
     ) -> Result<Option<ConversationSummary>> {
         let (mode, at) = archive_params(&fields);
         let metadata = fields.metadata.map(metadata_param).transpose()?;
-        let params: Params<'_> = &[id.as_uuid(), &fields.title, &metadata, &mode, &at];
+        let tokens = fields.title.map(index_tokens);
+        let params: Params<'_> = &[id.as_uuid(), &fields.title, &metadata, &mode, &at, &tokens];
         self.row(SET_FIELDS, params, summary_at)
     }
 
@@ -218,6 +223,7 @@ impl Session for PgSession<'_> {
             &metadata_param(header.metadata)?,
             &header.now,
             &version_param(header.expected),
+            &index_tokens(header.title),
         ];
         self.row(UPDATE_CONVERSATION, params, summary_at)
     }
@@ -242,6 +248,7 @@ impl Session for PgSession<'_> {
                     &m.created_at,
                     &Json(&m.attachments),
                     &metadata_param(&m.metadata)?,
+                    &index_tokens(&m.content),
                 ],
             )
             .map_err(conflict_on(Entity::Message, m.id))?;
@@ -283,6 +290,10 @@ impl Session for PgSession<'_> {
                 .iter()
                 .map(|m| metadata_param(&m.metadata))
                 .collect::<Result<Vec<_>>>()?;
+            let tokens: Vec<String> = chunk
+                .iter()
+                .map(|m| index_tokens(&m.content).join(" "))
+                .collect();
             self.execute_or(
                 APPEND_MESSAGES,
                 &[
@@ -295,6 +306,7 @@ impl Session for PgSession<'_> {
                     &parents,
                     &on_path,
                     &metadata,
+                    &tokens,
                 ],
                 |e| {
                     if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
@@ -323,6 +335,7 @@ impl Session for PgSession<'_> {
                 &Json(&m.attachments),
                 &m.parent_id.as_ref().map(MessageId::as_uuid),
                 &metadata_param(&m.metadata)?,
+                &index_tokens(&m.content),
             ],
             conflict_on(Entity::Message, m.id),
         )?;
@@ -343,6 +356,7 @@ impl Session for PgSession<'_> {
                 &Json(&m.attachments),
                 &m.parent_id.as_ref().map(MessageId::as_uuid),
                 &metadata_param(&m.metadata)?,
+                &index_tokens(&m.content),
             ],
         )?;
         Ok(())
@@ -365,17 +379,22 @@ impl Session for PgSession<'_> {
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
         let attachments = edit.attachments.as_deref().map(Json);
         let metadata = edit.metadata.as_ref().map(metadata_param).transpose()?;
-        let params: Params<'_> = &[id.as_uuid(), &edit.content, &attachments, &metadata];
+        let tokens = edit.content.as_deref().map(index_tokens);
+        let params: Params<'_> = &[id.as_uuid(), &edit.content, &attachments, &metadata, &tokens];
         self.row(EDIT_MESSAGE, params, message_at)
     }
 
     fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
         let (len, max) = (delta.len() as i64, max as i64);
-        self.row(
+        let grown = self.row(
             GROW_MESSAGE,
             &[id.as_uuid(), &delta, &len, &max],
             message_at,
-        )
+        )?;
+        if let Some(m) = &grown {
+            self.execute(SET_SEARCH_TOKENS, &[id.as_uuid(), &index_tokens(&m.content)])?;
+        }
+        Ok(grown)
     }
 
     fn node(&self, id: MessageId) -> Result<Option<Node>> {
@@ -458,6 +477,18 @@ impl Session for PgSession<'_> {
             conversations: n(1)?,
             messages: n(2)?,
         })
+    }
+
+    fn search_candidates(
+        &self,
+        kind: TextKind,
+        filter: &SearchFilter<'_>,
+        before: Option<Before>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        let in_transaction = self.in_transaction.get();
+        let mut conn = self.conn.borrow_mut();
+        search::candidates(&mut conn, in_transaction, kind, filter, before, limit)
     }
 
     fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {

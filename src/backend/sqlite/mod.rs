@@ -33,6 +33,7 @@ mod migrations;
 mod queries;
 mod restore;
 mod rows;
+mod search;
 mod session;
 mod slow;
 mod snapshots;

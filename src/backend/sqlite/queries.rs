@@ -7,6 +7,23 @@
 //! which cost a listing about a tenth of its time; an expression is
 //! evaluated at run time like any other (`no_statement_is_prepared_again`).
 
+/// Candidates of a search in messages, newest first: (created_at, id,
+/// conversation id, conversation title, role, content). ?2 conversation,
+/// ?3 role (NULL: any), ?4 ..?5 time range, before (?6, ?7), ?8 archived
+/// (0 no, 1 yes, 2 both), ?9 all branches, ?10 limit.
+macro_rules! search_messages {
+    ($admitted:literal, $conversation:literal) => {
+        concat!(
+            "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
+            "FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE ",
+            $admitted, " AND ", $conversation, " AND (?3 IS NULL OR m.role = ?3) ",
+            "AND m.created_at >= ?4 AND m.created_at < ?5 AND (m.created_at, m.id) < (?6, ?7) ",
+            "AND (?8 = 2 OR c.archived = ?8) AND (?9 OR m.on_path) ",
+            "ORDER BY m.created_at DESC, m.id DESC LIMIT ?10 + 0"
+        )
+    };
+}
+
 statements! {
     BEGIN_IMMEDIATE = "BEGIN IMMEDIATE";
     BEGIN_DEFERRED = "BEGIN DEFERRED";
@@ -136,6 +153,47 @@ statements! {
     GROW_MESSAGE = concat!(
         "UPDATE messages SET content = content || ?2 ",
         "WHERE id = ?1 AND length(CAST(content AS BLOB)) + ?3 <= ?4 RETURNING ", message_columns!()
+    );
+    // Search (V5). A message's text is in `search_index` under its
+    // `search_rowid`, a conversation's title under minus its; the rowids
+    // are given once and kept (VACUUM keeps them: they are columns).
+    /// Gives message ?1 its search rowid, unless it has one; returns it.
+    MESSAGE_SEARCH_ROWID = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \
+        (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages)) WHERE id = ?1 RETURNING search_rowid";
+    /// Gives conversation ?1 its search rowid, unless it has one; returns it.
+    TITLE_SEARCH_ROWID = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
+        (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM conversations)) WHERE id = ?1 RETURNING search_rowid";
+    UNINDEX_TEXT = "DELETE FROM search_index WHERE rowid = ?1";
+    INDEX_TEXT = "INSERT INTO search_index (rowid, tokens) VALUES (?1, ?2)";
+    /// Documents holding token ?1.
+    TOKEN_DOCUMENTS = "SELECT doc FROM search_vocab WHERE term = ?1";
+    /// Documents holding a token from ?1 up to ?2 (a prefix's range), over
+    /// at most 64 tokens.
+    PREFIX_DOCUMENTS = "SELECT SUM(doc) FROM (SELECT doc FROM search_vocab \
+        WHERE term >= ?1 AND term < ?2 LIMIT 64)";
+    /// Messages the index admits (?1, an FTS5 expression), driven by the
+    /// index: for rare terms.
+    MESSAGES_BY_INDEX = search_messages!(
+        "m.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid > 0)",
+        "?2 IS NULL"
+    );
+    /// The same, driven by time: for common terms, probing the index per message.
+    MESSAGES_BY_TIME = search_messages!(
+        "EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?1 AND rowid = m.search_rowid)",
+        "?2 IS NULL"
+    );
+    /// The same in one conversation (?2), probing the index per message.
+    MESSAGES_IN_CONVERSATION = search_messages!(
+        "EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?1 AND rowid = m.search_rowid)",
+        "m.conversation_id = ?2"
+    );
+    /// Conversation titles the index admits.
+    TITLES = concat!(
+        "SELECT c.created_at, c.id, c.id, c.title, NULL, c.title FROM conversations c ",
+        "WHERE -c.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid < 0) ",
+        "AND (?2 IS NULL OR c.id = ?2) AND c.created_at >= ?4 AND c.created_at < ?5 ",
+        "AND (c.created_at, c.id) < (?6, ?7) AND (?8 = 2 OR c.archived = ?8) ",
+        "ORDER BY c.created_at DESC, c.id DESC LIMIT ?10 + 0"
     );
 }
 

@@ -165,7 +165,7 @@ pub(super) fn branch_message_at(
     })
 }
 
-fn role_at(row: &Row<'_>, i: usize) -> Result<Role> {
+pub(super) fn role_at(row: &Row<'_>, i: usize) -> Result<Role> {
     let role = row.get_ref(i)?;
     let role = role
         .as_str()

@@ -6,12 +6,14 @@ use rusqlite::{Connection, params};
 
 use super::conflict_on;
 use super::queries::*;
+use super::search::{candidates, index_message, index_title};
 use super::rows::{
     attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::sql::{archive_params, version_param};
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
@@ -76,8 +78,12 @@ impl<'c> SqliteSession<'c> {
     }
 }
 
-/// Runs [`INSERT_MESSAGE`] for `stored`.
-fn insert_message(insert: &mut rusqlite::Statement<'_>, stored: &Stored) -> Result<()> {
+/// Runs [`INSERT_MESSAGE`] for `stored`, and indexes it.
+fn insert_message(
+    conn: &Connection,
+    insert: &mut rusqlite::Statement<'_>,
+    stored: &Stored,
+) -> Result<()> {
     let m = &stored.message;
     insert
         .execute(params![
@@ -93,7 +99,7 @@ fn insert_message(insert: &mut rusqlite::Statement<'_>, stored: &Stored) -> Resu
             metadata_json(&m.metadata)?,
         ])
         .map_err(conflict_on(Entity::Message, m.id))?;
-    Ok(())
+    index_message(conn, m.id, &m.content)
 }
 
 impl Session for SqliteSession<'_> {
@@ -140,7 +146,7 @@ impl Session for SqliteSession<'_> {
                 metadata_json(&c.metadata)?,
             ])
             .map_err(conflict_on(Entity::Conversation, c.id))?;
-        Ok(())
+        index_title(self.conn, c.id, &c.title)
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
@@ -200,7 +206,11 @@ impl Session for SqliteSession<'_> {
         let (mode, at) = archive_params(&fields);
         let metadata = fields.metadata.map(metadata_json).transpose()?;
         let params = params![key(id), fields.title, metadata, mode, at.map(to_micros)];
-        self.row(SET_FIELDS, params, summary_at)
+        let summary = self.row(SET_FIELDS, params, summary_at)?;
+        if let (Some(title), Some(_)) = (fields.title, &summary) {
+            index_title(self.conn, id, title)?;
+        }
+        Ok(summary)
     }
 
     fn write_header(&self, header: HeaderWrite<'_>) -> Result<Option<ConversationSummary>> {
@@ -211,7 +221,11 @@ impl Session for SqliteSession<'_> {
             to_micros(header.now),
             version_param(header.expected),
         ];
-        self.row(UPDATE_CONVERSATION, params, summary_at)
+        let summary = self.row(UPDATE_CONVERSATION, params, summary_at)?;
+        if summary.is_some() {
+            index_title(self.conn, header.id, header.title)?;
+        }
+        Ok(summary)
     }
 
     fn adjust_count(&self, id: ConversationId, delta: i64) -> Result<()> {
@@ -239,6 +253,8 @@ impl Session for SqliteSession<'_> {
             }
             _ => None,
         };
+        drop(rows);
+        index_message(self.conn, m.id, &m.content)?;
         Ok(parent)
     }
 
@@ -266,13 +282,13 @@ impl Session for SqliteSession<'_> {
                 on_path: *on_path,
                 message: m.clone(),
             };
-            insert_message(&mut insert, &stored)?;
+            insert_message(self.conn, &mut insert, &stored)?;
         }
         Ok(())
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
-        insert_message(&mut *self.conn.prepare_cached(INSERT_MESSAGE)?, stored)
+        insert_message(self.conn, &mut *self.conn.prepare_cached(INSERT_MESSAGE)?, stored)
     }
 
     fn update_message(&self, stored: &Stored) -> Result<()> {
@@ -291,7 +307,7 @@ impl Session for SqliteSession<'_> {
                 metadata_json(&m.metadata)?,
             ],
         )?;
-        Ok(())
+        index_message(self.conn, m.id, &m.content)
     }
 
     fn message_page(
@@ -317,12 +333,20 @@ impl Session for SqliteSession<'_> {
             attachments.transpose()?,
             metadata.transpose()?
         ];
-        self.row(EDIT_MESSAGE, params, message_at)
+        let message = self.row(EDIT_MESSAGE, params, message_at)?;
+        if let (Some(m), Some(_)) = (&message, &edit.content) {
+            index_message(self.conn, m.id, &m.content)?;
+        }
+        Ok(message)
     }
 
     fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
         let params = params![key(id), delta, delta.len() as i64, max as i64];
-        self.row(GROW_MESSAGE, params, message_at)
+        let message = self.row(GROW_MESSAGE, params, message_at)?;
+        if let Some(m) = &message {
+            index_message(self.conn, m.id, &m.content)?;
+        }
+        Ok(message)
     }
 
     fn node(&self, id: MessageId) -> Result<Option<Node>> {
@@ -394,6 +418,16 @@ impl Session for SqliteSession<'_> {
                 messages: n(r.get(2)?),
             })
         })?)
+    }
+
+    fn search_candidates(
+        &self,
+        kind: TextKind,
+        filter: &SearchFilter<'_>,
+        before: Option<Before>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        candidates(self.conn, kind, filter, before, limit)
     }
 
     fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -1,0 +1,90 @@
+//! What a backend does for search: hand over the texts its index says are
+//! worth checking, newest first. The check itself (the same for every
+//! backend) is the facade's.
+
+use uuid::Uuid;
+
+use super::Branches;
+use crate::model::{Archived, ConversationId, Role};
+use crate::search::query::IndexQuery;
+
+/// Which texts a search asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SearchFilter<'a> {
+    /// What their index tokens must hold.
+    pub(crate) index: &'a IndexQuery,
+    pub(crate) conversation: Option<ConversationId>,
+    /// Only messages of this role.
+    pub(crate) role: Option<Role>,
+    /// Created at or after (microseconds since 1970).
+    pub(crate) since: Option<i64>,
+    /// Created before (microseconds since 1970).
+    pub(crate) until: Option<i64>,
+    pub(crate) archived: Archived,
+    /// Messages of current branches only, or all.
+    pub(crate) branches: Branches,
+}
+
+impl SearchFilter<'_> {
+    /// Whether a conversation archived or not (`archived`) is searched.
+    pub(crate) fn admits_archived(&self, archived: bool) -> bool {
+        match self.archived {
+            Archived::Hide => !archived,
+            Archived::Include => true,
+            Archived::Only => archived,
+        }
+    }
+
+    /// Whether a text created at `micros` is in the time range.
+    pub(crate) fn admits_time(&self, micros: i64) -> bool {
+        self.since.is_none_or(|s| micros >= s) && self.until.is_none_or(|u| micros < u)
+    }
+
+    /// `archived` as the SQL backends bind it: 0 not archived only, 1
+    /// archived only, 2 both.
+    #[allow(dead_code)] // unused in a memory-only build
+    pub(crate) fn archived_param(&self) -> i32 {
+        match self.archived {
+            Archived::Hide => 0,
+            Archived::Only => 1,
+            Archived::Include => 2,
+        }
+    }
+}
+
+/// What kind of text a candidate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum TextKind {
+    /// A message's content.
+    Message = 0,
+    /// A conversation's title.
+    Title = 1,
+}
+
+/// A text the index found, with what a hit shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) kind: TextKind,
+    /// Its time: the message's `created_at`, or for a title the
+    /// conversation's (microseconds since 1970).
+    pub(crate) created_at: i64,
+    /// The message's id, or for a title the conversation's.
+    pub(crate) id: Uuid,
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) conversation_title: String,
+    /// The message's role; `None` for a title.
+    pub(crate) role: Option<Role>,
+    /// The message's content, or the title.
+    pub(crate) text: String,
+}
+
+impl Candidate {
+    /// Its place in the newest-first order: (created_at, id, kind), descending.
+    pub(crate) fn key(&self) -> (i64, Uuid, TextKind) {
+        (self.created_at, self.id, self.kind)
+    }
+}
+
+/// A keyset bound of a newest-first candidate list: only texts with
+/// `(created_at, id)` strictly below it.
+pub(crate) type Before = (i64, Uuid);

@@ -1,0 +1,142 @@
+//! Search on SQLite: keeping `search_index` (FTS5) in step with every write
+//! of a message's content or a conversation's title, and reading candidates.
+//!
+//! Index queries are built here from the parsed query's tokens, never from
+//! the user's text: each token is quoted, and tokens hold only letters and
+//! digits.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::queries::*;
+use super::rows::{key, role_at, uuid_at};
+use crate::backend::Branches;
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::error::Result;
+use crate::model::{ConversationId, MessageId};
+use crate::search::query::IndexQuery;
+use crate::search::tokenize::index_tokens;
+
+/// Above this many texts holding its rarest token, a search walks messages
+/// by time and probes the index per message instead of reading every
+/// matching rowid.
+const COMMON: i64 = 2_000;
+
+/// (Re)indexes message `id`'s content.
+pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
+    index(conn, MESSAGE_SEARCH_ROWID, key(id), 1, content)
+}
+
+/// (Re)indexes conversation `id`'s title.
+pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) -> Result<()> {
+    index(conn, TITLE_SEARCH_ROWID, key(id), -1, title)
+}
+
+fn index(
+    conn: &Connection,
+    rowid_sql: &str,
+    id: super::rows::Key,
+    sign: i64,
+    text: &str,
+) -> Result<()> {
+    let rowid: Option<i64> = conn
+        .prepare_cached(rowid_sql)?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let Some(rowid) = rowid else {
+        return Ok(());
+    };
+    let rowid = sign * rowid;
+    conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
+    let tokens = index_tokens(text).join(" ");
+    conn.prepare_cached(INDEX_TEXT)?
+        .execute(params![rowid, tokens])?;
+    Ok(())
+}
+
+/// `index` as an FTS5 expression: every token quoted.
+pub(crate) fn fts_expression(index: &IndexQuery) -> String {
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    let all: Vec<String> = index
+        .tokens
+        .iter()
+        .map(|t| quote(t))
+        .chain(index.prefixes.iter().map(|p| format!("{} *", quote(p))))
+        .collect();
+    let mut expression = format!("({})", all.join(" AND "));
+    for t in &index.excluded {
+        expression.push_str(" NOT ");
+        expression.push_str(&quote(t));
+    }
+    expression
+}
+
+/// How many texts hold the rarest of the tokens every candidate holds.
+fn rarest(conn: &Connection, index: &IndexQuery) -> Result<i64> {
+    let mut rarest = i64::MAX;
+    for token in &index.tokens {
+        let n: Option<i64> = conn
+            .prepare_cached(TOKEN_DOCUMENTS)?
+            .query_row([token], |r| r.get(0))
+            .optional()?;
+        rarest = rarest.min(n.unwrap_or(0));
+    }
+    for prefix in &index.prefixes {
+        // The tokens from `prefix` up to (not including) its successor.
+        let mut end = prefix.clone();
+        end.push(char::MAX);
+        let n: Option<i64> = conn
+            .prepare_cached(PREFIX_DOCUMENTS)?
+            .query_row(params![prefix, end], |r| r.get(0))?;
+        rarest = rarest.min(n.unwrap_or(0));
+    }
+    Ok(rarest)
+}
+
+/// [`Session::search_candidates`](crate::backend::Session::search_candidates).
+pub(super) fn candidates(
+    conn: &Connection,
+    kind: TextKind,
+    filter: &SearchFilter<'_>,
+    before: Option<Before>,
+    limit: usize,
+) -> Result<Vec<Candidate>> {
+    let sql = match kind {
+        TextKind::Title => TITLES,
+        TextKind::Message if filter.conversation.is_some() => MESSAGES_IN_CONVERSATION,
+        TextKind::Message if rarest(conn, filter.index)? > COMMON => MESSAGES_BY_TIME,
+        TextKind::Message => MESSAGES_BY_INDEX,
+    };
+    let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query(params![
+        fts_expression(filter.index),
+        filter.conversation.map(key),
+        filter.role.map(|r| r.as_str()),
+        filter.since.unwrap_or(i64::MIN),
+        filter.until.unwrap_or(i64::MAX),
+        before_time,
+        key(before_id),
+        filter.archived_param(),
+        filter.branches == Branches::All,
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    ])?;
+    super::rows::collect(rows, |row| {
+        let table = match kind {
+            TextKind::Message => "messages",
+            TextKind::Title => "conversations",
+        };
+        Ok(Candidate {
+            kind,
+            created_at: row.get(0)?,
+            id: uuid_at(row, 1, table, "id")?,
+            conversation_id: uuid_at(row, 2, table, "conversation_id")?.into(),
+            conversation_title: row.get(3)?,
+            role: match kind {
+                TextKind::Message => Some(role_at(row, 4)?),
+                TextKind::Title => None,
+            },
+            text: row.get(5)?,
+        })
+    })
+}

@@ -1,0 +1,239 @@
+//! The query language, parsed once for every backend.
+//!
+//! A query is terms separated by white space; every term not excluded must
+//! match, no excluded one may:
+//!
+//! | term | matches a text that |
+//! |---|---|
+//! | `word` | has the word (folded as [`tokenize`](super::tokenize) says) |
+//! | `"two words"` | has the words one after the other |
+//! | `wor*` | has a word starting with `wor` (at least 2 characters) |
+//! | `-word`, `-"two words"`, `-wor*` | does not match the term |
+//! | `東京` (CJK) | has the characters together, anywhere in a run of CJK text |
+//!
+//! A term's punctuation separates words like white space does, so `e-mail`
+//! is the phrase `"e mail"`; a term with no words (only punctuation or
+//! emoji) is ignored. An unclosed quote runs to the end of the query. Every
+//! string parses to a query or to [`Error::InvalidInput`] naming `query`.
+
+use super::tokenize::{bigrams, cut, words};
+use crate::error::{Error, Result};
+use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
+
+/// One word of a term, folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryWord {
+    pub(crate) text: String,
+    pub(crate) cjk: bool,
+}
+
+/// One term: a word, a prefix or a phrase, maybe excluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Term {
+    pub(crate) excluded: bool,
+    /// One word, or a phrase's words in order.
+    pub(crate) words: Vec<QueryWord>,
+    /// Whether the last word is a prefix.
+    pub(crate) prefix: bool,
+}
+
+/// A parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParsedQuery {
+    pub(crate) terms: Vec<Term>,
+}
+
+/// What a text's index tokens must hold for the text to be worth checking:
+/// a condition every matching text meets (the check itself is
+/// [`matching`](super::matching)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct IndexQuery {
+    /// Tokens that must all be there.
+    pub(crate) tokens: Vec<String>,
+    /// Prefixes that each must start some token.
+    pub(crate) prefixes: Vec<String>,
+    /// Tokens that must not be there.
+    pub(crate) excluded: Vec<String>,
+}
+
+impl IndexQuery {
+    /// Whether a text with index tokens `has` meets the condition.
+    pub(crate) fn admits(&self, has: &std::collections::HashSet<String>) -> bool {
+        self.tokens.iter().all(|t| has.contains(t))
+            && self
+                .prefixes
+                .iter()
+                .all(|p| has.iter().any(|t| t.starts_with(p.as_str())))
+            && !self.excluded.iter().any(|t| has.contains(t))
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::invalid("query", reason.into())
+}
+
+/// Parses `text`.
+pub(crate) fn parse(text: &str) -> Result<ParsedQuery> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(invalid(format!(
+            "is {} bytes long; at most {MAX_QUERY_BYTES} are searched",
+            text.len()
+        )));
+    }
+    let mut terms = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let excluded = rest.starts_with('-');
+        if excluded {
+            rest = &rest[1..];
+        }
+        let (raw, prefix);
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            raw = &quoted[..end];
+            rest = quoted.get(end + 1..).unwrap_or("");
+            prefix = rest.starts_with('*');
+            rest = rest.trim_start_matches('*');
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let bare = &rest[..end];
+            rest = &rest[end..];
+            raw = bare.trim_end_matches('*');
+            prefix = raw.len() < bare.len();
+        }
+        let words: Vec<QueryWord> = words(raw)
+            .into_iter()
+            .map(|w| QueryWord {
+                cjk: w.is_cjk(),
+                text: w.text,
+            })
+            .collect();
+        let Some(last) = words.last() else { continue };
+        if prefix && !last.cjk && last.text.chars().count() < 2 {
+            return Err(invalid(format!(
+                "the prefix {:?} is too short: a prefix needs at least 2 characters",
+                last.text
+            )));
+        }
+        terms.push(Term {
+            excluded,
+            words,
+            prefix,
+        });
+        if terms.len() > MAX_QUERY_TERMS {
+            return Err(invalid(format!("has more than {MAX_QUERY_TERMS} terms")));
+        }
+    }
+    if !terms.iter().any(|t| !t.excluded) {
+        return Err(invalid(
+            "has no word to search for (only punctuation, or only excluded terms)",
+        ));
+    }
+    Ok(ParsedQuery { terms })
+}
+
+impl ParsedQuery {
+    /// The condition on index tokens that every matching text meets.
+    pub(crate) fn index_query(&self) -> IndexQuery {
+        let mut index = IndexQuery::default();
+        for term in &self.terms {
+            if term.excluded {
+                // Only a lone whole word is decided by its token alone.
+                if let [word] = term.words.as_slice()
+                    && !word.cjk
+                    && !term.prefix
+                    && cut(&word.text).len() == word.text.len()
+                {
+                    push_new(&mut index.excluded, &word.text);
+                }
+                continue;
+            }
+            let last = term.words.len() - 1;
+            for (i, word) in term.words.iter().enumerate() {
+                if word.cjk {
+                    if word.text.chars().count() == 1 {
+                        // A character is the start of a bigram, or a run's last.
+                        push_new(&mut index.prefixes, &word.text);
+                    }
+                    for bigram in bigrams(&word.text) {
+                        push_new(&mut index.tokens, bigram);
+                    }
+                } else if term.prefix && i == last {
+                    push_new(&mut index.prefixes, cut(&word.text));
+                } else {
+                    push_new(&mut index.tokens, cut(&word.text));
+                }
+            }
+        }
+        // A token that is there is a prefix that is there.
+        let tokens = index.tokens.clone();
+        index
+            .prefixes
+            .retain(|p| !tokens.iter().any(|t| t.starts_with(p.as_str())));
+        index
+    }
+}
+
+fn push_new(list: &mut Vec<String>, token: &str) {
+    if !list.iter().any(|t| t == token) {
+        list.push(token.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(query: &str) -> Vec<(bool, Vec<String>, bool)> {
+        parse(query)
+            .expect("parses")
+            .terms
+            .into_iter()
+            .map(|t| (t.excluded, t.words.into_iter().map(|w| w.text).collect(), t.prefix))
+            .collect()
+    }
+
+    fn owned(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn words_phrases_prefixes_and_exclusions() {
+        assert_eq!(
+            shape(r#"Storm "the Letter" harb* -rain -"old man" -sea*"#),
+            vec![
+                (false, owned(&["storm"]), false),
+                (false, owned(&["the", "letter"]), false),
+                (false, owned(&["harb"]), true),
+                (true, owned(&["rain"]), false),
+                (true, owned(&["old", "man"]), false),
+                (true, owned(&["sea"]), true),
+            ]
+        );
+        assert_eq!(shape("e-mail"), vec![(false, owned(&["e", "mail"]), false)]);
+        assert_eq!(shape(r#""unclosed phrase"#), vec![(false, owned(&["unclosed", "phrase"]), false)]);
+        assert_eq!(shape("ok 🙂 ..."), vec![(false, owned(&["ok"]), false)]);
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_searched() {
+        for bad in ["", "   ", "🙂", "-only", "a*", "-\"x y\"", &"w ".repeat(17), &"x".repeat(1025)] {
+            match parse(bad) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "query"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn index_query_needs_what_every_match_has() {
+        let q = parse("東京 東 tower* the -x -long* -\"a b\"").expect("parses").index_query();
+        assert_eq!(q.tokens, owned(&["東京", "the"]));
+        assert_eq!(q.prefixes, owned(&["tower"]));
+        assert_eq!(q.excluded, owned(&["x"]));
+    }
+}

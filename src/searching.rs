@@ -1,0 +1,276 @@
+//! Full-text search: [`Store::search`].
+//!
+//! The query is parsed here, once. The backend's index hands over the texts
+//! worth checking, newest first; each is then checked and scored in Rust
+//! ([`matching`](crate::search::matching)), so a hit is a hit on every
+//! backend alike.
+
+use uuid::Uuid;
+
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::{Branches, Session};
+use crate::error::{Error, Result};
+use crate::limits::RELEVANCE_WINDOW;
+use crate::model::{
+    CursorKey, HitConversation, HitMessage, MessageId, Page, SearchBranches, SearchHit,
+    SearchOrder, SearchQuery, Snippet, from_micros, to_micros, truncate,
+};
+use crate::search::matching::{Matched, TITLE_WEIGHT, matches, snippet};
+use crate::search::query::{ParsedQuery, parse};
+use crate::store::Store;
+use crate::validate::page_limit;
+
+/// A hit's place in the newest-first order: (created_at, id, kind), descending.
+type Key = (i64, Uuid, TextKind);
+
+/// Candidates fetched per backend call, first and at most.
+const FIRST_BATCH: usize = 32;
+const MAX_BATCH: usize = 1_000;
+
+impl Store {
+    /// Searches message contents and conversation titles.
+    ///
+    /// The query language (see the README): words, all of which must be in
+    /// a text; `"quoted phrases"`; `prefix*` (at least 2 characters);
+    /// `-excluded` terms. Matching ignores case, diacritics and punctuation;
+    /// CJK text is matched by substring. A query with nothing to search for
+    /// is [`Error::InvalidInput`] naming `query`; no query string ever
+    /// reaches a database's own query syntax.
+    ///
+    /// Hits come newest first, or by relevance (the best among the
+    /// [`RELEVANCE_WINDOW`] newest hits), keyset-paged: pass the page's
+    /// `next` cursor back with the same query for the next page.
+    ///
+    /// ```
+    /// use silmari_store::prelude::*;
+    /// use silmari_store::SearchQuery;
+    ///
+    /// # fn main() -> silmari_store::Result<()> {
+    /// let store = Store::open("memory://")?;
+    /// let c = store.conversations().create(NewConversation::titled("Trip"))?;
+    /// store.conversations().append_message(c.id, NewMessage::new(Role::User, "Un café à Tōkyō?"))?;
+    ///
+    /// let page = store.search(&SearchQuery::new("cafe tokyo").newest_first())?;
+    /// let hit = &page.items[0];
+    /// let snippet = &hit.snippet;
+    /// assert_eq!(&snippet.text[snippet.highlights[0].clone()], "café");
+    /// assert_eq!(&snippet.text[snippet.highlights[1].clone()], "Tōkyō");
+    /// # Ok(()) }
+    /// ```
+    pub fn search(&self, query: &SearchQuery) -> Result<Page<SearchHit>> {
+        let limit = page_limit(query.page.limit)?;
+        let parsed = parse(&query.text)?;
+        let cursor = query.page.after.as_ref().map(|c| c.0);
+        match (query.order, cursor) {
+            (_, None)
+            | (SearchOrder::NewestFirst, Some(CursorKey::SearchNewest(..)))
+            | (SearchOrder::Relevance, Some(CursorKey::SearchRelevance(..))) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "cursor",
+                    "it belongs to a different list (not a search in this order)",
+                ));
+            }
+        }
+        let index = parsed.index_query();
+        let filter = SearchFilter {
+            index: &index,
+            conversation: query.conversation,
+            role: query.role,
+            since: query.since.map(|t| to_micros(truncate(t))),
+            until: query.until.map(|t| to_micros(truncate(t))),
+            archived: query.archived,
+            branches: match query.branches {
+                SearchBranches::Current => Branches::Current,
+                SearchBranches::All => Branches::All,
+            },
+        };
+        self.run_read(|session| {
+            // One snapshot for every call of the search.
+            let mut out = None;
+            session.in_snapshot(&mut || {
+                out = Some(run(session, &filter, &parsed, limit, cursor, query.order)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| Error::Backend("internal error: a search read nothing".into()))
+        })
+    }
+}
+
+fn run(
+    session: &dyn Session,
+    filter: &SearchFilter<'_>,
+    parsed: &ParsedQuery,
+    limit: usize,
+    cursor: Option<CursorKey>,
+    order: SearchOrder,
+) -> Result<Page<SearchHit>> {
+    match cursor {
+        Some(CursorKey::SearchRelevance(score, t, id, kind)) => {
+            relevance(session, filter, parsed, limit, Some((score, (t, id, kind_of(kind)))))
+        }
+        None if order == SearchOrder::Relevance => relevance(session, filter, parsed, limit, None),
+        Some(CursorKey::SearchNewest(t, id, kind)) => {
+            newest(session, filter, parsed, limit, Some((t, id, kind_of(kind))))
+        }
+        _ => newest(session, filter, parsed, limit, None),
+    }
+}
+
+fn kind_of(kind: u8) -> TextKind {
+    if kind == TextKind::Title as u8 {
+        TextKind::Title
+    } else {
+        TextKind::Message
+    }
+}
+
+/// A checked hit with its score in millionths (the cursor's unit).
+struct Found {
+    candidate: Candidate,
+    matched: Matched,
+    score: i64,
+}
+
+/// The first `want` hits, newest first, after `after`.
+fn collect_newest(
+    session: &dyn Session,
+    filter: &SearchFilter<'_>,
+    parsed: &ParsedQuery,
+    want: usize,
+    after: Option<Key>,
+) -> Result<Vec<Found>> {
+    let titles = filter.role.is_none();
+    // A title sorts before a message with the same (created_at, id): after a
+    // title, that message is still to come; after a message, that title is not.
+    let mut before_message: Option<Before> = after.map(|(t, id, kind)| match kind {
+        TextKind::Title => (t, Uuid::from_u128(id.as_u128().saturating_add(1))),
+        TextKind::Message => (t, id),
+    });
+    let mut before_title: Option<Before> = after.map(|(t, id, _)| (t, id));
+    let mut found = Vec::new();
+    let mut batch = FIRST_BATCH.max(want.min(MAX_BATCH));
+    loop {
+        let messages =
+            session.search_candidates(TextKind::Message, filter, before_message, batch)?;
+        let title_list = if titles {
+            session.search_candidates(TextKind::Title, filter, before_title, batch)?
+        } else {
+            Vec::new()
+        };
+        let exhausted = messages.len() < batch && title_list.len() < batch;
+        let mut merged: Vec<Candidate> = messages.into_iter().chain(title_list).collect();
+        merged.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        // The first `batch` of both lists are the next `batch` of the whole.
+        let complete = exhausted && merged.len() <= batch;
+        merged.truncate(batch);
+        for candidate in merged {
+            let bound = Some((candidate.created_at, candidate.id));
+            match candidate.kind {
+                TextKind::Message => before_message = bound,
+                TextKind::Title => before_title = bound,
+            }
+            let Some(mut matched) = matches(parsed, &candidate.text) else {
+                continue;
+            };
+            if candidate.kind == TextKind::Title {
+                matched.score *= TITLE_WEIGHT;
+            }
+            let score = (matched.score * 1e6).round() as i64;
+            found.push(Found {
+                candidate,
+                matched,
+                score,
+            });
+            if found.len() == want {
+                return Ok(found);
+            }
+        }
+        if complete {
+            return Ok(found);
+        }
+        batch = (batch * 4).min(MAX_BATCH);
+    }
+}
+
+fn newest(
+    session: &dyn Session,
+    filter: &SearchFilter<'_>,
+    parsed: &ParsedQuery,
+    limit: usize,
+    after: Option<Key>,
+) -> Result<Page<SearchHit>> {
+    let found = collect_newest(session, filter, parsed, limit + 1, after)?;
+    page(found, limit, |f| {
+        let (t, id, kind) = f.candidate.key();
+        CursorKey::SearchNewest(t, id, kind as u8)
+    })
+}
+
+fn relevance(
+    session: &dyn Session,
+    filter: &SearchFilter<'_>,
+    parsed: &ParsedQuery,
+    limit: usize,
+    after: Option<(i64, Key)>,
+) -> Result<Page<SearchHit>> {
+    let mut found = collect_newest(session, filter, parsed, RELEVANCE_WINDOW, None)?;
+    found.sort_unstable_by(|a, b| (b.score, b.candidate.key()).cmp(&(a.score, a.candidate.key())));
+    if let Some(after) = after {
+        found.retain(|f| (f.score, f.candidate.key()) < after);
+    }
+    found.truncate(limit + 1);
+    page(found, limit, |f| {
+        let (t, id, kind) = f.candidate.key();
+        CursorKey::SearchRelevance(f.score, t, id, kind as u8)
+    })
+}
+
+/// The page of the first `limit` of `found` (fetched with one more).
+fn page(
+    mut found: Vec<Found>,
+    limit: usize,
+    key: impl Fn(&Found) -> CursorKey,
+) -> Result<Page<SearchHit>> {
+    let next = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|f| crate::model::Cursor(key(f)))
+    } else {
+        None
+    };
+    let items = found.into_iter().map(hit).collect::<Result<_>>()?;
+    Ok(Page { items, next })
+}
+
+fn hit(found: Found) -> Result<SearchHit> {
+    let Found {
+        candidate: c,
+        matched,
+        score,
+    } = found;
+    let message = match (c.kind, c.role) {
+        (TextKind::Message, Some(role)) => Some(HitMessage {
+            id: MessageId::from(c.id),
+            role,
+            created_at: from_micros(c.created_at).ok_or_else(|| {
+                Error::corrupt("messages", "created_at", "out of range")
+            })?,
+        }),
+        _ => None,
+    };
+    let (offset, text, highlights) = snippet(&c.text, &matched.ranges);
+    Ok(SearchHit {
+        conversation: HitConversation {
+            id: c.conversation_id,
+            title: c.conversation_title,
+        },
+        message,
+        snippet: Snippet {
+            truncated: offset + text.len() < c.text.len(),
+            text,
+            offset,
+            highlights,
+        },
+        score: score as f64 / 1e6,
+    })
+}
