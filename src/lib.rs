@@ -121,10 +121,10 @@ pub use migrations::Migrations;
 pub use model::{
     Archived, Attachment, BackendKind, Conversation, ConversationEdit, ConversationId,
     ConversationOrder, ConversationQuery, ConversationSummary, ConversationTree, Counts, Cursor,
-    Direction, FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata,
-    MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page, PageRequest,
-    PlannedMigration, Role, SearchBranches, SearchHit, SearchOrder, SearchQuery, Snapshot, Snippet,
-    SqlitePragmas, HitConversation, HitMessage,
+    Direction, FileId, FileMetadata, HealthReport, HitConversation, HitMessage, IndexProgress,
+    Message, MessageEdit, MessageId, Metadata, MigrationStatus, MigrationTarget, NewConversation,
+    NewFile, NewMessage, Page, PageRequest, PlannedMigration, Role, SearchBranches, SearchHit,
+    SearchOrder, SearchQuery, Snapshot, Snippet, SqlitePragmas,
 };
 pub use repo::{ConversationRepository, FileRepository};
 pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};

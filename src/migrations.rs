@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use crate::backend::search::log_progress;
 use crate::error::{Error, Result};
-use crate::model::{MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
+use crate::model::{IndexProgress, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot};
 use crate::store::Store;
 
 impl Store {
@@ -53,13 +54,52 @@ impl Migrations<'_> {
     /// none, even if the process dies midway. Down, each step is one
     /// transaction with the removal of its history row. On an SQLite file that holds data, a
     /// [`Snapshot`] is taken first.
+    ///
+    /// When the schema then has the search index (V5 on), the texts written
+    /// before it are indexed next, as [`build_search_index`](Self::build_search_index)
+    /// does (progress is logged).
     pub fn migrate(&self, target: MigrationTarget) -> Result<Vec<PlannedMigration>> {
-        self.store.backend_ref()?.migrate(target)
+        self.migrate_reporting(target, &mut log_progress())
+    }
+
+    fn migrate_reporting(
+        &self,
+        target: MigrationTarget,
+        progress: &mut dyn FnMut(IndexProgress),
+    ) -> Result<Vec<PlannedMigration>> {
+        let backend = self.store.backend_ref()?;
+        let steps = backend.migrate(target)?;
+        backend.build_search_index(progress)?;
+        Ok(steps)
     }
 
     /// Applies every pending migration (Alembic's `upgrade head`).
     pub fn up(&self) -> Result<Vec<PlannedMigration>> {
         self.migrate(MigrationTarget::Latest)
+    }
+
+    /// [`up`](Self::up), reporting the search index build that follows to
+    /// `progress` (after each batch), e.g. for a progress bar.
+    pub fn up_with_progress(
+        &self,
+        mut progress: impl FnMut(IndexProgress),
+    ) -> Result<Vec<PlannedMigration>> {
+        self.migrate_reporting(MigrationTarget::Latest, &mut progress)
+    }
+
+    /// Indexes for search every text written before the search index
+    /// existed (a database migrated to V5 by this or an earlier call), in
+    /// batches of one transaction each, reporting to `progress` after each
+    /// batch; the final count. Memory use is bounded by a batch; a build cut
+    /// short (a crash, a kill) resumes where it stopped, and writes made
+    /// meanwhile index themselves. [`Store::open`] runs it after migrating;
+    /// call it when a store was opened with `migrate_on_open(false)`.
+    /// Texts not yet indexed are not found by [`Store::search`].
+    pub fn build_search_index(
+        &self,
+        mut progress: impl FnMut(IndexProgress),
+    ) -> Result<IndexProgress> {
+        self.store.backend_ref()?.build_search_index(&mut progress)
     }
 
     /// Applies pending migrations up to and including `version`.

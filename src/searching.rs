@@ -106,9 +106,13 @@ fn run(
     order: SearchOrder,
 ) -> Result<Page<SearchHit>> {
     match cursor {
-        Some(CursorKey::SearchRelevance(score, t, id, kind)) => {
-            relevance(session, filter, parsed, limit, Some((score, (t, id, kind_of(kind)))))
-        }
+        Some(CursorKey::SearchRelevance(score, t, id, kind)) => relevance(
+            session,
+            filter,
+            parsed,
+            limit,
+            Some((score, (t, id, kind_of(kind)))),
+        ),
         None if order == SearchOrder::Relevance => relevance(session, filter, parsed, limit, None),
         Some(CursorKey::SearchNewest(t, id, kind)) => {
             newest(session, filter, parsed, limit, Some((t, id, kind_of(kind))))
@@ -252,9 +256,8 @@ fn hit(found: Found) -> Result<SearchHit> {
         (TextKind::Message, Some(role)) => Some(HitMessage {
             id: MessageId::from(c.id),
             role,
-            created_at: from_micros(c.created_at).ok_or_else(|| {
-                Error::corrupt("messages", "created_at", "out of range")
-            })?,
+            created_at: from_micros(c.created_at)
+                .ok_or_else(|| Error::corrupt("messages", "created_at", "out of range"))?,
         }),
         _ => None,
     };

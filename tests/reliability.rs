@@ -227,8 +227,8 @@ fn ten_processes_open_a_fresh_file_at_once() {
     let path = dir.path().join("cold.db");
     let versions = open_ten_at_once(NAME, &url(&path));
     assert!(
-        versions.iter().all(|v| v == "4"),
-        "every process at version 4: {versions:?}"
+        versions.iter().all(|v| *v == common::LATEST.to_string()),
+        "every process at the latest version: {versions:?}"
     );
     let raw = rusqlite::Connection::open(&path).unwrap();
     let applied: Vec<(i64, String)> = raw
@@ -240,7 +240,7 @@ fn ten_processes_open_a_fresh_file_at_once() {
         .collect();
     assert_eq!(
         applied.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
-        [1, 2, 3, 4],
+        common::versions(),
         "each version applied once"
     );
 }
@@ -309,8 +309,8 @@ fn ten_processes_open_a_fresh_postgres_database_at_once() {
     };
     let versions = open_ten_at_once(NAME, &database.url);
     assert!(
-        versions.iter().all(|v| v == "4"),
-        "every process at version 4: {versions:?}"
+        versions.iter().all(|v| *v == common::LATEST.to_string()),
+        "every process at the latest version: {versions:?}"
     );
     let rows = database
         .client()
@@ -319,8 +319,8 @@ fn ten_processes_open_a_fresh_postgres_database_at_once() {
             &[],
         )
         .unwrap();
-    let applied: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(applied, [1, 2, 3, 4], "each version applied once");
+    let applied: Vec<i64> = rows.iter().map(|r| i64::from(r.get::<_, i32>(0))).collect();
+    assert_eq!(applied, common::versions(), "each version applied once");
 }
 
 /// Starts ten children opening `url` at once; returns what each answered

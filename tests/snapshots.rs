@@ -29,8 +29,7 @@ struct Fixture {
     v1: PathBuf,
 }
 
-/// The newest schema version this build ships.
-const LATEST: i64 = 4;
+use common::LATEST;
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();

@@ -166,7 +166,7 @@ fn schema_newer_than_this_build_is_refused_and_untouched() {
                 supported,
             } => {
                 assert_eq!(database, 99);
-                assert_eq!(supported, 4);
+                assert_eq!(supported, common::LATEST);
             }
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
@@ -193,7 +193,8 @@ fn migrations_can_wait_until_asked() {
             (1, "initial_schema"),
             (2, "conversation_message_count"),
             (3, "conversation_version"),
-            (4, "branches_archive_metadata")
+            (4, "branches_archive_metadata"),
+            (5, "search")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));

@@ -14,6 +14,7 @@ CREATE INDEX ix_messages_search ON messages USING gin (array_to_tsvector(search_
 CREATE INDEX ix_conversations_search ON conversations USING gin (array_to_tsvector(search_tokens));
 -- Texts not indexed yet, for the batches.
 CREATE INDEX ix_messages_unindexed ON messages (id) WHERE search_tokens IS NULL;
+CREATE INDEX ix_conversations_unindexed ON conversations (id) WHERE search_tokens IS NULL;
 
 -- Newest-first search walks messages by time.
 CREATE INDEX ix_messages_created_at ON messages (created_at, id);

@@ -11,12 +11,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
-use search::{Before, Candidate, SearchFilter, TextKind};
 use crate::model::{
     BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, HealthReport, Message, MessageEdit, MessageId, Metadata, MigrationStatus,
-    MigrationTarget, PlannedMigration, Snapshot,
+    FileId, FileMetadata, HealthReport, IndexProgress, Message, MessageEdit, MessageId, Metadata,
+    MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
+use search::{Before, Candidate, SearchFilter, TextKind};
 
 // The SQL backends' shared macros and helpers; first, so that they see its macros.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -97,6 +97,14 @@ pub(crate) trait Backend: Send + Sync {
 
     /// The health report.
     fn check(&self) -> Result<HealthReport>;
+
+    /// Indexes for search every text written before the index existed (a
+    /// database migrated to V5), [`INDEX_BATCH`](search::INDEX_BATCH) texts
+    /// per transaction, reporting after each; what it did. Nothing to do
+    /// (the memory backend, a schema without the index): zero.
+    fn build_search_index(&self, progress: &mut dyn FnMut(IndexProgress)) -> Result<IndexProgress> {
+        search::build_index(self, progress)
+    }
 
     /// [`Error::Unsupported`] for `operation` on this backend.
     fn unsupported(&self, operation: &'static str) -> Error {
@@ -373,6 +381,18 @@ pub(crate) trait Session {
         before: Option<Before>,
         limit: usize,
     ) -> Result<Vec<Candidate>>;
+
+    /// Texts (message contents and titles) not in the search index yet;
+    /// `None` when the schema has no search index (or needs none: memory).
+    fn unindexed(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Indexes up to `limit` messages and `limit` titles not in the search
+    /// index yet; how many.
+    fn index_unindexed(&self, _limit: usize) -> Result<u64> {
+        Ok(0)
+    }
 
     /// Runs `read` on one consistent snapshot (inside a transaction, the
     /// transaction's own).

@@ -4,8 +4,9 @@
 
 use uuid::Uuid;
 
-use super::Branches;
-use crate::model::{Archived, ConversationId, Role};
+use super::{Backend, Branches, Finish};
+use crate::error::Result;
+use crate::model::{Archived, ConversationId, IndexProgress, Role};
 use crate::search::query::IndexQuery;
 
 /// Which texts a search asks for.
@@ -88,3 +89,54 @@ impl Candidate {
 /// A keyset bound of a newest-first candidate list: only texts with
 /// `(created_at, id)` strictly below it.
 pub(crate) type Before = (i64, Uuid);
+
+/// Texts per transaction of an index build: bounded memory (at most this
+/// many messages and titles held at once), short write locks.
+pub(crate) const INDEX_BATCH: usize = 500;
+
+/// [`Backend::build_search_index`] on any backend.
+pub(crate) fn build_index<B: Backend + ?Sized>(
+    backend: &B,
+    progress: &mut dyn FnMut(IndexProgress),
+) -> Result<IndexProgress> {
+    let mut total = None;
+    backend.read(&mut |session| {
+        total = session.unindexed()?;
+        Ok(Finish::Commit)
+    })?;
+    let mut done = IndexProgress {
+        indexed: 0,
+        total: total.unwrap_or(0),
+    };
+    if done.total == 0 {
+        return Ok(done);
+    }
+    loop {
+        let mut indexed = 0;
+        backend.write(&mut |session| {
+            indexed = session.index_unindexed(INDEX_BATCH)?;
+            Ok(Finish::Commit)
+        })?;
+        if indexed == 0 {
+            return Ok(done);
+        }
+        // Texts written meanwhile index themselves; only texts from before
+        // the index are counted, so `total` only grows if a stale count said less.
+        done.indexed += indexed;
+        done.total = done.total.max(done.indexed);
+        progress(done);
+    }
+}
+
+/// A progress report that logs (info) at each tenth of an index build, for
+/// builds no caller watches (on open, or after a migration).
+pub(crate) fn log_progress() -> impl FnMut(IndexProgress) {
+    let mut logged = 0;
+    move |p| {
+        let tenth = (p.indexed * 10).checked_div(p.total).unwrap_or(10);
+        if tenth > logged || (p.indexed == p.total && logged < 10) {
+            logged = tenth.max(1);
+            log::info!("search index: {} of {} texts indexed", p.indexed, p.total);
+        }
+    }
+}

@@ -191,7 +191,8 @@ mod tests {
                 (1, Direction::Up),
                 (2, Direction::Up),
                 (3, Direction::Up),
-                (4, Direction::Up)
+                (4, Direction::Up),
+                (5, Direction::Up)
             ]
         );
         assert!(none[0].sql.contains("CREATE TABLE"));
@@ -213,13 +214,14 @@ mod tests {
         assert_eq!(
             versions,
             [
+                (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
                 (2, Direction::Down),
                 (1, Direction::Down)
             ]
         );
-        assert!(down[3].sql.contains("DROP TABLE"));
+        assert!(down[4].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)

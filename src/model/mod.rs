@@ -29,6 +29,7 @@ pub use records::{
 };
 pub use report::{BackendKind, Counts, HealthReport, SqlitePragmas};
 pub use search::{
-    HitConversation, HitMessage, SearchBranches, SearchHit, SearchOrder, SearchQuery, Snippet,
+    HitConversation, HitMessage, IndexProgress, SearchBranches, SearchHit, SearchOrder,
+    SearchQuery, Snippet,
 };
 pub(crate) use timestamps::{bump, from_micros, now, to_micros, truncate};

@@ -56,21 +56,30 @@ impl FromStr for Cursor {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || Error::invalid("cursor", format!("{s:?} is not a cursor this crate made"));
         let parts: Vec<&str> = s.split('.').collect();
-        let int = |i: usize| -> Result<i64> {
-            parts.get(i).and_then(|p| p.parse().ok()).ok_or_else(bad)
-        };
+        let int =
+            |i: usize| -> Result<i64> { parts.get(i).and_then(|p| p.parse().ok()).ok_or_else(bad) };
         let uuid = |i: usize| -> Result<Uuid> {
-            parts.get(i).and_then(|p| Uuid::try_parse(p).ok()).ok_or_else(bad)
+            parts
+                .get(i)
+                .and_then(|p| Uuid::try_parse(p).ok())
+                .ok_or_else(bad)
         };
         let kind = |i: usize| -> Result<u8> {
-            parts.get(i).and_then(|p| p.parse().ok()).filter(|k| *k <= 1).ok_or_else(bad)
+            parts
+                .get(i)
+                .and_then(|p| p.parse().ok())
+                .filter(|k| *k <= 1)
+                .ok_or_else(bad)
         };
         let (key, number) = match (parts.first().copied(), parts.len()) {
             (Some("m"), 2) => (CursorKey::Messages(int(1)?), int(1)?),
             (Some("f"), 3) => (CursorKey::Files(int(1)?, uuid(2)?), int(1)?),
             (Some("u"), 3) => (CursorKey::ByUpdated(int(1)?, uuid(2)?), int(1)?),
             (Some("c"), 3) => (CursorKey::ByCreated(int(1)?, uuid(2)?), int(1)?),
-            (Some("n"), 4) => (CursorKey::SearchNewest(int(1)?, uuid(2)?, kind(3)?), int(1)?),
+            (Some("n"), 4) => (
+                CursorKey::SearchNewest(int(1)?, uuid(2)?, kind(3)?),
+                int(1)?,
+            ),
             (Some("r"), 5) => (
                 CursorKey::SearchRelevance(int(1)?, int(2)?, uuid(3)?, kind(4)?),
                 int(2)?,

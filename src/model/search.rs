@@ -201,3 +201,13 @@ pub struct SearchHit {
     /// How well it matched (higher is better); the same on every backend.
     pub score: f64,
 }
+
+/// How far building the search index of texts written before it existed
+/// has come ([`Migrations::build_search_index`](crate::Migrations::build_search_index)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct IndexProgress {
+    /// Texts (messages and titles) indexed so far.
+    pub indexed: u64,
+    /// Texts to index in all, counted when the build started.
+    pub total: u64,
+}

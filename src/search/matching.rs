@@ -158,10 +158,7 @@ const SNIPPET_LEAD: usize = 60;
 /// A part of `text` around its first matched range, with the matched ranges
 /// inside it (relative to the part): (the part's start in `text`, the
 /// part, the ranges).
-pub(crate) fn snippet(
-    text: &str,
-    ranges: &[Range<usize>],
-) -> (usize, String, Vec<Range<usize>>) {
+pub(crate) fn snippet(text: &str, ranges: &[Range<usize>]) -> (usize, String, Vec<Range<usize>>) {
     let first = ranges.first().map_or(0, |r| r.start);
     let mut start = first.saturating_sub(SNIPPET_LEAD);
     // Start after a space when there is one near, and on a character.
@@ -206,7 +203,12 @@ mod tests {
 
     fn hit(query: &str, text: &str) -> Option<Vec<String>> {
         let parsed = parse(query).expect("parses");
-        matches(&parsed, text).map(|m| m.ranges.iter().map(|r| text[r.clone()].to_owned()).collect())
+        matches(&parsed, text).map(|m| {
+            m.ranges
+                .iter()
+                .map(|r| text[r.clone()].to_owned())
+                .collect()
+        })
     }
 
     #[test]
@@ -226,11 +228,20 @@ mod tests {
     fn diacritics_and_cjk() {
         assert_eq!(hit("cafe", "Un café.").expect("hit"), ["café"]);
         assert_eq!(hit("CAFÉ", "cafe").expect("hit"), ["cafe"]);
-        assert_eq!(hit("東京", "東京タワーに行きました").expect("hit"), ["東京"]);
-        assert_eq!(hit("タワー", "東京タワーに行きました").expect("hit"), ["タワー"]);
+        assert_eq!(
+            hit("東京", "東京タワーに行きました").expect("hit"),
+            ["東京"]
+        );
+        assert_eq!(
+            hit("タワー", "東京タワーに行きました").expect("hit"),
+            ["タワー"]
+        );
         assert_eq!(hit("京", "東京").expect("hit"), ["京"]);
         assert_eq!(hit("서울", "서울에 갔어요").expect("hit"), ["서울"]);
-        assert_eq!(hit("\"タワー tokyo\"", "東京タワー Tokyo").expect("hit"), ["タワー Tokyo"]);
+        assert_eq!(
+            hit("\"タワー tokyo\"", "東京タワー Tokyo").expect("hit"),
+            ["タワー Tokyo"]
+        );
         assert_eq!(hit("大阪", "東京タワー"), None);
     }
 

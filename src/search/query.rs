@@ -193,7 +193,13 @@ mod tests {
             .expect("parses")
             .terms
             .into_iter()
-            .map(|t| (t.excluded, t.words.into_iter().map(|w| w.text).collect(), t.prefix))
+            .map(|t| {
+                (
+                    t.excluded,
+                    t.words.into_iter().map(|w| w.text).collect(),
+                    t.prefix,
+                )
+            })
             .collect()
     }
 
@@ -215,13 +221,25 @@ mod tests {
             ]
         );
         assert_eq!(shape("e-mail"), vec![(false, owned(&["e", "mail"]), false)]);
-        assert_eq!(shape(r#""unclosed phrase"#), vec![(false, owned(&["unclosed", "phrase"]), false)]);
+        assert_eq!(
+            shape(r#""unclosed phrase"#),
+            vec![(false, owned(&["unclosed", "phrase"]), false)]
+        );
         assert_eq!(shape("ok 🙂 ..."), vec![(false, owned(&["ok"]), false)]);
     }
 
     #[test]
     fn refuses_what_cannot_be_searched() {
-        for bad in ["", "   ", "🙂", "-only", "a*", "-\"x y\"", &"w ".repeat(17), &"x".repeat(1025)] {
+        for bad in [
+            "",
+            "   ",
+            "🙂",
+            "-only",
+            "a*",
+            "-\"x y\"",
+            &"w ".repeat(17),
+            &"x".repeat(1025),
+        ] {
             match parse(bad) {
                 Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "query"),
                 other => panic!("{bad:?}: {other:?}"),
@@ -231,7 +249,9 @@ mod tests {
 
     #[test]
     fn index_query_needs_what_every_match_has() {
-        let q = parse("東京 東 tower* the -x -long* -\"a b\"").expect("parses").index_query();
+        let q = parse("東京 東 tower* the -x -long* -\"a b\"")
+            .expect("parses")
+            .index_query();
         assert_eq!(q.tokens, owned(&["東京", "the"]));
         assert_eq!(q.prefixes, owned(&["tower"]));
         assert_eq!(q.excluded, owned(&["x"]));

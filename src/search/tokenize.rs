@@ -26,7 +26,6 @@ use std::ops::Range;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 use unicode_script::{Script, UnicodeScript};
 
-
 use crate::limits::{MAX_INDEX_BYTES, MAX_TOKEN_BYTES};
 
 /// One word of a text: folded, with where it came from.
@@ -50,8 +49,16 @@ impl Word {
 
     /// The original bytes of the characters `chars` of a CJK word.
     pub(crate) fn char_range(&self, chars: Range<usize>) -> Range<usize> {
-        let start = self.starts.get(chars.start).copied().unwrap_or(self.range.end);
-        let end = self.starts.get(chars.end).copied().unwrap_or(self.range.end);
+        let start = self
+            .starts
+            .get(chars.start)
+            .copied()
+            .unwrap_or(self.range.end);
+        let end = self
+            .starts
+            .get(chars.end)
+            .copied()
+            .unwrap_or(self.range.end);
         start..end
     }
 }
@@ -182,7 +189,12 @@ pub(crate) fn index_tokens(text: &str) -> Vec<String> {
     };
     for word in words(text) {
         let room = if word.is_cjk() {
-            let last = word.text.chars().last().map(String::from).unwrap_or_default();
+            let last = word
+                .text
+                .chars()
+                .last()
+                .map(String::from)
+                .unwrap_or_default();
             bigrams(&word.text).all(&mut add) && add(&last)
         } else {
             add(cut(&word.text))
@@ -211,8 +223,14 @@ mod tests {
 
     #[test]
     fn punctuation_symbols_and_emoji_separate() {
-        assert_eq!(texts("can't e-mail 3.14 🙂ok"), ["can", "t", "e", "mail", "3", "14", "ok"]);
-        assert_eq!(texts("SELECT * FROM t WHERE a='x'"), ["select", "from", "t", "where", "a", "x"]);
+        assert_eq!(
+            texts("can't e-mail 3.14 🙂ok"),
+            ["can", "t", "e", "mail", "3", "14", "ok"]
+        );
+        assert_eq!(
+            texts("SELECT * FROM t WHERE a='x'"),
+            ["select", "from", "t", "where", "a", "x"]
+        );
         assert!(texts(" ,.;🙂 ").is_empty());
     }
 
@@ -238,7 +256,10 @@ mod tests {
 
     #[test]
     fn index_tokens_are_words_bigrams_and_run_ends() {
-        assert_eq!(index_tokens("東京タワー tower Tower"), ["東京", "京タ", "タワ", "ワー", "ー", "tower"]);
+        assert_eq!(
+            index_tokens("東京タワー tower Tower"),
+            ["東京", "京タ", "タワ", "ワー", "ー", "tower"]
+        );
         assert_eq!(index_tokens("東 x"), ["東", "x"]);
         let long = "a".repeat(200);
         assert_eq!(index_tokens(&long), [cut(&long).to_owned()]);
@@ -250,6 +271,9 @@ mod tests {
         let text: String = (0..200_000).map(|i| format!("w{i} ")).collect();
         let tokens = index_tokens(&text);
         let bytes: usize = tokens.iter().map(|t| t.len() + 4).sum();
-        assert!(bytes <= MAX_INDEX_BYTES && bytes > MAX_INDEX_BYTES - 100, "{bytes}");
+        assert!(
+            bytes <= MAX_INDEX_BYTES && bytes > MAX_INDEX_BYTES - 100,
+            "{bytes}"
+        );
     }
 }

@@ -384,12 +384,16 @@ pub fn parameter_cases() -> Vec<Case> {
                 .plan(MigrationTarget::Version(-7))
                 .map(drop)
         }),
-        case("migrate to version 5", except(INVALID, NO_SCHEMA), |f| {
-            f.store
-                .migrations()
-                .migrate(MigrationTarget::Version(5))
-                .map(drop)
-        }),
+        case(
+            "migrate to a version after the latest",
+            except(INVALID, NO_SCHEMA),
+            |f| {
+                f.store
+                    .migrations()
+                    .migrate(MigrationTarget::Version(crate::common::LATEST + 1))
+                    .map(drop)
+            },
+        ),
     ];
     // Keyset cursors at the ends of the range of stored timestamps (years 1
     // to 9999), and beyond what a stored timestamp can be: every backend

@@ -1,6 +1,15 @@
 //! Test support shared by the integration tests: throwaway PostgreSQL databases.
 #![allow(dead_code)] // each test crate uses part of it
 
+/// The newest schema version this build has (each dialect's folder under
+/// `migrations/` holds one up script per version: `latest_is_the_newest_script`).
+pub const LATEST: i64 = 5;
+
+/// Every schema version, oldest first.
+pub fn versions() -> Vec<i64> {
+    (1..=LATEST).collect()
+}
+
 #[cfg(feature = "sqlite")]
 pub mod schema;
 

@@ -13,40 +13,124 @@ use crate::support::assert_invalid;
 
 /// Conversations (label, title, archived) and their messages (label, role, text).
 const CORPUS: &[(&str, &str, bool, &[(&str, Role, &str)])] = &[
-    ("A", "Harbour notes", false, &[
-        ("en1", Role::User, "The storm hit the harbour at dawn; the letter never arrived."),
-        ("en2", Role::Assistant, "I wrote a letter to the harbour master about the storm damage."),
-        ("en3", Role::User, "Harbourside cafés reopen after the storm."),
-    ]),
-    ("B", "Café talk", false, &[
-        ("acc1", Role::User, "Un café au lait, s'il vous plaît — et un croissant."),
-        ("acc2", Role::Assistant, "Der Kaffee im Café Zürich war ausgezeichnet."),
-        ("acc3", Role::User, "Ångström units measure wavelengths; naïve résumé façade."),
-    ]),
-    ("C", "Deutsch", false, &[
-        ("de1", Role::User, "Die Donaudampfschifffahrtsgesellschaft fährt auf der Donau."),
-        ("de2", Role::Assistant, "Die Straße ist gesperrt wegen Bauarbeiten."),
-    ]),
-    ("D", "Emoji", false, &[
-        ("emoji1", Role::User, "Great job 🎉🎉 let's ship it 🚀"),
-        ("emoji2", Role::Assistant, "🙂🙂🙂"),
-    ]),
-    ("E", "中文 日本語 한국어", false, &[
-        ("zh1", Role::User, "我们明天去北京大学参观。"),
-        ("zh2", Role::Assistant, "北京的天气很好"),
-        ("ja1", Role::User, "東京タワーに行きました"),
-        ("ja2", Role::Assistant, "京都は東京より静かです"),
-        ("ko1", Role::User, "서울에 갔어요. 서울은 아름다워요"),
-        ("ko2", Role::Assistant, "부산 바다가 좋아요"),
-    ]),
-    ("F", "Code and syntax", false, &[
-        ("code1", Role::User, "fn main() { println!(\"hello, world\"); } // Rust snippet"),
-        ("code2", Role::Assistant, "SELECT * FROM messages WHERE id = 'x'; DROP TABLE users; --"),
-        ("fts1", Role::User, "NEAR(storm letter) AND \"quoted\" OR col:term * ^start"),
-        ("fts2", Role::Tool, "tsquery: 'fat' & 'rat' | !cat <-> dog"),
-    ]),
-    ("G", "Storm chasing plans", false, &[("g1", Role::User, "Bring a camera")]),
-    ("H", "Old notes", true, &[("h1", Role::User, "Archived storm notes")]),
+    (
+        "A",
+        "Harbour notes",
+        false,
+        &[
+            (
+                "en1",
+                Role::User,
+                "The storm hit the harbour at dawn; the letter never arrived.",
+            ),
+            (
+                "en2",
+                Role::Assistant,
+                "I wrote a letter to the harbour master about the storm damage.",
+            ),
+            (
+                "en3",
+                Role::User,
+                "Harbourside cafés reopen after the storm.",
+            ),
+        ],
+    ),
+    (
+        "B",
+        "Café talk",
+        false,
+        &[
+            (
+                "acc1",
+                Role::User,
+                "Un café au lait, s'il vous plaît — et un croissant.",
+            ),
+            (
+                "acc2",
+                Role::Assistant,
+                "Der Kaffee im Café Zürich war ausgezeichnet.",
+            ),
+            (
+                "acc3",
+                Role::User,
+                "Ångström units measure wavelengths; naïve résumé façade.",
+            ),
+        ],
+    ),
+    (
+        "C",
+        "Deutsch",
+        false,
+        &[
+            (
+                "de1",
+                Role::User,
+                "Die Donaudampfschifffahrtsgesellschaft fährt auf der Donau.",
+            ),
+            (
+                "de2",
+                Role::Assistant,
+                "Die Straße ist gesperrt wegen Bauarbeiten.",
+            ),
+        ],
+    ),
+    (
+        "D",
+        "Emoji",
+        false,
+        &[
+            ("emoji1", Role::User, "Great job 🎉🎉 let's ship it 🚀"),
+            ("emoji2", Role::Assistant, "🙂🙂🙂"),
+        ],
+    ),
+    (
+        "E",
+        "中文 日本語 한국어",
+        false,
+        &[
+            ("zh1", Role::User, "我们明天去北京大学参观。"),
+            ("zh2", Role::Assistant, "北京的天气很好"),
+            ("ja1", Role::User, "東京タワーに行きました"),
+            ("ja2", Role::Assistant, "京都は東京より静かです"),
+            ("ko1", Role::User, "서울에 갔어요. 서울은 아름다워요"),
+            ("ko2", Role::Assistant, "부산 바다가 좋아요"),
+        ],
+    ),
+    (
+        "F",
+        "Code and syntax",
+        false,
+        &[
+            (
+                "code1",
+                Role::User,
+                "fn main() { println!(\"hello, world\"); } // Rust snippet",
+            ),
+            (
+                "code2",
+                Role::Assistant,
+                "SELECT * FROM messages WHERE id = 'x'; DROP TABLE users; --",
+            ),
+            (
+                "fts1",
+                Role::User,
+                "NEAR(storm letter) AND \"quoted\" OR col:term * ^start",
+            ),
+            ("fts2", Role::Tool, "tsquery: 'fat' & 'rat' | !cat <-> dog"),
+        ],
+    ),
+    (
+        "G",
+        "Storm chasing plans",
+        false,
+        &[("g1", Role::User, "Bring a camera")],
+    ),
+    (
+        "H",
+        "Old notes",
+        true,
+        &[("h1", Role::User, "Archived storm notes")],
+    ),
 ];
 
 /// Queries and the labels of what they find (a title hit is its
@@ -160,7 +244,10 @@ pub fn write_corpus(store: &Store) -> Corpus {
             store.conversations().archive(c.id).unwrap();
         }
     }
-    let mut new = NewMessage::new(Role::Assistant, "An alternative storm answer about the letter");
+    let mut new = NewMessage::new(
+        Role::Assistant,
+        "An alternative storm answer about the letter",
+    );
     let created_at = tick();
     new.created_at = Some(created_at);
     let en4 = store
@@ -201,7 +288,11 @@ pub fn search_corpus_finds_the_same_on_every_backend(store: &Store) {
         let by_relevance = all_hits(store, SearchQuery::new(*text), 2);
         let set: BTreeSet<String> = by_relevance.iter().map(|h| corpus.label(h)).collect();
         assert_eq!(set.len(), by_relevance.len(), "{text:?}: a hit twice");
-        assert_eq!(set, expected.iter().map(|l| l.to_string()).collect(), "{text:?}");
+        assert_eq!(
+            set,
+            expected.iter().map(|l| l.to_string()).collect(),
+            "{text:?}"
+        );
         assert!(
             by_relevance.windows(2).all(|w| w[0].score >= w[1].score),
             "{text:?}: best first"
@@ -210,7 +301,11 @@ pub fn search_corpus_finds_the_same_on_every_backend(store: &Store) {
             let s = &hit.snippet;
             assert!(!s.highlights.is_empty(), "{text:?}: {hit:?}");
             for range in &s.highlights {
-                assert!(s.text.get(range.clone()).is_some_and(|h| !h.trim().is_empty()));
+                assert!(
+                    s.text
+                        .get(range.clone())
+                        .is_some_and(|h| !h.trim().is_empty())
+                );
             }
         }
     }
@@ -219,17 +314,25 @@ pub fn search_corpus_finds_the_same_on_every_backend(store: &Store) {
 pub fn search_snippets_mark_the_matched_words(store: &Store) {
     write_corpus(store);
     let marked = |query: &str| -> Vec<Vec<String>> {
-        let page = store.search(&SearchQuery::new(query).newest_first()).unwrap();
+        let page = store
+            .search(&SearchQuery::new(query).newest_first())
+            .unwrap();
         page.items
             .iter()
             .map(|h| {
                 let s = &h.snippet;
-                s.highlights.iter().map(|r| s.text[r.clone()].to_owned()).collect()
+                s.highlights
+                    .iter()
+                    .map(|r| s.text[r.clone()].to_owned())
+                    .collect()
             })
             .collect()
     };
     assert_eq!(marked("cafe zurich"), [vec!["Café", "Zürich"]]);
-    assert_eq!(marked("\"the letter\"").concat(), ["the letter", "the letter"]);
+    assert_eq!(
+        marked("\"the letter\"").concat(),
+        ["the letter", "the letter"]
+    );
     assert_eq!(marked("harb* dawn"), [vec!["harbour", "dawn"]]);
     assert_eq!(marked("東京タワー"), [vec!["東京タワー"]]);
     assert_eq!(marked("京 静か"), [vec!["京", "京", "静か"]]);
@@ -263,13 +366,19 @@ pub fn search_filters_narrow_the_same_hits(store: &Store) {
     };
     let q = || SearchQuery::new("storm");
     assert_eq!(labels(q().role(Role::Assistant)), ["en2", "en4"]);
-    assert_eq!(labels(q().in_conversation(corpus.conversations["A"])), ["en1", "en2", "en4"]);
+    assert_eq!(
+        labels(q().in_conversation(corpus.conversations["A"])),
+        ["en1", "en2", "en4"]
+    );
     assert_eq!(labels(q().archived(Archived::Only)), ["h1"]);
     assert_eq!(
         labels(q().archived(Archived::Include)),
         ["G", "en1", "en2", "en4", "fts1", "h1"]
     );
-    assert_eq!(labels(q().all_branches()), ["G", "en1", "en2", "en3", "en4", "fts1"]);
+    assert_eq!(
+        labels(q().all_branches()),
+        ["G", "en1", "en2", "en3", "en4", "fts1"]
+    );
     assert_eq!(labels(SearchQuery::new("reopen").all_branches()), ["en3"]);
     let (_, en1) = corpus.labels["en1"];
     let (_, en2) = corpus.labels["en2"];
@@ -288,11 +397,17 @@ pub fn search_refuses_queries_with_nothing_to_find(store: &Store) {
         .search(&SearchQuery::new("storm").limit(1).newest_first())
         .unwrap();
     let next = page.next.expect("more than one hit");
-    assert_invalid(store.search(&SearchQuery::new("storm").after(next)), "cursor");
+    assert_invalid(
+        store.search(&SearchQuery::new("storm").after(next)),
+        "cursor",
+    );
     let listed = store
         .conversations()
         .list(ConversationQuery::recent(1))
         .unwrap();
     let other = listed.next.expect("more than one conversation");
-    assert_invalid(store.search(&SearchQuery::new("storm").after(other)), "cursor");
+    assert_invalid(
+        store.search(&SearchQuery::new("storm").after(other)),
+        "cursor",
+    );
 }

@@ -38,7 +38,10 @@ pub fn search_follows_message_writes(store: &Store) {
     // Edit: the new words are found, the old ones are not.
     store
         .conversations()
-        .edit_message(m.id, MessageEdit::new().content("second draft about orchards"))
+        .edit_message(
+            m.id,
+            MessageEdit::new().content("second draft about orchards"),
+        )
         .unwrap();
     assert!(found(store, "gardens").is_empty());
     assert_eq!(found(store, "orchards"), id(&m));
@@ -52,18 +55,27 @@ pub fn search_follows_message_writes(store: &Store) {
     // Streaming: each delta is searchable once written.
     let reply = say(store, c, Role::Assistant, "");
     for delta in ["Pears ", "and plu", "ms grow here"] {
-        store.conversations().append_to_message(reply.id, delta).unwrap();
+        store
+            .conversations()
+            .append_to_message(reply.id, delta)
+            .unwrap();
     }
     assert_eq!(found(store, "plums"), id(&reply));
-    assert!(found(store, "plu").is_empty(), "a word cut by a delta is whole");
+    assert!(
+        found(store, "plu").is_empty(),
+        "a word cut by a delta is whole"
+    );
 
     // Batches.
     let batch = store
         .conversations()
-        .append_messages(c, vec![
-            NewMessage::new(Role::User, "batch one lighthouse"),
-            NewMessage::new(Role::User, "batch two lighthouse"),
-        ])
+        .append_messages(
+            c,
+            vec![
+                NewMessage::new(Role::User, "batch one lighthouse"),
+                NewMessage::new(Role::User, "batch two lighthouse"),
+            ],
+        )
         .unwrap();
     let mut both: Vec<String> = batch.iter().map(|m| m.id.to_string()).collect();
     both.sort();
@@ -76,12 +88,19 @@ pub fn search_follows_message_writes(store: &Store) {
     // Branch: the regenerated reply is found, and so is the one it replaced.
     let alt = store
         .conversations()
-        .branch_from(c, Some(m.id), NewMessage::new(Role::Assistant, "cherries instead"))
+        .branch_from(
+            c,
+            Some(m.id),
+            NewMessage::new(Role::Assistant, "cherries instead"),
+        )
         .unwrap();
     assert_eq!(found(store, "cherries"), id(&alt));
     assert_eq!(found(store, "plums"), id(&reply));
     let current = SearchQuery::new("plums").newest_first();
-    assert!(store.search(&current).unwrap().items.is_empty(), "off the current branch");
+    assert!(
+        store.search(&current).unwrap().items.is_empty(),
+        "off the current branch"
+    );
 
     // Delete a branch.
     store.conversations().delete_branch(alt.id).unwrap();
@@ -98,7 +117,10 @@ pub fn search_follows_update_and_titles(store: &Store) {
     copy.title = "Voyage planning".into();
     copy.messages[0].content = "rewritten compass".into();
     copy.messages.remove(1);
-    copy.messages.push(Message::new(c, NewMessage::new(Role::Assistant, "added sextant")));
+    copy.messages.push(Message::new(
+        c,
+        NewMessage::new(Role::Assistant, "added sextant"),
+    ));
     let stored = store.conversations().update(&copy).unwrap();
     assert!(found(store, "kept").is_empty());
     assert!(found(store, "dropped").is_empty(), "{:?}", gone.id);
@@ -133,7 +155,8 @@ pub fn search_ignores_rolled_back_writes(store: &Store) {
             .conversations()
             .create(NewConversation::titled("phantom title"))?;
         tx.conversations().delete(other.id)?;
-        tx.conversations().create(NewConversation::titled("phantom again"))?;
+        tx.conversations()
+            .create(NewConversation::titled("phantom again"))?;
         Err(silmari_store::Error::InvalidInput {
             field: "test".into(),
             reason: "roll back".into(),

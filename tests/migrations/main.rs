@@ -5,6 +5,7 @@
 mod chat_model;
 #[path = "../common/mod.rs"]
 mod common;
+mod search_index;
 
 use std::path::PathBuf;
 
@@ -154,12 +155,28 @@ fn applied(store: &Store) -> Vec<i64> {
         .collect()
 }
 
+/// `common::LATEST` is the newest version of both dialects' scripts.
+#[test]
+fn latest_is_the_newest_script() {
+    for dialect in ["sqlite", "postgres"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let ups = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('V') && !n.ends_with(".down.sql"))
+            .count();
+        assert_eq!(ups as i64, common::LATEST, "{dialect}");
+    }
+}
+
 #[test]
 fn up_down_up_returns_to_the_same_schema() {
     on_every_dialect(|db| {
         let store = db.open().unwrap();
         let fresh = db.schema();
-        assert_eq!(applied(&store), [1, 2, 3, 4]);
+        assert_eq!(applied(&store), common::versions());
         let c = store
             .conversations()
             .create(NewConversation::titled("kept"))
@@ -170,13 +187,14 @@ fn up_down_up_returns_to_the_same_schema() {
             .unwrap();
         let before = store.conversations().get(c.id).unwrap().unwrap().version;
 
-        let reverted = store.migrations().down(3).unwrap();
+        let reverted = store.migrations().down(4).unwrap();
         assert_eq!(
             reverted
                 .iter()
                 .map(|s| (s.version, s.direction))
                 .collect::<Vec<_>>(),
             [
+                (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
                 (2, Direction::Down)
@@ -190,8 +208,8 @@ fn up_down_up_returns_to_the_same_schema() {
         }
 
         let applied_again = store.migrations().up().unwrap();
-        assert_eq!(applied_again.len(), 3);
-        assert_eq!(applied(&store), [1, 2, 3, 4]);
+        assert_eq!(applied_again.len(), 4);
+        assert_eq!(applied(&store), common::versions());
         assert_eq!(db.schema(), fresh, "up → down → up equals a fresh schema");
         // The data survived, and V2 recounted the messages.
         let summary = &store
@@ -227,14 +245,19 @@ fn down_to_zero_leaves_only_the_history_table() {
         assert_eq!(
             steps,
             [
+                (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
                 (2, Direction::Down),
                 (1, Direction::Down)
             ]
         );
-        assert!(plan[3].sql.contains("DROP TABLE"));
-        assert_eq!(applied(&store), [1, 2, 3, 4], "a plan changes nothing");
+        assert!(plan[4].sql.contains("DROP TABLE"));
+        assert_eq!(
+            applied(&store),
+            common::versions(),
+            "a plan changes nothing"
+        );
 
         store.migrations().down_to(0).unwrap();
         assert_eq!(
@@ -243,20 +266,27 @@ fn down_to_zero_leaves_only_the_history_table() {
         );
         assert!(applied(&store).is_empty());
         let status = store.migrations().status().unwrap();
-        assert_eq!(status.len(), 4);
+        assert_eq!(status.len(), common::LATEST as usize);
         assert!(status.iter().all(|m| !m.is_applied()));
 
         let plan = store.migrations().plan(MigrationTarget::Latest).unwrap();
         assert_eq!(
             plan.iter().map(|s| s.version).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
+            common::versions()
         );
         store.migrations().up_to(1).unwrap();
         assert_eq!(applied(&store), [1]);
         store.migrations().up().unwrap();
-        assert_eq!(applied(&store), [1, 2, 3, 4]);
+        assert_eq!(applied(&store), common::versions());
 
-        assert!(store.migrations().down(5).unwrap_err().is_invalid_input());
+        let too_many = common::LATEST as usize + 1;
+        assert!(
+            store
+                .migrations()
+                .down(too_many)
+                .unwrap_err()
+                .is_invalid_input()
+        );
         assert!(store.migrations().up_to(9).unwrap_err().is_invalid_input());
     });
 }
@@ -281,7 +311,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
                     database,
                     supported,
                 } => {
-                    assert_eq!((database, supported), (99, 4));
+                    assert_eq!((database, supported), (99, common::LATEST));
                 }
                 other => panic!("expected SchemaTooNew, got {other:?}"),
             }
@@ -322,19 +352,19 @@ fn sqlite_snapshots_before_migrating_a_file_with_data() {
         .conversations()
         .create(NewConversation::titled("precious"))
         .unwrap();
-    store.migrations().down(3).unwrap();
+    store.migrations().down_to(1).unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(snapshots.len(), 1);
-    assert_eq!(snapshots[0].version, 4);
+    assert_eq!(snapshots[0].version, common::LATEST);
     assert!(snapshots[0].path.starts_with(path.parent().unwrap()));
     drop(store);
 
-    // Reopening applies V2 to V4 again: another snapshot, of version 1.
+    // Reopening applies V2 to the latest again: another snapshot, of version 1.
     let store = db.open().unwrap();
     let snapshots = store.migrations().snapshots().unwrap();
     assert_eq!(
         snapshots.iter().map(|s| s.version).collect::<Vec<_>>(),
-        [1, 4]
+        [1, common::LATEST]
     );
     store.conversations().delete(c.id).unwrap();
     assert!(store.conversations().get(c.id).unwrap().is_none());
@@ -346,7 +376,7 @@ fn sqlite_snapshots_before_migrating_a_file_with_data() {
         store.conversations().get(c.id).unwrap().unwrap().title,
         "precious"
     );
-    assert_eq!(applied(&store), [1, 2, 3, 4]);
+    assert_eq!(applied(&store), common::versions());
     assert!(store.check().unwrap().is_healthy());
 
     // Only the newest few are kept.
@@ -374,7 +404,7 @@ fn the_health_report_shows_what_is_wrong() {
         .unwrap();
     let report = store.check().unwrap();
     assert!(report.is_healthy(), "{report:?}");
-    assert_eq!(report.schema_version, 4);
+    assert_eq!(report.schema_version, common::LATEST);
     assert!(report.pending_migrations.is_empty());
     assert_eq!(
         report.integrity_check.as_deref(),
@@ -402,7 +432,8 @@ fn the_health_report_shows_what_is_wrong() {
     assert!(!report.is_healthy());
 
     store.migrations().down(3).unwrap();
-    assert_eq!(store.check().unwrap().pending_migrations, [2, 3, 4]);
+    let pending: Vec<i64> = (common::LATEST - 2..=common::LATEST).collect();
+    assert_eq!(store.check().unwrap().pending_migrations, pending);
 }
 
 #[test]

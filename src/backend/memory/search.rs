@@ -46,7 +46,13 @@ impl State {
             if kind == TextKind::Title {
                 let created_at = to_micros(header.created_at);
                 if admitted(created_at, header.id.into(), &header.title) {
-                    found.push(candidate(kind, created_at, header.id.into(), None, &header.title));
+                    found.push(candidate(
+                        kind,
+                        created_at,
+                        header.id.into(),
+                        None,
+                        &header.title,
+                    ));
                 }
                 continue;
             }
@@ -59,7 +65,13 @@ impl State {
                 }
                 let created_at = to_micros(m.created_at);
                 if admitted(created_at, m.id.into(), &m.content) {
-                    found.push(candidate(kind, created_at, m.id.into(), Some(m.role), &m.content));
+                    found.push(candidate(
+                        kind,
+                        created_at,
+                        m.id.into(),
+                        Some(m.role),
+                        &m.content,
+                    ));
                 }
             }
         }

@@ -207,11 +207,15 @@ impl PostgresBackend {
             }
         })?;
         let pool = super::sql::pool(pool, manager);
-        Ok(PostgresBackend {
+        let backend = PostgresBackend {
             pool,
             schema: url.schema().to_owned(),
             schema_epoch: AtomicU64::new(0),
-        })
+        };
+        if migrate_on_open {
+            backend.build_search_index(&mut super::search::log_progress())?;
+        }
+        Ok(backend)
     }
 
     /// A live connection: dead ones found on checkout are discarded.

@@ -1,6 +1,30 @@
 //! Every SQL statement of the PostgreSQL backend, as constants: prepared once
 //! per connection and cached, never built at run time.
 
+/// Candidates of a search in messages, newest first: (created_at, id,
+/// conversation id, conversation title, role, content), from `$from` (a
+/// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
+/// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
+/// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter.
+macro_rules! search_messages {
+    ($with:literal, $from:literal, $admitted:literal) => {
+        concat!(
+            $with,
+            "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
+            "FROM ",
+            $from,
+            " m JOIN conversations c ON c.id = m.conversation_id WHERE ",
+            $admitted,
+            " AND ($3::text IS NULL OR m.role = $3) ",
+            "AND ($4::timestamptz IS NULL OR m.created_at >= $4) ",
+            "AND ($5::timestamptz IS NULL OR m.created_at < $5) ",
+            "AND ($6::timestamptz IS NULL OR (m.created_at, m.id) < ($6, $7::uuid)) ",
+            "AND ($8::int = 2 OR c.archived = ($8::int = 1)) AND ($9::bool OR m.on_path) ",
+            "ORDER BY m.created_at DESC, m.id DESC LIMIT $10"
+        )
+    };
+}
+
 statements! {
     BEGIN = "BEGIN";
     BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -183,23 +207,31 @@ statements! {
         message_columns!()
     );
 
-    /// Plans the rest of the transaction's statements for their parameters
-    /// (a search's tokens decide between the GIN index and the time index).
-    USE_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan";
-    /// Search candidates in messages, newest first: (created_at, id,
-    /// conversation id, title, role, content). $1 tsquery, $2 conversation,
-    /// $3 role, $4 ..$5 time range, before ($6, $7), $8 archived (0 no, 1
-    /// yes, 2 both), $9 all branches, $10 limit; NULL: no filter.
-    SEARCH_MESSAGES = concat!(
-        "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
-        "FROM messages m JOIN conversations c ON c.id = m.conversation_id ",
-        "WHERE array_to_tsvector(m.search_tokens) @@ $1::text::tsquery ",
-        "AND ($2::uuid IS NULL OR m.conversation_id = $2) AND ($3::text IS NULL OR m.role = $3) ",
-        "AND ($4::timestamptz IS NULL OR m.created_at >= $4) ",
-        "AND ($5::timestamptz IS NULL OR m.created_at < $5) ",
-        "AND ($6::timestamptz IS NULL OR (m.created_at, m.id) < ($6, $7::uuid)) ",
-        "AND ($8::int = 2 OR c.archived = ($8::int = 1)) AND ($9::bool OR m.on_path) ",
-        "ORDER BY m.created_at DESC, m.id DESC LIMIT $10"
+    /// How many messages the index admits ($1, a tsquery), up to 2,001:
+    /// whether a search reads them all by the index or walks by time.
+    COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT 1 FROM messages \
+        WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT 2001) AS hits";
+    /// Search candidates in messages, read through the GIN index (rare
+    /// tokens: every match, then sorted).
+    SEARCH_MESSAGES_BY_INDEX = search_messages!(
+        "WITH hits AS MATERIALIZED (SELECT * FROM messages \
+         WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery) ",
+        "hits",
+        "($2::uuid IS NULL OR m.conversation_id = $2)"
+    );
+    /// The same, walking messages by time and checking each (common
+    /// tokens: the page fills early). `IS TRUE` keeps the check off the
+    /// GIN index, so the walk stays on the time index.
+    SEARCH_MESSAGES_BY_TIME = search_messages!(
+        "",
+        "messages",
+        "$2::uuid IS NULL AND (array_to_tsvector(m.search_tokens) @@ $1::text::tsquery) IS TRUE"
+    );
+    /// The same in one conversation ($2), checking each of its messages.
+    SEARCH_MESSAGES_IN_CONVERSATION = search_messages!(
+        "",
+        "messages",
+        "m.conversation_id = $2 AND (array_to_tsvector(m.search_tokens) @@ $1::text::tsquery) IS TRUE"
     );
     /// Search candidates in titles, newest first, in the same columns
     /// (role NULL). $1 tsquery, $2 conversation, $3 ..$4 time range, before
@@ -214,6 +246,25 @@ statements! {
         "AND ($7::int = 2 OR c.archived = ($7::int = 1)) ",
         "ORDER BY c.created_at DESC, c.id DESC LIMIT $8"
     );
+    /// Whether the schema has the search index (V5 on).
+    HAS_SEARCH_INDEX = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+        WHERE table_schema = current_schema() AND table_name = 'messages' \
+        AND column_name = 'search_tokens')";
+    /// Texts not indexed yet.
+    SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_tokens IS NULL) \
+        + (SELECT COUNT(*) FROM conversations WHERE search_tokens IS NULL)";
+    /// Up to $1 messages not indexed yet, locked (others' are skipped).
+    UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_tokens IS NULL \
+        LIMIT $1 FOR UPDATE SKIP LOCKED";
+    /// Up to $1 conversations whose title is not indexed yet, locked.
+    UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_tokens IS NULL \
+        LIMIT $1 FOR UPDATE SKIP LOCKED";
+    /// Sets the search tokens of messages $1 (each text of $2: tokens joined by spaces).
+    INDEX_MESSAGES = "UPDATE messages SET search_tokens = string_to_array(t.tokens, ' ') \
+        FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE messages.id = t.id";
+    /// Sets the search tokens of the titles of conversations $1.
+    INDEX_TITLES = "UPDATE conversations SET search_tokens = string_to_array(t.tokens, ' ') \
+        FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE conversations.id = t.id";
     /// Sets message $1's search tokens (after its content grew).
     SET_SEARCH_TOKENS = "UPDATE messages SET search_tokens = $2 WHERE id = $1";
 

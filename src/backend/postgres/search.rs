@@ -8,13 +8,18 @@ use postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::PgConn;
-use super::queries::{SEARCH_MESSAGES, SEARCH_TITLES, USE_CUSTOM_PLANS};
+use super::queries::{
+    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
+    SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
+    SEARCH_TITLES, UNINDEXED_MESSAGES, UNINDEXED_TITLES,
+};
 use super::rows::{get, role_at, time_at};
 use crate::backend::Branches;
 use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::error::Result;
 use crate::model::{from_micros, to_micros};
 use crate::search::query::IndexQuery;
+use crate::search::tokenize::index_tokens;
 
 /// `index` as a `tsquery`: every token quoted, prefixes marked `:*`.
 pub(crate) fn tsquery(index: &IndexQuery) -> String {
@@ -25,23 +30,36 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
     parts.join(" & ")
 }
 
+/// Above this many messages admitted by the index, a search walks messages
+/// by time (the page fills early) instead of reading every match.
+const COMMON: i64 = 2_000;
+
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
-/// Runs inside the search's snapshot transaction, where it plans each call
-/// for its own tokens (a rare token reads the GIN index, a common one walks
-/// the time index), not once for all.
+/// Which statement reads messages is chosen here, not by the planner (its
+/// estimate for a token outside its statistics is a fixed guess): one
+/// conversation's messages are each checked; otherwise up to 2,000 matches
+/// are read through the GIN index, more by walking the time index.
 pub(super) fn candidates(
     conn: &mut PgConn,
-    in_transaction: bool,
     kind: TextKind,
     filter: &SearchFilter<'_>,
     before: Option<Before>,
     limit: usize,
 ) -> Result<Vec<Candidate>> {
-    if in_transaction {
-        let custom = conn.statement(USE_CUSTOM_PLANS)?;
-        conn.client.execute(&custom, &[])?;
-    }
     let query = tsquery(filter.index);
+    let messages = if filter.conversation.is_some() {
+        SEARCH_MESSAGES_IN_CONVERSATION
+    } else if kind == TextKind::Message {
+        let count = conn.statement(COUNT_INDEXED)?;
+        let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
+        if n > COMMON {
+            SEARCH_MESSAGES_BY_TIME
+        } else {
+            SEARCH_MESSAGES_BY_INDEX
+        }
+    } else {
+        SEARCH_MESSAGES_BY_INDEX
+    };
     let conversation = filter.conversation.map(Uuid::from);
     let since = filter.since.and_then(from_micros);
     let until = filter.until.and_then(from_micros);
@@ -53,16 +71,30 @@ pub(super) fn candidates(
     let all_branches = filter.branches == Branches::All;
     let (sql, params): (_, Vec<&(dyn ToSql + Sync)>) = match kind {
         TextKind::Message => (
-            SEARCH_MESSAGES,
+            messages,
             vec![
-                &query, &conversation, &role, &since, &until, &before_time, &before_id,
-                &archived, &all_branches, &limit,
+                &query,
+                &conversation,
+                &role,
+                &since,
+                &until,
+                &before_time,
+                &before_id,
+                &archived,
+                &all_branches,
+                &limit,
             ],
         ),
         TextKind::Title => (
             SEARCH_TITLES,
             vec![
-                &query, &conversation, &since, &until, &before_time, &before_id, &archived,
+                &query,
+                &conversation,
+                &since,
+                &until,
+                &before_time,
+                &before_id,
+                &archived,
                 &limit,
             ],
         ),
@@ -89,4 +121,160 @@ fn candidate(row: &Row, kind: TextKind) -> Result<Candidate> {
         },
         text: get(row, 5, table, "content")?,
     })
+}
+
+/// [`Session::unindexed`](crate::backend::Session::unindexed).
+pub(super) fn unindexed(conn: &mut PgConn) -> Result<Option<u64>> {
+    let has = conn.statement(HAS_SEARCH_INDEX)?;
+    if !conn.client.query_one(&has, &[])?.try_get::<_, bool>(0)? {
+        return Ok(None);
+    }
+    let backlog = conn.statement(SEARCH_BACKLOG)?;
+    let n: i64 = conn.client.query_one(&backlog, &[])?.try_get(0)?;
+    Ok(Some(u64::try_from(n).unwrap_or(0)))
+}
+
+/// [`Session::index_unindexed`](crate::backend::Session::index_unindexed),
+/// inside the caller's write transaction.
+pub(super) fn index_unindexed(conn: &mut PgConn, limit: usize) -> Result<u64> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut indexed = 0;
+    for (select, update, table) in [
+        (UNINDEXED_MESSAGES, INDEX_MESSAGES, "messages"),
+        (UNINDEXED_TITLES, INDEX_TITLES, "conversations"),
+    ] {
+        let statement = conn.statement(select)?;
+        let rows = conn.client.query(&statement, &[&limit])?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in &rows {
+            ids.push(get::<Uuid>(row, 0, table, "id")?);
+            tokens.push(index_tokens(&get::<String>(row, 1, table, "text")?).join(" "));
+        }
+        if !ids.is_empty() {
+            let statement = conn.statement(update)?;
+            conn.client.execute(&statement, &[&ids, &tokens])?;
+        }
+        indexed += ids.len() as u64;
+    }
+    Ok(indexed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::migrations::migrate;
+    use super::super::test_database::TestDatabase;
+    use super::*;
+    use crate::migrate::POSTGRES;
+    use crate::model::MigrationTarget;
+
+    /// 100,000 messages that all hold `common` and each its own `rareN`,
+    /// and a conversation of 10 more.
+    const FILL: &str = "
+        INSERT INTO conversations (id, title, created_at, updated_at, search_tokens)
+        VALUES ('00000000-0000-7000-8000-000000000001', 'c', now(), now(), '{c}');
+        INSERT INTO messages (id, conversation_id, position, role, content, created_at, search_tokens)
+        SELECT gen_random_uuid(), '00000000-0000-7000-8000-000000000001', n, 'user',
+               'common rare' || n, now() - n * interval '1 second', ARRAY['common', 'rare' || n]
+        FROM generate_series(1, 100000) n;
+        INSERT INTO conversations (id, title, created_at, updated_at, search_tokens)
+        VALUES ('00000000-0000-7000-8000-000000000002', 'short', now(), now(), '{short}');
+        INSERT INTO messages (id, conversation_id, position, role, content, created_at, search_tokens)
+        SELECT gen_random_uuid(), '00000000-0000-7000-8000-000000000002', n, 'user',
+               'common', now(), ARRAY['common']
+        FROM generate_series(1, 10) n;
+        ANALYZE;";
+
+    /// Each search statement has the plan it was chosen for, generic or
+    /// not: by the index, the GIN index; by time, the time index (stopping
+    /// at the page's end); in a conversation, its messages.
+    #[test]
+    fn search_statements_keep_their_plans() {
+        let Some(mut db) = TestDatabase::create() else {
+            return;
+        };
+        let conn = &mut db.conn;
+        migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
+        conn.client.batch_execute(FILL).expect("fill");
+        let mut plan = |sql: &str, token: &str, mode: &str| -> String {
+            conn.client
+                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+                .expect("plan_cache_mode");
+            let index = IndexQuery {
+                tokens: vec![token.to_owned()],
+                ..IndexQuery::default()
+            };
+            let query = tsquery(&index);
+            let none: Option<Uuid> = None;
+            let one = Uuid::parse_str("00000000-0000-7000-8000-000000000002").ok();
+            let conversation = if sql == SEARCH_MESSAGES_IN_CONVERSATION {
+                one
+            } else {
+                none
+            };
+            let (role, time): (Option<&str>, Option<time::OffsetDateTime>) = (None, None);
+            let (archived, all, limit) = (0_i32, false, 33_i64);
+            let params: [&(dyn ToSql + Sync); 10] = [
+                &query,
+                &conversation,
+                &role,
+                &time,
+                &time,
+                &time,
+                &none,
+                &archived,
+                &all,
+                &limit,
+            ];
+            let rows = conn
+                .client
+                .query(&format!("EXPLAIN {sql}"), &params)
+                .expect("explain");
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            // By the index only when the index admits few: a rare token.
+            let by_index = plan(SEARCH_MESSAGES_BY_INDEX, "rare777", mode);
+            assert!(
+                by_index.contains("Bitmap Index Scan on ix_messages_search"),
+                "{by_index}"
+            );
+            for token in ["rare777", "common"] {
+                let by_time = plan(SEARCH_MESSAGES_BY_TIME, token, mode);
+                assert!(
+                    by_time.contains("Index Scan Backward using ix_messages_created_at"),
+                    "{by_time}"
+                );
+                assert!(!by_time.contains("ix_messages_search"), "{by_time}");
+                let one = plan(SEARCH_MESSAGES_IN_CONVERSATION, token, mode);
+                assert!(one.contains("Index Cond: (conversation_id ="), "{one}");
+            }
+        }
+        let mut count = |token: &str| -> i64 {
+            let index = IndexQuery {
+                tokens: vec![token.to_owned()],
+                ..IndexQuery::default()
+            };
+            let n = conn
+                .client
+                .query_one(COUNT_INDEXED, &[&tsquery(&index)])
+                .expect("count");
+            n.get(0)
+        };
+        let (rare, common) = (count("rare777"), count("common"));
+        assert_eq!((rare, common), (1, 2001));
+    }
+
+    #[test]
+    fn tsqueries_quote_every_token() {
+        let index = IndexQuery {
+            tokens: vec!["it's".into(), "a\\b".into()],
+            prefixes: vec!["pre".into()],
+            excluded: vec!["no".into()],
+        };
+        assert_eq!(tsquery(&index), r"'it''s' & 'a\\b' & 'pre':* & !'no'");
+    }
 }

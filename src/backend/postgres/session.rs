@@ -11,23 +11,23 @@ use super::PgConn;
 use super::copy_in::{COPY_FROM, copy_messages};
 use super::errors::conflict_on;
 use super::queries::*;
-use super::search;
 use super::rows::{
     branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
     metadata_param, node_at, stored_at, summary_at,
 };
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use super::search;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
+use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
 use crate::error::{Entity, Error, Result};
-use crate::search::tokenize::index_tokens;
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
     FileId, FileMetadata, Message, MessageEdit, MessageId,
 };
+use crate::search::tokenize::index_tokens;
 
 pub(super) struct PgSession<'c> {
     conn: RefCell<&'c mut PgConn>,
@@ -380,7 +380,13 @@ impl Session for PgSession<'_> {
         let attachments = edit.attachments.as_deref().map(Json);
         let metadata = edit.metadata.as_ref().map(metadata_param).transpose()?;
         let tokens = edit.content.as_deref().map(index_tokens);
-        let params: Params<'_> = &[id.as_uuid(), &edit.content, &attachments, &metadata, &tokens];
+        let params: Params<'_> = &[
+            id.as_uuid(),
+            &edit.content,
+            &attachments,
+            &metadata,
+            &tokens,
+        ];
         self.row(EDIT_MESSAGE, params, message_at)
     }
 
@@ -392,7 +398,10 @@ impl Session for PgSession<'_> {
             message_at,
         )?;
         if let Some(m) = &grown {
-            self.execute(SET_SEARCH_TOKENS, &[id.as_uuid(), &index_tokens(&m.content)])?;
+            self.execute(
+                SET_SEARCH_TOKENS,
+                &[id.as_uuid(), &index_tokens(&m.content)],
+            )?;
         }
         Ok(grown)
     }
@@ -486,9 +495,15 @@ impl Session for PgSession<'_> {
         before: Option<Before>,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        let in_transaction = self.in_transaction.get();
-        let mut conn = self.conn.borrow_mut();
-        search::candidates(&mut conn, in_transaction, kind, filter, before, limit)
+        search::candidates(&mut self.conn.borrow_mut(), kind, filter, before, limit)
+    }
+
+    fn unindexed(&self) -> Result<Option<u64>> {
+        search::unindexed(&mut self.conn.borrow_mut())
+    }
+
+    fn index_unindexed(&self, limit: usize) -> Result<u64> {
+        search::index_unindexed(&mut self.conn.borrow_mut(), limit)
     }
 
     fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {

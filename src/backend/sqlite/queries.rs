@@ -16,7 +16,10 @@ macro_rules! search_messages {
         concat!(
             "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
             "FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE ",
-            $admitted, " AND ", $conversation, " AND (?3 IS NULL OR m.role = ?3) ",
+            $admitted,
+            " AND ",
+            $conversation,
+            " AND (?3 IS NULL OR m.role = ?3) ",
             "AND m.created_at >= ?4 AND m.created_at < ?5 AND (m.created_at, m.id) < (?6, ?7) ",
             "AND (?8 = 2 OR c.archived = ?8) AND (?9 OR m.on_path) ",
             "ORDER BY m.created_at DESC, m.id DESC LIMIT ?10 + 0"
@@ -165,6 +168,15 @@ statements! {
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM conversations)) WHERE id = ?1 RETURNING search_rowid";
     UNINDEX_TEXT = "DELETE FROM search_index WHERE rowid = ?1";
     INDEX_TEXT = "INSERT INTO search_index (rowid, tokens) VALUES (?1, ?2)";
+    /// Whether the schema has the search index (V5 on).
+    HAS_SEARCH_INDEX = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'search_rowid')";
+    /// Texts not indexed yet.
+    SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
+        + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL)";
+    /// Up to ?1 messages not indexed yet.
+    UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
+    /// Up to ?1 conversations whose title is not indexed yet.
+    UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// Documents holding token ?1.
     TOKEN_DOCUMENTS = "SELECT doc FROM search_vocab WHERE term = ?1";
     /// Documents holding a token from ?1 up to ?2 (a prefix's range), over
@@ -190,7 +202,7 @@ statements! {
     /// Conversation titles the index admits.
     TITLES = concat!(
         "SELECT c.created_at, c.id, c.id, c.title, NULL, c.title FROM conversations c ",
-        "WHERE -c.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid < 0) ",
+        "WHERE c.search_rowid IN (SELECT -rowid FROM search_index WHERE search_index MATCH ?1 AND rowid < 0) ",
         "AND (?2 IS NULL OR c.id = ?2) AND c.created_at >= ?4 AND c.created_at < ?5 ",
         "AND (c.created_at, c.id) < (?6, ?7) AND (?8 = 2 OR c.archived = ?8) ",
         "ORDER BY c.created_at DESC, c.id DESC LIMIT ?10 + 0"

@@ -54,6 +54,43 @@ fn index(
     Ok(())
 }
 
+/// [`Session::unindexed`](crate::backend::Session::unindexed).
+pub(super) fn unindexed(conn: &Connection) -> Result<Option<u64>> {
+    let has_index: bool = conn
+        .prepare_cached(HAS_SEARCH_INDEX)?
+        .query_row([], |r| r.get(0))?;
+    if !has_index {
+        return Ok(None);
+    }
+    let n: i64 = conn
+        .prepare_cached(SEARCH_BACKLOG)?
+        .query_row([], |r| r.get(0))?;
+    Ok(Some(u64::try_from(n).unwrap_or(0)))
+}
+
+/// [`Session::index_unindexed`](crate::backend::Session::index_unindexed).
+pub(super) fn index_unindexed(conn: &Connection, limit: usize) -> Result<u64> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut indexed = 0;
+    for (sql, table) in [
+        (UNINDEXED_MESSAGES, "messages"),
+        (UNINDEXED_TITLES, "conversations"),
+    ] {
+        let texts: Vec<(Uuid, String)> =
+            super::rows::collect(conn.prepare_cached(sql)?.query([limit])?, |row| {
+                Ok((uuid_at(row, 0, table, "id")?, row.get(1)?))
+            })?;
+        for (id, text) in &texts {
+            match table {
+                "messages" => index_message(conn, (*id).into(), text)?,
+                _ => index_title(conn, (*id).into(), text)?,
+            }
+        }
+        indexed += texts.len() as u64;
+    }
+    Ok(indexed)
+}
+
 /// `index` as an FTS5 expression: every token quoted.
 pub(crate) fn fts_expression(index: &IndexQuery) -> String {
     let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
@@ -139,4 +176,66 @@ pub(super) fn candidates(
             text: row.get(5)?,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_expressions_quote_every_token() {
+        let index = IndexQuery {
+            tokens: vec!["say \"x\"".into(), "b".into()],
+            prefixes: vec!["pre".into()],
+            excluded: vec!["no".into(), "nor".into()],
+        };
+        assert_eq!(
+            fts_expression(&index),
+            r#"("say ""x""" AND "b" AND "pre" *) NOT "no" NOT "nor""#
+        );
+    }
+
+    /// The index holds what the tokenizer made, and narrows: a token finds
+    /// only the texts that hold it, and follows an edit and a delete.
+    #[test]
+    fn the_index_holds_each_text_s_tokens() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        crate::backend::sqlite::migrations::migrate(
+            &mut conn,
+            &crate::migrate::SQLITE,
+            None,
+            0,
+            crate::model::MigrationTarget::Latest,
+        )?;
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES \
+             ('00000000-0000-7000-8000-000000000001', 't', 0, 0); \
+             INSERT INTO messages (id, conversation_id, position, role, content, created_at) VALUES \
+             ('00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-000000000001', 1, 'user', '', 0), \
+             ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-000000000001', 2, 'user', '', 0);",
+        )?;
+        let a = uuid::Uuid::parse_str("00000000-0000-7000-8000-00000000000a").unwrap();
+        let b = uuid::Uuid::parse_str("00000000-0000-7000-8000-00000000000b").unwrap();
+        index_message(&conn, a.into(), "Café au lait")?;
+        index_message(&conn, b.into(), "東京 cafe")?;
+        let count = |expression: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM search_index WHERE search_index MATCH ?1",
+                [expression],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(count(r#""cafe""#), 2);
+        assert_eq!(count(r#""lait""#), 1);
+        assert_eq!(count(r#""東京""#), 1);
+        assert_eq!(count(r#""京""#), 1);
+        index_message(&conn, a.into(), "thé")?;
+        assert_eq!(count(r#""cafe""#), 1);
+        assert_eq!(count(r#""the""#), 1);
+        conn.execute("DELETE FROM messages WHERE id = ?1", [key(b)])?;
+        assert_eq!(count(r#""cafe""#), 0);
+        assert_eq!(count(r#""the""#), 1);
+        Ok(())
+    }
 }

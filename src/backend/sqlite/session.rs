@@ -6,14 +6,14 @@ use rusqlite::{Connection, params};
 
 use super::conflict_on;
 use super::queries::*;
-use super::search::{candidates, index_message, index_title};
 use super::rows::{
     attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
+use super::search::{candidates, index_message, index_title, index_unindexed, unindexed};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
-use crate::backend::sql::{archive_params, version_param};
 use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
@@ -288,7 +288,11 @@ impl Session for SqliteSession<'_> {
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
-        insert_message(self.conn, &mut *self.conn.prepare_cached(INSERT_MESSAGE)?, stored)
+        insert_message(
+            self.conn,
+            &mut *self.conn.prepare_cached(INSERT_MESSAGE)?,
+            stored,
+        )
     }
 
     fn update_message(&self, stored: &Stored) -> Result<()> {
@@ -428,6 +432,14 @@ impl Session for SqliteSession<'_> {
         limit: usize,
     ) -> Result<Vec<Candidate>> {
         candidates(self.conn, kind, filter, before, limit)
+    }
+
+    fn unindexed(&self) -> Result<Option<u64>> {
+        unindexed(self.conn)
+    }
+
+    fn index_unindexed(&self, limit: usize) -> Result<u64> {
+        index_unindexed(self.conn, limit)
     }
 
     fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {
