@@ -102,6 +102,22 @@ impl Migrations<'_> {
         self.store.backend_ref()?.build_search_index(&mut progress)
     }
 
+    /// Builds the search index again from every text: emptied in one
+    /// transaction, then indexed in batches as
+    /// [`build_search_index`](Self::build_search_index) does (texts not
+    /// indexed again yet are not found meanwhile). For an index that
+    /// [`Store::check`] reports out of step
+    /// ([`HealthReport::search_index_mismatches`](crate::HealthReport::search_index_mismatches)),
+    /// or texts changed outside the store.
+    pub fn rebuild_search_index(
+        &self,
+        mut progress: impl FnMut(IndexProgress),
+    ) -> Result<IndexProgress> {
+        self.store
+            .backend_ref()?
+            .rebuild_search_index(&mut progress)
+    }
+
     /// Applies pending migrations up to and including `version`.
     pub fn up_to(&self, version: i64) -> Result<Vec<PlannedMigration>> {
         if version < self.current_version()? {

@@ -372,3 +372,70 @@ fn export_and_import_keep_every_branch_on_every_local_backend() {
         .unwrap();
     assert_eq!(trees(&back, &ids), trees(&memory, &ids));
 }
+
+/// `search` prints one line per hit with the matched words marked, filters
+/// by role, conversation, branch and archive, and prints the page as JSON;
+/// `check --repair` rebuilds the search index.
+#[test]
+fn search_finds_marks_and_filters_and_check_repairs_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let f = fixture(&sqlite_store(&path));
+    let url = sqlite_url(&path);
+
+    let hits = run(&url, &["search", "hello"]);
+    assert!(hits.contains(&f.plain.to_string()), "{hits}");
+    assert!(hits.contains("**Hello**"), "{hits}");
+    // Only the current branch, unless asked; roles and conversations filter.
+    assert_eq!(run(&url, &["search", "once"]).trim(), "no hits");
+    let all = run(&url, &["search", "once", "--all-branches"]);
+    assert!(
+        all.contains("**Once**") && all.contains("assistant"),
+        "{all}"
+    );
+    assert_eq!(
+        run(
+            &url,
+            &["search", "once", "--all-branches", "--role", "user"]
+        )
+        .trim(),
+        "no hits"
+    );
+    let other = f.plain.to_string();
+    let elsewhere = run(&url, &["search", "dark", "--conversation", &other]);
+    assert_eq!(elsewhere.trim(), "no hits");
+    assert!(run(&url, &["search", "dark"]).contains(&f.branched.to_string()));
+    // Archived conversations only when asked; a title is a hit of its own.
+    assert_eq!(run(&url, &["search", "anyone"]).trim(), "no hits");
+    let archived = run(&url, &["search", "anyone", "--archived"]);
+    assert!(archived.contains(&f.archived.to_string()), "{archived}");
+    assert!(run(&url, &["search", "branched"]).contains("title"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&url, &["search", "story", "--json"])).unwrap();
+    let hit = &json["items"][0];
+    let text = hit["snippet"]["text"].as_str().unwrap();
+    let range = &hit["snippet"]["highlights"][0];
+    let (start, end) = (
+        range["start"].as_u64().unwrap() as usize,
+        range["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&text[start..end], "story");
+    assert_eq!(hit["message"]["role"], "user");
+
+    let bad = Command::new(common::admin_tool())
+        .args(["--url", &url, "search", "--", "-only"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("query"));
+
+    let checked = run(&url, &["check", "--repair"]);
+    assert!(
+        checked.contains("search index       0 texts out of step"),
+        "{checked}"
+    );
+    assert!(checked.contains("healthy            true"), "{checked}");
+    assert!(run(&url, &["search", "hello"]).contains("**Hello**"));
+}

@@ -203,7 +203,7 @@ fn appender_child(arg: &str) {
             Ok(_) => ok += 1,
             Err(e) => {
                 failed += 1;
-                eprintln!("{e}");
+                println!("ERROR {e}");
             }
         }
     }
@@ -246,7 +246,10 @@ fn two_processes_with_a_checkpointer_each_never_fail_a_writer() {
             .expect("report");
         let mut numbers = done.split_whitespace().map(|n| n.parse::<u64>().unwrap());
         let (ok, failed) = (numbers.next().unwrap(), numbers.next().unwrap());
-        assert_eq!(failed, 0, "no writer was held back past its busy timeout");
+        assert_eq!(
+            failed, 0,
+            "no writer was held back past its busy timeout: {out}"
+        );
         assert!(ok > 0);
         acknowledged += ok;
     }

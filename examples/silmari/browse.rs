@@ -242,7 +242,7 @@ fn title(title: &str) -> String {
 }
 
 /// `text` with every control character escaped.
-fn escaped(text: &str) -> String {
+pub fn escaped(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {

@@ -15,6 +15,7 @@
 
 mod browse;
 mod progress;
+mod search;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -22,12 +23,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use silmari_store::{Archived, ConversationId, DEFAULT_URL, Direction, Error, Store};
+use silmari_store::{Archived, ConversationId, DEFAULT_URL, Direction, Error, Role, Store};
 use silmari_store::{MigrationTarget, PlannedMigration, TransferOptions};
 use time::format_description::well_known::Rfc3339;
 
 use browse::{ListOptions, ShowOptions};
 use progress::Reporter;
+use search::SearchOptions;
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +102,37 @@ enum Command {
     /// Print the health report.
     Check {
         /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// First rebuild the search index from every text (for an index
+        /// the report finds out of step).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Search message contents and titles: words (all must match),
+    /// "quoted phrases", prefix*, -excluded. Newest first.
+    Search {
+        query: String,
+        /// Only this conversation.
+        #[arg(long)]
+        conversation: Option<ConversationId>,
+        /// Only messages of this role (system, user, assistant, tool).
+        #[arg(long)]
+        role: Option<Role>,
+        /// Best matches first, not newest.
+        #[arg(long)]
+        best: bool,
+        /// Every branch, not only the current ones.
+        #[arg(long)]
+        all_branches: bool,
+        /// Archived conversations too.
+        #[arg(long)]
+        archived: bool,
+        /// Most hits.
+        #[arg(long, default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// The page of hits as JSON (snippets with byte ranges).
         #[arg(long)]
         json: bool,
     },
@@ -187,7 +220,37 @@ fn argument_error(e: clap::Error) -> ExitCode {
 
 fn run(cli: Cli) -> silmari_store::Result<()> {
     match cli.command {
-        Command::Migrate(command) => migrate(&Store::open(&cli.url)?, command),
+        // Opened as it is: `up` migrates, showing the search index build.
+        Command::Migrate(command) => migrate(
+            &Store::builder()
+                .url(&cli.url)
+                .migrate_on_open(false)
+                .open()?,
+            command,
+        ),
+        Command::Search {
+            query,
+            conversation,
+            role,
+            best,
+            all_branches,
+            archived,
+            limit,
+            json,
+        } => {
+            let options = SearchOptions {
+                conversation,
+                role,
+                best_first: best,
+                all_branches,
+                include_archived: archived,
+                limit,
+                json,
+            };
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            search::search(&Store::open(&cli.url)?, &query, &options, &mut out)?;
+            out.flush().map_err(browse::stdout)
+        }
         Command::List {
             archived,
             active,
@@ -258,8 +321,16 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
             println!("backed up to {}", path.display());
             Ok(())
         }
-        Command::Check { json } => {
-            let report = Store::open(&cli.url)?.check()?;
+        Command::Check { json, repair } => {
+            let store = Store::open(&cli.url)?;
+            if repair {
+                let progress = Reporter::new("search index");
+                let done = store
+                    .migrations()
+                    .rebuild_search_index(|p| progress.count(p.indexed, Some(p.total)))?;
+                progress.finish(&format!("search index: {} texts indexed", done.indexed));
+            }
+            let report = store.check()?;
             if json {
                 let text = serde_json::to_string_pretty(&report)
                     .map_err(|e| silmari_store::Error::Backend(Box::new(e)))?;
@@ -288,6 +359,10 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
                 if let Some(size) = report.size_bytes {
                     println!("size               {size} bytes");
                 }
+                println!(
+                    "search index       {} texts out of step",
+                    report.search_index_mismatches
+                );
                 println!("healthy            {}", report.is_healthy());
             }
             Ok(())
@@ -333,7 +408,12 @@ fn migrate(store: &Store, command: Migrate) -> silmari_store::Result<()> {
             }
             return Ok(());
         }
-        Migrate::Up { to: None } => migrations.up()?,
+        Migrate::Up { to: None } => {
+            let progress = Reporter::new("search index");
+            let ran = migrations.up_with_progress(|p| progress.count(p.indexed, Some(p.total)))?;
+            progress.finish("");
+            ran
+        }
         Migrate::Up { to: Some(v) } => migrations.up_to(v)?,
         Migrate::Down { to: Some(v), .. } => migrations.down_to(v)?,
         Migrate::Down { steps, to: None } => migrations.down(steps.unwrap_or(1))?,

@@ -39,6 +39,11 @@ impl Reporter {
     pub fn update(&self, p: Progress) {
         let done = p.done.files + p.done.conversations + p.done.messages;
         let total = p.total.map(|t| t.files + t.conversations + t.messages);
+        self.count(done, total);
+    }
+
+    /// `done` of `total` records.
+    pub fn count(&self, done: u64, total: Option<u64>) {
         match &self.bar {
             Some(bar) => {
                 if let Some(total) = total {
@@ -55,10 +60,18 @@ impl Reporter {
         }
     }
 
-    pub fn done(&self, report: &TransferReport) {
+    /// Clears the bar and prints `line` (nothing when empty).
+    pub fn finish(&self, line: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        if !line.is_empty() {
+            eprintln!("{line}");
+        }
+    }
+
+    pub fn done(&self, report: &TransferReport) {
+        self.finish("");
         let (w, s) = (report.written, report.skipped);
         let mut err = std::io::stderr();
         let _ = writeln!(

@@ -106,6 +106,19 @@ pub(crate) trait Backend: Send + Sync {
         search::build_index(self, progress)
     }
 
+    /// Empties the search index in one transaction, then builds it again
+    /// as [`build_search_index`](Self::build_search_index) does.
+    fn rebuild_search_index(
+        &self,
+        progress: &mut dyn FnMut(IndexProgress),
+    ) -> Result<IndexProgress> {
+        self.write(&mut |session| {
+            session.forget_search_index()?;
+            Ok(Finish::Commit)
+        })?;
+        self.build_search_index(progress)
+    }
+
     /// [`Error::Unsupported`] for `operation` on this backend.
     fn unsupported(&self, operation: &'static str) -> Error {
         Error::Unsupported {
@@ -386,6 +399,12 @@ pub(crate) trait Session {
     /// `None` when the schema has no search index (or needs none: memory).
     fn unindexed(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+
+    /// Empties the search index: every text is then not indexed (a rebuild
+    /// follows).
+    fn forget_search_index(&self) -> Result<()> {
+        Ok(())
     }
 
     /// Indexes up to `limit` messages and `limit` titles not in the search

@@ -51,6 +51,14 @@ pub struct HealthReport {
     /// current branch that is not one chain from a first message (a message
     /// on it whose parent is not, or two on it with the same parent).
     pub tree_mismatches: u64,
+    /// Texts (message contents and titles) the search index does not hold
+    /// as it should: not indexed (written outside the store, or an index
+    /// build not finished), or index entries without their text (SQLite).
+    /// [`Migrations::rebuild_search_index`](crate::Migrations::rebuild_search_index)
+    /// (`silmari check --repair`) rebuilds it. A text changed outside the
+    /// store keeps its old entry and is not counted here; a rebuild fixes
+    /// that too.
+    pub search_index_mismatches: u64,
     /// Size on disk in bytes (database file, or `pg_database_size`).
     pub size_bytes: Option<u64>,
     /// The schema the store's tables live in (PostgreSQL).
@@ -74,6 +82,7 @@ impl HealthReport {
             && self.foreign_key_violations.is_none_or(|n| n == 0)
             && self.message_count_mismatches == 0
             && self.tree_mismatches == 0
+            && self.search_index_mismatches == 0
             && self.misplaced_tables.is_empty()
     }
 }

@@ -111,3 +111,103 @@ fn an_interrupted_build_resumes_and_open_finishes_it() {
         );
     });
 }
+
+/// Writes from outside the store leave the index out of step: `check`
+/// counts what it can see, and a rebuild puts everything back.
+#[test]
+fn a_drifted_index_is_reported_and_rebuilt() {
+    on_every_dialect(|db| {
+        let store = db.open().unwrap();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("drift"))
+            .unwrap();
+        let m = store
+            .conversations()
+            .append_message(c.id, NewMessage::new(Role::User, "original words"))
+            .unwrap();
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+        let (insert, update) = match db {
+            Db::Sqlite { .. } => (
+                format!(
+                    "INSERT INTO messages (id, conversation_id, position, role, content, created_at) \
+                     VALUES ('00000000-0000-7000-8000-0000000000ff', '{}', 99, 'user', 'smuggled text', 0)",
+                    c.id
+                ),
+                format!(
+                    "UPDATE messages SET content = 'rewritten outside' WHERE id = '{}'",
+                    m.id
+                ),
+            ),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => (
+                format!(
+                    "INSERT INTO messages (id, conversation_id, position, role, content, created_at) \
+                     VALUES ('00000000-0000-7000-8000-0000000000ff', '{}', 99, 'user', 'smuggled text', now())",
+                    c.id
+                ),
+                format!(
+                    "UPDATE messages SET content = 'rewritten outside' WHERE id = '{}'",
+                    m.id
+                ),
+            ),
+        };
+        db.execute(&insert);
+        db.execute(&update);
+        let report = store.check().unwrap();
+        assert_eq!(report.search_index_mismatches, 1, "{report:?}");
+        assert!(!report.is_healthy());
+        assert_eq!(hits(&store, "smuggled"), 0);
+        assert_eq!(
+            hits(&store, "rewritten"),
+            0,
+            "a changed text keeps its old entry"
+        );
+
+        let rebuilt = store.migrations().rebuild_search_index(|_| {}).unwrap();
+        assert_eq!(rebuilt.indexed, 3, "two messages and a title");
+        let report = store.check().unwrap();
+        assert_eq!(report.search_index_mismatches, 0, "{report:?}");
+        assert_eq!(hits(&store, "smuggled"), 1);
+        assert_eq!(hits(&store, "rewritten"), 1);
+        assert_eq!(hits(&store, "original"), 0);
+        assert_eq!(hits(&store, "drift"), 1);
+    });
+}
+
+/// SQLite: the index keys are columns of their own, so VACUUM (which may
+/// renumber SQLite's own rowids) leaves every text findable.
+#[test]
+fn the_sqlite_index_survives_vacuum() {
+    let db = Db::sqlite();
+    let store = db.open().unwrap();
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("vacuum"))
+        .unwrap();
+    let batch: Vec<NewMessage> = (0..300)
+        .map(|i| NewMessage::new(Role::User, format!("word{i} shared")))
+        .collect();
+    let written = store.conversations().append_messages(c.id, batch).unwrap();
+    for m in written.iter().step_by(3) {
+        store.conversations().delete_message(m.id).unwrap();
+    }
+    // What VACUUM may do to a table without an INTEGER PRIMARY KEY
+    // (renumber its rowids), done for sure; then VACUUM itself.
+    db.execute("UPDATE messages SET rowid = 1000000 - rowid");
+    db.execute("VACUUM");
+    let report = store.check().unwrap();
+    assert!(report.is_healthy(), "{report:?}");
+    assert_eq!(hits(&store, "shared"), 200);
+    for (i, m) in written.iter().enumerate() {
+        let found = store
+            .search(&SearchQuery::new(format!("word{i}")).newest_first())
+            .unwrap()
+            .items;
+        let want = usize::from(i % 3 != 0);
+        assert_eq!(found.len(), want, "word{i}");
+        if let Some(hit) = found.first() {
+            assert_eq!(hit.message.as_ref().unwrap().id, m.id);
+        }
+    }
+}

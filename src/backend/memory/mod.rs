@@ -305,6 +305,7 @@ impl Backend for MemoryBackend {
             counts,
             message_count_mismatches: 0,
             tree_mismatches: self.lock().tree_mismatches(),
+            search_index_mismatches: 0,
             size_bytes: None,
             schema: None,
             misplaced_tables: Vec::new(),

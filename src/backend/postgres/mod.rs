@@ -407,6 +407,11 @@ impl Backend for PostgresBackend {
         } else {
             0
         };
+        let search_index_mismatches = if schema_version >= 5 && tables_sound {
+            number(queries::SEARCH_BACKLOG)?
+        } else {
+            0
+        };
         let size_bytes = Some(number(DATABASE_SIZE)?);
         let counts = if schema_version >= 1 && tables_sound {
             PgSession::new(&mut conn, false).counts()?
@@ -423,6 +428,7 @@ impl Backend for PostgresBackend {
             counts,
             message_count_mismatches,
             tree_mismatches,
+            search_index_mismatches,
             size_bytes,
             schema: Some(self.schema.clone()),
             misplaced_tables,

@@ -253,6 +253,9 @@ statements! {
     /// Texts not indexed yet.
     SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_tokens IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_tokens IS NULL)";
+    /// Takes every text's search tokens (a rebuild follows).
+    FORGET_SEARCH_INDEX = "UPDATE messages SET search_tokens = NULL WHERE search_tokens IS NOT NULL; \
+        UPDATE conversations SET search_tokens = NULL WHERE search_tokens IS NOT NULL;";
     /// Up to $1 messages not indexed yet, locked (others' are skipped).
     UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_tokens IS NULL \
         LIMIT $1 FOR UPDATE SKIP LOCKED";

@@ -502,6 +502,14 @@ impl Session for PgSession<'_> {
         search::unindexed(&mut self.conn.borrow_mut())
     }
 
+    fn forget_search_index(&self) -> Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        if search::unindexed(&mut conn)?.is_some() {
+            conn.client.batch_execute(FORGET_SEARCH_INDEX)?;
+        }
+        Ok(())
+    }
+
     fn index_unindexed(&self, limit: usize) -> Result<u64> {
         search::index_unindexed(&mut self.conn.borrow_mut(), limit)
     }

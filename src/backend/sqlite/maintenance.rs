@@ -199,6 +199,11 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
     } else {
         0
     };
+    let search_index_mismatches = if schema_version >= 5 {
+        number(conn, super::queries::SEARCH_MISMATCHES)? as u64
+    } else {
+        0
+    };
     let size_bytes = match path {
         Some(path) => {
             let mut wal = path.as_os_str().to_owned();
@@ -220,6 +225,7 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
         counts,
         message_count_mismatches,
         tree_mismatches,
+        search_index_mismatches,
         size_bytes,
         schema: None,
         misplaced_tables: Vec::new(),

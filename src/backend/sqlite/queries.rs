@@ -173,6 +173,17 @@ statements! {
     /// Texts not indexed yet.
     SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL)";
+    /// Texts not indexed, and index entries without their text (the
+    /// index's count against the texts that have an entry).
+    SEARCH_MISMATCHES = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
+        + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \
+        + ABS((SELECT COUNT(*) FROM search_index) \
+              - (SELECT COUNT(*) FROM messages WHERE search_rowid IS NOT NULL) \
+              - (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NOT NULL))";
+    /// Empties the index and takes every text's rowid (a rebuild follows).
+    FORGET_SEARCH_INDEX = "INSERT INTO search_index (search_index) VALUES ('delete-all'); \
+        UPDATE messages SET search_rowid = NULL WHERE search_rowid IS NOT NULL; \
+        UPDATE conversations SET search_rowid = NULL WHERE search_rowid IS NOT NULL;";
     /// Up to ?1 messages not indexed yet.
     UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// Up to ?1 conversations whose title is not indexed yet.

@@ -438,6 +438,13 @@ impl Session for SqliteSession<'_> {
         unindexed(self.conn)
     }
 
+    fn forget_search_index(&self) -> Result<()> {
+        if unindexed(self.conn)?.is_some() {
+            self.conn.execute_batch(FORGET_SEARCH_INDEX)?;
+        }
+        Ok(())
+    }
+
     fn index_unindexed(&self, limit: usize) -> Result<u64> {
         index_unindexed(self.conn, limit)
     }
