@@ -1,0 +1,213 @@
+//! Hostile query text: any string gives hits or `InvalidInput` naming
+//! `query` on every backend (never a database syntax error from FTS5 or
+//! `tsquery`), and every backend shows the same hits. The same property as
+//! the fuzz target `fuzz/fuzz_targets/search_query.rs`, run by `cargo test`.
+
+mod common;
+
+use proptest::prelude::*;
+use silmari_store::prelude::*;
+use silmari_store::{Error, SearchQuery, Snippet};
+
+const TEXTS: &[&str] = &[
+    "The storm hit the harbour; the letter never arrived.",
+    "Un café au lait, s'il vous plaît",
+    "東京タワーに行きました 서울에 갔어요 北京大学",
+    "SELECT * FROM t WHERE a = 'x'; -- NEAR(a b) \"quoted\" col:term ^start",
+    "tsquery: 'fat' & 'rat' | !cat <-> dog 🙂 a\\b",
+];
+
+/// Pieces a query is made of: words of the texts, the syntax of this
+/// crate, FTS5 and tsquery, quotes, escapes, controls, CJK, emoji.
+const PIECES: &[&str] = &[
+    "storm",
+    "the",
+    "letter",
+    "harb",
+    "cafe",
+    "café",
+    "東京",
+    "京",
+    "タワー",
+    "서울",
+    "北京",
+    "x",
+    "near",
+    "NEAR(",
+    ")",
+    "(",
+    "\"",
+    "'",
+    "''",
+    "*",
+    "-",
+    "--",
+    ":",
+    "^",
+    "&",
+    "|",
+    "!",
+    "<->",
+    "<2>",
+    ":*",
+    "AND",
+    "OR",
+    "NOT",
+    "\\",
+    "\\'",
+    "{",
+    "}",
+    "[",
+    "]",
+    "%",
+    "_",
+    ";",
+    "\u{0}",
+    "\u{7}",
+    "\n",
+    "\t",
+    " ",
+    "  ",
+    "🙂",
+    "\u{301}",
+    "e\u{301}",
+    "İ",
+    "ß",
+    "col:term",
+    "a",
+    "ab*",
+    "zz",
+    "-storm",
+    "\"the letter\"",
+    "tsquery",
+    "fat",
+    "rat",
+    "quoted",
+];
+
+/// The stores, memory first (the reference), with the PostgreSQL test
+/// database they need (dropped with them).
+struct Backends {
+    stores: Vec<(String, Store)>,
+    _database: Option<common::pg::Database>,
+}
+
+fn stores() -> Backends {
+    let mut stores = vec![
+        ("memory".to_owned(), Store::open("memory://").unwrap()),
+        ("sqlite".to_owned(), Store::open("sqlite://").unwrap()),
+    ];
+    let database = common::pg::Database::create();
+    if let Some(database) = &database {
+        let store = common::pg::open(database, std::time::Duration::from_secs(30));
+        stores.push(("postgres".to_owned(), store));
+    }
+    for (_, store) in &stores {
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("storm café 東京"))
+            .unwrap();
+        for text in TEXTS {
+            store
+                .conversations()
+                .append_message(c.id, NewMessage::new(Role::User, *text))
+                .unwrap();
+        }
+    }
+    Backends {
+        stores,
+        _database: database,
+    }
+}
+
+/// What a search shows, without ids (which differ between stores).
+type Shown = Option<Vec<(Option<Role>, Snippet)>>;
+
+fn shown(store: &Store, query: &SearchQuery) -> Result<Shown, String> {
+    match store.search(query) {
+        Ok(page) => Ok(Some(
+            page.items
+                .iter()
+                .map(|h| (h.message.as_ref().map(|m| m.role), h.snippet.clone()))
+                .collect(),
+        )),
+        Err(Error::InvalidInput { field, .. }) if field == "query" => Ok(None),
+        Err(other) => Err(format!("{other:?}")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(200)
+    ))]
+
+    #[test]
+    fn any_query_text_gives_the_same_hits_or_invalid_input(
+        pieces in prop::collection::vec(prop::sample::select(PIECES), 0..12),
+        glue in prop::collection::vec(prop::sample::select(&["", " ", "\"", "-", "*"][..]), 12),
+    ) {
+        let text: String = pieces
+            .iter()
+            .zip(&glue)
+            .map(|(p, g)| format!("{p}{g}"))
+            .collect();
+        thread_local! {
+            static BACKENDS: Backends = stores();
+        }
+        BACKENDS.with(|backends| -> Result<(), TestCaseError> {
+            let stores = &backends.stores;
+            for query in [
+                SearchQuery::new(text.as_str()).newest_first(),
+                SearchQuery::new(text.as_str()).all_branches(),
+            ] {
+                let reference = shown(&stores[0].1, &query).map_err(TestCaseError::fail)?;
+                for (name, store) in &stores[1..] {
+                    let got = shown(store, &query)
+                        .map_err(|e| TestCaseError::fail(format!("{name}: {text:?}: {e}")))?;
+                    prop_assert_eq!(&got, &reference, "{}: {:?}", name, text);
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Strings that once broke a search engine's own syntax, on every backend.
+#[test]
+fn engine_syntax_is_plain_text() {
+    let backends = stores();
+    let stores = &backends.stores;
+    for text in [
+        "\"",
+        "\"\"\"",
+        "NEAR(",
+        "a OR",
+        "OR b",
+        "NOT",
+        "*",
+        "-",
+        "^",
+        ":",
+        "col:",
+        "'",
+        "''",
+        "!",
+        "&",
+        "|",
+        "<->",
+        "a:*",
+        "\\",
+        "(",
+        ")",
+        "a AND (",
+        "\u{0}",
+        "東*",
+        "\"東京 タワー\"",
+    ] {
+        let query = SearchQuery::new(text).newest_first();
+        let reference = shown(&stores[0].1, &query).unwrap();
+        for (name, store) in &stores[1..] {
+            assert_eq!(shown(store, &query).unwrap(), reference, "{name}: {text:?}");
+        }
+    }
+}
