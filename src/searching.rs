@@ -164,7 +164,7 @@ fn collect_newest(
         };
         let exhausted = messages.len() < batch && title_list.len() < batch;
         let mut merged: Vec<Candidate> = messages.into_iter().chain(title_list).collect();
-        merged.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        merged.sort_unstable_by_key(|c| std::cmp::Reverse(c.key()));
         // The first `batch` of both lists are the next `batch` of the whole.
         let complete = exhausted && merged.len() <= batch;
         merged.truncate(batch);
@@ -219,7 +219,7 @@ fn relevance(
     after: Option<(i64, Key)>,
 ) -> Result<Page<SearchHit>> {
     let mut found = collect_newest(session, filter, parsed, RELEVANCE_WINDOW, None)?;
-    found.sort_unstable_by(|a, b| (b.score, b.candidate.key()).cmp(&(a.score, a.candidate.key())));
+    found.sort_unstable_by_key(|f| std::cmp::Reverse((f.score, f.candidate.key())));
     if let Some(after) = after {
         found.retain(|f| (f.score, f.candidate.key()) < after);
     }

@@ -39,7 +39,7 @@ fn sqlite_and_postgres_define_the_same_schema() {
         ]
     );
     sqlite.retain(|t, _| !t.starts_with("search_"));
-    let mut search_columns = |schema: &mut common::schema::Schema| -> Vec<(String, String)> {
+    let search_columns = |schema: &mut common::schema::Schema| -> Vec<(String, String)> {
         let mut found = Vec::new();
         for (name, table) in schema.iter_mut() {
             table.columns.retain(|(c, _)| {

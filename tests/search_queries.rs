@@ -3,6 +3,8 @@
 //! `tsquery`), and every backend shows the same hits. The same property as
 //! the fuzz target `fuzz/fuzz_targets/search_query.rs`, run by `cargo test`.
 
+#![cfg(feature = "sqlite")]
+
 mod common;
 
 use proptest::prelude::*;
@@ -89,15 +91,19 @@ const PIECES: &[&str] = &[
 /// database they need (dropped with them).
 struct Backends {
     stores: Vec<(String, Store)>,
+    #[cfg(feature = "postgres")]
     _database: Option<common::pg::Database>,
 }
 
 fn stores() -> Backends {
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut stores = vec![
         ("memory".to_owned(), Store::open("memory://").unwrap()),
         ("sqlite".to_owned(), Store::open("sqlite://").unwrap()),
     ];
+    #[cfg(feature = "postgres")]
     let database = common::pg::Database::create();
+    #[cfg(feature = "postgres")]
     if let Some(database) = &database {
         let store = common::pg::open(database, std::time::Duration::from_secs(30));
         stores.push(("postgres".to_owned(), store));
@@ -116,6 +122,7 @@ fn stores() -> Backends {
     }
     Backends {
         stores,
+        #[cfg(feature = "postgres")]
         _database: database,
     }
 }

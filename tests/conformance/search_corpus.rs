@@ -11,8 +11,11 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 
 use crate::support::assert_invalid;
 
-/// Conversations (label, title, archived) and their messages (label, role, text).
-const CORPUS: &[(&str, &str, bool, &[(&str, Role, &str)])] = &[
+/// A message of the corpus: (label, role, text).
+type Text = (&'static str, Role, &'static str);
+
+/// Conversations (label, title, archived) and their messages.
+const CORPUS: &[(&str, &str, bool, &[Text])] = &[
     (
         "A",
         "Harbour notes",

@@ -68,7 +68,7 @@ fn texts_from_before_the_index_are_indexed_in_batches() {
         assert!(reports.len() >= 3, "in batches: {reports:?}");
         assert!(reports.windows(2).all(|w| w[0].indexed < w[1].indexed));
         assert_eq!(hits(&store, "lighthouse399"), 3);
-        assert_eq!(hits(&store, "chapter"), 1000.min(1203));
+        assert_eq!(hits(&store, "chapter"), 1000, "a full page of the 1,200");
         let found = store
             .search(&SearchQuery::new("lighthouse399 \"chapter 2\"").newest_first())
             .unwrap();

@@ -75,7 +75,7 @@ impl State {
                 }
             }
         }
-        found.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        found.sort_unstable_by_key(|c| std::cmp::Reverse(c.key()));
         found.truncate(limit);
         found
     }

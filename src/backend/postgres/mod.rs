@@ -25,7 +25,7 @@ use crate::model::{
     BackendKind, Counts, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration,
 };
 
-mod copy_in;
+mod batches;
 mod errors;
 mod migrations;
 mod queries;

@@ -4,16 +4,15 @@ use std::cell::{Cell, RefCell};
 
 use postgres::Row;
 use postgres::types::{Json, ToSql};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgConn;
-use super::copy_in::{COPY_FROM, copy_messages};
+use super::batches::insert_batch;
 use super::errors::conflict_on;
 use super::queries::*;
 use super::rows::{
-    branch_message_at, duplicate_in, file_at, get, header_at, key_params, message_at,
-    metadata_param, node_at, stored_at, summary_at,
+    branch_message_at, file_at, get, header_at, key_params, message_at, metadata_param, node_at,
+    stored_at, summary_at,
 };
 use super::search;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
@@ -24,8 +23,8 @@ use crate::backend::{
 };
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Attachment, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, Message, MessageEdit, MessageId,
+    Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts, FileId,
+    FileMetadata, Message, MessageEdit, MessageId,
 };
 use crate::search::tokenize::index_tokens;
 
@@ -100,9 +99,6 @@ impl<'c> PgSession<'c> {
         result
     }
 }
-
-/// Messages per multi-row INSERT of a batch append.
-const APPEND_CHUNK: usize = 5_000;
 
 /// A row's `id` column as a conversation id.
 fn conversation_id_at(row: &Row) -> Result<ConversationId> {
@@ -270,54 +266,7 @@ impl Session for PgSession<'_> {
         messages: &[Message],
         on_path: &[bool],
     ) -> Result<()> {
-        if messages.len() >= COPY_FROM {
-            return copy_messages(&mut self.conn.borrow_mut(), id, messages, on_path);
-        }
-        // One multi-row INSERT per chunk, from arrays.
-        let flags = on_path.chunks(APPEND_CHUNK);
-        for (chunk, on_path) in messages.chunks(APPEND_CHUNK).zip(flags) {
-            let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
-            let roles: Vec<&str> = chunk.iter().map(|m| m.role.as_str()).collect();
-            let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
-            let times: Vec<OffsetDateTime> = chunk.iter().map(|m| m.created_at).collect();
-            let attachments: Vec<Json<&Vec<Attachment>>> =
-                chunk.iter().map(|m| Json(&m.attachments)).collect();
-            let parents: Vec<Option<&Uuid>> = chunk
-                .iter()
-                .map(|m| m.parent_id.as_ref().map(MessageId::as_uuid))
-                .collect();
-            let metadata = chunk
-                .iter()
-                .map(|m| metadata_param(&m.metadata))
-                .collect::<Result<Vec<_>>>()?;
-            let tokens: Vec<String> = chunk
-                .iter()
-                .map(|m| index_tokens(&m.content).join(" "))
-                .collect();
-            self.execute_or(
-                APPEND_MESSAGES,
-                &[
-                    id.as_uuid(),
-                    &ids,
-                    &roles,
-                    &contents,
-                    &times,
-                    &attachments,
-                    &parents,
-                    &on_path,
-                    &metadata,
-                    &tokens,
-                ],
-                |e| {
-                    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
-                        duplicate_in(&e, chunk)
-                    } else {
-                        Error::from(e)
-                    }
-                },
-            )?;
-        }
-        Ok(())
+        insert_batch(&mut self.conn.borrow_mut(), id, messages, on_path)
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {

@@ -1,0 +1,145 @@
+//! Batches of messages into PostgreSQL: a multi-row `INSERT … FROM UNNEST`
+//! of arrays, or binary `COPY` for large ones.
+//!
+//! The INSERT makes the server parse every array and plan a statement;
+//! binary `COPY` streams rows in their wire format, which a durable server
+//! takes faster for large batches. Either runs inside the write
+//! transaction like any statement: a row the server refuses (a duplicate
+//! id) fails it, the transaction is rolled back, and nothing of the batch
+//! stays. Each message's search tokens go with it.
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{Json, ToSql, Type};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::PgConn;
+use super::queries::{APPEND_MESSAGES, COPY_MESSAGES, LAST_POSITION};
+use super::rows::{duplicate_in, metadata_param};
+use crate::error::{Error, Result};
+use crate::model::{Attachment, ConversationId, Message, MessageId};
+use crate::search::tokenize::index_tokens;
+
+/// Batches at least this long are copied; shorter ones are inserted in one
+/// statement (a copy costs a round trip more, which only volume repays).
+const COPY_FROM: usize = 1_000;
+
+/// Messages per multi-row INSERT.
+const APPEND_CHUNK: usize = 5_000;
+
+/// The types of `message_columns!()` and `search_tokens`, in order.
+const TYPES: [Type; 11] = [
+    Type::INT8,
+    Type::BOOL,
+    Type::UUID,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::JSONB,
+    Type::UUID,
+    Type::JSONB,
+    Type::TEXT_ARRAY,
+];
+
+/// Appends `messages` to conversation `id` after its last position, each
+/// on the current branch or not as `on_path` says. The caller holds the
+/// conversation's row (so no other writer takes these positions).
+pub(super) fn insert_batch(
+    conn: &mut PgConn,
+    id: ConversationId,
+    messages: &[Message],
+    on_path: &[bool],
+) -> Result<()> {
+    if messages.len() >= COPY_FROM {
+        return copy_messages(conn, id, messages, on_path);
+    }
+    // One multi-row INSERT per chunk, from arrays.
+    let flags = on_path.chunks(APPEND_CHUNK);
+    for (chunk, on_path) in messages.chunks(APPEND_CHUNK).zip(flags) {
+        let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
+        let roles: Vec<&str> = chunk.iter().map(|m| m.role.as_str()).collect();
+        let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
+        let times: Vec<OffsetDateTime> = chunk.iter().map(|m| m.created_at).collect();
+        let attachments: Vec<Json<&Vec<Attachment>>> =
+            chunk.iter().map(|m| Json(&m.attachments)).collect();
+        let parents: Vec<Option<&Uuid>> = chunk
+            .iter()
+            .map(|m| m.parent_id.as_ref().map(MessageId::as_uuid))
+            .collect();
+        let metadata = chunk
+            .iter()
+            .map(|m| metadata_param(&m.metadata))
+            .collect::<Result<Vec<_>>>()?;
+        let tokens: Vec<String> = chunk
+            .iter()
+            .map(|m| index_tokens(&m.content).join(" "))
+            .collect();
+        let refused = |e: postgres::Error| {
+            if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                duplicate_in(&e, chunk)
+            } else {
+                Error::from(e)
+            }
+        };
+        let statement = conn.statement(APPEND_MESSAGES)?;
+        conn.client
+            .execute(
+                &statement,
+                &[
+                    id.as_uuid(),
+                    &ids,
+                    &roles,
+                    &contents,
+                    &times,
+                    &attachments,
+                    &parents,
+                    &on_path,
+                    &metadata,
+                    &tokens,
+                ],
+            )
+            .map_err(refused)?;
+    }
+    Ok(())
+}
+
+/// [`insert_batch`] by binary `COPY`.
+fn copy_messages(
+    conn: &mut PgConn,
+    id: ConversationId,
+    messages: &[Message],
+    on_path: &[bool],
+) -> Result<()> {
+    let last = conn.statement(LAST_POSITION)?;
+    let base: i64 = conn.client.query_one(&last, &[id.as_uuid()])?.get(0);
+    let copy = conn.statement(COPY_MESSAGES)?;
+    let refused = |e: postgres::Error| {
+        if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+            duplicate_in(&e, messages)
+        } else {
+            Error::from(e)
+        }
+    };
+    let mut writer = BinaryCopyInWriter::new(conn.client.copy_in(&copy)?, &TYPES);
+    for ((position, m), on_path) in (base + 1..).zip(messages).zip(on_path) {
+        let parent = m.parent_id.as_ref().map(MessageId::as_uuid);
+        let tokens = index_tokens(&m.content);
+        let row: [&(dyn ToSql + Sync); 11] = [
+            &position,
+            on_path,
+            m.id.as_uuid(),
+            id.as_uuid(),
+            &m.role.as_str(),
+            &m.content,
+            &m.created_at,
+            &Json(&m.attachments),
+            &parent,
+            &metadata_param(&m.metadata)?,
+            &tokens,
+        ];
+        writer.write(&row).map_err(refused)?;
+    }
+    writer.finish().map_err(refused)?;
+    Ok(())
+}
