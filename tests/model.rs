@@ -21,6 +21,8 @@
 //! agree with each other and with the model, and each conversation's version
 //! and `updated_at` moved only as the documentation says.
 //!
+//! After each step, search finds what the model says (`tests/model/search.rs`).
+//!
 //! Memory and SQLite always; PostgreSQL when `SILMARI_TEST_POSTGRES_URL` is
 //! set (always in CI). `PROPTEST_CASES` raises the number of sequences.
 
@@ -32,6 +34,8 @@ mod observe;
 mod ops;
 #[path = "model/reference.rs"]
 mod reference;
+#[path = "model/search.rs"]
+mod search;
 #[path = "model/step.rs"]
 mod step;
 #[path = "model/tree.rs"]
@@ -43,6 +47,7 @@ use silmari_store::prelude::*;
 use observe::{check_stamps, observe};
 use ops::{Op, op};
 use reference::Model;
+use search::check_search;
 use step::step;
 
 /// Runs `ops` on `store` from an empty model, checking after every step.
@@ -53,6 +58,8 @@ fn run(store: &Store, ops: &[Op]) -> Result<(), TestCaseError> {
         let effect = step(store, &mut model, op)?;
         let (seen, now) = observe(store)?;
         prop_assert_eq!(&seen, &model.sorted(), "after {:?}", op);
+        check_search(store, &model)
+            .map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
         check_stamps(&stamps, &now, effect)
             .map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
         stamps = now;
