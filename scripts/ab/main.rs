@@ -1,10 +1,11 @@
-//! W3 and W4 through two revisions of the crate in one process: `old` (a
+//! W2, W3, W4 and W5 through two revisions of the crate in one process: `old` (a
 //! revision checked out by `scripts/compare-revision`) and `new` (this
 //! tree), interleaved in short rounds (alternating which goes first) so
 //! that a shared machine's noise falls on both alike. Prints each side's
 //! median time per call and the median of the per-round ratios new/old.
 //!
-//! Environment: ROUNDS (default 200), KINDS (default "memory sqlite", add
+//! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W2,
+//! one append, and W5, one transaction of 1,000 messages), KINDS (default "memory sqlite", add
 //! "postgres" with AB_PG_old and AB_PG_new naming one database each),
 //! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
 //! seconds instead, e.g. under a profiler).
@@ -23,7 +24,18 @@ macro_rules! side {
             pub struct Side {
                 store: Store,
                 conversation: ConversationId,
+                appended: ConversationId,
+                content: String,
                 _dir: Option<tempfile::TempDir>,
+            }
+
+            fn message(content: &str) -> NewMessage {
+                NewMessage::new(Role::Assistant, content.to_owned()).with_attachments(vec![Attachment {
+                    file_id: FileId::new(),
+                    filename: "chapter-1-notes.md".into(),
+                    content_type: "text/markdown".into(),
+                    size: 2048,
+                }])
             }
 
             pub fn open(kind: &str) -> Side {
@@ -43,16 +55,7 @@ macro_rules! side {
                     .repeat(8)[..500]
                     .to_owned();
                 let c = store.conversations().create(NewConversation::titled("W3")).expect("create");
-                let messages = (0..100)
-                    .map(|_| {
-                        NewMessage::new(Role::Assistant, content.clone()).with_attachments(vec![Attachment {
-                            file_id: FileId::new(),
-                            filename: "chapter-1-notes.md".into(),
-                            content_type: "text/markdown".into(),
-                            size: 2048,
-                        }])
-                    })
-                    .collect();
+                let messages = (0..100).map(|_| message(&content)).collect();
                 store.conversations().append_messages(c.id, messages).expect("append");
                 store
                     .transaction(|tx| -> $m::Result<()> {
@@ -62,7 +65,23 @@ macro_rules! side {
                         Ok(())
                     })
                     .expect("conversations");
-                Side { store, conversation: c.id, _dir: dir }
+                let appended = store.conversations().create(NewConversation::titled("W2")).expect("create").id;
+                Side { store, conversation: c.id, appended, content, _dir: dir }
+            }
+
+            pub fn w2(s: &Side) -> usize {
+                s.store.conversations().append_message(s.appended, message(&s.content)).expect("append");
+                1
+            }
+
+            pub fn w5(s: &Side) -> usize {
+                s.store
+                    .transaction(|tx| -> $m::Result<usize> {
+                        let c = tx.conversations().create(NewConversation::titled("W5"))?;
+                        let batch = (0..1000).map(|_| message(&s.content)).collect();
+                        Ok(tx.conversations().append_messages(c.id, batch)?.len())
+                    })
+                    .expect("import")
             }
 
             pub fn w3(s: &Side) -> usize {
@@ -126,8 +145,12 @@ fn main() {
             println!("{profile} {kind}: {:.1} µs per call", t.elapsed().as_secs_f64() * 1e6 / f64::from(calls));
             continue;
         }
-        for name in ["W3", "W4"] {
+        let workloads = std::env::var("WORKLOADS").unwrap_or_else(|_| "W3 W4".into());
+        for name in workloads.split_whitespace() {
             let iters = match (name, kind) {
+                ("W5", _) => 1,
+                ("W2", "postgres") => 20,
+                ("W2", _) => 100,
                 ("W3", "memory") => 500,
                 ("W4", "memory") => 2000,
                 ("W3", "sqlite") => 100,
@@ -135,8 +158,15 @@ fn main() {
                 ("W3", _) => 20,
                 _ => 50,
             };
-            let run_old = || time(iters, || if name == "W3" { old::w3(&o) } else { old::w4(&o) });
-            let run_new = || time(iters, || if name == "W3" { new::w3(&n) } else { new::w4(&n) });
+            let (old_w, new_w): (fn(&old::Side) -> usize, fn(&new::Side) -> usize) = match name {
+                "W2" => (old::w2, new::w2),
+                "W3" => (old::w3, new::w3),
+                "W4" => (old::w4, new::w4),
+                "W5" => (old::w5, new::w5),
+                _ => panic!("WORKLOADS holds W2, W3, W4, W5"),
+            };
+            let run_old = || time(iters, || old_w(&o));
+            let run_new = || time(iters, || new_w(&n));
             let (mut olds, mut news, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..rounds + 10 {
                 let (a, b) = if round % 2 == 0 {

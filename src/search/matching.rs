@@ -28,7 +28,8 @@ pub(crate) const TITLE_WEIGHT: f64 = 1.5;
 
 /// Matches `text` against `query`: `None` when it does not match.
 pub(crate) fn matches(query: &ParsedQuery, text: &str) -> Option<Matched> {
-    let doc = words(text);
+    let words = words(text);
+    let doc: Vec<Word<'_>> = words.iter().collect();
     let mut ranges = Vec::new();
     let mut score = 0.0;
     let length = doc.len() as f64;
@@ -63,7 +64,7 @@ pub(crate) fn matches(query: &ParsedQuery, text: &str) -> Option<Matched> {
 }
 
 /// Every place `term` matches in `doc`, as byte ranges of the text.
-fn occurrences(term: &Term, doc: &[Word]) -> Vec<Range<usize>> {
+fn occurrences(term: &Term, doc: &[Word<'_>]) -> Vec<Range<usize>> {
     let words = &term.words;
     if let [word] = words.as_slice()
         && word.cjk
@@ -111,7 +112,7 @@ fn occurrences(term: &Term, doc: &[Word]) -> Vec<Range<usize>> {
 /// spaces; inside a phrase, words are equal.
 fn word_match(
     q: &QueryWord,
-    d: &Word,
+    d: &Word<'_>,
     first: bool,
     last: bool,
     prefix: bool,
@@ -141,7 +142,7 @@ fn word_match(
 }
 
 /// Where `needle` occurs in the CJK word `d`, as byte ranges of the text.
-fn substrings(d: &Word, needle: &str) -> Vec<Range<usize>> {
+fn substrings(d: &Word<'_>, needle: &str) -> Vec<Range<usize>> {
     let chars = needle.chars().count();
     d.text
         .match_indices(needle)

@@ -106,10 +106,10 @@ pub(crate) fn parse(text: &str) -> Result<ParsedQuery> {
             prefix = raw.len() < bare.len();
         }
         let words: Vec<QueryWord> = words(raw)
-            .into_iter()
+            .iter()
             .map(|w| QueryWord {
                 cjk: w.is_cjk(),
-                text: w.text,
+                text: w.text.to_owned(),
             })
             .collect();
         let Some(last) = words.last() else { continue };

@@ -28,20 +28,21 @@ use unicode_script::{Script, UnicodeScript};
 
 use crate::limits::{MAX_INDEX_BYTES, MAX_TOKEN_BYTES};
 
-/// One word of a text: folded, with where it came from.
+/// One word of a text: folded, with where it came from (borrowed from the
+/// text's [`Words`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Word {
+pub(crate) struct Word<'a> {
     /// The folded word.
-    pub(crate) text: String,
+    pub(crate) text: &'a str,
     /// Its bytes in the original text.
     pub(crate) range: Range<usize>,
     /// For a CJK word: where each of its characters starts in the original
     /// text (CJK characters are kept as they are, one for one); empty for
     /// other words.
-    pub(crate) starts: Vec<usize>,
+    starts: &'a [usize],
 }
 
-impl Word {
+impl Word<'_> {
     /// Whether this is a run of CJK characters.
     pub(crate) fn is_cjk(&self) -> bool {
         !self.starts.is_empty()
@@ -63,9 +64,70 @@ impl Word {
     }
 }
 
+/// The words of a text, in order, their folded texts in one buffer (a
+/// text's words cost three allocations, not one or two each).
+#[derive(Debug, Default)]
+pub(crate) struct Words {
+    folded: String,
+    starts: Vec<usize>,
+    spans: Vec<Span>,
+}
+
+/// Where one word is: in the folded buffer, in the text, in `starts`.
+#[derive(Debug, Clone)]
+struct Span {
+    folded: Range<usize>,
+    range: Range<usize>,
+    starts: Range<usize>,
+}
+
+impl Words {
+    /// The words, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Word<'_>> {
+        self.spans.iter().map(|span| Word {
+            text: &self.folded[span.folded.clone()],
+            range: span.range.clone(),
+            starts: &self.starts[span.starts.clone()],
+        })
+    }
+
+    /// Continues the open word of kind `cjk` with `c` (from the text's
+    /// bytes `at..end`), or opens a new one.
+    fn push(&mut self, c: char, at: usize, end: usize, cjk: bool, open: &mut bool) {
+        let continues = *open
+            && self
+                .spans
+                .last()
+                .is_some_and(|span| span.starts.is_empty() != cjk);
+        if !continues {
+            let (f, st) = (self.folded.len(), self.starts.len());
+            self.spans.push(Span {
+                folded: f..f,
+                range: at..end,
+                starts: st..st,
+            });
+            *open = true;
+        }
+        self.folded.push(c);
+        if cjk {
+            self.starts.push(at);
+        }
+        if let Some(span) = self.spans.last_mut() {
+            span.folded.end = self.folded.len();
+            span.range.end = end;
+            span.starts.end = self.starts.len();
+        }
+    }
+}
+
+/// Below this code point no letter is CJK (the first is U+02C7, the caron,
+/// which Bopomofo uses as a tone mark; `no_cjk_letter_below_the_bound` checks every one): the
+/// script tables, most of the tokenizer's time, are skipped for them.
+const FIRST_CJK: u32 = 0x2C7;
+
 /// Whether `c` is a CJK letter: kept as it is and searched by substring.
 pub(crate) fn is_cjk(c: char) -> bool {
-    if !c.is_alphanumeric() {
+    if (c as u32) < FIRST_CJK || !c.is_alphanumeric() {
         return false;
     }
     let scripts = c.script_extension();
@@ -85,63 +147,43 @@ pub(crate) fn is_cjk(c: char) -> bool {
 }
 
 /// The words of `text`, in order.
-pub(crate) fn words(text: &str) -> Vec<Word> {
-    let mut words = Vec::new();
-    let mut current: Option<Word> = None;
-    let mut finish = |current: &mut Option<Word>| {
-        if let Some(word) = current.take() {
-            words.push(word);
-        }
+pub(crate) fn words(text: &str) -> Words {
+    let mut words = Words {
+        folded: String::with_capacity(text.len()),
+        ..Words::default()
     };
+    // Whether the last word may go on (no separator since).
+    let mut open = false;
     for (at, c) in text.char_indices() {
         let end = at + c.len_utf8();
-        if is_cjk(c) {
-            match &mut current {
-                Some(word) if word.is_cjk() => {
-                    word.text.push(c);
-                    word.starts.push(at);
-                    word.range.end = end;
-                }
-                _ => {
-                    finish(&mut current);
-                    current = Some(Word {
-                        text: c.to_string(),
-                        range: at..end,
-                        starts: vec![at],
-                    });
-                }
+        if c.is_ascii() {
+            // Nothing to decompose, no diacritic, no CJK.
+            if c.is_ascii_alphanumeric() {
+                words.push(c.to_ascii_lowercase(), at, end, false, &mut open);
+            } else {
+                open = false;
             }
+            continue;
+        }
+        if is_cjk(c) {
+            words.push(c, at, end, true, &mut open);
             continue;
         }
         for lower in c.to_lowercase() {
             decompose_compatible(lower, |d| {
                 if is_combining_mark(d) {
                     // A dropped diacritic neither adds nor separates.
-                    if let Some(word) = current.as_mut().filter(|w| !w.is_cjk()) {
-                        word.range.end = end;
+                    if open && let Some(span) = words.spans.last_mut() {
+                        span.range.end = end;
                     }
                 } else if d.is_alphanumeric() && !is_cjk(d) {
-                    match &mut current {
-                        Some(word) if !word.is_cjk() => {
-                            word.text.push(d);
-                            word.range.end = end;
-                        }
-                        _ => {
-                            finish(&mut current);
-                            current = Some(Word {
-                                text: d.to_string(),
-                                range: at..end,
-                                starts: Vec::new(),
-                            });
-                        }
-                    }
+                    words.push(d, at, end, false, &mut open);
                 } else {
-                    finish(&mut current);
+                    open = false;
                 }
             });
         }
     }
-    finish(&mut current);
     words
 }
 
@@ -168,42 +210,57 @@ pub(crate) fn bigrams(run: &str) -> impl Iterator<Item = &str> {
         .map(move |(start, end)| &run[start..end])
 }
 
-/// The distinct tokens an index holds for `text`, in order of first
-/// appearance, at most [`MAX_INDEX_BYTES`] of them.
-pub(crate) fn index_tokens(text: &str) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut tokens = Vec::new();
+/// The tokens a word gives an index: a CJK run's bigrams and last
+/// character, or the word cut to [`MAX_TOKEN_BYTES`].
+fn word_tokens<'a>(word: &Word<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
+    let (run, plain) = if word.is_cjk() {
+        (word.text, None)
+    } else {
+        ("", Some(cut(word.text)))
+    };
+    let last = run.char_indices().last().map(|(i, _)| &run[i..]);
+    bigrams(run).chain(last).chain(plain)
+}
+
+/// Calls `each` with the distinct tokens an index holds for `text`, in
+/// order of first appearance, at most [`MAX_INDEX_BYTES`] of them.
+fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
+    let words = words(text);
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     let mut budget = MAX_INDEX_BYTES;
-    let mut add = |token: &str| -> bool {
+    for token in words.iter().flat_map(|w| word_tokens(&w)) {
         if seen.contains(token) {
-            return true;
+            continue;
         }
         let cost = token.len() + 4;
         if cost > budget {
-            return false;
+            return;
         }
         budget -= cost;
-        seen.insert(token.to_owned());
-        tokens.push(token.to_owned());
-        true
-    };
-    for word in words(text) {
-        let room = if word.is_cjk() {
-            let last = word
-                .text
-                .chars()
-                .last()
-                .map(String::from)
-                .unwrap_or_default();
-            bigrams(&word.text).all(&mut add) && add(&last)
-        } else {
-            add(cut(&word.text))
-        };
-        if !room {
-            break;
-        }
+        seen.insert(token);
+        each(token);
     }
+}
+
+/// The distinct tokens an index holds for `text`, in order of first
+/// appearance, at most [`MAX_INDEX_BYTES`] of them.
+pub(crate) fn index_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    each_index_token(text, |t| tokens.push(t.to_owned()));
     tokens
+}
+
+/// [`index_tokens`] joined by spaces.
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn index_text(text: &str) -> String {
+    let mut joined = String::with_capacity(text.len());
+    each_index_token(text, |t| {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(t);
+    });
+    joined
 }
 
 #[cfg(test)]
@@ -211,7 +268,7 @@ mod tests {
     use super::*;
 
     fn texts(text: &str) -> Vec<String> {
-        words(text).into_iter().map(|w| w.text).collect()
+        words(text).iter().map(|w| w.text.to_owned()).collect()
     }
 
     #[test]
@@ -237,21 +294,18 @@ mod tests {
     #[test]
     fn ranges_point_at_the_original_bytes() {
         let text = "Un café, s'il vous plaît";
-        for word in words(text) {
+        for word in words(text).iter() {
             let original = &text[word.range.clone()];
-            assert_eq!(
-                texts(original),
-                std::slice::from_ref(&word.text),
-                "{original:?}"
-            );
+            assert_eq!(texts(original), [word.text], "{original:?}");
         }
-        assert_eq!(&text[words(text)[1].range.clone()], "café");
+        assert_eq!(&text[words(text).iter().nth(1).unwrap().range], "café");
     }
 
     #[test]
     fn cjk_runs_are_words_of_their_own() {
-        let w = words("東京タワーに行きました。Tokyo 서울에");
-        let t: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
+        let all = words("東京タワーに行きました。Tokyo 서울에");
+        let w: Vec<Word<'_>> = all.iter().collect();
+        let t: Vec<&str> = w.iter().map(|w| w.text).collect();
         assert_eq!(t, ["東京タワーに行きました", "tokyo", "서울에"]);
         assert!(w[0].is_cjk() && !w[1].is_cjk() && w[2].is_cjk());
         let text = "東京タワーに行きました。Tokyo 서울에";
@@ -268,6 +322,25 @@ mod tests {
         let long = "a".repeat(200);
         assert_eq!(index_tokens(&long), [cut(&long).to_owned()]);
         assert_eq!(cut(&"é".repeat(40)).len(), 64);
+    }
+
+    #[test]
+    fn no_cjk_letter_below_the_bound() {
+        let scripts = [
+            Script::Han,
+            Script::Hiragana,
+            Script::Katakana,
+            Script::Hangul,
+            Script::Bopomofo,
+        ];
+        for c in (0..FIRST_CJK).filter_map(char::from_u32) {
+            let ext = c.script_extension();
+            let cjk = !ext.is_common()
+                && !ext.is_inherited()
+                && scripts.iter().any(|s| ext.contains_script(*s));
+            assert!(!(cjk && c.is_alphanumeric()), "{c:?} U+{:04X}", c as u32);
+        }
+        assert!(is_cjk('\u{2C7}'), "the bound is tight");
     }
 
     #[test]

@@ -100,19 +100,25 @@ statements! {
     ARCHIVED_BY_CREATED_AFTER = list_conversations!("created_at", "TRUE", " AND (created_at, id) < (?1, ?2)", "?3 + 0");
 
     /// Appends one message below the current leaf, after the last message,
-    /// on the current branch; returns its parent.
+    /// on the current branch, with the next search rowid; returns its
+    /// parent and search rowid.
     APPEND_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ") ",
+        "INSERT INTO messages (", message_columns!(), ", search_rowid) ",
         "SELECT COALESCE(MAX(position), 0) + 1, 1, ?1, ?2, ?3, ?4, ?5, ?6, ",
         "(SELECT id FROM messages WHERE conversation_id = ?2 AND on_path ",
-        "ORDER BY position DESC LIMIT 1), ?7 ",
-        "FROM messages WHERE conversation_id = ?2 RETURNING parent_id"
+        "ORDER BY position DESC LIMIT 1), ?7, ",
+        "(SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages) ",
+        "FROM messages WHERE conversation_id = ?2 RETURNING parent_id, search_rowid"
     );
     CURRENT_LEAF = "SELECT id FROM messages WHERE conversation_id = ?1 AND on_path \
         ORDER BY position DESC LIMIT 1";
+    /// Inserts one message with search rowid ?11.
     INSERT_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO messages (", message_columns!(), ", search_rowid) ",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     );
+    /// The next free search rowid of a message.
+    NEXT_SEARCH_ROWID = "SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages";
     NEXT_POSITION = "SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE conversation_id = ?1";
     /// A page of the current branch.
     BRANCH_PAGE = concat!(
@@ -166,8 +172,8 @@ statements! {
     /// Gives conversation ?1 its search rowid, unless it has one; returns it.
     TITLE_SEARCH_ROWID = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM conversations)) WHERE id = ?1 RETURNING search_rowid";
-    UNINDEX_TEXT = "DELETE FROM search_index WHERE rowid = ?1";
-    INDEX_TEXT = "INSERT INTO search_index (rowid, tokens) VALUES (?1, ?2)";
+    /// Sets the tokens of text ?1 (its entry replaced if it has one).
+    INDEX_TEXT = "INSERT OR REPLACE INTO search_index (rowid, tokens) VALUES (?1, ?2)";
     /// Whether the schema has the search index (V5 on).
     HAS_SEARCH_INDEX = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'search_rowid')";
     /// Texts not indexed yet.

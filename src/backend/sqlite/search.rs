@@ -15,7 +15,7 @@ use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::query::IndexQuery;
-use crate::search::tokenize::index_tokens;
+use crate::search::tokenize::index_text;
 
 /// Above this many texts holding its rarest token, a search walks messages
 /// by time and probes the index per message instead of reading every
@@ -43,12 +43,15 @@ fn index(
         .prepare_cached(rowid_sql)?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    let Some(rowid) = rowid else {
-        return Ok(());
-    };
-    let rowid = sign * rowid;
-    conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
-    let tokens = index_tokens(text).join(" ");
+    match rowid {
+        Some(rowid) => index_at(conn, sign * rowid, text),
+        None => Ok(()),
+    }
+}
+
+/// Sets the index entry `rowid` to `text`'s tokens.
+pub(super) fn index_at(conn: &Connection, rowid: i64, text: &str) -> Result<()> {
+    let tokens = index_text(text);
     conn.prepare_cached(INDEX_TEXT)?
         .execute(params![rowid, tokens])?;
     Ok(())

@@ -10,7 +10,7 @@ use super::rows::{
     attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
-use super::search::{candidates, index_message, index_title, index_unindexed, unindexed};
+use super::search::{candidates, index_at, index_message, index_title, index_unindexed, unindexed};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, version_param};
@@ -78,17 +78,18 @@ impl<'c> SqliteSession<'c> {
     }
 }
 
-/// Runs [`INSERT_MESSAGE`] for `stored`, and indexes it.
+/// Runs [`INSERT_MESSAGE`] for message `m` at `position`, with search
+/// rowid `rowid`, and indexes it.
 fn insert_message(
     conn: &Connection,
     insert: &mut rusqlite::Statement<'_>,
-    stored: &Stored,
+    (position, on_path, m): (i64, bool, &Message),
+    rowid: i64,
 ) -> Result<()> {
-    let m = &stored.message;
     insert
         .execute(params![
-            stored.position,
-            stored.on_path,
+            position,
+            on_path,
             key(m.id),
             key(m.conversation_id),
             m.role.as_str(),
@@ -97,9 +98,17 @@ fn insert_message(
             attachments_json(&m.attachments)?,
             m.parent_id.map(key),
             metadata_json(&m.metadata)?,
+            rowid,
         ])
         .map_err(conflict_on(Entity::Message, m.id))?;
-    index_message(conn, m.id, &m.content)
+    index_at(conn, rowid, &m.content)
+}
+
+/// The next free search rowid of a message.
+fn next_rowid(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(NEXT_SEARCH_ROWID)?
+        .query_row([], |r| r.get(0))?)
 }
 
 impl Session for SqliteSession<'_> {
@@ -247,14 +256,20 @@ impl Session for SqliteSession<'_> {
             ])
             .map_err(conflict_on(Entity::Message, m.id))?;
         let row = rows.next().map_err(conflict_on(Entity::Message, m.id))?;
-        let parent = match row {
-            Some(row) if row.get_ref(0)? != rusqlite::types::ValueRef::Null => {
-                Some(uuid_at(row, 0, "messages", "parent_id")?.into())
+        let (parent, rowid) = match row {
+            Some(row) => {
+                let parent = match row.get_ref(0)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    _ => Some(uuid_at(row, 0, "messages", "parent_id")?.into()),
+                };
+                (parent, Some(row.get::<_, i64>(1)?))
             }
-            _ => None,
+            None => (None, None),
         };
         drop(rows);
-        index_message(self.conn, m.id, &m.content)?;
+        if let Some(rowid) = rowid {
+            index_at(self.conn, rowid, &m.content)?;
+        }
         Ok(parent)
     }
 
@@ -274,25 +289,20 @@ impl Session for SqliteSession<'_> {
             .conn
             .prepare_cached(NEXT_POSITION)?
             .query_row([key(id)], |r| r.get(0))?;
-        // One statement, bound and run per message, as a hand-written loop would.
+        // One statement, bound and run per message, as a hand-written loop
+        // would; search rowids taken in order from the next free one.
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-        for ((position, m), on_path) in (first..).zip(messages).zip(on_path) {
-            let stored = Stored {
-                position,
-                on_path: *on_path,
-                message: m.clone(),
-            };
-            insert_message(self.conn, &mut insert, &stored)?;
+        let rows = (first..).zip(on_path).zip(messages);
+        for (((position, on_path), m), rowid) in rows.zip(next_rowid(self.conn)?..) {
+            insert_message(self.conn, &mut insert, (position, *on_path, m), rowid)?;
         }
         Ok(())
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
-        insert_message(
-            self.conn,
-            &mut *self.conn.prepare_cached(INSERT_MESSAGE)?,
-            stored,
-        )
+        let row = (stored.position, stored.on_path, &stored.message);
+        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
+        insert_message(self.conn, &mut insert, row, next_rowid(self.conn)?)
     }
 
     fn update_message(&self, stored: &Stored) -> Result<()> {
