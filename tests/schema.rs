@@ -34,8 +34,7 @@ fn sqlite_and_postgres_define_the_same_schema() {
             "search_index_config",
             "search_index_data",
             "search_index_docsize",
-            "search_index_idx",
-            "search_vocab"
+            "search_index_idx"
         ]
     );
     sqlite.retain(|t, _| !t.starts_with("search_"));

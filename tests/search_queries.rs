@@ -218,3 +218,73 @@ fn engine_syntax_is_plain_text() {
         }
     }
 }
+
+/// A word in thousands of texts: SQLite walks messages newest first
+/// instead of reading every match through its index. The hits are still
+/// the same as everywhere, page after page, in both orders.
+#[test]
+fn a_common_word_finds_the_same_hits_on_every_backend() {
+    let backends = stores();
+    let stores = &backends.stores;
+    for (_, store) in stores {
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("common"))
+            .unwrap();
+        let batch: Vec<NewMessage> = (0..3000)
+            .map(|i| {
+                let text = match i % 7 {
+                    0 => format!("a rare line {i}"),
+                    1 => format!("commonly {i}"),
+                    _ => format!("the common word {i}"),
+                };
+                NewMessage::new(Role::User, text)
+            })
+            .collect();
+        store.conversations().append_messages(c.id, batch).unwrap();
+    }
+    for text in ["common", "common -word", "\"common word\"", "comm*"] {
+        for newest in [true, false] {
+            let mut query = SearchQuery::new(text).limit(500);
+            if newest {
+                query = query.newest_first();
+            }
+            let mut reference: Vec<(Option<Role>, Snippet)> = Vec::new();
+            for (i, (name, store)) in stores.iter().enumerate() {
+                let mut all = Vec::new();
+                let mut q = query.clone();
+                loop {
+                    let page = store.search(&q).unwrap();
+                    all.extend(
+                        page.items
+                            .iter()
+                            .map(|h| (h.message.as_ref().map(|m| m.role), h.snippet.clone())),
+                    );
+                    match page.next {
+                        Some(next) => q = q.after(next),
+                        None => break,
+                    }
+                }
+                if i == 0 {
+                    reference = all;
+                } else {
+                    assert_eq!(all, reference, "{name}: {text:?} (newest first: {newest})");
+                }
+            }
+            // 2,142 "the common word", 429 "commonly", 429 rare lines, and the
+            // title "common"; by relevance, the best of the newest 1,000.
+            let all = match text {
+                "common" => 2143,
+                "comm*" => 2572,
+                "common -word" => 1,
+                _ => 2142,
+            };
+            let expected = if newest { all } else { all.min(1000) };
+            assert_eq!(
+                reference.len(),
+                expected,
+                "{text:?} (newest first: {newest})"
+            );
+        }
+    }
+}

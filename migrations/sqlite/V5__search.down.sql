@@ -1,7 +1,6 @@
 -- Reverts V5__search (SQLite): the index goes; no stored record changes.
 DROP TRIGGER conversations_search_delete;
 DROP TRIGGER messages_search_delete;
-DROP TABLE search_vocab;
 DROP TABLE search_index;
 DROP INDEX ix_messages_created_at;
 DROP INDEX ix_conversations_search_rowid;

@@ -7,7 +7,6 @@
 --                                 (detail=none): the crate checks every candidate itself.
 --   messages.search_rowid         INTEGER or NULL (not indexed yet): its rowid in search_index.
 --   conversations.search_rowid    INTEGER or NULL: minus its title's rowid in search_index.
---   search_vocab                  how many texts hold each token, to plan a search.
 --
 -- Rowids are columns, not SQLite's own rowids, so VACUUM cannot renumber them.
 -- Texts are indexed by the crate (it tokenizes them in Rust), in batches
@@ -24,7 +23,6 @@ CREATE INDEX ix_messages_created_at ON messages (created_at, id);
 CREATE VIRTUAL TABLE search_index USING fts5 (
     tokens, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
 );
-CREATE VIRTUAL TABLE search_vocab USING fts5vocab (search_index, row);
 
 CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
 WHEN old.search_rowid IS NOT NULL BEGIN

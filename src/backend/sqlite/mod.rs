@@ -475,7 +475,7 @@ mod tests {
                 let searched = (["MESSAGES_BY_INDEX", "MESSAGES_IN_CONVERSATION", "TITLES"]
                     .contains(name)
                     && detail == "USE TEMP B-TREE FOR ORDER BY")
-                    || (*name == "PREFIX_DOCUMENTS" && detail == "SCAN (subquery-1)");
+                    || (*name == "COUNT_INDEXED" && detail == "SCAN (subquery-1)");
                 let full_scan = detail.starts_with("SCAN")
                     && !detail.contains("INDEX")
                     && detail != "SCAN CONSTANT ROW";

@@ -194,28 +194,22 @@ statements! {
     UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// Up to ?1 conversations whose title is not indexed yet.
     UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_rowid IS NULL LIMIT ?1 + 0";
-    /// Documents holding token ?1.
-    TOKEN_DOCUMENTS = "SELECT doc FROM search_vocab WHERE term = ?1";
-    /// Documents holding a token from ?1 up to ?2 (a prefix's range), over
-    /// at most 64 tokens.
-    PREFIX_DOCUMENTS = "SELECT SUM(doc) FROM (SELECT doc FROM search_vocab \
-        WHERE term >= ?1 AND term < ?2 LIMIT 64)";
+    /// How many messages the index admits (?1), counted up to ?2.
+    COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT 1 FROM search_index \
+        WHERE search_index MATCH ?1 AND rowid > 0 LIMIT ?2 + 0)";
     /// Messages the index admits (?1, an FTS5 expression), driven by the
     /// index: for rare terms.
     MESSAGES_BY_INDEX = search_messages!(
         "m.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid > 0)",
         "?2 IS NULL"
     );
-    /// The same, driven by time: for common terms, probing the index per message.
-    MESSAGES_BY_TIME = search_messages!(
-        "EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?1 AND rowid = m.search_rowid)",
-        "?2 IS NULL"
-    );
-    /// The same in one conversation (?2), probing the index per message.
-    MESSAGES_IN_CONVERSATION = search_messages!(
-        "EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?1 AND rowid = m.search_rowid)",
-        "m.conversation_id = ?2"
-    );
+    /// Every message that passes the filters, newest first (?1 unused):
+    /// for common tokens, whose matches are many and recent, each text's
+    /// tokens are checked in Rust as it is read (FTS5 answers a probe per
+    /// rowid slowly, and the full list of a common token's rowids is long).
+    MESSAGES_BY_TIME = search_messages!("?1 IS NOT NULL", "?2 IS NULL");
+    /// The same in one conversation (?2).
+    MESSAGES_IN_CONVERSATION = search_messages!("?1 IS NOT NULL", "m.conversation_id = ?2");
     /// Conversation titles the index admits.
     TITLES = concat!(
         "SELECT c.created_at, c.id, c.id, c.title, NULL, c.title FROM conversations c ",

@@ -5,6 +5,8 @@
 //! the user's text: each token is quoted, and tokens hold only letters and
 //! digits.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -15,12 +17,7 @@ use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::query::IndexQuery;
-use crate::search::tokenize::index_text;
-
-/// Above this many texts holding its rarest token, a search walks messages
-/// by time and probes the index per message instead of reading every
-/// matching rowid.
-const COMMON: i64 = 2_000;
+use crate::search::tokenize::{index_text, index_tokens};
 
 /// (Re)indexes message `id`'s content.
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
@@ -111,27 +108,22 @@ pub(crate) fn fts_expression(index: &IndexQuery) -> String {
     expression
 }
 
-/// How many texts hold the rarest of the tokens every candidate holds.
-fn rarest(conn: &Connection, index: &IndexQuery) -> Result<i64> {
-    let mut rarest = i64::MAX;
-    for token in &index.tokens {
-        let n: Option<i64> = conn
-            .prepare_cached(TOKEN_DOCUMENTS)?
-            .query_row([token], |r| r.get(0))
-            .optional()?;
-        rarest = rarest.min(n.unwrap_or(0));
-    }
-    for prefix in &index.prefixes {
-        // The tokens from `prefix` up to (not including) its successor.
-        let mut end = prefix.clone();
-        end.push(char::MAX);
-        let n: Option<i64> = conn
-            .prepare_cached(PREFIX_DOCUMENTS)?
-            .query_row(params![prefix, end], |r| r.get(0))?;
-        rarest = rarest.min(n.unwrap_or(0));
-    }
-    Ok(rarest)
+/// Whether the index admits few enough messages to read them all through
+/// it: at most 2,000, or a two-hundredth of the messages. More are walked
+/// newest first instead (a page of a common token fills early).
+fn few(conn: &Connection, expression: &str) -> Result<bool> {
+    let total: i64 = conn
+        .prepare_cached(NEXT_SEARCH_ROWID)?
+        .query_row([], |r| r.get(0))?;
+    let threshold = (total / 200).max(2_000);
+    let count: i64 = conn
+        .prepare_cached(COUNT_INDEXED)?
+        .query_row(params![expression, threshold + 1], |r| r.get(0))?;
+    Ok(count <= threshold)
 }
+
+/// Rows read per step of a walk.
+const WALK_STEP: i64 = 256;
 
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
 pub(super) fn candidates(
@@ -141,43 +133,82 @@ pub(super) fn candidates(
     before: Option<Before>,
     limit: usize,
 ) -> Result<Vec<Candidate>> {
-    let sql = match kind {
-        TextKind::Title => TITLES,
-        TextKind::Message if filter.conversation.is_some() => MESSAGES_IN_CONVERSATION,
-        TextKind::Message if rarest(conn, filter.index)? > COMMON => MESSAGES_BY_TIME,
-        TextKind::Message => MESSAGES_BY_INDEX,
+    let expression = fts_expression(filter.index);
+    let by_index = match kind {
+        TextKind::Title => Some(TITLES),
+        TextKind::Message if filter.conversation.is_none() && few(conn, &expression)? => {
+            Some(MESSAGES_BY_INDEX)
+        }
+        TextKind::Message => None,
     };
-    let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query(params![
-        fts_expression(filter.index),
-        filter.conversation.map(key),
-        filter.role.map(|r| r.as_str()),
+    let conversation = filter.conversation.map(key);
+    let role = filter.role.map(|r| r.as_str());
+    let (since, until) = (
         filter.since.unwrap_or(i64::MIN),
         filter.until.unwrap_or(i64::MAX),
-        before_time,
-        key(before_id),
-        filter.archived_param(),
-        filter.branches == Branches::All,
-        i64::try_from(limit).unwrap_or(i64::MAX),
-    ])?;
-    super::rows::collect(rows, |row| {
-        let table = match kind {
-            TextKind::Message => "messages",
-            TextKind::Title => "conversations",
-        };
-        Ok(Candidate {
-            kind,
-            created_at: row.get(0)?,
-            id: uuid_at(row, 1, table, "id")?,
-            conversation_id: uuid_at(row, 2, table, "conversation_id")?.into(),
-            conversation_title: row.get(3)?,
-            role: match kind {
-                TextKind::Message => Some(role_at(row, 4)?),
-                TextKind::Title => None,
-            },
-            text: row.get(5)?,
-        })
+    );
+    let all_branches = filter.branches == Branches::All;
+    let read = |sql: &str, before: Option<Before>, limit: i64| -> Result<Vec<Candidate>> {
+        let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
+        let mut statement = conn.prepare_cached(sql)?;
+        let rows = statement.query(params![
+            expression,
+            conversation,
+            role,
+            since,
+            until,
+            before_time,
+            key(before_id),
+            filter.archived_param(),
+            all_branches,
+            limit,
+        ])?;
+        super::rows::collect(rows, |row| candidate(row, kind))
+    };
+    if let Some(sql) = by_index {
+        return read(sql, before, i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+    let walk = match filter.conversation {
+        Some(_) => MESSAGES_IN_CONVERSATION,
+        None => MESSAGES_BY_TIME,
+    };
+    let mut found = Vec::new();
+    let mut at = before;
+    loop {
+        let step = read(walk, at, WALK_STEP)?;
+        let end = step.len() < WALK_STEP as usize;
+        at = step.last().map(|c| (c.created_at, c.id));
+        for c in step {
+            let tokens: HashSet<String> = index_tokens(&c.text).into_iter().collect();
+            if filter.index.admits(&tokens) {
+                found.push(c);
+                if found.len() == limit {
+                    return Ok(found);
+                }
+            }
+        }
+        if end {
+            return Ok(found);
+        }
+    }
+}
+
+fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
+    let table = match kind {
+        TextKind::Message => "messages",
+        TextKind::Title => "conversations",
+    };
+    Ok(Candidate {
+        kind,
+        created_at: row.get(0)?,
+        id: uuid_at(row, 1, table, "id")?,
+        conversation_id: uuid_at(row, 2, table, "conversation_id")?.into(),
+        conversation_title: row.get(3)?,
+        role: match kind {
+            TextKind::Message => Some(role_at(row, 4)?),
+            TextKind::Title => None,
+        },
+        text: row.get(5)?,
     })
 }
 
