@@ -16,7 +16,7 @@
 //! emoji) is ignored. An unclosed quote runs to the end of the query. Every
 //! string parses to a query or to [`Error::InvalidInput`] naming `query`.
 
-use super::tokenize::{bigrams, cut, words};
+use super::tokenize::{bigrams, cut, each_index_token, words};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
 
@@ -57,14 +57,22 @@ pub(crate) struct IndexQuery {
 }
 
 impl IndexQuery {
-    /// Whether a text with index tokens `has` meets the condition.
-    pub(crate) fn admits(&self, has: &std::collections::HashSet<String>) -> bool {
-        self.tokens.iter().all(|t| has.contains(t))
-            && self
-                .prefixes
-                .iter()
-                .all(|p| has.iter().any(|t| t.starts_with(p.as_str())))
-            && !self.excluded.iter().any(|t| has.contains(t))
+    /// Whether `text`'s index tokens meet the condition (what an index
+    /// would answer), reading them once, without keeping them.
+    pub(crate) fn admits(&self, text: &str) -> bool {
+        let mut tokens = vec![false; self.tokens.len()];
+        let mut prefixes = vec![false; self.prefixes.len()];
+        let mut excluded = false;
+        each_index_token(text, |token| {
+            for (seen, t) in tokens.iter_mut().zip(&self.tokens) {
+                *seen |= token == t;
+            }
+            for (seen, p) in prefixes.iter_mut().zip(&self.prefixes) {
+                *seen |= token.starts_with(p.as_str());
+            }
+            excluded |= self.excluded.iter().any(|t| token == t);
+        });
+        !excluded && tokens.into_iter().all(|s| s) && prefixes.into_iter().all(|s| s)
     }
 }
 

@@ -224,7 +224,7 @@ fn word_tokens<'a>(word: &Word<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
 
 /// Calls `each` with the distinct tokens an index holds for `text`, in
 /// order of first appearance, at most [`MAX_INDEX_BYTES`] of them.
-fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
+pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
     let words = words(text);
     let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     let mut budget = MAX_INDEX_BYTES;
@@ -244,6 +244,7 @@ fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
 
 /// The distinct tokens an index holds for `text`, in order of first
 /// appearance, at most [`MAX_INDEX_BYTES`] of them.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL's arrays, and tests
 pub(crate) fn index_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     each_index_token(text, |t| tokens.push(t.to_owned()));

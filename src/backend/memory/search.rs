@@ -2,13 +2,10 @@
 //! indexes are, and kept when its tokens meet the index condition (a scan:
 //! this backend is for tests and small stores).
 
-use std::collections::HashSet;
-
 use super::State;
 use crate::backend::Branches;
 use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::model::to_micros;
-use crate::search::tokenize::index_tokens;
 
 impl State {
     /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
@@ -22,9 +19,7 @@ impl State {
         let admitted = |created_at: i64, id: uuid::Uuid, text: &str| {
             filter.admits_time(created_at)
                 && before.is_none_or(|b| (created_at, id) < b)
-                && filter
-                    .index
-                    .admits(&index_tokens(text).into_iter().collect::<HashSet<_>>())
+                && filter.index.admits(text)
         };
         let mut found = Vec::new();
         for (id, entry) in &self.conversations {

@@ -5,8 +5,6 @@
 //! the user's text: each token is quoted, and tokens hold only letters and
 //! digits.
 
-use std::collections::HashSet;
-
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -17,7 +15,7 @@ use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::query::IndexQuery;
-use crate::search::tokenize::{index_text, index_tokens};
+use crate::search::tokenize::index_text;
 
 /// (Re)indexes message `id`'s content.
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
@@ -179,8 +177,7 @@ pub(super) fn candidates(
         let end = step.len() < WALK_STEP as usize;
         at = step.last().map(|c| (c.created_at, c.id));
         for c in step {
-            let tokens: HashSet<String> = index_tokens(&c.text).into_iter().collect();
-            if filter.index.admits(&tokens) {
+            if filter.index.admits(&c.text) {
                 found.push(c);
                 if found.len() == limit {
                     return Ok(found);
