@@ -48,6 +48,10 @@ pub const MAX_INDEX_BYTES: usize = 512 * 1024;
 /// Hits ranked by [`SearchOrder::Relevance`](crate::SearchOrder::Relevance):
 /// the best of this many newest hits.
 pub const RELEVANCE_WINDOW: usize = 1_000;
+/// Most texts one page of [`Store::search`](crate::Store::search) checks
+/// of those the index proposes, newest first (the same texts on every
+/// backend); a page that stops there says where the next one goes on.
+pub const SEARCH_EXAMINED: usize = 20_000;
 /// Bytes of text in a search hit's [`Snippet`](crate::Snippet), around its
 /// first match (which is always shown whole).
 pub const SNIPPET_BYTES: usize = 200;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
 use crate::backend::{Branches, Session};
 use crate::error::{Error, Result};
-use crate::limits::RELEVANCE_WINDOW;
+use crate::limits::{RELEVANCE_WINDOW, SEARCH_EXAMINED};
 use crate::model::{
     CursorKey, HitConversation, HitMessage, MessageId, Page, SearchBranches, SearchHit,
     SearchOrder, SearchQuery, Snippet, from_micros, to_micros, truncate,
@@ -39,7 +39,11 @@ impl Store {
     ///
     /// Hits come newest first, or by relevance (the best among the
     /// [`RELEVANCE_WINDOW`] newest hits), keyset-paged: pass the page's
-    /// `next` cursor back with the same query for the next page.
+    /// `next` cursor back with the same query for the next page. A page
+    /// checks at most [`SEARCH_EXAMINED`] of the texts the index proposes
+    /// (a phrase of common words, say): newest first, a page that stops
+    /// there holds fewer hits and its `next` goes on from where it stopped;
+    /// by relevance, the window is the hits among those texts.
     ///
     /// ```
     /// use silmari_store::prelude::*;
@@ -136,14 +140,23 @@ struct Found {
     score: i64,
 }
 
-/// The first `want` hits, newest first, after `after`.
+/// The hits found among the candidates examined, and where the examining
+/// stopped when it reached [`SEARCH_EXAMINED`] before the hits wanted.
+struct Collected {
+    found: Vec<Found>,
+    stopped_at: Option<Key>,
+}
+
+/// The first `want` hits, newest first, after `after`, among at most
+/// [`SEARCH_EXAMINED`] candidates (the same ones on every backend: the
+/// texts the index admits, newest first).
 fn collect_newest(
     session: &dyn Session,
     filter: &SearchFilter<'_>,
     parsed: &ParsedQuery,
     want: usize,
     after: Option<Key>,
-) -> Result<Vec<Found>> {
+) -> Result<Collected> {
     let titles = filter.role.is_none();
     // A title sorts before a message with the same (created_at, id): after a
     // title, that message is still to come; after a message, that title is not.
@@ -153,6 +166,7 @@ fn collect_newest(
     });
     let mut before_title: Option<Before> = after.map(|(t, id, _)| (t, id));
     let mut found = Vec::new();
+    let mut examined = 0;
     let mut batch = FIRST_BATCH.max(want.min(MAX_BATCH));
     loop {
         let messages =
@@ -174,7 +188,15 @@ fn collect_newest(
                 TextKind::Message => before_message = bound,
                 TextKind::Title => before_title = bound,
             }
+            examined += 1;
+            let key = candidate.key();
             let Some(mut matched) = matches(parsed, &candidate.text) else {
+                if examined == SEARCH_EXAMINED {
+                    return Ok(Collected {
+                        found,
+                        stopped_at: Some(key),
+                    });
+                }
                 continue;
             };
             if candidate.kind == TextKind::Title {
@@ -187,11 +209,23 @@ fn collect_newest(
                 score,
             });
             if found.len() == want {
-                return Ok(found);
+                return Ok(Collected {
+                    found,
+                    stopped_at: None,
+                });
+            }
+            if examined == SEARCH_EXAMINED {
+                return Ok(Collected {
+                    found,
+                    stopped_at: Some(key),
+                });
             }
         }
         if complete {
-            return Ok(found);
+            return Ok(Collected {
+                found,
+                stopped_at: None,
+            });
         }
         batch = (batch * 4).min(MAX_BATCH);
     }
@@ -204,11 +238,19 @@ fn newest(
     limit: usize,
     after: Option<Key>,
 ) -> Result<Page<SearchHit>> {
-    let found = collect_newest(session, filter, parsed, limit + 1, after)?;
-    page(found, limit, |f| {
+    let Collected { found, stopped_at } =
+        collect_newest(session, filter, parsed, limit + 1, after)?;
+    let mut page = page(found, limit, |f| {
         let (t, id, kind) = f.candidate.key();
         CursorKey::SearchNewest(t, id, kind as u8)
-    })
+    })?;
+    // Stopped early: the next page goes on from the last text examined.
+    if let (None, Some((t, id, kind))) = (&page.next, stopped_at) {
+        page.next = Some(crate::model::Cursor(CursorKey::SearchNewest(
+            t, id, kind as u8,
+        )));
+    }
+    Ok(page)
 }
 
 fn relevance(
@@ -218,7 +260,7 @@ fn relevance(
     limit: usize,
     after: Option<(i64, Key)>,
 ) -> Result<Page<SearchHit>> {
-    let mut found = collect_newest(session, filter, parsed, RELEVANCE_WINDOW, None)?;
+    let mut found = collect_newest(session, filter, parsed, RELEVANCE_WINDOW, None)?.found;
     found.sort_unstable_by_key(|f| std::cmp::Reverse((f.score, f.candidate.key())));
     if let Some(after) = after {
         found.retain(|f| (f.score, f.candidate.key()) < after);

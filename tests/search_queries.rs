@@ -288,3 +288,53 @@ fn a_common_word_finds_the_same_hits_on_every_backend() {
         }
     }
 }
+
+/// A phrase of words that are everywhere but rarely together: a page
+/// checks at most `SEARCH_EXAMINED` texts, returns what it found with a
+/// cursor that goes on from there, and the next page finds the rest; the
+/// same on every backend.
+#[test]
+fn a_page_stops_after_checking_its_share_of_texts() {
+    use silmari_store::limits::SEARCH_EXAMINED;
+    let backends = stores();
+    let stores = &backends.stores;
+    for (_, store) in stores {
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("examined"))
+            .unwrap();
+        let mut texts = vec![
+            "beta alpha, the oldest".to_owned(),
+            "beta alpha again".to_owned(),
+        ];
+        texts.extend((0..SEARCH_EXAMINED + 500).map(|i| format!("alpha and beta {i}")));
+        for chunk in texts.chunks(5_000) {
+            let batch = chunk
+                .iter()
+                .map(|t| NewMessage::new(Role::User, t.as_str()))
+                .collect();
+            store.conversations().append_messages(c.id, batch).unwrap();
+        }
+    }
+    let query = SearchQuery::new("\"beta alpha\"").newest_first();
+    for (name, store) in stores {
+        let first = store.search(&query).unwrap();
+        assert!(
+            first.items.is_empty(),
+            "{name}: the newest texts hold no hit"
+        );
+        let next = first.next.expect("a cursor to go on");
+        let second = store.search(&query.clone().after(next)).unwrap();
+        let found: Vec<&str> = second
+            .items
+            .iter()
+            .map(|h| h.snippet.text.as_str())
+            .collect();
+        assert_eq!(
+            found,
+            ["beta alpha again", "beta alpha, the oldest"],
+            "{name}"
+        );
+        assert!(second.next.is_none(), "{name}");
+    }
+}
