@@ -106,14 +106,16 @@ pub(crate) fn fts_expression(index: &IndexQuery) -> String {
     expression
 }
 
-/// Whether the index admits few enough messages to read them all through
-/// it: at most 2,000, or a two-hundredth of the messages. More are walked
-/// newest first instead (a page of a common token fills early).
-fn few(conn: &Connection, expression: &str) -> Result<bool> {
-    let total: i64 = conn
-        .prepare_cached(NEXT_SEARCH_ROWID)?
-        .query_row([], |r| r.get(0))?;
-    let threshold = (total / 200).max(2_000);
+/// Whether to read the messages the index admits through it (all of them,
+/// then sorted) rather than walk every message newest first checking each:
+/// a walk reads about `limit × messages / admitted` rows, the index
+/// `admitted`; so through the index when `admitted² ≤ limit × messages`
+/// (and always up to 2,000).
+fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bool> {
+    let total: i64 = conn.prepare_cached(NEXT_SEARCH_ROWID)?.query_row([], |r| r.get(0))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let threshold = (limit.saturating_mul(total) as f64).sqrt() as i64;
+    let threshold = threshold.max(2_000);
     let count: i64 = conn
         .prepare_cached(COUNT_INDEXED)?
         .query_row(params![expression, threshold + 1], |r| r.get(0))?;
@@ -134,7 +136,9 @@ pub(super) fn candidates(
     let expression = fts_expression(filter.index);
     let by_index = match kind {
         TextKind::Title => Some(TITLES),
-        TextKind::Message if filter.conversation.is_none() && few(conn, &expression)? => {
+        TextKind::Message
+            if filter.conversation.is_none() && through_index(conn, &expression, limit)? =>
+        {
             Some(MESSAGES_BY_INDEX)
         }
         TextKind::Message => None,
