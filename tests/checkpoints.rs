@@ -261,10 +261,14 @@ fn two_processes_with_a_checkpointer_each_never_fail_a_writer() {
     }
     let store = open(&path, Checkpoint::default());
     assert_eq!(store.counts().unwrap().messages, acknowledged);
-    // Both processes' commits wait for their own thread at eight marks.
+    // Both processes' commits wait for their own thread at eight marks;
+    // the log starts again only when it is all checkpointed and neither
+    // process reads it, so it holds several restarts' worth of both (an
+    // append writes about 13 pages): bounded, far below the 100 MiB and
+    // more the run writes through it.
     let restart = 16 * 8 * 4096;
     assert!(
-        peak <= 4 * restart,
+        peak <= 16 * restart,
         "the log reached {peak} bytes (it starts again at {restart})"
     );
     common::report(&format!(

@@ -369,8 +369,11 @@ fn sqlite_snapshots_before_migrating_a_file_with_data() {
     store.conversations().delete(c.id).unwrap();
     assert!(store.conversations().get(c.id).unwrap().is_none());
 
-    // Restoring the version-4 snapshot brings the conversation back.
-    let latest = snapshots.iter().find(|s| s.version == 4).unwrap();
+    // Restoring the latest version's snapshot brings the conversation back.
+    let latest = snapshots
+        .iter()
+        .find(|s| s.version == common::LATEST)
+        .unwrap();
     store.migrations().restore_snapshot(&latest.path).unwrap();
     assert_eq!(
         store.conversations().get(c.id).unwrap().unwrap().title,

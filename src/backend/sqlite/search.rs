@@ -112,7 +112,9 @@ pub(crate) fn fts_expression(index: &IndexQuery) -> String {
 /// `admitted`; so through the index when `admitted² ≤ limit × messages`
 /// (and always up to 2,000).
 fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bool> {
-    let total: i64 = conn.prepare_cached(NEXT_SEARCH_ROWID)?.query_row([], |r| r.get(0))?;
+    let total: i64 = conn
+        .prepare_cached(NEXT_SEARCH_ROWID)?
+        .query_row([], |r| r.get(0))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let threshold = (limit.saturating_mul(total) as f64).sqrt() as i64;
     let threshold = threshold.max(2_000);
