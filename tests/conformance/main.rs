@@ -122,6 +122,7 @@ macro_rules! backends {
                     search_writes::search_follows_message_writes,
                     search_writes::search_follows_update_and_titles,
                     search_writes::search_ignores_rolled_back_writes,
+                    search_writes::search_follows_imports_and_copies,
                 );
             }
         )*

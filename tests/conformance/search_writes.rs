@@ -167,3 +167,46 @@ pub fn search_ignores_rolled_back_writes(store: &Store) {
     assert_eq!(found(store, "anchor"), id(&kept));
     assert_eq!(found(store, "chain"), id(&kept));
 }
+
+/// Imports and copies into the store index what they write: a JSON Lines
+/// import and a copy from another store (their branches too), both merged
+/// into a store that holds data.
+pub fn search_follows_imports_and_copies(store: &Store) {
+    let c = conversation(store, "already here");
+    say(store, c, Role::User, "resident text");
+    let source = Store::open("memory://").unwrap();
+    let imported = source
+        .conversations()
+        .create(NewConversation::titled("Imported voyage"))
+        .unwrap();
+    let first = say(&source, imported.id, Role::User, "lighthouse keeper");
+    source
+        .conversations()
+        .branch_from(
+            imported.id,
+            None,
+            NewMessage::new(Role::User, "foghorn instead"),
+        )
+        .unwrap();
+    let mut lines = Vec::new();
+    source.export_jsonl(&mut lines, |_| {}).unwrap();
+    let merge = silmari_store::TransferOptions {
+        merge: true,
+        ..Default::default()
+    };
+    store.import_jsonl(&lines[..], merge, |_| {}).unwrap();
+    assert_eq!(found(store, "lighthouse"), id(&first));
+    assert_eq!(found(store, "foghorn").len(), 1);
+    assert_eq!(found(store, "voyage"), [format!("title:{}", imported.id)]);
+
+    let other = Store::open("memory://").unwrap();
+    let copied = other
+        .conversations()
+        .create(NewConversation::titled("Copied chart"))
+        .unwrap();
+    let m = say(&other, copied.id, Role::Assistant, "sextant readings");
+    other.copy_to(store, merge, |_| {}).unwrap();
+    assert_eq!(found(store, "sextant"), id(&m));
+    assert_eq!(found(store, "chart"), [format!("title:{}", copied.id)]);
+    assert_eq!(found(store, "resident").len(), 1);
+}
