@@ -7,8 +7,8 @@
 
 use uuid::Uuid;
 
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
-use crate::backend::{Branches, Session};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::{Branches, Session, TimeKey};
 use crate::error::{Error, Result};
 use crate::limits::{RELEVANCE_WINDOW, SEARCH_EXAMINED};
 use crate::model::{
@@ -160,11 +160,11 @@ fn collect_newest(
     let titles = filter.role.is_none();
     // A title sorts before a message with the same (created_at, id): after a
     // title, that message is still to come; after a message, that title is not.
-    let mut before_message: Option<Before> = after.map(|(t, id, kind)| match kind {
+    let mut before_message: Option<TimeKey> = after.map(|(t, id, kind)| match kind {
         TextKind::Title => (t, Uuid::from_u128(id.as_u128().saturating_add(1))),
         TextKind::Message => (t, id),
     });
-    let mut before_title: Option<Before> = after.map(|(t, id, _)| (t, id));
+    let mut before_title: Option<TimeKey> = after.map(|(t, id, _)| (t, id));
     let mut found = Vec::new();
     let mut examined = 0;
     let mut batch = FIRST_BATCH.max(want.min(MAX_BATCH));

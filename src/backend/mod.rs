@@ -16,7 +16,7 @@ use crate::model::{
     FileId, FileMetadata, HealthReport, IndexProgress, Message, MessageEdit, MessageId, Metadata,
     MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
-use search::{Before, Candidate, SearchFilter, TextKind};
+use search::{Candidate, SearchFilter, TextKind};
 
 // The SQL backends' shared macros and helpers; first, so that they see its macros.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -391,7 +391,7 @@ pub(crate) trait Session {
         &self,
         kind: TextKind,
         filter: &SearchFilter<'_>,
-        before: Option<Before>,
+        before: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<Candidate>>;
 

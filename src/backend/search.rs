@@ -86,10 +86,6 @@ impl Candidate {
     }
 }
 
-/// A keyset bound of a newest-first candidate list: only texts with
-/// `(created_at, id)` strictly below it.
-pub(crate) type Before = (i64, Uuid);
-
 /// Texts per transaction of an index build: bounded memory (at most this
 /// many messages and titles held at once), short write locks.
 pub(crate) const INDEX_BATCH: usize = 500;

@@ -3,8 +3,8 @@
 //! this backend is for tests and small stores).
 
 use super::State;
-use crate::backend::Branches;
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::{Branches, TimeKey};
 use crate::model::to_micros;
 
 impl State {
@@ -13,7 +13,7 @@ impl State {
         &self,
         kind: TextKind,
         filter: &SearchFilter<'_>,
-        before: Option<Before>,
+        before: Option<TimeKey>,
         limit: usize,
     ) -> Vec<Candidate> {
         let admitted = |created_at: i64, id: uuid::Uuid, text: &str| {

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use super::access::{MemorySession, newest_first, node_of};
 use super::{Entry, Slot, Undo};
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::{
     Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
 };
@@ -404,7 +404,7 @@ impl Session for MemorySession<'_> {
         &self,
         kind: TextKind,
         filter: &SearchFilter<'_>,
-        before: Option<Before>,
+        before: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
         Ok(self

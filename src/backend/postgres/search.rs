@@ -14,8 +14,8 @@ use super::queries::{
     SEARCH_TITLES, UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
-use crate::backend::Branches;
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::model::{from_micros, to_micros};
 use crate::search::query::IndexQuery;
@@ -43,7 +43,7 @@ pub(super) fn candidates(
     conn: &mut PgConn,
     kind: TextKind,
     filter: &SearchFilter<'_>,
-    before: Option<Before>,
+    before: Option<TimeKey>,
     limit: usize,
 ) -> Result<Vec<Candidate>> {
     let query = tsquery(filter.index);

@@ -16,7 +16,7 @@ use super::rows::{
 };
 use super::search;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
@@ -441,7 +441,7 @@ impl Session for PgSession<'_> {
         &self,
         kind: TextKind,
         filter: &SearchFilter<'_>,
-        before: Option<Before>,
+        before: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
         search::candidates(&mut self.conn.borrow_mut(), kind, filter, before, limit)

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{key, role_at, uuid_at};
-use crate::backend::Branches;
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::query::IndexQuery;
@@ -132,7 +132,7 @@ pub(super) fn candidates(
     conn: &Connection,
     kind: TextKind,
     filter: &SearchFilter<'_>,
-    before: Option<Before>,
+    before: Option<TimeKey>,
     limit: usize,
 ) -> Result<Vec<Candidate>> {
     let expression = fts_expression(filter.index);
@@ -152,7 +152,7 @@ pub(super) fn candidates(
         filter.until.unwrap_or(i64::MAX),
     );
     let all_branches = filter.branches == Branches::All;
-    let read = |sql: &str, before: Option<Before>, limit: i64| -> Result<Vec<Candidate>> {
+    let read = |sql: &str, before: Option<TimeKey>, limit: i64| -> Result<Vec<Candidate>> {
         let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
         let mut statement = conn.prepare_cached(sql)?;
         let rows = statement.query(params![

@@ -12,7 +12,7 @@ use super::rows::{
 };
 use super::search::{candidates, index_at, index_message, index_title, index_unindexed, unindexed};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
-use crate::backend::search::{Before, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, version_param};
 use crate::backend::{
     Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
@@ -438,7 +438,7 @@ impl Session for SqliteSession<'_> {
         &self,
         kind: TextKind,
         filter: &SearchFilter<'_>,
-        before: Option<Before>,
+        before: Option<TimeKey>,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
         candidates(self.conn, kind, filter, before, limit)
