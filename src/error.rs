@@ -172,6 +172,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The SQLite file at `path` and the key it was opened with do not go
+    /// together (the `encryption` feature): a key is missing, wrong, or
+    /// given for a file that is not encrypted. Nothing was written to it.
+    #[error("cannot open database {}: {problem} (left untouched)", path.display())]
+    Key {
+        /// The database file.
+        path: PathBuf,
+        /// Which of the three.
+        problem: KeyProblem,
+    },
+
     /// A stored value could not be decoded (for example a tampered row).
     #[error("corrupt row in {table}.{column}: {reason}")]
     CorruptRow {
@@ -350,5 +361,29 @@ impl Error {
     /// True for [`Error::Unavailable`].
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Unavailable { .. })
+    }
+}
+
+/// Why an SQLite file and a key do not go together ([`Error::Key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The file is encrypted (or is not a database at all) and no key was given.
+    Missing,
+    /// The key does not open the file: another key encrypted it, or it is not a database.
+    Wrong,
+    /// A key was given, but the file is a plain, unencrypted SQLite database.
+    NotEncrypted,
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyProblem::Missing => "it is encrypted (or not a database) and no key was given",
+            KeyProblem::Wrong => "the key does not open it (a wrong key, or not a database)",
+            KeyProblem::NotEncrypted => {
+                "a key was given but the file is not encrypted (encrypt it first)"
+            }
+        })
     }
 }

@@ -66,6 +66,7 @@
 //! | `sqlite` | yes | the embedded SQLite backend: bundled SQLite (no system library), an r2d2 pool, snapshots before migrations, online backups |
 //! | `postgres` | no | the PostgreSQL backend: the synchronous `postgres` client over an r2d2 pool |
 //! | `postgres-tls` | no | TLS to PostgreSQL (`sslmode=require`, `sslrootcert=`): rustls with ring, no OpenSSL; implies `postgres` |
+//! | `encryption` | no | encrypted SQLite files: SQLite built as SQLCipher with a vendored OpenSSL, [`SqliteOptions::key`](SqliteOptions), `Store::encrypt`, `rekey`, `decrypt`; implies `sqlite` |
 //!
 //! The in-memory backend (`memory://`) is always there. A URL of a backend
 //! this build lacks is refused with [`Error::InvalidInput`] naming `url`.
@@ -82,8 +83,10 @@
 //! | L1 | `migrate`, `search` | the migration planner (embedded scripts, dialects, history checks) and search's planning (the tokenizer, the query language, the match check); no store, no connection |
 //! | L2 | `backend` | the `Backend`/`Session` seam and the memory, SQLite and PostgreSQL backends |
 //! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles |
-//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching` | capabilities, each adding its own `impl Store` block |
+//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching`, `encryption` | capabilities, each adding its own `impl Store` block |
 #![warn(missing_docs)]
+// One `unsafe` block in the crate: keying an SQLCipher connection.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The SQL helpers go unused in a memory-only build.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -109,14 +112,18 @@ mod store;
 mod validate;
 // L4: capabilities.
 mod backup;
+#[cfg(feature = "encryption")]
+mod encryption;
 mod health;
 mod jsonl;
 mod migrations;
 mod searching;
 mod transfer;
 
+#[cfg(feature = "encryption")]
+pub use config::Key;
 pub use config::{Checkpoint, Location, PoolConfig, PostgresUrl, SqliteOptions, StoreConfig};
-pub use error::{Entity, Error, Result};
+pub use error::{Entity, Error, KeyProblem, Result};
 pub use migrations::Migrations;
 pub use model::{
     Archived, Attachment, BackendKind, Conversation, ConversationEdit, ConversationId,

@@ -349,6 +349,8 @@ fn settings_from_text(text: &str) -> (PoolConfig, SqliteOptions) {
         pool_timeout: d(f[2]),
         pool_recycle: (f[3] != "none").then(|| d(f[3])),
     };
+    // `..`: the `encryption` feature adds a field (its key), not set here.
+    #[allow(clippy::needless_update)]
     let sqlite = SqliteOptions {
         busy_timeout: d(f[4]),
         statement_cache_capacity: f[5].parse::<u64>().unwrap() as usize,
@@ -363,6 +365,7 @@ fn settings_from_text(text: &str) -> (PoolConfig, SqliteOptions) {
                 Checkpoint::Inline { pages }
             }
         },
+        ..SqliteOptions::default()
     };
     (pool, sqlite)
 }

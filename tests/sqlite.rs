@@ -47,6 +47,38 @@ fn file_store_uses_wal_and_keeps_data_across_reopen() {
     assert_eq!(c.messages[0].content, "still here");
 }
 
+/// Dropping the last clone of a store closes every connection before it
+/// returns, also those its pool was still opening in the background: the
+/// last one to close removes the log. (A process may exit right after;
+/// with the `encryption` feature SQLCipher's exit handler crashed one still
+/// opening a connection.)
+#[test]
+fn dropping_the_store_closes_every_connection_before_it_returns() {
+    let (dir, path) = db();
+    for round in 0..5 {
+        let store = Store::open(&url(&path)).unwrap();
+        // Busy from several threads: the pool opens more in the background.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        store.conversations().list_all().unwrap();
+                    }
+                });
+            }
+        });
+        store
+            .conversations()
+            .create(NewConversation::titled("written"))
+            .unwrap();
+        drop(store);
+        for suffix in ["-wal", "-shm"] {
+            let companion = dir.path().join(format!("test.db{suffix}"));
+            assert!(!companion.exists(), "round {round}: {suffix} left open");
+        }
+    }
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_refused_and_untouched() {
     let (dir, path) = db();

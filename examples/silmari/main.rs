@@ -14,6 +14,8 @@
 //! it prints one line and exits with status 1.
 
 mod browse;
+#[cfg_attr(not(feature = "encryption"), path = "no_keys.rs")]
+mod keys;
 mod progress;
 mod search;
 
@@ -41,6 +43,8 @@ struct Cli {
     /// Database URL (sqlite:///path.db, postgresql://…, memory://).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_URL, global = true, hide_env_values = true)]
     url: String,
+    #[command(flatten)]
+    keys: keys::KeyArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,6 +112,25 @@ enum Command {
         /// the report finds out of step).
         #[arg(long)]
         repair: bool,
+    },
+    /// Encrypt the plain SQLite file in place (no store may have it open).
+    #[cfg(feature = "encryption")]
+    Encrypt {
+        #[command(flatten)]
+        new_key: keys::NewKeyArgs,
+    },
+    /// Change the key of the encrypted SQLite file, in place.
+    #[cfg(feature = "encryption")]
+    Rekey {
+        #[command(flatten)]
+        new_key: keys::NewKeyArgs,
+    },
+    /// Write a plain copy of the encrypted SQLite file to a new file.
+    #[cfg(feature = "encryption")]
+    Decrypt {
+        /// The plain copy (must not exist).
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Search message contents and titles: words (all must match),
     /// "quoted phrases", prefix*, -excluded. Newest first.
@@ -222,12 +245,32 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
     match cli.command {
         // Opened as it is: `up` migrates, showing the search index build.
         Command::Migrate(command) => migrate(
-            &Store::builder()
-                .url(&cli.url)
-                .migrate_on_open(false)
-                .open()?,
+            &cli.keys.builder(&cli.url)?.migrate_on_open(false).open()?,
             command,
         ),
+        #[cfg(feature = "encryption")]
+        Command::Encrypt { new_key } => {
+            let path = keys::file_of(&cli.url)?;
+            Store::encrypt(&path, &new_key.key()?)?;
+            println!("encrypted {}", path.display());
+            Ok(())
+        }
+        #[cfg(feature = "encryption")]
+        Command::Rekey { new_key } => {
+            let path = keys::file_of(&cli.url)?;
+            let old = cli.keys.required()?;
+            Store::rekey(&path, &old, &new_key.key()?)?;
+            println!("re-keyed {}", path.display());
+            Ok(())
+        }
+        #[cfg(feature = "encryption")]
+        Command::Decrypt { to } => {
+            let path = keys::file_of(&cli.url)?;
+            let key = cli.keys.required()?;
+            Store::decrypt(&path, &key, &to)?;
+            println!("decrypted {} to {}", path.display(), to.display());
+            Ok(())
+        }
         Command::Search {
             query,
             conversation,
@@ -248,7 +291,7 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
                 json,
             };
             let mut out = BufWriter::new(std::io::stdout().lock());
-            search::search(&Store::open(&cli.url)?, &query, &options, &mut out)?;
+            search::search(&cli.keys.open(&cli.url)?, &query, &options, &mut out)?;
             out.flush().map_err(browse::stdout)
         }
         Command::List {
@@ -266,13 +309,13 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
                 limit: (!all).then_some(limit),
             };
             let mut out = BufWriter::new(std::io::stdout().lock());
-            browse::list(&Store::open(&cli.url)?, &options, &mut out)?;
+            browse::list(&cli.keys.open(&cli.url)?, &options, &mut out)?;
             out.flush().map_err(browse::stdout)
         }
         Command::Show { id, ids, full } => {
             let mut out = BufWriter::new(std::io::stdout().lock());
             browse::show(
-                &Store::open(&cli.url)?,
+                &cli.keys.open(&cli.url)?,
                 id,
                 &ShowOptions { ids, full },
                 &mut out,
@@ -280,14 +323,14 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
             out.flush().map_err(browse::stdout)
         }
         Command::Copy { from, to, options } => {
-            let (from, to) = (Store::open(&from)?, Store::open(&to)?);
+            let (from, to) = (cli.keys.open(&from)?, cli.keys.open(&to)?);
             let progress = Reporter::new("copy");
             let report = from.copy_to(&to, transfer(options), |p| progress.update(p))?;
             progress.done(&report);
             Ok(())
         }
         Command::Export { file } => {
-            let store = Store::open(&cli.url)?;
+            let store = cli.keys.open(&cli.url)?;
             let progress = Reporter::new("export");
             let report = if file.as_os_str() == "-" {
                 store.export_jsonl(BufWriter::new(std::io::stdout().lock()), |p| {
@@ -304,7 +347,7 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
             Ok(())
         }
         Command::Import { file, options } => {
-            let store = Store::open(&cli.url)?;
+            let store = cli.keys.open(&cli.url)?;
             let input = File::open(&file).map_err(|source| silmari_store::Error::Io {
                 path: file.clone(),
                 source,
@@ -317,12 +360,12 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
             Ok(())
         }
         Command::Backup { path } => {
-            Store::open(&cli.url)?.backup_to(&path)?;
+            cli.keys.open(&cli.url)?.backup_to(&path)?;
             println!("backed up to {}", path.display());
             Ok(())
         }
         Command::Check { json, repair } => {
-            let store = Store::open(&cli.url)?;
+            let store = cli.keys.open(&cli.url)?;
             if repair {
                 let progress = Reporter::new("search index");
                 let done = store

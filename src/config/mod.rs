@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "encryption")]
+mod key;
 mod libpq;
 mod pool;
 mod postgres;
@@ -15,6 +17,8 @@ mod postgres;
 mod redact;
 mod url;
 
+#[cfg(feature = "encryption")]
+pub use key::Key;
 pub use pool::{Checkpoint, PoolConfig, SqliteOptions};
 pub use postgres::PostgresUrl;
 #[cfg(feature = "postgres")]
@@ -151,6 +155,17 @@ impl StoreConfig {
     /// [`Store::open_with`](crate::Store::open_with) and the builder.
     pub(crate) fn validate(&self) -> Result<()> {
         self.pool.validate()?;
+        #[cfg(feature = "encryption")]
+        if self.sqlite.key.is_some() && !matches!(self.location, Location::SqliteFile(_)) {
+            // A key ignored would leave the data unprotected without a word.
+            return Err(Error::invalid(
+                "key",
+                format!(
+                    "only SQLite database files are encrypted, not {}",
+                    self.location
+                ),
+            ));
+        }
         self.sqlite.validate()
     }
 }

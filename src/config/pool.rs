@@ -113,6 +113,14 @@ pub struct SqliteOptions {
     /// that fills it, as SQLite does by itself ([`Checkpoint::Inline`]).
     /// Pages: 1 to 1,000,000.
     pub checkpoint: Checkpoint,
+    /// The key of an encrypted database file (the `encryption` feature):
+    /// `None` (the default) opens and creates plain files. With a key, a
+    /// new file is created encrypted, and every connection is keyed before
+    /// any other statement; a file it does not fit is refused with
+    /// [`Error::Key`](crate::Error::Key) and left untouched. Not
+    /// settable from a URL. An in-memory SQLite database refuses a key.
+    #[cfg(feature = "encryption")]
+    pub key: Option<super::Key>,
 }
 
 /// Who runs an SQLite database file's checkpoints, and when.
@@ -177,6 +185,8 @@ impl Default for SqliteOptions {
             snapshots_kept: 3,
             slow_statement: None,
             checkpoint: Checkpoint::default(),
+            #[cfg(feature = "encryption")]
+            key: None,
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct StoreBuilder {
     url: Option<String>,
     pool: Option<PoolConfig>,
     sqlite: Option<SqliteOptions>,
+    #[cfg(feature = "encryption")]
+    key: Option<crate::config::Key>,
     migrate_on_open: Option<bool>,
 }
 
@@ -55,6 +57,15 @@ impl StoreBuilder {
         self
     }
 
+    /// The key of an encrypted SQLite file (the `encryption` feature): sets
+    /// [`SqliteOptions::key`], also over options given by
+    /// [`sqlite`](Self::sqlite) in either order.
+    #[cfg(feature = "encryption")]
+    pub fn key(mut self, key: crate::config::Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
     /// Whether to apply pending migrations on open (default `true`). When
     /// off, call [`Migrations::up`](crate::Migrations::up) before using a fresh database.
     pub fn migrate_on_open(mut self, migrate: bool) -> Self {
@@ -70,6 +81,10 @@ impl StoreBuilder {
         }
         if let Some(sqlite) = &self.sqlite {
             config.sqlite = sqlite.clone();
+        }
+        #[cfg(feature = "encryption")]
+        if let Some(key) = &self.key {
+            config.sqlite.key = Some(key.clone());
         }
         if let Some(migrate) = self.migrate_on_open {
             config.migrate_on_open = migrate;

@@ -190,6 +190,7 @@ pub fn admin_tool() -> &'static std::path::PathBuf {
             (cfg!(feature = "sqlite"), "sqlite"),
             (cfg!(feature = "postgres"), "postgres"),
             (cfg!(feature = "postgres-tls"), "postgres-tls"),
+            (cfg!(feature = "encryption"), "encryption"),
         ] {
             if on {
                 features.push(name);

@@ -107,7 +107,7 @@ impl Shared {
 impl Checkpointer {
     /// Starts the thread on `conn`, a connection of its own, to copy the
     /// log back whenever a commit leaves `pages` pages or more in it.
-    pub(super) fn start(conn: Connection, pages: u32) -> Result<Self> {
+    pub(super) fn start(conn: super::connect::Pooled, pages: u32) -> Result<Self> {
         let shared = Arc::new(Shared::default());
         let mark = c_int::try_from(pages).unwrap_or(c_int::MAX);
         let thread = std::thread::Builder::new()

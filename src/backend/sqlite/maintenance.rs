@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::cipher::Cipher;
 use super::migrations::applied_migrations;
 use super::session::SqliteSession;
 use super::snapshots::{io, remove_with_companions, sync_directory};
@@ -23,12 +24,12 @@ use uuid::Uuid;
 /// temporary name beside `path`, synced, and only then linked to `path`
 /// (which must not exist, not even as a dangling link): a backup
 /// interrupted at any moment leaves no file at `path`.
-pub(super) fn backup(conn: &Connection, path: &Path) -> Result<()> {
+pub(super) fn backup(conn: &Connection, cipher: &Cipher, path: &Path) -> Result<()> {
     let target = destination(path)?;
     let mut name = target.as_os_str().to_owned();
     name.push(format!(".{}.partial", Uuid::new_v4().simple()));
     let partial = PathBuf::from(name);
-    let written = write_copy(conn, &partial).and_then(|()| publish(&partial, &target));
+    let written = write_copy(conn, cipher, &partial).and_then(|()| publish(&partial, &target));
     remove_with_companions(&partial);
     written?;
     log::info!("backed up to {}", target.display());
@@ -37,7 +38,7 @@ pub(super) fn backup(conn: &Connection, path: &Path) -> Result<()> {
 
 /// `path` made absolute, refused when it names no file, is already taken
 /// or lies in a directory that is not there.
-fn destination(path: &Path) -> Result<PathBuf> {
+pub(super) fn destination(path: &Path) -> Result<PathBuf> {
     if path.as_os_str().is_empty() {
         return Err(Error::invalid("path", "the backup path is empty"));
     }
@@ -74,8 +75,8 @@ fn exists(path: &Path) -> Error {
 }
 
 /// Writes the whole database into the new file `partial`, in the rollback
-/// journal mode a lone copy needs, closed and synced.
-fn write_copy(conn: &Connection, partial: &Path) -> Result<()> {
+/// journal mode a lone copy needs, keyed like the live one, closed and synced.
+fn write_copy(conn: &Connection, cipher: &Cipher, partial: &Path) -> Result<()> {
     // Created here first, so that a path the file system refuses (too long,
     // read-only, no permission) is an `Io` error naming it.
     File::create_new(partial).map_err(io(partial))?;
@@ -83,7 +84,7 @@ fn write_copy(conn: &Connection, partial: &Path) -> Result<()> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut target = Connection::open_with_flags(partial, flags)?;
+    let mut target = cipher.open(partial, flags)?;
     copy_pages(&Backup::new(conn, &mut target)?, busy_timeout(conn))?;
     let _mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     target.close().map_err(|(_, e)| Error::from(e))?;
@@ -94,7 +95,7 @@ fn write_copy(conn: &Connection, partial: &Path) -> Result<()> {
 
 /// Gives the finished copy its name, never replacing a file that appeared
 /// there meanwhile.
-fn publish(partial: &Path, target: &Path) -> Result<()> {
+pub(super) fn publish(partial: &Path, target: &Path) -> Result<()> {
     match std::fs::hard_link(partial, target) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(target)),

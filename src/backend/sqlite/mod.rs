@@ -8,7 +8,7 @@
 //! kept alive by one connection the backend holds.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -23,14 +23,18 @@ use crate::migrate::SQLITE;
 use crate::model::{
     BackendKind, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
-use errors::{conflict_on, open_error, open_message};
+use errors::conflict_on;
 use migrations::{MigrationLock, applied_migrations, schema_moved};
 
 mod checkpointer;
+mod cipher;
+mod connect;
 mod errors;
 mod maintenance;
 mod migrations;
 mod queries;
+#[cfg(feature = "encryption")]
+pub(crate) mod reencrypt;
 mod restore;
 mod rows;
 mod search;
@@ -39,6 +43,8 @@ mod slow;
 mod snapshots;
 mod wal_guard;
 
+use cipher::Cipher;
+use connect::{Manager, OpenConnections, Pooled};
 use queries::{BEGIN_IMMEDIATE, COMMIT, ROLLBACK};
 use session::SqliteSession;
 
@@ -55,109 +61,30 @@ pub(crate) struct SqliteBackend {
     pool: Pool<Manager>,
     path: Option<PathBuf>,
     snapshots_kept: usize,
+    /// The key of the file (copies and snapshots are keyed with it).
+    cipher: Cipher,
     /// [`SqliteOptions::slow_statement`].
     slow_statement: Option<std::time::Duration>,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
-    _keeper: Option<Mutex<Connection>>,
+    _keeper: Option<Mutex<Pooled>>,
+    /// Dropped last: waits until every connection above is closed.
+    _closing: Closing,
 }
 
-/// r2d2 manager: opens and configures connections, and refuses to take back
-/// a connection that is still inside a transaction.
-struct Manager {
-    inner: SqliteConnectionManager,
-    options: SqliteOptions,
-    target: Target,
-}
+/// Waits, when the store closes, until every connection of its pool is
+/// closed, also one the pool was still opening in the background.
+struct Closing(Arc<OpenConnections>);
 
-impl ManageConnection for Manager {
-    type Connection = Connection;
-    type Error = Error;
-
-    fn connect(&self) -> Result<Connection> {
-        let conn = self
-            .inner
-            .connect()
-            .map_err(|e| open_error(&self.target, e))?;
-        configure(&conn, &self.options, &self.target)?;
-        Ok(conn)
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.wait_closed(std::time::Duration::from_secs(30));
     }
-
-    fn is_valid(&self, conn: &mut Connection) -> Result<()> {
-        conn.execute_batch("").map_err(Error::from)
-    }
-
-    fn has_broken(&self, conn: &mut Connection) -> bool {
-        let in_transaction = !conn.is_autocommit();
-        if in_transaction {
-            log::warn!("discarding an SQLite connection left inside a transaction");
-        }
-        in_transaction
-    }
-}
-
-/// Sets and reads back the connection's pragmas; refuses files that are not
-/// SQLite databases before anything is written to them.
-fn configure(conn: &Connection, options: &SqliteOptions, target: &Target) -> Result<()> {
-    let fail = |e: rusqlite::Error| open_error(target, e);
-    wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
-    conn.busy_timeout(options.busy_timeout).map_err(fail)?;
-    slow::watch(conn, options.slow_statement);
-    conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
-    // Reads the header: a file that is not a database fails here, unwritten.
-    conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
-        .map_err(fail)?;
-    if let Target::File(path) = target {
-        // SQLite opens a file it may not write read-only, without a word.
-        if conn.is_readonly(rusqlite::MAIN_DB).map_err(fail)? {
-            return Err(open_message(
-                target,
-                "the database file is read-only (check its permissions)".to_owned(),
-            ));
-        }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(fail)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            if options.require_wal {
-                return Err(Error::Open {
-                    path: path.clone(),
-                    reason: format!(
-                        "SQLite could not enable the WAL journal (it kept {mode:?}); \
-                         set SqliteOptions::require_wal = false to accept that"
-                    ),
-                    source: None,
-                });
-            }
-            log::warn!(
-                "{}: WAL journal unavailable, using {mode:?} (concurrent readers will block writers)",
-                path.display()
-            );
-        }
-        checkpointer::configure(conn, options.checkpoint).map_err(fail)?;
-    }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .map_err(fail)?;
-    let synchronous: i64 = conn
-        .query_row("PRAGMA synchronous", [], |r| r.get(0))
-        .map_err(fail)?;
-    let foreign_keys: i64 = conn
-        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-        .map_err(fail)?;
-    if synchronous != 1 || foreign_keys != 1 {
-        return Err(open_message(
-            target,
-            format!(
-                "pragmas did not take effect (synchronous={synchronous}, foreign_keys={foreign_keys})"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The absolute path of the database file `path` names now: relative to the
 /// current working directory, with its directory made canonical (symbolic
 /// links resolved), so that a later change of directory does not move it.
-fn resolve(path: &Path) -> Result<PathBuf> {
+pub(super) fn resolve(path: &Path) -> Result<PathBuf> {
     let refuse = |reason: String| Error::Open {
         path: path.to_path_buf(),
         reason,
@@ -213,10 +140,14 @@ impl SqliteBackend {
             ))
             .with_flags(flags | OpenFlags::SQLITE_OPEN_URI),
         };
+        let cipher = Cipher::new(options);
+        let open = Arc::<OpenConnections>::default();
         let manager = Manager {
             inner,
             options: options.clone(),
+            cipher: cipher.clone(),
             target: target.clone(),
+            open: Arc::clone(&open),
         };
         let mut first = manager.connect()?;
         let path = match &target {
@@ -253,8 +184,10 @@ impl SqliteBackend {
             pool,
             path,
             snapshots_kept: options.snapshots_kept,
+            cipher,
             slow_statement: options.slow_statement,
             _keeper: keeper,
+            _closing: Closing(open),
         };
         if migrate_on_open {
             backend.build_search_index(&mut crate::backend::search::log_progress())?;
@@ -345,11 +278,11 @@ impl Backend for SqliteBackend {
         };
         let mut conn = self.connection()?;
         let _lock = MigrationLock::acquire(Some(live))?;
-        restore::restore(&mut conn, live, snapshot)
+        restore::restore(&mut conn, &self.cipher, live, snapshot)
     }
 
     fn backup_to(&self, path: &Path) -> Result<()> {
-        maintenance::backup(&*self.connection()?, path)
+        maintenance::backup(&*self.connection()?, &self.cipher, path)
     }
 
     fn check(&self) -> Result<HealthReport> {
@@ -396,6 +329,7 @@ impl Drop for Tx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::connect::configure;
     use super::queries::ALL;
     use super::*;
 
@@ -409,12 +343,13 @@ mod tests {
         let conn = Connection::open_with_flags("file:/no-wal?vfs=memdb", flags)?;
         let target = Target::File(PathBuf::from("no-wal.db"));
         let mut options = SqliteOptions::default();
-        match configure(&conn, &options, &target) {
+        let cipher = Cipher::new(&options);
+        match configure(&conn, &options, &target, &cipher) {
             Err(Error::Open { reason, .. }) => assert!(reason.contains("WAL"), "{reason}"),
             other => panic!("expected an Open error naming WAL, got {other:?}"),
         }
         options.require_wal = false;
-        configure(&conn, &options, &target)
+        configure(&conn, &options, &target, &cipher)
     }
 
     /// No read is parsed and planned again on each run: every statement

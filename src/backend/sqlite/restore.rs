@@ -12,6 +12,7 @@ use std::path::Path;
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
+use super::cipher::{Cipher, MAGIC};
 use super::maintenance::{busy_timeout, copy_pages};
 use super::migrations::{RESTART_VERSIONS, applied_migrations, migrate};
 use super::snapshots::io;
@@ -24,19 +25,26 @@ use crate::model::MigrationTarget;
 /// complete, sound database of this store's schema at a version this build
 /// knows; otherwise [`Error::InvalidInput`] on `snapshot`, and the live
 /// database is not touched. The caller holds the migration lock.
-pub(super) fn restore(conn: &mut Connection, live: &Path, snapshot: &Path) -> Result<()> {
+pub(super) fn restore(
+    conn: &mut Connection,
+    cipher: &Cipher,
+    live: &Path,
+    snapshot: &Path,
+) -> Result<()> {
     let refuse = |reason: String| {
         Error::invalid(
             "snapshot",
             format!("{} is refused: {reason}", snapshot.display()),
         )
     };
-    check_file(snapshot, live).map_err(|r| r.into_error(&refuse))?;
-    let source = Connection::open_with_flags(
-        snapshot,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| refuse(format!("SQLite cannot open it: {e}")))?;
+    check_file(snapshot, live, cipher).map_err(|r| r.into_error(&refuse))?;
+    // Keyed like the live database: an encrypted store's snapshots are.
+    let source = cipher
+        .open(
+            snapshot,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| refuse(format!("SQLite cannot open it: {e}")))?;
     // One read transaction: what is checked is what is copied.
     source
         .execute_batch("BEGIN")
@@ -85,11 +93,11 @@ impl From<Error> for Refusal {
 }
 
 /// The SQLite header's magic string.
-const MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
 /// Checks the file as bytes: a regular file, not the live database, with
-/// an SQLite header, whole pages, and at least as many as its header counts.
-fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> {
+/// an SQLite header, whole pages, and at least as many as its header counts;
+/// for an encrypted store, no plain header and whole pages (the rest of its
+/// header is encrypted, and checked when read).
+fn check_file(snapshot: &Path, live: &Path, cipher: &Cipher) -> std::result::Result<(), Refusal> {
     let meta = std::fs::metadata(snapshot).map_err(|e| Refusal::Error(io(snapshot)(e)))?;
     if !meta.is_file() {
         return Err(Refusal::Because("it is not a regular file".to_owned()));
@@ -111,6 +119,19 @@ fn check_file(snapshot: &Path, live: &Path) -> std::result::Result<(), Refusal> 
     File::open(snapshot)
         .and_then(|mut f| f.read_exact(&mut header))
         .map_err(|e| Refusal::Error(io(snapshot)(e)))?;
+    if cipher.encrypted() {
+        if &header[..16] == MAGIC {
+            return Err(Refusal::Because(
+                "it is a plain, unencrypted database, and this store is encrypted".to_owned(),
+            ));
+        }
+        if len % 512 != 0 {
+            return Err(Refusal::Because(format!(
+                "it is {len} bytes long, not a whole number of pages (a snapshot cut short?)"
+            )));
+        }
+        return Ok(());
+    }
     if &header[..16] != MAGIC {
         return Err(Refusal::Because(
             "it does not start with the SQLite header (not a database, or a snapshot \
