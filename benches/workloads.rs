@@ -2,9 +2,9 @@
 //! doing the same work, in the same group so the ratio comes from one run.
 //!
 //! ```text
-//! cargo bench --all-features --bench workloads                 # the full run (< 10 min)
-//! SILMARI_BENCH_QUICK=1 cargo bench --all-features --bench workloads   # a smoke run
-//! scripts/with-postgres cargo bench --all-features --bench workloads   # with PostgreSQL
+//! cargo bench --features postgres-tls --bench workloads                 # the full run (< 10 min)
+//! SILMARI_BENCH_QUICK=1 cargo bench --features postgres-tls --bench workloads   # a smoke run
+//! scripts/with-postgres cargo bench --features postgres-tls --bench workloads   # with PostgreSQL
 //! ```
 //!
 //! PostgreSQL runs when `SILMARI_TEST_POSTGRES_URL` names a server (each run
@@ -29,6 +29,9 @@ mod bulk_import;
 mod files_and_threads;
 #[path = "workloads/message_writes.rs"]
 mod message_writes;
+#[cfg(feature = "encryption")]
+#[path = "workloads/open.rs"]
+mod open;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,10 +56,27 @@ fn sqlite_file() -> (TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
+/// A fresh migrated SQLite file encrypted with a passphrase (the
+/// `encryption` feature), otherwise with the crate's default settings.
+#[cfg(feature = "encryption")]
+fn sqlite_encrypted_file() -> (TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("encrypted.db");
+    let store = Store::builder()
+        .url(format!("sqlite:///{}", path.display()))
+        .key(open::passphrase())
+        .open()
+        .expect("open");
+    (dir, path, store)
+}
+
 /// The backends under test: the store, and the baseline on the same database.
 struct Backends {
     memory: Store,
     sqlite: Store,
+    /// Beside `sqlite` in every group: what encryption costs.
+    #[cfg(feature = "encryption")]
+    sqlite_encrypted: (TempDir, Store),
     sqlite_baseline: baseline_sqlite::Baseline,
     _sqlite_dir: TempDir,
     #[cfg(feature = "postgres")]
@@ -71,6 +91,11 @@ impl Backends {
             sqlite,
             sqlite_baseline: baseline_sqlite::Baseline::open(&path),
             _sqlite_dir: dir,
+            #[cfg(feature = "encryption")]
+            sqlite_encrypted: {
+                let (dir, _, store) = sqlite_encrypted_file();
+                (dir, store)
+            },
             #[cfg(feature = "postgres")]
             postgres: common::pg::Database::create().map(|database| {
                 // Plain TCP like the baseline's client: TLS is not what is measured.
@@ -107,6 +132,8 @@ impl Backends {
     fn stores(&self) -> Vec<(&'static str, &Store)> {
         #[allow(unused_mut)]
         let mut stores = vec![("memory", &self.memory), ("sqlite", &self.sqlite)];
+        #[cfg(feature = "encryption")]
+        stores.push(("sqlite encrypted", &self.sqlite_encrypted.1));
         #[cfg(feature = "postgres")]
         if let Some((store, _, _)) = &self.postgres {
             stores.push(("postgres", store));
@@ -382,5 +409,7 @@ fn main() {
     message_writes::w8_edit_message(&mut c, &mut b, 100);
     message_writes::w8_edit_message(&mut c, &mut b, 10_000);
     message_writes::w9_stream_reply(&mut c, &mut b);
+    #[cfg(feature = "encryption")]
+    open::open_and_first_query(&mut c);
     c.final_summary();
 }

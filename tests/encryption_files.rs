@@ -416,3 +416,125 @@ fn the_admin_tool_encrypts_rekeys_and_decrypts() {
         12,
     );
 }
+
+/// On a terminal (here `script`'s pseudo-terminal) the tool asks for the
+/// new key twice, without echo, and the typed key encrypts the file.
+#[test]
+fn the_admin_tool_asks_for_a_key_without_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prompted.db");
+    let c = make(&path, None, 3);
+    let command = format!(
+        "{} --url {} encrypt",
+        common::admin_tool().display(),
+        url(&path)
+    );
+    // Typed after the prompt is up (typed earlier, a terminal would echo it
+    // before the tool turns echo off).
+    let typing = "sleep 2; printf 'typed secret words\\n'; sleep 1; printf 'typed secret words\\n'";
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("({typing}) | script -qec \"$0\" /dev/null"))
+        .arg(&command)
+        .env_remove("SILMARI_KEY")
+        .env_remove("SILMARI_NEW_KEY")
+        .output()
+        .expect("sh and script (util-linux) are there");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("new key:") && shown.contains("again:"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("typed secret"),
+        "the key was echoed: {shown}"
+    );
+    assert_whole(
+        &path,
+        Some(Key::passphrase("typed secret words").unwrap()),
+        c,
+        3,
+    );
+}
+
+/// The key never shows: not in `Debug` of the options, the configuration
+/// or the builder, not in any error, not in any log record (every level,
+/// slow-statement logging on), through opening, failing, re-keying and
+/// decrypting.
+#[test]
+fn the_key_is_never_shown() {
+    common::capture_logs();
+    let secret = "zanzibar-quartz-7";
+    let key = || Key::passphrase(secret).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quiet.db");
+    let mut config: StoreConfig = url(&path).parse().unwrap();
+    config.sqlite.key = Some(key());
+    config.sqlite.slow_statement = Some(Duration::ZERO);
+    let builder = Store::builder().url(url(&path)).key(key());
+    let mut shown = format!("{config:?} {:?} {builder:?}", config.sqlite);
+    let store = Store::open_with(config).unwrap();
+    fill_one(&store);
+    drop(store);
+    for result in [
+        Store::encrypt(&path, &key()),
+        Store::rekey(&path, &new_key(), &key()),
+        Store::decrypt(&path, &new_key(), dir.path().join("x.db")),
+    ] {
+        let e = result.unwrap_err();
+        shown.push_str(&common::shown(&e));
+    }
+    Store::rekey(
+        &path,
+        &key(),
+        &Key::passphrase(format!("{secret}-2")).unwrap(),
+    )
+    .unwrap();
+    Store::decrypt(
+        &path,
+        &Key::passphrase(format!("{secret}-2")).unwrap(),
+        dir.path().join("plain.db"),
+    )
+    .unwrap();
+    shown.push_str(&common::logged());
+    assert!(!shown.is_empty());
+    assert!(!shown.contains("zanzibar"), "the key was shown: {shown}");
+    // The hex form SQLCipher is handed (a derived key) never shows either.
+    assert!(!shown.contains("x'"), "a raw key was shown: {shown}");
+}
+
+fn fill_one(store: &Store) {
+    store
+        .conversations()
+        .create(NewConversation::titled("quiet"))
+        .unwrap();
+}
+
+/// Through a symbolic link, the file it points to is encrypted (replacing
+/// the link would leave the plain file where it was) and the link still
+/// leads to it.
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_encrypts_the_file_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    let link = dir.path().join("link.db");
+    let c = make(&real, None, 4);
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    Store::encrypt(&link, &new_key()).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(matches!(
+        open(&real, None).err(),
+        Some(Error::Key {
+            problem: KeyProblem::Missing,
+            ..
+        })
+    ));
+    assert_whole(&link, Some(new_key()), c, 4);
+}

@@ -21,10 +21,15 @@ use common::{Rng, cannot_run_here, child, run, size_from_env, sqlite_url as url}
 /// batches of three messages with attachments forever, printing each
 /// acknowledged batch. `arg` is the path and the pages at which the
 /// background checkpointer starts (small in every other round, so that the
-/// kills land in checkpoints too).
+/// kills land in checkpoints too), and whether the file is encrypted.
 fn crash_child(arg: &str) {
-    let (path, pages) = arg.split_once('|').expect("path|pages");
+    let mut parts = arg.split('|');
+    let (Some(path), Some(pages), Some(encrypted)) = (parts.next(), parts.next(), parts.next())
+    else {
+        panic!("path|pages|encrypted")
+    };
     let mut config: StoreConfig = url(Path::new(path)).parse().expect("url");
+    config.sqlite = options(encrypted == "true");
     config.sqlite.checkpoint = silmari_store::Checkpoint::Background {
         pages: pages.parse().expect("pages"),
     };
@@ -56,6 +61,21 @@ fn crash_child(arg: &str) {
     }
 }
 
+/// The SQLite options of the crash loop: with a raw key when encrypted (a
+/// passphrase's key derivation, a tenth of a second at each open, would
+/// leave the children too little time to write before they are killed).
+fn options(encrypted: bool) -> silmari_store::SqliteOptions {
+    #[cfg(feature = "encryption")]
+    if encrypted {
+        return silmari_store::SqliteOptions {
+            key: Some(silmari_store::Key::raw(&[0x17; 32])),
+            ..Default::default()
+        };
+    }
+    assert!(!encrypted, "encrypted files need the `encryption` feature");
+    silmari_store::SqliteOptions::default()
+}
+
 #[test]
 fn crash_loop_loses_nothing_acknowledged() {
     const NAME: &str = "crash_loop_loses_nothing_acknowledged";
@@ -65,6 +85,27 @@ fn crash_loop_loses_nothing_acknowledged() {
         }
         return;
     }
+    crash_loop(NAME, false);
+}
+
+/// The crash loop on an encrypted file.
+#[cfg(feature = "encryption")]
+#[test]
+fn crash_loop_on_an_encrypted_file_loses_nothing_acknowledged() {
+    const NAME: &str = "crash_loop_on_an_encrypted_file_loses_nothing_acknowledged";
+    if common::in_child() {
+        if let Ok(arg) = std::env::var(common::CHILD_VAR) {
+            crash_child(&arg);
+        }
+        return;
+    }
+    crash_loop(NAME, true);
+}
+
+/// Kills children appending to one file (named `name`, on an encrypted
+/// file if `encrypted`) at random moments, and after each checks that
+/// everything acknowledged is there and whole.
+fn crash_loop(name: &str, encrypted: bool) {
     let rounds = size_from_env("SILMARI_CRASH_ROUNDS", 100);
     let mut rng = Rng::from_env();
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +124,7 @@ fn crash_loop_loses_nothing_acknowledged() {
             fresh_files += 1;
         }
         let pages = if round % 2 == 0 { 1000 } else { 4 };
-        let mut process = child(NAME, &format!("{}|{pages}", path.display()));
+        let mut process = child(name, &format!("{}|{pages}|{encrypted}", path.display()));
         let delay = if fresh {
             rng.below(15)
         } else {
@@ -121,7 +162,9 @@ fn crash_loop_loses_nothing_acknowledged() {
 
         // Reopen: everything acknowledged is there and whole, batches are
         // all or nothing, the file is sound, and it takes writes.
-        let store = Store::open(&url(&path)).expect("reopens after SIGKILL");
+        let mut config: StoreConfig = url(&path).parse().unwrap();
+        config.sqlite = options(encrypted);
+        let store = Store::open_with(config).expect("reopens after SIGKILL");
         let report = store.check().unwrap();
         assert_eq!(
             report.integrity_check.as_deref(),
@@ -166,7 +209,7 @@ fn crash_loop_loses_nothing_acknowledged() {
             .expect("accepts writes again");
     }
     println!(
-        "{rounds} SIGKILLs ({fresh_files} on fresh files, during open and migration): \
+        "{rounds} SIGKILLs (encrypted: {encrypted}; {fresh_files} on fresh files, during open and migration): \
          {total_acknowledged} acknowledged appends (in batches of 3), 0 lost, 0 half-visible batches"
     );
 }

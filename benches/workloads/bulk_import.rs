@@ -56,6 +56,18 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
             BatchSize::PerIteration,
         )
     });
+    #[cfg(feature = "encryption")]
+    g.bench_function("sqlite encrypted", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, _, store) = super::sqlite_encrypted_file();
+                let ids = targets(&store);
+                (dir, store, ids)
+            },
+            |(_dir, store, ids)| import(&store, &ids),
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("sqlite baseline", |bench| {
         bench.iter_batched(
             || {
@@ -151,6 +163,21 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             },
             // Returned, so that closing the store (its final checkpoint)
             // happens outside the timing, on both sides.
+            |(dir, store, ids)| {
+                import(&store, &ids);
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(feature = "encryption")]
+    g.bench_function("sqlite encrypted", |bench| {
+        bench.iter_batched(
+            || {
+                let (dir, _, store) = super::sqlite_encrypted_file();
+                let ids = targets(&store);
+                (dir, store, ids)
+            },
             |(dir, store, ids)| {
                 import(&store, &ids);
                 (dir, store)

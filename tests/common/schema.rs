@@ -19,7 +19,11 @@ pub type Schema = BTreeMap<String, Table>;
 
 /// The schema of the SQLite database at `path`.
 pub fn sqlite_schema(path: &std::path::Path) -> Schema {
-    let conn = rusqlite::Connection::open(path).unwrap();
+    sqlite_schema_of(&rusqlite::Connection::open(path).unwrap())
+}
+
+/// [`sqlite_schema`] through an open (maybe keyed) connection.
+pub fn sqlite_schema_of(conn: &rusqlite::Connection) -> Schema {
     let strings = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
         let mut stmt = conn.prepare(sql).unwrap();
         let n = stmt.column_count();

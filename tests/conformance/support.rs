@@ -61,6 +61,20 @@ pub fn sqlite_file() -> Option<TestStore> {
     TestStore::new(open(&url), Some(dir))
 }
 
+/// An encrypted file, opened with a passphrase (the `encryption` feature).
+#[cfg(feature = "encryption")]
+pub fn sqlite_encrypted() -> Option<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:///{}", dir.path().join("encrypted.db").display());
+    let mut config: StoreConfig = url.parse().expect("test URL parses");
+    config.pool = small_pool();
+    config.sqlite.key = Some(silmari_store::Key::passphrase("conformance").expect("a key"));
+    TestStore::new(
+        Store::open_with(config).expect("test store opens"),
+        Some(dir),
+    )
+}
+
 #[cfg(feature = "sqlite")]
 pub fn sqlite_memory() -> Option<TestStore> {
     TestStore::new(open("sqlite://"), None)

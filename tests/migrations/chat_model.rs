@@ -143,11 +143,7 @@ fn assert_healthy_at(store: &Store, pending: &[i64]) {
 #[test]
 fn conversations_written_at_version_3_become_single_branch_trees() {
     on_every_dialect(|db| {
-        let store = Store::builder()
-            .url(db.url())
-            .migrate_on_open(false)
-            .open()
-            .unwrap();
+        let store = db.builder().migrate_on_open(false).open().unwrap();
         store.migrations().up_to(3).unwrap();
         assert_eq!(applied(&store), [1, 2, 3]);
 

@@ -9,7 +9,7 @@ mod search_index;
 
 use std::path::PathBuf;
 
-use common::schema::{Schema, sqlite_schema};
+use common::schema::{Schema, sqlite_schema_of};
 use silmari_store::prelude::*;
 use silmari_store::{Direction, MigrationTarget, SqliteOptions};
 use tempfile::TempDir;
@@ -19,6 +19,8 @@ enum Db {
     Sqlite {
         _dir: TempDir,
         path: PathBuf,
+        /// The passphrase of an encrypted file (the `encryption` feature).
+        key: Option<&'static str>,
     },
     #[cfg(feature = "postgres")]
     Postgres(common::pg::Database),
@@ -37,7 +39,38 @@ impl Db {
     fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
-        Db::Sqlite { _dir: dir, path }
+        Db::Sqlite {
+            _dir: dir,
+            path,
+            key: None,
+        }
+    }
+
+    /// An encrypted SQLite file.
+    #[cfg(feature = "encryption")]
+    fn sqlite_encrypted() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        Db::Sqlite {
+            _dir: dir,
+            path,
+            key: Some("migration passphrase"),
+        }
+    }
+
+    /// A raw connection to an SQLite database, keyed if it is encrypted.
+    fn raw(&self) -> rusqlite::Connection {
+        let (path, key) = match self {
+            Db::Sqlite { path, key, .. } => (path, key),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => panic!("not an SQLite database"),
+        };
+        let conn = rusqlite::Connection::open(path).unwrap();
+        if let Some(key) = key {
+            conn.execute_batch(&format!("PRAGMA key = '{key}'"))
+                .unwrap();
+        }
+        conn
     }
 
     #[cfg(feature = "postgres")]
@@ -54,12 +87,22 @@ impl Db {
     }
 
     fn open(&self) -> silmari_store::Result<Store> {
-        Store::open(&self.url())
+        self.builder().open()
+    }
+
+    /// A builder for this database, with its key if it has one.
+    fn builder(&self) -> silmari_store::StoreBuilder {
+        let builder = Store::builder().url(self.url());
+        #[cfg(feature = "encryption")]
+        if let Db::Sqlite { key: Some(key), .. } = self {
+            return builder.key(silmari_store::Key::passphrase(*key).unwrap());
+        }
+        builder
     }
 
     fn schema(&self) -> Schema {
         match self {
-            Db::Sqlite { path, .. } => sqlite_schema(path),
+            Db::Sqlite { .. } => sqlite_schema_of(&self.raw()),
             #[cfg(feature = "postgres")]
             Db::Postgres(db) => common::schema::postgres_schema(&db.url),
         }
@@ -67,12 +110,7 @@ impl Db {
 
     fn execute(&self, sql: &str) {
         match self {
-            Db::Sqlite { path, .. } => {
-                rusqlite::Connection::open(path)
-                    .unwrap()
-                    .execute_batch(sql)
-                    .unwrap();
-            }
+            Db::Sqlite { .. } => self.raw().execute_batch(sql).unwrap(),
             #[cfg(feature = "postgres")]
             Db::Postgres(db) => db.client().batch_execute(sql).unwrap(),
         }
@@ -81,8 +119,8 @@ impl Db {
     /// The rows of `sql`, every column read as text (cast in the query).
     fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         match self {
-            Db::Sqlite { path, .. } => {
-                let conn = rusqlite::Connection::open(path).unwrap();
+            Db::Sqlite { .. } => {
+                let conn = self.raw();
                 let mut stmt = conn.prepare(sql).unwrap();
                 let n = stmt.column_count();
                 stmt.query_map([], |r| (0..n).map(|i| r.get::<_, String>(i)).collect())
@@ -115,8 +153,8 @@ impl Db {
     fn history(&self) -> Vec<(i64, String)> {
         let sql = "SELECT version, name, checksum FROM refinery_schema_history ORDER BY version";
         match self {
-            Db::Sqlite { path, .. } => {
-                let conn = rusqlite::Connection::open(path).unwrap();
+            Db::Sqlite { .. } => {
+                let conn = self.raw();
                 let mut stmt = conn.prepare(sql).unwrap();
                 stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))
                     .unwrap()
@@ -135,13 +173,24 @@ impl Db {
     }
 }
 
-/// Runs `case` on SQLite and, when configured, on PostgreSQL.
+/// Runs `case` on SQLite (and an encrypted SQLite file, with the
+/// `encryption` feature) and, when configured, on PostgreSQL.
 fn on_every_dialect(case: impl Fn(&Db)) {
     case(&Db::sqlite());
+    #[cfg(feature = "encryption")]
+    case(&Db::sqlite_encrypted());
     #[cfg(feature = "postgres")]
     if let Some(db) = Db::postgres() {
         case(&db);
     }
+}
+
+/// Runs `case` on an SQLite file (and an encrypted one, with the
+/// `encryption` feature).
+fn on_every_sqlite_file(case: impl Fn(&Db)) {
+    case(&Db::sqlite());
+    #[cfg(feature = "encryption")]
+    case(&Db::sqlite_encrypted());
 }
 
 fn applied(store: &Store) -> Vec<i64> {
@@ -301,11 +350,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
         );
         let (history, schema) = (db.history(), db.schema());
         for migrate in [true, false] {
-            let err = Store::builder()
-                .url(db.url())
-                .migrate_on_open(migrate)
-                .open()
-                .unwrap_err();
+            let err = db.builder().migrate_on_open(migrate).open().unwrap_err();
             match err {
                 Error::SchemaTooNew {
                     database,
@@ -341,56 +386,57 @@ fn an_edited_migration_is_refused_and_left_unchanged() {
 
 #[test]
 fn sqlite_snapshots_before_migrating_a_file_with_data() {
-    let db = Db::sqlite();
-    let path = db.sqlite_path();
-    let store = db.open().unwrap();
-    assert!(
-        store.migrations().snapshots().unwrap().is_empty(),
-        "a fresh file holds no data"
-    );
-    let c = store
-        .conversations()
-        .create(NewConversation::titled("precious"))
-        .unwrap();
-    store.migrations().down_to(1).unwrap();
-    let snapshots = store.migrations().snapshots().unwrap();
-    assert_eq!(snapshots.len(), 1);
-    assert_eq!(snapshots[0].version, common::LATEST);
-    assert!(snapshots[0].path.starts_with(path.parent().unwrap()));
-    drop(store);
+    on_every_sqlite_file(|db| {
+        let path = db.sqlite_path();
+        let store = db.open().unwrap();
+        assert!(
+            store.migrations().snapshots().unwrap().is_empty(),
+            "a fresh file holds no data"
+        );
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("precious"))
+            .unwrap();
+        store.migrations().down_to(1).unwrap();
+        let snapshots = store.migrations().snapshots().unwrap();
+        assert_eq!(snapshots.len(), 1);
+        assert_eq!(snapshots[0].version, common::LATEST);
+        assert!(snapshots[0].path.starts_with(path.parent().unwrap()));
+        drop(store);
 
-    // Reopening applies V2 to the latest again: another snapshot, of version 1.
-    let store = db.open().unwrap();
-    let snapshots = store.migrations().snapshots().unwrap();
-    assert_eq!(
-        snapshots.iter().map(|s| s.version).collect::<Vec<_>>(),
-        [1, common::LATEST]
-    );
-    store.conversations().delete(c.id).unwrap();
-    assert!(store.conversations().get(c.id).unwrap().is_none());
+        // Reopening applies V2 to the latest again: another snapshot, of version 1.
+        let store = db.open().unwrap();
+        let snapshots = store.migrations().snapshots().unwrap();
+        assert_eq!(
+            snapshots.iter().map(|s| s.version).collect::<Vec<_>>(),
+            [1, common::LATEST]
+        );
+        store.conversations().delete(c.id).unwrap();
+        assert!(store.conversations().get(c.id).unwrap().is_none());
 
-    // Restoring the latest version's snapshot brings the conversation back.
-    let latest = snapshots
-        .iter()
-        .find(|s| s.version == common::LATEST)
-        .unwrap();
-    store.migrations().restore_snapshot(&latest.path).unwrap();
-    assert_eq!(
-        store.conversations().get(c.id).unwrap().unwrap().title,
-        "precious"
-    );
-    assert_eq!(applied(&store), common::versions());
-    assert!(store.check().unwrap().is_healthy());
+        // Restoring the latest version's snapshot brings the conversation back.
+        let latest = snapshots
+            .iter()
+            .find(|s| s.version == common::LATEST)
+            .unwrap();
+        store.migrations().restore_snapshot(&latest.path).unwrap();
+        assert_eq!(
+            store.conversations().get(c.id).unwrap().unwrap().title,
+            "precious"
+        );
+        assert_eq!(applied(&store), common::versions());
+        assert!(store.check().unwrap().is_healthy());
 
-    // Only the newest few are kept.
-    for _ in 0..4 {
-        store.migrations().down(1).unwrap();
-        store.migrations().up().unwrap();
-    }
-    assert_eq!(
-        store.migrations().snapshots().unwrap().len(),
-        SqliteOptions::default().snapshots_kept
-    );
+        // Only the newest few are kept.
+        for _ in 0..4 {
+            store.migrations().down(1).unwrap();
+            store.migrations().up().unwrap();
+        }
+        assert_eq!(
+            store.migrations().snapshots().unwrap().len(),
+            SqliteOptions::default().snapshots_kept
+        );
+    });
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! down and up again leaves every text findable.
 
 use silmari_store::prelude::*;
-use silmari_store::{IndexProgress, SearchQuery, StoreConfig};
+use silmari_store::{IndexProgress, SearchQuery};
 
-use crate::{Db, applied, on_every_dialect};
+use crate::{Db, applied, on_every_dialect, on_every_sqlite_file};
 
 /// 1,203 texts: 3 conversations (titled "old chapter N") of 400 messages.
 fn write_old_texts(store: &Store) -> (ConversationId, MessageId) {
@@ -35,9 +35,7 @@ fn hits(store: &Store, query: &str) -> usize {
 }
 
 fn open_unmigrated(db: &Db) -> Store {
-    let mut config: StoreConfig = db.url().parse().unwrap();
-    config.migrate_on_open = false;
-    Store::open_with(config).unwrap()
+    db.builder().migrate_on_open(false).open().unwrap()
 }
 
 #[test]
@@ -179,35 +177,36 @@ fn a_drifted_index_is_reported_and_rebuilt() {
 /// renumber SQLite's own rowids) leaves every text findable.
 #[test]
 fn the_sqlite_index_survives_vacuum() {
-    let db = Db::sqlite();
-    let store = db.open().unwrap();
-    let c = store
-        .conversations()
-        .create(NewConversation::titled("vacuum"))
-        .unwrap();
-    let batch: Vec<NewMessage> = (0..300)
-        .map(|i| NewMessage::new(Role::User, format!("word{i} shared")))
-        .collect();
-    let written = store.conversations().append_messages(c.id, batch).unwrap();
-    for m in written.iter().step_by(3) {
-        store.conversations().delete_message(m.id).unwrap();
-    }
-    // What VACUUM may do to a table without an INTEGER PRIMARY KEY
-    // (renumber its rowids), done for sure; then VACUUM itself.
-    db.execute("UPDATE messages SET rowid = 1000000 - rowid");
-    db.execute("VACUUM");
-    let report = store.check().unwrap();
-    assert!(report.is_healthy(), "{report:?}");
-    assert_eq!(hits(&store, "shared"), 200);
-    for (i, m) in written.iter().enumerate() {
-        let found = store
-            .search(&SearchQuery::new(format!("word{i}")).newest_first())
-            .unwrap()
-            .items;
-        let want = usize::from(i % 3 != 0);
-        assert_eq!(found.len(), want, "word{i}");
-        if let Some(hit) = found.first() {
-            assert_eq!(hit.message.as_ref().unwrap().id, m.id);
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("vacuum"))
+            .unwrap();
+        let batch: Vec<NewMessage> = (0..300)
+            .map(|i| NewMessage::new(Role::User, format!("word{i} shared")))
+            .collect();
+        let written = store.conversations().append_messages(c.id, batch).unwrap();
+        for m in written.iter().step_by(3) {
+            store.conversations().delete_message(m.id).unwrap();
         }
-    }
+        // What VACUUM may do to a table without an INTEGER PRIMARY KEY
+        // (renumber its rowids), done for sure; then VACUUM itself.
+        db.execute("UPDATE messages SET rowid = 1000000 - rowid");
+        db.execute("VACUUM");
+        let report = store.check().unwrap();
+        assert!(report.is_healthy(), "{report:?}");
+        assert_eq!(hits(&store, "shared"), 200);
+        for (i, m) in written.iter().enumerate() {
+            let found = store
+                .search(&SearchQuery::new(format!("word{i}")).newest_first())
+                .unwrap()
+                .items;
+            let want = usize::from(i % 3 != 0);
+            assert_eq!(found.len(), want, "word{i}");
+            if let Some(hit) = found.first() {
+                assert_eq!(hit.message.as_ref().unwrap().id, m.id);
+            }
+        }
+    });
 }

@@ -47,15 +47,18 @@ pub(crate) fn reencrypt(
     to: Option<&Key>,
     output: Output<'_>,
 ) -> Result<()> {
-    let db = resolve(db)?;
-    let target = Target::File(db.clone());
-    if !db.is_file() {
+    let named = resolve(db)?;
+    if !named.is_file() {
         return Err(Error::Open {
-            path: db,
+            path: named,
             reason: "there is no database file there".to_owned(),
             source: None,
         });
     }
+    // Through a symbolic link, the file it names is the one replaced (the
+    // link itself replaced would leave the old file, plain, where it was).
+    let db = std::fs::canonicalize(&named).map_err(io(&named))?;
+    let target = Target::File(db.clone());
     let _lock = MigrationLock::acquire(Some(&db))?;
     let conn = open_source(&target, &Cipher::with_key(from.cloned()))?;
     match output {
