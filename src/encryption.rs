@@ -20,6 +20,13 @@ use crate::store::Store;
 /// most a `…partial` file beside it, removed by the next attempt). A key
 /// that does not fit the file is [`Error::Key`](crate::Error::Key), the
 /// file untouched.
+///
+/// In place, the file keeps its permissions (and owner, where allowed), its
+/// snapshots ([`Migrations::snapshots`](crate::Migrations::snapshots)) are
+/// re-encrypted first, so that none keeps the old key (or none), and a file
+/// with other names (hard links, which would keep the old contents) is
+/// refused. Unix only for now: the rename over the held file is what
+/// Windows refuses.
 impl Store {
     /// Encrypts the plain SQLite database file at `path` in place with `key`.
     ///
@@ -50,7 +57,8 @@ impl Store {
 
     /// Writes a plain (unencrypted) copy of the encrypted file at `path`
     /// to the new file `to`, which must not exist (as for
-    /// [`backup_to`](Store::backup_to)); the encrypted file is not changed.
+    /// [`backup_to`](Store::backup_to)), readable by its owner only; the
+    /// encrypted file is not changed.
     pub fn decrypt(path: impl AsRef<Path>, key: &Key, to: impl AsRef<Path>) -> Result<()> {
         reencrypt(path.as_ref(), Some(key), None, Output::NewFile(to.as_ref()))
     }

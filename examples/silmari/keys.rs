@@ -41,11 +41,11 @@ impl KeyArgs {
         if let Some(file) = &self.key_file {
             return from_file(file).map(Some);
         }
-        if let Some(text) = from_env(KEY_VAR)? {
-            return parse(&text).map(Some);
-        }
         if self.ask_key {
             return prompt("key of the database: ", false).map(Some);
+        }
+        if let Some(text) = from_env(KEY_VAR)? {
+            return parse(&text).map(Some);
         }
         Ok(None)
     }
@@ -101,11 +101,25 @@ pub fn file_of(url: &str) -> Result<PathBuf> {
     }
 }
 
+/// The key in the file at `path`: its first line, read up to a bound (a
+/// path such as `/dev/zero` given by mistake is not read forever).
 fn from_file(path: &Path) -> Result<Key> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
+    use std::io::Read;
+    let fail = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?);
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(2 * Key::MAX_PASSPHRASE_BYTES as u64)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(fail)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::InvalidInput {
+        field: "key".to_owned(),
+        reason: format!("{} is not UTF-8 text", path.display()),
+    })?;
     parse(text.lines().next().unwrap_or(""))
 }
 

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 /// Two kinds, which open different files:
 /// - [`Key::passphrase`]: SQLCipher 4 derives the key from it with
 ///   PBKDF2-HMAC-SHA512 (256,000 iterations, the 16-byte random salt stored
-///   at the head of the file). The derivation runs once per connection the
-///   store opens, so it is paid at open and when the pool grows.
+///   at the head of the file), about a tenth of a second, once per store
+///   opened (its other connections are keyed with the result).
 /// - [`Key::raw`]: 32 bytes used as the AES-256 key as they are (no
 ///   derivation: faster to open; the app must keep the bytes secret and
 ///   random, e.g. in the OS keychain).

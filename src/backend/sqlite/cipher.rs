@@ -54,6 +54,22 @@ impl Cipher {
         }
     }
 
+    /// Forgets the key derived for the file; true if there was one.
+    pub(super) fn forget_derived(&self) -> bool {
+        #[cfg(feature = "encryption")]
+        {
+            self.derived
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .is_some()
+        }
+        #[cfg(not(feature = "encryption"))]
+        {
+            false
+        }
+    }
+
     /// Whether the database is encrypted.
     pub(super) fn encrypted(&self) -> bool {
         #[cfg(feature = "encryption")]
@@ -167,8 +183,12 @@ impl Cipher {
 fn holds_plain_database(db: &Path) -> bool {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     Connection::open_with_flags(db, flags).is_ok_and(|conn| {
-        conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
-            .is_ok_and(|pages| pages > 0)
+        // A writer holding the file a moment is waited for, not taken for
+        // a file that cannot be read.
+        conn.busy_timeout(std::time::Duration::from_secs(5)).is_ok()
+            && conn
+                .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
+                .is_ok_and(|pages| pages > 0)
     })
 }
 
@@ -184,7 +204,13 @@ fn apply_key(conn: &Connection, material: &[u8]) -> rusqlite::Result<()> {
     // given before `sqlite3_key` returns, and keeps no pointer to them.
     let rc = unsafe { ffi::sqlite3_key(conn.handle(), material.as_ptr().cast(), len) };
     if rc == ffi::SQLITE_OK {
-        Ok(())
+        // SQLCipher 4's settings, whatever defaults the process set (the
+        // key derived here assumes them; files stay readable elsewhere).
+        conn.query_row("PRAGMA cipher_compatibility = 4", [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })
     } else {
         Err(rusqlite::Error::SqliteFailure(
             ffi::Error::new(rc),

@@ -102,18 +102,12 @@ impl ManageConnection for Manager {
     type Error = Error;
 
     fn connect(&self) -> Result<Pooled> {
-        let open = OpenConnections::enter(&self.open);
-        let conn = self
-            .inner
-            .connect()
-            .map_err(|e| open_error(&self.target, e))?;
-        // Keyed first: SQLCipher reads the file only once it has the key.
-        let path = display_path(&self.target);
-        self.cipher
-            .key(&conn, &path)
-            .map_err(|e| open_error(&self.target, e))?;
-        configure(&conn, &self.options, &self.target, &self.cipher)?;
-        Ok(Pooled { conn, _open: open })
+        match self.connect_once() {
+            // The file changed under a key derived for it before (another
+            // program re-keyed it while no connection held it): derived anew.
+            Err(Error::Key { .. }) if self.cipher.forget_derived() => self.connect_once(),
+            other => other,
+        }
     }
 
     fn is_valid(&self, conn: &mut Pooled) -> Result<()> {
@@ -129,6 +123,25 @@ impl ManageConnection for Manager {
     }
 }
 
+impl Manager {
+    fn connect_once(&self) -> Result<Pooled> {
+        let open = OpenConnections::enter(&self.open);
+        // A key for a plain file is refused before deriving anything.
+        self.cipher.check_file(&self.target)?;
+        let conn = self
+            .inner
+            .connect()
+            .map_err(|e| open_error(&self.target, e))?;
+        // Keyed first: SQLCipher reads the file only once it has the key.
+        let path = display_path(&self.target);
+        self.cipher
+            .key(&conn, &path)
+            .map_err(|e| open_error(&self.target, e))?;
+        configure(&conn, &self.options, &self.target, &self.cipher)?;
+        Ok(Pooled { conn, _open: open })
+    }
+}
+
 /// Sets and reads back the connection's pragmas; refuses files that are not
 /// SQLite databases (or that the key does not fit) before anything is
 /// written to them.
@@ -140,7 +153,6 @@ pub(super) fn configure(
 ) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
     wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
-    cipher.check_file(target)?;
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
     slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);

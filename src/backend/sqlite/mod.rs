@@ -177,7 +177,12 @@ impl SqliteBackend {
         let pool = super::sql::pool(pool, manager);
         let keeper = match target {
             Target::Memory => Some(Mutex::new(first)),
-            Target::File(_) => None,
+            Target::File(_) => {
+                // Closed now: the backend, dropped on an error below, waits
+                // for every connection to close.
+                drop(first);
+                None
+            }
         };
         let backend = SqliteBackend {
             checkpointer,

@@ -22,10 +22,10 @@ use super::cipher::Cipher;
 use super::errors::open_error;
 use super::maintenance::{destination, publish};
 use super::migrations::MigrationLock;
-use super::snapshots::{io, remove_with_companions, sync_directory};
+use super::snapshots::{self, io, remove_with_companions, sync_directory};
 use super::{Target, resolve, wal_guard};
 use crate::config::Key;
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyProblem, Result};
 
 /// How long the file may stay busy (another connection finishing) before
 /// the change is refused.
@@ -40,7 +40,9 @@ pub(crate) enum Output<'a> {
 }
 
 /// Writes the database file at `db`, opened with key `from` (none: a plain
-/// file), encrypted with key `to` (none: plain) to `output`.
+/// file), encrypted with key `to` (none: plain) to `output`. In place, its
+/// snapshots are re-encrypted too, first: none keeps the old key (or none)
+/// once the file has the new one.
 pub(crate) fn reencrypt(
     db: &Path,
     from: Option<&Key>,
@@ -58,23 +60,16 @@ pub(crate) fn reencrypt(
     // Through a symbolic link, the file it names is the one replaced (the
     // link itself replaced would leave the old file, plain, where it was).
     let db = std::fs::canonicalize(&named).map_err(io(&named))?;
-    let target = Target::File(db.clone());
     let _lock = MigrationLock::acquire(Some(&db))?;
-    let conn = open_source(&target, &Cipher::with_key(from.cloned()))?;
+    let conn = open_source(&Target::File(db.clone()), &Cipher::with_key(from.cloned()))?;
     match output {
         Output::InPlace => {
+            refuse_other_names(&db)?;
             hold_alone(&conn, &db)?;
-            let partial = companion(&db, "-reencrypt.partial");
-            // A file a killed change left behind; the lock keeps others out.
-            remove_with_companions(&partial);
-            let written = export(&conn, &partial, to).and_then(|()| {
-                std::fs::rename(&partial, &db).map_err(io(&partial))?;
-                sync_directory(db.parent().unwrap_or(Path::new(".")))
-            });
-            if written.is_err() {
-                remove_with_companions(&partial);
+            for snapshot in snapshots::list(&db)? {
+                reencrypt_snapshot(&snapshot.path, from, to)?;
             }
-            written?;
+            replace(&conn, &db, to)?;
         }
         Output::NewFile(path) => {
             let out = destination(path)?;
@@ -88,6 +83,97 @@ pub(crate) fn reencrypt(
     // left to checkpoint (its journal mode is no longer WAL).
     drop(conn);
     log::info!("re-encrypted {}", db.display());
+    Ok(())
+}
+
+/// Writes the database behind `conn` (the file `file`, held by it alone)
+/// beside it with key `to`, with the file's permissions and owner, and
+/// renames it over `file`.
+fn replace(conn: &Connection, file: &Path, to: Option<&Key>) -> Result<()> {
+    let partial = companion(file, "-reencrypt.partial");
+    // A file a killed change left behind; the lock keeps others out.
+    remove_with_companions(&partial);
+    let written = export(conn, &partial, to)
+        .and_then(|()| keep_access(file, &partial))
+        .and_then(|()| {
+            // The journal of leaving WAL holds the old first page; nobody
+            // else can be using it (the exclusive lock), and it is not hot.
+            match std::fs::remove_file(companion(file, "-journal")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(file)(e));
+                }
+                _ => {}
+            }
+            std::fs::rename(&partial, file).map_err(io(&partial))
+        });
+    if written.is_err() {
+        remove_with_companions(&partial);
+    }
+    written?;
+    // Replaced: from here the new key opens it, whatever else fails.
+    if let Err(e) = sync_directory(file.parent().unwrap_or(Path::new("."))) {
+        log::warn!(
+            "{} replaced, but its directory was not synced: {e}",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Re-encrypts the snapshot at `path` in place from `from` to `to`; a plain
+/// one is encrypted too, and one that another key opens is left as it is
+/// (with a warning).
+fn reencrypt_snapshot(path: &Path, from: Option<&Key>, to: Option<&Key>) -> Result<()> {
+    let target = Target::File(path.to_path_buf());
+    let conn = match open_source(&target, &Cipher::with_key(from.cloned())) {
+        Err(Error::Key {
+            problem: KeyProblem::NotEncrypted,
+            ..
+        }) => open_source(&target, &Cipher::with_key(None))?,
+        Err(Error::Key { problem, .. }) => {
+            log::warn!("snapshot {} left as it is: {problem}", path.display());
+            return Ok(());
+        }
+        other => other?,
+    };
+    replace(&conn, path, to)
+}
+
+/// Refuses a file with other names (hard links): they would keep its old
+/// contents, plain or under the old key.
+fn refuse_other_names(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let names = std::fs::metadata(db).map_err(io(db))?.nlink();
+        if names > 1 {
+            return Err(Error::Open {
+                path: db.to_path_buf(),
+                reason: format!(
+                    "the file has {names} names (hard links), and the others would keep \
+                     its old contents; remove them first"
+                ),
+                source: None,
+            });
+        }
+    }
+    let _ = db;
+    Ok(())
+}
+
+/// Gives `partial` the permissions and (where allowed) the owner of `file`,
+/// which it is about to replace.
+fn keep_access(file: &Path, partial: &Path) -> Result<()> {
+    let meta = std::fs::metadata(file).map_err(io(file))?;
+    std::fs::set_permissions(partial, meta.permissions()).map_err(io(partial))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Only root may give a file away; anyone else already owns both.
+        if let Err(e) = std::os::unix::fs::chown(partial, Some(meta.uid()), Some(meta.gid())) {
+            log::debug!("{} keeps its new owner: {e}", file.display());
+        }
+    }
     Ok(())
 }
 
@@ -129,6 +215,9 @@ fn hold_alone(conn: &Connection, db: &Path) -> Result<()> {
     // pool finishes opening one it had started): wait for them a while.
     let deadline = Instant::now() + PATIENCE;
     conn.query_row("PRAGMA main.locking_mode = EXCLUSIVE", [], |_| Ok(()))?;
+    // The journal of leaving WAL is emptied, not kept whole (exclusive
+    // locking mode keeps the file), so the old first page does not linger.
+    conn.query_row("PRAGMA main.journal_size_limit = 0", [], |_| Ok(()))?;
     loop {
         let mode = conn.query_row("PRAGMA main.journal_mode = DELETE", [], |r| {
             r.get::<_, String>(0)
@@ -164,8 +253,13 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// keyed with `key` (none: plain), in one read transaction, and syncs it.
 fn export(conn: &Connection, partial: &Path, key: Option<&Key>) -> Result<()> {
     // Created here first, so that a path the file system refuses is an
-    // `Io` error naming it.
-    File::create_new(partial).map_err(io(partial))?;
+    // `Io` error naming it; readable by its owner only (a plain copy stays
+    // so; one replacing a file takes that file's permissions).
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    create.open(partial).map_err(io(partial))?;
     let name = partial
         .to_str()
         .ok_or_else(|| Error::invalid("path", "the database path is not UTF-8"))?;
@@ -175,6 +269,10 @@ fn export(conn: &Connection, partial: &Path, key: Option<&Key>) -> Result<()> {
         "ATTACH DATABASE ?1 AS silmari_export KEY ?2",
         rusqlite::params![name, material],
     )?;
+    if key.is_some() {
+        // SQLCipher 4's settings, as every connection of a store has them.
+        conn.execute_batch("PRAGMA silmari_export.cipher_compatibility = 4")?;
+    }
     let copied = conn
         .execute_batch("BEGIN")
         .and_then(|()| conn.query_row("SELECT sqlcipher_export('silmari_export')", [], |_| Ok(())))
