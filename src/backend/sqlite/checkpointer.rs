@@ -23,6 +23,17 @@
 //! (as with SQLite's own checkpoints). A checkpointer that finds another at
 //! work (another store's, another process's) gets `SQLITE_BUSY` at once,
 //! never waiting on a lock, and tries again a millisecond later.
+//!
+//! Writers in two processes (or a reader that never lets go) can keep the
+//! log from starting again: each process's pass copies what was there when
+//! it began, and the other has appended by the time its next transaction
+//! starts. A log that passes [`HARD_FACTOR`] restart marks is therefore
+//! cut short by a `RESTART` checkpoint of the thread: it holds new writers
+//! back (they wait in their busy handler, as for any writer) while it
+//! copies what remains (little: passes ran all along) and the readers move
+//! off the log, then the log starts again. That is the only time the
+//! thread makes writers wait, and it never makes them fail: it gives up
+//! (`SQLITE_BUSY`) after [`RESTART_PATIENCE`].
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -40,6 +51,14 @@ use crate::error::{Error, Result};
 /// copy the rest, so that the log can start again; also the size, in
 /// marks, a log file is cut back to when it does.
 pub(super) const RESTART_FACTOR: u32 = 8;
+
+/// The log length, in restart marks, at which the thread makes room with a
+/// `RESTART` checkpoint (which holds new writers back while it runs).
+const HARD_FACTOR: c_int = 4;
+
+/// How long a `RESTART` checkpoint waits for writers and readers to let it
+/// start and finish.
+const RESTART_PATIENCE: Duration = Duration::from_millis(100);
 
 /// The longest a commit waits for the thread.
 const LONGEST_WAIT: Duration = Duration::from_secs(1);
@@ -75,6 +94,8 @@ pub(super) struct Checkpointer {
     shared: Arc<Shared>,
     mark: c_int,
     restart: c_int,
+    /// [`HARD_FACTOR`] restart marks.
+    hard: c_int,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -93,6 +114,8 @@ struct Signal {
     asked: u64,
     /// The last request the thread has served: its pass started after it.
     served: u64,
+    /// A commit left the log at the hard mark: the next pass restarts it.
+    restart: bool,
     /// The store is closing.
     stop: bool,
 }
@@ -124,6 +147,9 @@ impl Checkpointer {
             shared,
             mark,
             restart: mark.saturating_mul(RESTART_FACTOR as c_int),
+            hard: mark
+                .saturating_mul(RESTART_FACTOR as c_int)
+                .saturating_mul(HARD_FACTOR),
             thread: Some(thread),
         })
     }
@@ -138,6 +164,7 @@ impl Checkpointer {
         }
         let mut signal = self.shared.signal();
         signal.asked += 1;
+        signal.restart |= pages >= self.hard;
         let asked = signal.asked;
         self.shared.wake.notify_one();
         if pages < self.restart {
@@ -176,7 +203,7 @@ impl Drop for Checkpointer {
 /// store closes.
 fn run(conn: &Connection, shared: &Shared) {
     loop {
-        let asked = {
+        let (asked, restart) = {
             let mut signal = shared.signal();
             while signal.served == signal.asked && !signal.stop {
                 signal = shared
@@ -187,14 +214,32 @@ fn run(conn: &Connection, shared: &Shared) {
             if signal.stop {
                 return;
             }
-            signal.asked
+            (signal.asked, std::mem::take(&mut signal.restart))
         };
+        if restart && let Err(e) = restart_log(conn) {
+            log::warn!("restarting the log failed (a later pass tries again): {e}");
+        }
         if let Err(e) = pass(conn, shared) {
             log::warn!("background checkpoint failed (the next commit asks again): {e}");
         }
         shared.signal().served = asked;
         shared.passed.notify_all();
     }
+}
+
+/// A `RESTART` checkpoint: copies the whole log back, holding new writers
+/// back meanwhile, and waits (up to the connection's busy timeout) for the
+/// readers to move off it, so that the next writer starts it again.
+fn restart_log(conn: &Connection) -> rusqlite::Result<()> {
+    // Writers wait while it runs: it gives up soon rather than keep them
+    // waiting toward their own busy timeouts (its passes never wait).
+    conn.busy_timeout(RESTART_PATIENCE)?;
+    let (busy, frames): (bool, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    log::debug!("log of {frames} pages restarted (busy: {busy})");
+    Ok(())
 }
 
 /// How often, a millisecond apart, a pass tries again while another

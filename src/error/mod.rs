@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod serialize;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
