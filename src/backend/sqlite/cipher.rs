@@ -54,6 +54,21 @@ impl Cipher {
         }
     }
 
+    /// Whether a key was derived for the file.
+    pub(super) fn has_derived(&self) -> bool {
+        #[cfg(feature = "encryption")]
+        {
+            self.derived
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some()
+        }
+        #[cfg(not(feature = "encryption"))]
+        {
+            false
+        }
+    }
+
     /// Forgets the key derived for the file; true if there was one.
     pub(super) fn forget_derived(&self) -> bool {
         #[cfg(feature = "encryption")]

@@ -102,10 +102,13 @@ impl ManageConnection for Manager {
     type Error = Error;
 
     fn connect(&self) -> Result<Pooled> {
+        let derived_before = self.cipher.has_derived();
         match self.connect_once() {
             // The file changed under a key derived for it before (another
             // program re-keyed it while no connection held it): derived anew.
-            Err(Error::Key { .. }) if self.cipher.forget_derived() => self.connect_once(),
+            Err(Error::Key { .. }) if derived_before && self.cipher.forget_derived() => {
+                self.connect_once()
+            }
             other => other,
         }
     }
