@@ -217,6 +217,16 @@ fn the_builder_sets_the_key_whatever_the_order() {
     assert_key_error(open(&path, None), KeyProblem::Missing, "built encrypted");
 }
 
+/// Runs test `name` of this binary in a child process on the file at
+/// `path`, to its end; its output, both streams captured.
+fn run_child(name: &str, path: &Path) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(common::CHILD_VAR, path.to_str().unwrap())
+        .output()
+        .unwrap()
+}
+
 /// The child of `sqlcipher_prints_nothing`: fails to open with no key and a
 /// wrong key, as an app would.
 fn quiet_child(path: &str) {
@@ -238,11 +248,7 @@ fn sqlcipher_prints_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("loud.db");
     fill(&open(&path, Some(key())).unwrap());
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env(common::CHILD_VAR, path.to_str().unwrap())
-        .output()
-        .unwrap();
+    let out = run_child(NAME, &path);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("CHILD DONE"), "{stdout}\n{stderr}");
@@ -376,11 +382,7 @@ fn a_process_exits_cleanly_after_closing_its_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("exit.db");
     for round in 0..8 {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-            .env(common::CHILD_VAR, path.to_str().unwrap())
-            .output()
-            .unwrap();
+        let out = run_child(NAME, &path);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.contains("CHILD DONE"),
