@@ -70,6 +70,17 @@ fn sqlite_encrypted_file() -> (TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
+/// The fresh SQLite files the file-per-iteration workloads (W5) run on, by
+/// name: plain, and encrypted with the `encryption` feature.
+type FileMaker = fn() -> (TempDir, PathBuf, Store);
+fn sqlite_files() -> Vec<(&'static str, FileMaker)> {
+    #[allow(unused_mut)]
+    let mut files: Vec<(&'static str, FileMaker)> = vec![("sqlite", sqlite_file)];
+    #[cfg(feature = "encryption")]
+    files.push(("sqlite encrypted", sqlite_encrypted_file));
+    files
+}
+
 /// The backends under test: the store, and the baseline on the same database.
 struct Backends {
     memory: Store,

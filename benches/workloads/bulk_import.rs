@@ -8,7 +8,7 @@ use silmari_store::ConversationId;
 use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
-use super::{Backends, attachment, content, quick, sqlite_file};
+use super::{Backends, attachment, content, quick, sqlite_file, sqlite_files};
 
 pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
     let (conversations, per) = if quick() { (20, 1000) } else { (100, 1000) };
@@ -45,29 +45,19 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
             BatchSize::PerIteration,
         )
     });
-    g.bench_function("sqlite", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, _, store) = sqlite_file();
-                let ids = targets(&store);
-                (dir, store, ids)
-            },
-            |(_dir, store, ids)| import(&store, &ids),
-            BatchSize::PerIteration,
-        )
-    });
-    #[cfg(feature = "encryption")]
-    g.bench_function("sqlite encrypted", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, _, store) = super::sqlite_encrypted_file();
-                let ids = targets(&store);
-                (dir, store, ids)
-            },
-            |(_dir, store, ids)| import(&store, &ids),
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, file) in sqlite_files() {
+        g.bench_function(name, |bench| {
+            bench.iter_batched(
+                || {
+                    let (dir, _, store) = file();
+                    let ids = targets(&store);
+                    (dir, store, ids)
+                },
+                |(_dir, store, ids)| import(&store, &ids),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.bench_function("sqlite baseline", |bench| {
         bench.iter_batched(
             || {
@@ -154,37 +144,24 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             .expect("import");
     };
     let targets = |store: &Store| new_conversations(store, conversations);
-    g.bench_function("sqlite", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, _, store) = sqlite_file();
-                let ids = targets(&store);
-                (dir, store, ids)
-            },
-            // Returned, so that closing the store (its final checkpoint)
-            // happens outside the timing, on both sides.
-            |(dir, store, ids)| {
-                import(&store, &ids);
-                (dir, store)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    #[cfg(feature = "encryption")]
-    g.bench_function("sqlite encrypted", |bench| {
-        bench.iter_batched(
-            || {
-                let (dir, _, store) = super::sqlite_encrypted_file();
-                let ids = targets(&store);
-                (dir, store, ids)
-            },
-            |(dir, store, ids)| {
-                import(&store, &ids);
-                (dir, store)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, file) in sqlite_files() {
+        g.bench_function(name, |bench| {
+            bench.iter_batched(
+                || {
+                    let (dir, _, store) = file();
+                    let ids = targets(&store);
+                    (dir, store, ids)
+                },
+                // Returned, so that closing the store (its final checkpoint)
+                // happens outside the timing, on both sides.
+                |(dir, store, ids)| {
+                    import(&store, &ids);
+                    (dir, store)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.bench_function("sqlite baseline", |bench| {
         bench.iter_batched(
             || {
