@@ -114,6 +114,7 @@ mod validate;
 mod backup;
 #[cfg(feature = "encryption")]
 mod encryption;
+mod feed;
 mod health;
 mod jsonl;
 mod migrations;
@@ -126,15 +127,19 @@ pub use config::{Checkpoint, Location, PoolConfig, PostgresUrl, SqliteOptions, S
 pub use error::{Entity, Error, KeyProblem, Result};
 pub use migrations::Migrations;
 pub use model::{
-    Archived, Attachment, BackendKind, Conversation, ConversationEdit, ConversationId,
-    ConversationOrder, ConversationQuery, ConversationSummary, ConversationTree, Counts, Cursor,
-    Direction, FileId, FileMetadata, HealthReport, HitConversation, HitMessage, IndexProgress,
-    Message, MessageEdit, MessageId, Metadata, MigrationStatus, MigrationTarget, NewConversation,
-    NewFile, NewMessage, Page, PageRequest, PlannedMigration, Role, SearchBranches, SearchHit,
-    SearchOrder, SearchQuery, Snapshot, Snippet, SqlitePragmas,
+    Archived, Attachment, BackendKind, Change, ChangeEntity, ChangeKind, Conversation,
+    ConversationEdit, ConversationId, ConversationOrder, ConversationQuery, ConversationSummary,
+    ConversationTree, Counts, Cursor, Direction, FeedEvent, FileId, FileMetadata, HealthReport,
+    HitConversation, HitMessage, IndexProgress, Message, MessageEdit, MessageId, Metadata,
+    MigrationStatus, MigrationTarget, NewConversation, NewFile, NewMessage, Page, PageRequest,
+    PlannedMigration, Role, SearchBranches, SearchHit, SearchOrder, SearchQuery, Snapshot, Snippet,
+    SqlitePragmas,
 };
 pub use repo::{ConversationRepository, FileRepository};
-pub use store::{Conversations, DEFAULT_URL, Files, Store, StoreBuilder, Transaction};
+pub use store::{
+    Conversations, DEFAULT_CAPACITY, DEFAULT_URL, Files, Store, StoreBuilder, Subscription,
+    Transaction,
+};
 pub use transfer::{Progress, TransferOptions, TransferReport, copy};
 
 /// Everything an app usually needs, for a glob import: the same items as at
@@ -143,8 +148,9 @@ pub use transfer::{Progress, TransferOptions, TransferReport, copy};
 pub mod prelude {
     pub use crate::{
         Attachment, Conversation, ConversationEdit, ConversationId, ConversationQuery,
-        ConversationRepository, Error, FileId, FileMetadata, FileRepository, Message, MessageEdit,
-        MessageId, Metadata, NewConversation, NewFile, NewMessage, PageRequest, Role, Store,
+        ConversationRepository, Error, FeedEvent, FileId, FileMetadata, FileRepository, Message,
+        MessageEdit, MessageId, Metadata, NewConversation, NewFile, NewMessage, PageRequest, Role,
+        Store,
     };
 }
 

@@ -55,3 +55,14 @@ pub const SEARCH_EXAMINED: usize = 20_000;
 /// Bytes of text in a search hit's [`Snippet`](crate::Snippet), around its
 /// first match (which is always shown whole).
 pub const SNIPPET_BYTES: usize = 200;
+
+/// Change feed events a store keeps for
+/// [`Store::changes_since`](crate::Store::changes_since).
+pub const KEPT_EVENTS: usize = 8192;
+/// The most events one feed subscriber may hold unread
+/// ([`Store::subscribe_with_capacity`](crate::Store::subscribe_with_capacity)).
+pub const MAX_FEED_CAPACITY: usize = 1 << 20;
+/// Changes of one transaction reported one record at a time; a
+/// transaction that changes more records is reported as one
+/// [`FeedEvent::Resync`](crate::FeedEvent::Resync).
+pub const MAX_CHANGES_PER_TRANSACTION: usize = 50_000;

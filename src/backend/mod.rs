@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    BackendKind, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
-    FileId, FileMetadata, HealthReport, IndexProgress, Message, MessageEdit, MessageId, Metadata,
-    MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
+    BackendKind, ChangeBatch, Conversation, ConversationId, ConversationOrder, ConversationSummary,
+    Counts, FileId, FileMetadata, HealthReport, IndexProgress, Message, MessageEdit, MessageId,
+    Metadata, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
 };
+use feed::{ChangeSink, Listening, LogRow, Transport};
 use search::{Candidate, SearchFilter, TextKind};
 
 // The SQL backends' shared macros and helpers; first, so that they see its macros.
@@ -24,6 +25,7 @@ use search::{Candidate, SearchFilter, TextKind};
 mod sql;
 
 mod chat;
+pub(crate) mod feed;
 pub(crate) mod memory;
 pub(crate) mod message_list;
 #[cfg(feature = "postgres")]
@@ -69,6 +71,23 @@ pub(crate) trait Backend: Send + Sync {
     /// instead of three on PostgreSQL).
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
         self.write(body)
+    }
+
+    /// How this backend carries the change feed between stores.
+    fn transport(&self) -> Transport {
+        Transport::Local
+    }
+
+    /// Starts delivering other stores' changes to `sink` (`instance`: this
+    /// store's own id in the change log); `None` when nothing but this
+    /// store writes (memory, in-memory SQLite). Events of transactions that
+    /// commit after it returns are delivered.
+    fn listen(
+        &self,
+        _instance: &str,
+        _sink: std::sync::Arc<dyn ChangeSink>,
+    ) -> Result<Option<Box<dyn Listening>>> {
+        Ok(None)
     }
 
     /// Every embedded migration with whether it is applied.
@@ -411,6 +430,25 @@ pub(crate) trait Session {
     /// index yet; how many.
     fn index_unindexed(&self, _limit: usize) -> Result<u64> {
         Ok(0)
+    }
+
+    /// Whether a store other than `instance` listens for changes, so that
+    /// this transaction must publish its own (read in the transaction).
+    fn remote_listeners(&self, _instance: &str) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Publishes this transaction's changes to other stores, as part of
+    /// the transaction; the change log's sequence number of the row
+    /// written, where there is one.
+    fn publish(&self, _instance: &str, _batch: &ChangeBatch) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Change log rows after `after` (other stores' changes committed
+    /// before this transaction).
+    fn log_since(&self, _after: u64) -> Result<Vec<LogRow>> {
+        Ok(Vec::new())
     }
 
     /// Runs `read` on one consistent snapshot (inside a transaction, the

@@ -8,6 +8,7 @@
 //!
 //! [`OffsetDateTime`]: time::OffsetDateTime
 
+mod change;
 mod ids;
 mod inputs;
 mod metadata;
@@ -18,6 +19,8 @@ mod report;
 mod search;
 mod timestamps;
 
+pub use change::{Change, ChangeEntity, ChangeKind, FeedEvent};
+pub(crate) use change::{ChangeBatch, PendingChange};
 pub use ids::{ConversationId, FileId, MessageId};
 pub use inputs::{ConversationEdit, MessageEdit, NewConversation, NewFile, NewMessage};
 pub use metadata::Metadata;

@@ -6,6 +6,10 @@
 
 mod builder;
 mod handles;
+pub(crate) mod hub;
+mod recording;
+mod subscription;
+mod writing;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -20,6 +24,7 @@ use crate::model::BackendKind;
 
 pub use builder::{DEFAULT_URL, StoreBuilder};
 pub use handles::{Conversations, Files, Transaction};
+pub use subscription::{DEFAULT_CAPACITY, Subscription};
 
 /// A handle on one database: cheap to clone, `Send + Sync`, so it can sit in
 /// a Tauri `State` or be handed to worker threads.
@@ -45,6 +50,14 @@ pub struct Store {
 struct Inner {
     backend: Box<dyn Backend>,
     location: Location,
+    hub: Arc<hub::Hub>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the backend goes: stops the listener (and its connection).
+        self.hub.close();
+    }
 }
 
 impl fmt::Debug for Store {
@@ -120,6 +133,7 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 location: config.location,
+                hub: Arc::new(hub::Hub::new()),
             }),
         })
     }
@@ -169,7 +183,7 @@ impl Store {
         let _marker = OpenTransaction::enter(self)?;
         let mut f = Some(f);
         let mut outcome: Option<Result<T, E>> = None;
-        let finished = self.inner.backend.write(&mut |session| {
+        let finished = self.write_body(false, &mut |session| {
             let f = f.take().ok_or_else(body_reentered)?;
             let result = f(&Transaction::new(session));
             let finish = if result.is_ok() {
@@ -243,11 +257,7 @@ impl Store {
             out = Some(f(session)?);
             Ok(Finish::Commit)
         };
-        if single_statement {
-            self.inner.backend.write_autocommit(&mut body)?;
-        } else {
-            self.inner.backend.write(&mut body)?;
-        }
+        self.write_body(single_statement, &mut body)?;
         out.ok_or_else(body_reentered)
     }
 }

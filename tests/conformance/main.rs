@@ -11,6 +11,7 @@ mod concurrency;
 mod concurrent_trees;
 mod conversations;
 mod deleting;
+mod feed;
 mod files;
 mod messages;
 mod metadata;
@@ -123,6 +124,11 @@ macro_rules! backends {
                     search_writes::search_follows_update_and_titles,
                     search_writes::search_ignores_rolled_back_writes,
                     search_writes::search_follows_imports_and_copies,
+                    feed::feed_reports_each_write_once_in_order,
+                    feed::feed_ignores_rolled_back_and_refused_writes,
+                    feed::feed_follows_commit_order_across_threads,
+                    feed::feed_lags_a_slow_subscriber_and_changes_since_catches_up,
+                    feed::feed_refuses_bad_subscriptions,
                 );
             }
         )*

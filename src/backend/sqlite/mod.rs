@@ -15,6 +15,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 
+use super::feed::{ChangeSink, Listening, Transport};
 use super::sql::pool_timeout;
 use super::{Backend, Body, Finish};
 use crate::config::{Checkpoint, PoolConfig, SqliteOptions};
@@ -30,6 +31,7 @@ mod checkpointer;
 mod cipher;
 mod connect;
 mod errors;
+mod feed;
 mod maintenance;
 mod migrations;
 mod queries;
@@ -223,6 +225,29 @@ impl Backend for SqliteBackend {
 
     fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    fn transport(&self) -> Transport {
+        // An in-memory database has no other process to tell.
+        if self.path.is_some() {
+            Transport::Log
+        } else {
+            Transport::Local
+        }
+    }
+
+    fn listen(
+        &self,
+        instance: &str,
+        sink: Arc<dyn ChangeSink>,
+    ) -> Result<Option<Box<dyn Listening>>> {
+        if self.path.is_none() {
+            return Ok(None);
+        }
+        // A connection of the pool, held while anyone subscribes: `PRAGMA
+        // data_version` moves for commits by every other connection.
+        let listener = feed::listen(self.connection()?, instance, sink)?;
+        Ok(Some(Box::new(listener)))
     }
 
     fn read(&self, body: &mut Body<'_>) -> Result<()> {

@@ -11,6 +11,7 @@ use super::rows::{
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
 use super::search::{candidates, index_at, index_message, index_title, index_unindexed, unindexed};
+use crate::backend::feed::LogRow;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, version_param};
@@ -19,8 +20,8 @@ use crate::backend::{
 };
 use crate::error::{Entity, Result};
 use crate::model::{
-    Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts, FileId,
-    FileMetadata, Message, MessageEdit, MessageId, to_micros,
+    ChangeBatch, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, Message, MessageEdit, MessageId, to_micros,
 };
 
 pub(super) struct SqliteSession<'c> {
@@ -457,6 +458,18 @@ impl Session for SqliteSession<'_> {
 
     fn index_unindexed(&self, limit: usize) -> Result<u64> {
         index_unindexed(self.conn, limit)
+    }
+
+    fn remote_listeners(&self, instance: &str) -> Result<bool> {
+        super::feed::remote_listeners(self.conn, instance)
+    }
+
+    fn publish(&self, instance: &str, batch: &ChangeBatch) -> Result<Option<u64>> {
+        super::feed::publish(self.conn, instance, batch)
+    }
+
+    fn log_since(&self, after: u64) -> Result<Vec<LogRow>> {
+        super::feed::log_since(self.conn, after)
     }
 
     fn in_snapshot(&self, read: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -1,0 +1,209 @@
+//! A store's change feed hub: numbers committed changes in commit order,
+//! keeps the latest for [`changes_since`](crate::Store::changes_since), and
+//! hands each to every subscriber's queue.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use uuid::Uuid;
+
+use super::subscription::{Slot, Slots, Subscription};
+use crate::backend::feed::{ChangeSink, Listening, LogRow};
+use crate::limits::KEPT_EVENTS;
+use crate::model::{Change, ChangeBatch, FeedEvent};
+
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    /// Live subscriptions: writers record and deliver only while there are.
+    subscribers: AtomicUsize,
+    /// The last change log row delivered or written by this store.
+    log_cursor: AtomicU64,
+    /// This store's id in the change log.
+    pub(crate) instance: String,
+}
+
+pub(crate) struct State {
+    /// The `seq` of the next event.
+    next_seq: u64,
+    /// The latest events, oldest first.
+    kept: VecDeque<Change>,
+    /// `changes_since(s)` is answered only for `s >= horizon`: changes
+    /// between `horizon - 1` and `horizon` may have gone unreported (no
+    /// subscriber was recording, or a resync).
+    horizon: u64,
+    slots: Slots,
+    listener: Option<Box<dyn Listening>>,
+    closed: bool,
+}
+
+impl Hub {
+    pub(crate) fn new() -> Hub {
+        Hub {
+            state: Mutex::new(State {
+                next_seq: 1,
+                kept: VecDeque::new(),
+                horizon: 0,
+                slots: Slots::default(),
+                listener: None,
+                closed: false,
+            }),
+            subscribers: AtomicUsize::new(0),
+            log_cursor: AtomicU64::new(0),
+            instance: Uuid::now_v7().simple().to_string(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Delivery never panics while holding it; a poisoned state is whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether any subscription is live.
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.subscribers.load(Ordering::SeqCst) > 0
+    }
+
+    /// Adds a subscriber with a queue of `capacity`; `start` runs for the
+    /// first one (it starts the backend's listener) and undoes the count
+    /// when it fails.
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        capacity: usize,
+        start: impl FnOnce(&Arc<Hub>) -> crate::Result<Option<Box<dyn Listening>>>,
+    ) -> crate::Result<Subscription> {
+        let slot = Arc::new(Slot::new(capacity));
+        let first = self.subscribers.fetch_add(1, Ordering::SeqCst) == 0;
+        if first {
+            match start(self) {
+                Ok(listener) => self.lock().listener = listener,
+                Err(e) => {
+                    self.subscribers.fetch_sub(1, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        let mut state = self.lock();
+        state.slots.add(&slot);
+        let started_after = state.next_seq - 1;
+        drop(state);
+        Ok(Subscription {
+            slot,
+            hub: Arc::downgrade(self),
+            started_after,
+        })
+    }
+
+    /// Removes a dropped subscriber; the last one stops the listener.
+    pub(super) fn unsubscribe(&self, slot: &Arc<Slot>) {
+        let mut state = self.lock();
+        let left = state.slots.remove(slot);
+        let listener = if left == 0 {
+            self.subscribers.store(0, Ordering::SeqCst);
+            // Changes from now on are not recorded.
+            state.horizon = state.next_seq;
+            state.listener.take()
+        } else {
+            self.subscribers.store(left, Ordering::SeqCst);
+            None
+        };
+        drop(state);
+        // Joins the listener's thread, which may be waiting for this lock.
+        drop(listener);
+    }
+
+    /// The store is gone: subscribers read what is queued, then `None`.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.slots.each(Slot::close);
+        let listener = state.listener.take();
+        drop(state);
+        drop(listener);
+    }
+
+    /// Every change after `seq`, if they are all still kept.
+    pub(crate) fn changes_since(&self, seq: u64) -> Option<Vec<Change>> {
+        let state = self.lock();
+        let latest = state.next_seq - 1;
+        let oldest_kept = state.kept.front().map_or(state.next_seq, |c| c.seq);
+        if seq < state.horizon || seq > latest || seq.saturating_add(1) < oldest_kept {
+            return None;
+        }
+        Some(state.kept.iter().filter(|c| c.seq > seq).cloned().collect())
+    }
+
+    pub(crate) fn log_cursor(&self) -> u64 {
+        self.log_cursor.load(Ordering::SeqCst)
+    }
+}
+
+impl State {
+    /// Numbers and delivers one transaction's changes.
+    pub(crate) fn deliver(&mut self, batch: ChangeBatch) {
+        if self.closed {
+            return;
+        }
+        match batch {
+            ChangeBatch::Changes(changes) => {
+                for pending in changes {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let change = pending.numbered(seq);
+                    if self.kept.len() == KEPT_EVENTS {
+                        self.kept.pop_front();
+                    }
+                    self.kept.push_back(change.clone());
+                    self.slots
+                        .each(|slot| slot.push(FeedEvent::Change(change.clone()), Some(seq)));
+                }
+            }
+            ChangeBatch::Resync => {
+                self.horizon = self.next_seq;
+                self.slots.each(|slot| slot.push(FeedEvent::Resync, None));
+            }
+        }
+    }
+
+    /// Delivers the change log rows of other stores after the hub's cursor
+    /// (a gap before them means rows were trimmed unread: a resync).
+    pub(crate) fn deliver_log(&mut self, hub: &Hub, rows: Vec<LogRow>) {
+        for row in rows {
+            let cursor = hub.log_cursor();
+            if row.seq <= cursor {
+                continue;
+            }
+            if cursor > 0 && row.seq > cursor + 1 {
+                self.deliver(ChangeBatch::Resync);
+            }
+            hub.log_cursor.store(row.seq, Ordering::SeqCst);
+            if row.instance != hub.instance {
+                self.deliver(row.batch);
+            }
+        }
+    }
+
+    /// Moves the log cursor past a row this store wrote itself.
+    pub(crate) fn wrote_log(&mut self, hub: &Hub, seq: u64) {
+        hub.log_cursor.fetch_max(seq, Ordering::SeqCst);
+    }
+}
+
+/// The hub as the backend's listener sees it.
+impl ChangeSink for Hub {
+    fn deliver(&self, batch: ChangeBatch) {
+        self.lock().deliver(batch);
+    }
+
+    fn deliver_log(&self, rows: Vec<LogRow>) {
+        self.lock().deliver_log(self, rows);
+    }
+
+    fn log_cursor(&self) -> u64 {
+        Hub::log_cursor(self)
+    }
+
+    fn log_starts_at(&self, seq: u64) {
+        self.log_cursor.store(seq, Ordering::SeqCst);
+    }
+}

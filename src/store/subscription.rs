@@ -1,0 +1,204 @@
+//! One subscriber's bounded queue of feed events, and the public
+//! [`Subscription`] that reads it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::hub::Hub;
+use crate::model::FeedEvent;
+
+/// Events a subscriber holds unread before it is [lagged](FeedEvent::Lagged),
+/// unless it asked for another bound.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// A subscriber's queue, shared by the hub (which pushes) and the
+/// [`Subscription`] (which pops).
+pub(super) struct Slot {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+struct Queue {
+    events: VecDeque<FeedEvent>,
+    /// Set when the queue was full: the first `seq` dropped. Everything
+    /// after is dropped too until the subscriber reads the `Lagged` event.
+    missed_from: Option<u64>,
+    /// A resync dropped while full (or lagged): reported after `Lagged`.
+    resync_missed: bool,
+    closed: bool,
+}
+
+impl Slot {
+    pub(super) fn new(capacity: usize) -> Slot {
+        Slot {
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                missed_from: None,
+                resync_missed: false,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Nothing panics while holding it; a poisoned queue is still whole.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `event` (with `seq` for a change), or notes it missed when the
+    /// queue is full or the subscriber has not read its `Lagged` yet. Never
+    /// blocks on the subscriber.
+    pub(super) fn push(&self, event: FeedEvent, seq: Option<u64>) {
+        let mut queue = self.lock();
+        if queue.closed {
+            return;
+        }
+        if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
+            match seq {
+                Some(seq) => {
+                    queue.missed_from.get_or_insert(seq);
+                }
+                None => queue.resync_missed = true,
+            }
+            return;
+        }
+        queue.events.push_back(event);
+        drop(queue);
+        self.ready.notify_one();
+    }
+
+    /// No more events: the store is gone.
+    pub(super) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    fn pop(queue: &mut Queue) -> Option<FeedEvent> {
+        if let Some(event) = queue.events.pop_front() {
+            return Some(event);
+        }
+        if let Some(missed_from) = queue.missed_from.take() {
+            return Some(FeedEvent::Lagged { missed_from });
+        }
+        if std::mem::take(&mut queue.resync_missed) {
+            return Some(FeedEvent::Resync);
+        }
+        None
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> Option<FeedEvent> {
+        let mut queue = self.lock();
+        loop {
+            if let Some(event) = Self::pop(&mut queue) {
+                return Some(event);
+            }
+            if queue.closed {
+                return None;
+            }
+            queue = match deadline {
+                None => self
+                    .ready
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    self.ready
+                        .wait_timeout(queue, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// A subscriber to a store's change feed, from
+/// [`Store::subscribe`](crate::Store::subscribe): a receiver of
+/// [`FeedEvent`]s, in commit order, each once. `Send`, so it can be moved
+/// to the thread that forwards events (to a web view, say).
+///
+/// Events wait in a bounded queue; a subscriber that falls behind gets
+/// [`FeedEvent::Lagged`] instead of holding writers back or growing
+/// without bound. Dropping the subscription unsubscribes.
+pub struct Subscription {
+    pub(super) slot: Arc<Slot>,
+    pub(super) hub: Weak<Hub>,
+    pub(super) started_after: u64,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queue = self.slot.lock();
+        f.debug_struct("Subscription")
+            .field("queued", &queue.events.len())
+            .field("capacity", &self.slot.capacity)
+            .field("closed", &queue.closed)
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// The `seq` of the store's last event before this subscription began
+    /// (0: none): [`Store::changes_since`](crate::Store::changes_since)
+    /// from here covers everything this subscriber should have received.
+    pub fn started_after(&self) -> u64 {
+        self.started_after
+    }
+
+    /// The next event, waiting for one; `None` once the store is closed
+    /// (every clone of it dropped) and nothing is left to read.
+    pub fn recv(&self) -> Option<FeedEvent> {
+        self.slot.wait(None)
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<FeedEvent> {
+        Slot::pop(&mut self.slot.lock())
+    }
+
+    /// The next event, waiting at most `timeout` for one.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<FeedEvent> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.slot.wait(Some(deadline)),
+            None => self.recv(),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.slot.close();
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unsubscribe(&self.slot);
+        }
+    }
+}
+
+/// Weak handles on the slots of a hub, pruned as subscribers go.
+#[derive(Default)]
+pub(super) struct Slots(Vec<Weak<Slot>>);
+
+impl Slots {
+    pub(super) fn add(&mut self, slot: &Arc<Slot>) {
+        self.0.push(Arc::downgrade(slot));
+    }
+
+    /// Removes `slot` (and any dropped one); how many are left.
+    pub(super) fn remove(&mut self, slot: &Arc<Slot>) -> usize {
+        self.0
+            .retain(|s| s.strong_count() > 0 && !std::ptr::eq(s.as_ptr(), Arc::as_ptr(slot)));
+        self.0.len()
+    }
+
+    /// Every live slot.
+    pub(super) fn each(&self, mut f: impl FnMut(&Slot)) {
+        for slot in self.0.iter().filter_map(Weak::upgrade) {
+            f(&slot);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Every write of the store, with its changes recorded, published to other
+//! stores as part of the transaction, and delivered to this store's
+//! subscribers after the commit, in commit order.
+
+use std::sync::Arc;
+
+use super::Store;
+use super::hub::{Hub, State};
+use super::recording::{Recorder, Recording};
+use crate::backend::feed::{LogRow, Transport};
+use crate::backend::{Body, Finish, Session};
+use crate::error::Result;
+use crate::model::ChangeBatch;
+
+/// What a committed transaction hands its subscribers: delivered after
+/// the commit, with the hub held from before the commit so that
+/// transactions deliver in the order they commit.
+struct Delivery<'h> {
+    state: std::sync::MutexGuard<'h, State>,
+    /// Other stores' log rows committed before this transaction.
+    earlier: Vec<LogRow>,
+    batch: ChangeBatch,
+    /// The log row this transaction wrote.
+    logged: Option<u64>,
+}
+
+impl Store {
+    /// The feed's hub.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    /// Runs `body` in one write transaction (one statement without an
+    /// explicit transaction when `single_statement` and the feed allows),
+    /// recording, publishing and delivering its changes.
+    pub(super) fn write_body(&self, single_statement: bool, body: &mut Body<'_>) -> Result<()> {
+        let backend = &*self.inner.backend;
+        let hub = &*self.inner.hub;
+        let transport = backend.transport();
+        // Read before the transaction: a subscriber added later waits for
+        // this transaction to end before `subscribe` returns (its barrier).
+        let local = hub.has_subscribers();
+        let recorder = Recorder::default();
+        let mut delivery: Option<Delivery<'_>> = None;
+        let mut wrapped = |session: &dyn Session| -> Result<Finish> {
+            let remote = match transport {
+                Transport::Local => false,
+                Transport::Log => session.remote_listeners(&hub.instance)?,
+                Transport::Notify => true,
+            };
+            if !local && !remote {
+                return body(session);
+            }
+            let finish = body(&Recording {
+                inner: session,
+                recorder: &recorder,
+            })?;
+            if finish == Finish::Rollback || recorder.is_empty() {
+                return Ok(finish);
+            }
+            let batch = recorder.batch();
+            let logged = if remote {
+                session.publish(&hub.instance, &batch)?
+            } else {
+                None
+            };
+            if local && transport != Transport::Notify {
+                let earlier = match transport {
+                    Transport::Log => session.log_since(hub.log_cursor())?,
+                    _ => Vec::new(),
+                };
+                delivery = Some(Delivery {
+                    state: hub.lock(),
+                    earlier,
+                    batch,
+                    logged,
+                });
+            }
+            Ok(finish)
+        };
+        // A single statement commits by itself; where the feed publishes in
+        // the transaction (a log row), it needs a transaction around it.
+        let written = if single_statement && transport != Transport::Log {
+            backend.write_autocommit(&mut wrapped)
+        } else {
+            backend.write(&mut wrapped)
+        };
+        if let (Ok(()), Some(mut delivery)) = (&written, delivery) {
+            delivery
+                .state
+                .deliver_log(hub, std::mem::take(&mut delivery.earlier));
+            if let Some(seq) = delivery.logged {
+                delivery.state.wrote_log(hub, seq);
+            }
+            delivery.state.deliver(delivery.batch);
+        }
+        written
+    }
+}
