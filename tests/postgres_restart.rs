@@ -169,3 +169,74 @@ fn four_writers_survive_a_server_restart() {
          outage, slowest call {slowest:?}, 0 lost"
     );
 }
+
+/// The change feed between two stores (two app instances) on one
+/// database: a write by one reaches the other's subscriber; when the
+/// server restarts, the subscriber hears a resync (notifications sent
+/// while it reconnected are lost), then changes again.
+#[test]
+fn the_feed_reaches_another_store_and_resyncs_after_a_restart() {
+    use silmari_store::{ChangeEntity, ChangeKind, FeedEvent};
+
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let Some(restart) = restart_command() else {
+        return;
+    };
+    let writer = open(&database, Duration::from_secs(5));
+    let reader = open(&database, Duration::from_secs(5));
+    let feed = reader.subscribe().unwrap();
+    let heard = |what: &str| match feed.recv_timeout(Duration::from_secs(20)) {
+        Some(FeedEvent::Change(change)) => (change.entity, change.kind, change.id),
+        other => panic!("{what}: expected a change, got {other:?}"),
+    };
+    let c = writer
+        .conversations()
+        .create(NewConversation::titled("across"))
+        .unwrap();
+    let c_id = *c.id.as_uuid();
+    assert_eq!(
+        heard("create"),
+        (ChangeEntity::Conversation, ChangeKind::Created, c_id)
+    );
+    let m = append(&writer, c.id, "hello").unwrap();
+    assert_eq!(
+        heard("append"),
+        (ChangeEntity::Conversation, ChangeKind::Changed, c_id)
+    );
+    assert_eq!(
+        heard("append"),
+        (ChangeEntity::Message, ChangeKind::Created, *m.id.as_uuid())
+    );
+
+    let status = std::process::Command::new("sh")
+        .args(["-c", &restart])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "restart command failed");
+    let started = Instant::now();
+    assert_eq!(
+        feed.recv_timeout(Duration::from_secs(30)),
+        Some(FeedEvent::Resync),
+        "the subscriber is told it may have missed changes"
+    );
+    println!("resync {:?} after the restart", started.elapsed());
+    // Listening again: the writer's next changes arrive.
+    let after = append(&writer, c.id, "after").unwrap();
+    assert_eq!(
+        heard("after"),
+        (ChangeEntity::Conversation, ChangeKind::Changed, c_id)
+    );
+    assert_eq!(
+        heard("after"),
+        (
+            ChangeEntity::Message,
+            ChangeKind::Created,
+            *after.id.as_uuid()
+        )
+    );
+    assert_eq!(feed.recv_timeout(Duration::from_millis(500)), None);
+}

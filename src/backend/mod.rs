@@ -14,7 +14,7 @@ use crate::error::{Entity, Error, Result};
 use crate::model::{
     BackendKind, ChangeBatch, Conversation, ConversationId, ConversationOrder, ConversationSummary,
     Counts, FileId, FileMetadata, HealthReport, IndexProgress, Message, MessageEdit, MessageId,
-    Metadata, MigrationStatus, MigrationTarget, PlannedMigration, Snapshot,
+    Metadata, MigrationStatus, MigrationTarget, PendingChange, PlannedMigration, Snapshot,
 };
 use feed::{ChangeSink, Listening, LogRow, Transport};
 use search::{Candidate, SearchFilter, TextKind};
@@ -431,6 +431,11 @@ pub(crate) trait Session {
     fn index_unindexed(&self, _limit: usize) -> Result<u64> {
         Ok(0)
     }
+
+    /// The change that the next statement, a single statement writing
+    /// outside a transaction, makes if it writes a row: a backend that
+    /// publishes inside the statement itself takes it (PostgreSQL).
+    fn stage_single(&self, _change: &PendingChange) {}
 
     /// Whether a store other than `instance` listens for changes, so that
     /// this transaction must publish its own (read in the transaction).

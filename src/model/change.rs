@@ -66,8 +66,9 @@ impl ChangeKind {
 /// kind that says most: deleted, created, archived or unarchived, changed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    /// Position in this store's feed: starts at 1 and goes up by one per
-    /// event delivered, in commit order.
+    /// Position in this store's feed, in commit order: starts at 1 and goes
+    /// up by one per change, by two where changes may have gone unreported
+    /// (after a [`FeedEvent::Resync`], or a time with no subscriber).
     pub seq: u64,
     /// Which kind of record.
     pub entity: ChangeEntity,

@@ -29,7 +29,7 @@ pub(crate) struct State {
     /// The latest events, oldest first.
     kept: VecDeque<Change>,
     /// `changes_since(s)` is answered only for `s >= horizon`: changes
-    /// between `horizon - 1` and `horizon` may have gone unreported (no
+    /// in place of the skipped `seq` `horizon` may have gone unreported (no
     /// subscriber was recording, or a resync).
     horizon: u64,
     slots: Slots,
@@ -101,7 +101,7 @@ impl Hub {
         let listener = if left == 0 {
             self.subscribers.store(0, Ordering::SeqCst);
             // Changes from now on are not recorded.
-            state.horizon = state.next_seq;
+            state.skip_a_seq();
             state.listener.take()
         } else {
             self.subscribers.store(left, Ordering::SeqCst);
@@ -159,10 +159,18 @@ impl State {
                 }
             }
             ChangeBatch::Resync => {
-                self.horizon = self.next_seq;
+                self.skip_a_seq();
                 self.slots.each(|slot| slot.push(FeedEvent::Resync, None));
             }
         }
+    }
+
+    /// Marks changes that went unnumbered (no subscriber recorded them, or
+    /// a resync): one `seq` is skipped for them, and `changes_since` answers
+    /// only from the one before the next event on.
+    fn skip_a_seq(&mut self) {
+        self.next_seq += 1;
+        self.horizon = self.next_seq - 1;
     }
 
     /// Delivers the change log rows of other stores after the hub's cursor

@@ -63,8 +63,17 @@ impl Recorder {
         });
     }
 
+    fn add(&self, change: PendingChange) {
+        self.note(
+            change.entity,
+            change.id,
+            change.conversation_id,
+            change.kind,
+        );
+    }
+
     fn conversation(&self, id: ConversationId, kind: ChangeKind) {
-        self.note(ChangeEntity::Conversation, *id.as_uuid(), Some(id), kind);
+        self.add(conversation_change(id, kind));
     }
 
     fn message(&self, id: MessageId, conversation: ConversationId, kind: ChangeKind) {
@@ -99,6 +108,24 @@ impl Recorder {
     }
 }
 
+fn conversation_change(id: ConversationId, kind: ChangeKind) -> PendingChange {
+    PendingChange {
+        entity: ChangeEntity::Conversation,
+        id: *id.as_uuid(),
+        conversation_id: Some(id),
+        kind,
+    }
+}
+
+fn file_change(id: FileId, kind: ChangeKind) -> PendingChange {
+    PendingChange {
+        entity: ChangeEntity::File,
+        id: *id.as_uuid(),
+        conversation_id: None,
+        kind,
+    }
+}
+
 /// The backend's session, recording into a [`Recorder`].
 pub(crate) struct Recording<'a> {
     pub(crate) inner: &'a dyn Session,
@@ -107,10 +134,10 @@ pub(crate) struct Recording<'a> {
 
 impl Session for Recording<'_> {
     fn insert_file(&self, file: &FileMetadata) -> Result<()> {
+        let change = file_change(file.id, ChangeKind::Created);
+        self.inner.stage_single(&change);
         self.inner.insert_file(file)?;
-        let id = *file.id.as_uuid();
-        self.recorder
-            .note(ChangeEntity::File, id, None, ChangeKind::Created);
+        self.recorder.add(change);
         Ok(())
     }
 
@@ -123,19 +150,20 @@ impl Session for Recording<'_> {
     }
 
     fn delete_file(&self, id: FileId) -> Result<bool> {
+        let change = file_change(id, ChangeKind::Deleted);
+        self.inner.stage_single(&change);
         let deleted = self.inner.delete_file(id)?;
         if deleted {
-            let id = *id.as_uuid();
-            self.recorder
-                .note(ChangeEntity::File, id, None, ChangeKind::Deleted);
+            self.recorder.add(change);
         }
         Ok(deleted)
     }
 
     fn insert_conversation(&self, conversation: &Conversation) -> Result<()> {
+        let change = conversation_change(conversation.id, ChangeKind::Created);
+        self.inner.stage_single(&change);
         self.inner.insert_conversation(conversation)?;
-        self.recorder
-            .conversation(conversation.id, ChangeKind::Created);
+        self.recorder.add(change);
         Ok(())
     }
 
@@ -345,9 +373,11 @@ impl Session for Recording<'_> {
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
+        let change = conversation_change(id, ChangeKind::Deleted);
+        self.inner.stage_single(&change);
         let deleted = self.inner.delete_conversation(id)?;
         if deleted {
-            self.recorder.conversation(id, ChangeKind::Deleted);
+            self.recorder.add(change);
         }
         Ok(deleted)
     }

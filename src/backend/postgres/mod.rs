@@ -9,6 +9,7 @@
 //! the `BEGIN` of a write).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -16,6 +17,7 @@ use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::feed::{ChangeSink, Listening, Transport};
 use super::sql::pool_timeout;
 use super::{Backend, Body, Finish, Session};
 use crate::config::{PoolConfig, PostgresUrl, redact};
@@ -27,6 +29,7 @@ use crate::model::{
 
 mod batches;
 mod errors;
+mod feed;
 mod migrations;
 mod queries;
 mod rows;
@@ -63,6 +66,12 @@ pub(crate) struct PgConn {
     in_transaction: bool,
     /// The backend's schema epoch its statements were prepared under.
     epoch: u64,
+    /// The change feed's channel ([`feed::channel`]).
+    channel: Arc<str>,
+    /// Notification payloads sent with this transaction's `COMMIT`.
+    notify: Vec<String>,
+    /// The payload the next single statement sends, outside a transaction.
+    staged: Option<String>,
 }
 
 impl PgConn {
@@ -102,6 +111,7 @@ impl PgConn {
 
 struct Manager {
     inner: PostgresConnectionManager<tls::Tls>,
+    channel: Arc<str>,
 }
 
 impl ManageConnection for Manager {
@@ -114,6 +124,9 @@ impl ManageConnection for Manager {
             statements: HashMap::new(),
             in_transaction: false,
             epoch: 0,
+            channel: Arc::clone(&self.channel),
+            notify: Vec::new(),
+            staged: None,
         })
     }
 
@@ -181,6 +194,7 @@ impl PostgresBackend {
         let tls = tls::connector(url, config.get_ssl_mode())?;
         let manager = Manager {
             inner: PostgresConnectionManager::new(config, tls),
+            channel: feed::channel(url.schema()).into(),
         };
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
         let statement = first.statement(SCHEMA_EXISTS)?;
@@ -272,6 +286,7 @@ impl PostgresBackend {
 
 /// Sends `BEGIN`; the returned guard rolls back when dropped uncommitted.
 fn begin(conn: &mut PgConn) -> Result<()> {
+    conn.notify.clear();
     conn.run(BEGIN)?;
     conn.in_transaction = true;
     Ok(())
@@ -285,12 +300,16 @@ struct Tx<'c> {
 
 impl Tx<'_> {
     fn finish(self, finish: Finish) -> Result<()> {
-        let sql = match finish {
-            Finish::Commit => COMMIT,
-            Finish::Rollback => ROLLBACK,
-        };
+        let notify = std::mem::take(&mut self.conn.notify);
         // On failure `in_transaction` stays set and Drop tries a rollback.
-        self.conn.run(sql)?;
+        match finish {
+            Finish::Commit if !notify.is_empty() => {
+                let sql = feed::notify_and_commit(&self.conn.channel, &notify)?;
+                self.conn.client.batch_execute(&sql)?;
+            }
+            Finish::Commit => drop(self.conn.run(COMMIT)?),
+            Finish::Rollback => drop(self.conn.run(ROLLBACK)?),
+        }
         self.conn.in_transaction = false;
         Ok(())
     }
@@ -318,6 +337,23 @@ impl Backend for PostgresBackend {
         BackendKind::Postgres
     }
 
+    fn transport(&self) -> Transport {
+        Transport::Notify
+    }
+
+    fn listen(
+        &self,
+        _instance: &str,
+        sink: Arc<dyn ChangeSink>,
+    ) -> Result<Option<Box<dyn Listening>>> {
+        let channel = feed::channel(&self.schema);
+        Ok(Some(Box::new(feed::listen(
+            self.pool.clone(),
+            channel,
+            sink,
+        )?)))
+    }
+
     fn read(&self, body: &mut Body<'_>) -> Result<()> {
         let mut attempt = 0;
         loop {
@@ -342,7 +378,9 @@ impl Backend for PostgresBackend {
     fn write_autocommit(&self, body: &mut Body<'_>) -> Result<()> {
         // Not retried: the statement may have reached the server.
         let mut conn = self.connection()?;
-        body(&PgSession::new(&mut conn, false)).map(drop)
+        let written = body(&PgSession::new(&mut conn, false)).map(drop);
+        conn.staged = None;
+        written
     }
 
     fn migration_status(&self) -> Result<Vec<MigrationStatus>> {

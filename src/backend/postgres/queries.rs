@@ -45,6 +45,14 @@ statements! {
          ORDER BY created_at DESC, id DESC LIMIT $3"
     );
     DELETE_FILE = "DELETE FROM file_metadata WHERE id = $1";
+    /// The single-statement writes, each also notifying the change feed's
+    /// channel (the last two parameters: channel, payload) when it wrote a row.
+    INSERT_FILE_NOTIFYING = concat!(
+        "WITH w AS (INSERT INTO file_metadata (", file_columns!(), ") VALUES ($1, $2, $3, $4, $5) ",
+        "RETURNING 1) SELECT pg_notify($6, $7) FROM w"
+    );
+    DELETE_FILE_NOTIFYING =
+        "WITH w AS (DELETE FROM file_metadata WHERE id = $1 RETURNING 1) SELECT pg_notify($2, $3) FROM w";
 
     INSERT_CONVERSATION =
         "INSERT INTO conversations (id, title, created_at, updated_at, version, archived_at, metadata, \
@@ -109,6 +117,12 @@ statements! {
     );
     ADJUST_COUNT = "UPDATE conversations SET message_count = message_count + $2 WHERE id = $1";
     DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1";
+    DELETE_CONVERSATION_NOTIFYING =
+        "WITH w AS (DELETE FROM conversations WHERE id = $1 RETURNING 1) SELECT pg_notify($2, $3) FROM w";
+    INSERT_CONVERSATION_NOTIFYING =
+        "WITH w AS (INSERT INTO conversations (id, title, created_at, updated_at, version, archived_at, \
+         metadata, search_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING 1) \
+         SELECT pg_notify($9, $10) FROM w";
     BY_UPDATED_FIRST = list_conversations!("updated_at", "FALSE", "", "$1");
     BY_UPDATED_AFTER = list_conversations!("updated_at", "FALSE", " AND (updated_at, id) < ($1, $2)", "$3");
     BY_CREATED_FIRST = list_conversations!("created_at", "FALSE", "", "$1");

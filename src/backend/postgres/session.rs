@@ -23,8 +23,8 @@ use crate::backend::{
 };
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts, FileId,
-    FileMetadata, Message, MessageEdit, MessageId,
+    ChangeBatch, Conversation, ConversationId, ConversationOrder, ConversationSummary, Counts,
+    FileId, FileMetadata, Message, MessageEdit, MessageId, PendingChange,
 };
 use crate::search::tokenize::index_tokens;
 
@@ -86,6 +86,27 @@ impl<'c> PgSession<'c> {
         conn.client.execute(&statement, params).map_err(on_error)
     }
 
+    /// Runs a statement that writes by itself: as `sql[0]`, or outside a
+    /// transaction with a staged change as `sql[1]`, which also notifies
+    /// the change feed's channel when it writes a row (one statement, one
+    /// round trip, notified only if committed).
+    fn single(
+        &self,
+        sql: [&'static str; 2],
+        params: Params<'_>,
+        on_error: impl FnOnce(postgres::Error) -> Error,
+    ) -> Result<u64> {
+        let staged = self.conn.borrow_mut().staged.take();
+        let Some(payload) = staged else {
+            return self.execute_or(sql[0], params, on_error);
+        };
+        let channel = self.conn.borrow().channel.to_string();
+        let mut all = params.to_vec();
+        all.push(&channel);
+        all.push(&payload);
+        self.execute_or(sql[1], &all, on_error)
+    }
+
     /// Runs `f` on one consistent snapshot.
     fn snapshot<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         if self.in_transaction.get() {
@@ -107,8 +128,8 @@ fn conversation_id_at(row: &Row) -> Result<ConversationId> {
 
 impl Session for PgSession<'_> {
     fn insert_file(&self, f: &FileMetadata) -> Result<()> {
-        self.execute_or(
-            INSERT_FILE,
+        self.single(
+            [INSERT_FILE, INSERT_FILE_NOTIFYING],
             &[
                 f.id.as_uuid(),
                 &f.filename,
@@ -137,12 +158,17 @@ impl Session for PgSession<'_> {
     }
 
     fn delete_file(&self, id: FileId) -> Result<bool> {
-        Ok(self.execute(DELETE_FILE, &[id.as_uuid()])? > 0)
+        let deleted = self.single(
+            [DELETE_FILE, DELETE_FILE_NOTIFYING],
+            &[id.as_uuid()],
+            Error::from,
+        )?;
+        Ok(deleted > 0)
     }
 
     fn insert_conversation(&self, c: &Conversation) -> Result<()> {
-        self.execute_or(
-            INSERT_CONVERSATION,
+        self.single(
+            [INSERT_CONVERSATION, INSERT_CONVERSATION_NOTIFYING],
             &[
                 c.id.as_uuid(),
                 &c.title,
@@ -420,7 +446,29 @@ impl Session for PgSession<'_> {
     }
 
     fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
-        Ok(self.execute(DELETE_CONVERSATION, &[id.as_uuid()])? > 0)
+        let deleted = self.single(
+            [DELETE_CONVERSATION, DELETE_CONVERSATION_NOTIFYING],
+            &[id.as_uuid()],
+            Error::from,
+        )?;
+        Ok(deleted > 0)
+    }
+
+    fn stage_single(&self, change: &PendingChange) {
+        if !self.in_transaction.get() {
+            let mut payload = String::new();
+            change.encode_into(&mut payload);
+            self.conn.borrow_mut().staged = Some(payload);
+        }
+    }
+
+    fn publish(&self, _instance: &str, batch: &ChangeBatch) -> Result<Option<u64>> {
+        // Outside a transaction the one statement notified already.
+        if self.in_transaction.get() {
+            let payloads = super::feed::payloads(batch);
+            self.conn.borrow_mut().notify.extend(payloads);
+        }
+        Ok(None)
     }
 
     fn counts(&self) -> Result<Counts> {

@@ -183,7 +183,8 @@ fn data_version(conn: &Connection) -> Result<i64> {
 }
 
 fn run(conn: &Connection, instance: &str, sink: &dyn ChangeSink, stop: &AtomicBool) {
-    let mut seen = data_version(conn).ok();
+    // None: the first look reads the log, whatever committed before it.
+    let mut seen = None;
     let mut renew_at = Instant::now() + RENEW_EVERY;
     while !stop.load(Ordering::SeqCst) {
         thread::park_timeout(POLL_EVERY);
