@@ -1,4 +1,4 @@
-//! Workloads W1–W7 on every backend, each beside a hand-written baseline
+//! Workloads W1–W9 on every backend (and W2 with the change feed in use), each beside a hand-written baseline
 //! doing the same work, in the same group so the ratio comes from one run.
 //!
 //! ```text
@@ -25,6 +25,8 @@ mod common;
 
 #[path = "workloads/bulk_import.rs"]
 mod bulk_import;
+#[path = "workloads/feed.rs"]
+mod feed;
 #[path = "workloads/files_and_threads.rs"]
 mod files_and_threads;
 #[path = "workloads/message_writes.rs"]
@@ -420,6 +422,7 @@ fn main() {
     message_writes::w8_edit_message(&mut c, &mut b, 100);
     message_writes::w8_edit_message(&mut c, &mut b, 10_000);
     message_writes::w9_stream_reply(&mut c, &mut b);
+    feed::w2_with_feed(&mut c, &mut b);
     #[cfg(feature = "encryption")]
     open::open_and_first_query(&mut c);
     c.final_summary();

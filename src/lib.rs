@@ -79,11 +79,11 @@
 //!
 //! | layer | modules | holds |
 //! |---|---|---|
-//! | L0 | `error`, `limits`, `model`, `config` | plain data: errors, limits, records, inputs, pages, reports, migration plans, URLs and settings |
+//! | L0 | `error`, `limits`, `model`, `config` | plain data: errors, limits, records, inputs, pages, reports, migration plans, change events, URLs and settings |
 //! | L1 | `migrate`, `search` | the migration planner (embedded scripts, dialects, history checks) and search's planning (the tokenizer, the query language, the match check); no store, no connection |
-//! | L2 | `backend` | the `Backend`/`Session` seam and the memory, SQLite and PostgreSQL backends |
-//! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles |
-//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching`, `encryption` | capabilities, each adding its own `impl Store` block |
+//! | L2 | `backend` | the `Backend`/`Session` seam (with the change feed's transports) and the memory, SQLite and PostgreSQL backends |
+//! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles, the write path that records and delivers changes |
+//! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching`, `feed`, `encryption` | capabilities, each adding its own `impl Store` block |
 #![warn(missing_docs)]
 // One `unsafe` block in the crate: keying an SQLCipher connection.
 #![deny(unsafe_code)]

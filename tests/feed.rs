@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use silmari_store::limits::MAX_CHANGES_PER_TRANSACTION;
 use silmari_store::prelude::*;
-use silmari_store::{Change, ChangeEntity, ChangeKind, Subscription};
-
-/// The bound for a change by another process.
-const ACROSS_PROCESSES: Duration = Duration::from_millis(250);
-
-fn next_within(feed: &Subscription, within: Duration) -> Change {
-    match feed.recv_timeout(within) {
-        Some(FeedEvent::Change(change)) => change,
-        other => panic!("expected a change within {within:?}, got {other:?}"),
-    }
-}
 
 #[test]
 fn a_store_that_is_gone_ends_its_subscriptions() {
@@ -107,7 +94,23 @@ fn changes_since_forgets_what_came_while_nobody_listened() {
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::time::Instant;
+
+    use silmari_store::{Change, ChangeEntity, ChangeKind, Subscription};
+
     use super::*;
+
+    /// The bound for a change by another process.
+    const ACROSS_PROCESSES: Duration = Duration::from_millis(250);
+
+    fn next_within(feed: &Subscription, within: Duration) -> Change {
+        match feed.recv_timeout(within) {
+            Some(FeedEvent::Change(change)) => change,
+            other => panic!("expected a change within {within:?}, got {other:?}"),
+        }
+    }
 
     fn url(path: &Path) -> String {
         format!("sqlite:///{}", path.display())

@@ -226,7 +226,8 @@ fn migrations_can_wait_until_asked() {
             (2, "conversation_message_count"),
             (3, "conversation_version"),
             (4, "branches_archive_metadata"),
-            (5, "search")
+            (5, "search"),
+            (6, "change_feed")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));

@@ -192,7 +192,8 @@ mod tests {
                 (2, Direction::Up),
                 (3, Direction::Up),
                 (4, Direction::Up),
-                (5, Direction::Up)
+                (5, Direction::Up),
+                (6, Direction::Up)
             ]
         );
         assert!(none[0].sql.contains("CREATE TABLE"));
@@ -214,6 +215,7 @@ mod tests {
         assert_eq!(
             versions,
             [
+                (6, Direction::Down),
                 (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
@@ -221,7 +223,7 @@ mod tests {
                 (1, Direction::Down)
             ]
         );
-        assert!(down[4].sql.contains("DROP TABLE"));
+        assert!(down[5].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::subscription::{Slot, Slots, Subscription};
 use crate::backend::feed::{ChangeSink, Listening, LogRow};
+use crate::error::Result;
 use crate::limits::KEPT_EVENTS;
 use crate::model::{Change, ChangeBatch, FeedEvent};
 
@@ -70,8 +71,8 @@ impl Hub {
     pub(crate) fn subscribe(
         self: &Arc<Self>,
         capacity: usize,
-        start: impl FnOnce(&Arc<Hub>) -> crate::Result<Option<Box<dyn Listening>>>,
-    ) -> crate::Result<Subscription> {
+        start: impl FnOnce(&Arc<Hub>) -> Result<Option<Box<dyn Listening>>>,
+    ) -> Result<Subscription> {
         let slot = Arc::new(Slot::new(capacity));
         let first = self.subscribers.fetch_add(1, Ordering::SeqCst) == 0;
         if first {

@@ -76,13 +76,14 @@ fn up_down_up_returns_to_the_same_schema() {
             .unwrap();
         let before = store.conversations().get(c.id).unwrap().unwrap().version;
 
-        let reverted = store.migrations().down(4).unwrap();
+        let reverted = store.migrations().down(5).unwrap();
         assert_eq!(
             reverted
                 .iter()
                 .map(|s| (s.version, s.direction))
                 .collect::<Vec<_>>(),
             [
+                (6, Direction::Down),
                 (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
@@ -97,7 +98,7 @@ fn up_down_up_returns_to_the_same_schema() {
         }
 
         let applied_again = store.migrations().up().unwrap();
-        assert_eq!(applied_again.len(), 4);
+        assert_eq!(applied_again.len(), 5);
         assert_eq!(applied(&store), common::versions());
         assert_eq!(db.schema(), fresh, "up → down → up equals a fresh schema");
         // The data survived, and V2 recounted the messages.
@@ -134,6 +135,7 @@ fn down_to_zero_leaves_only_the_history_table() {
         assert_eq!(
             steps,
             [
+                (6, Direction::Down),
                 (5, Direction::Down),
                 (4, Direction::Down),
                 (3, Direction::Down),
@@ -141,7 +143,7 @@ fn down_to_zero_leaves_only_the_history_table() {
                 (1, Direction::Down)
             ]
         );
-        assert!(plan[4].sql.contains("DROP TABLE"));
+        assert!(plan[5].sql.contains("DROP TABLE"));
         assert_eq!(
             applied(&store),
             common::versions(),

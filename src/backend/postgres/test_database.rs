@@ -35,6 +35,9 @@ impl TestDatabase {
             statements: Default::default(),
             in_transaction: false,
             epoch: 0,
+            channel: super::feed::channel("public").into(),
+            notify: Vec::new(),
+            staged: None,
         };
         Some(TestDatabase { server, name, conn })
     }
