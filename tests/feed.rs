@@ -254,6 +254,60 @@ mod sqlite {
     }
 
     #[test]
+    fn the_admin_tool_watches_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watched.db");
+        let store = Store::open(&url(&path)).unwrap();
+        let mut watch = std::process::Command::new(common::admin_tool())
+            .args(["--url", &url(&path), "watch", "--count", "3"])
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It says so once it is subscribed.
+        let mut ready = String::new();
+        BufReader::new(watch.stderr.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert!(ready.starts_with("watching"), "{ready}");
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("seen"))
+            .unwrap();
+        let m = store
+            .conversations()
+            .append_message(c.id, NewMessage::new(Role::User, "hi"))
+            .unwrap();
+        let out = watch.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let summary: Vec<(&str, &str, String)> = events
+            .iter()
+            .map(|e| {
+                assert_eq!(e["type"], "change");
+                (
+                    e["entity"].as_str().unwrap(),
+                    e["kind"].as_str().unwrap(),
+                    e["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("conversation", "created", c.id.to_string()),
+                ("conversation", "changed", c.id.to_string()),
+                ("message", "created", m.id.to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn writers_log_only_while_another_store_listens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");

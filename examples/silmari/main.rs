@@ -103,6 +103,13 @@ enum Command {
     },
     /// Copy the live SQLite database to a new file (online backup).
     Backup { path: PathBuf },
+    /// Print every change other processes (or app instances) commit, one
+    /// JSON object per line, until interrupted or `--count` events.
+    Watch {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Print the health report.
     Check {
         /// As JSON.
@@ -357,6 +364,20 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
                 progress.update(p)
             })?;
             progress.done(&report);
+            Ok(())
+        }
+        Command::Watch { count } => {
+            let store = cli.keys.open(&cli.url)?;
+            let feed = store.subscribe()?;
+            eprintln!("watching {} (interrupt to stop)", store.location());
+            let mut out = std::io::stdout().lock();
+            for _ in 0..count.unwrap_or(u64::MAX) {
+                let Some(event) = feed.recv() else { break };
+                let line = serde_json::to_string(&event).map_err(std::io::Error::other);
+                line.and_then(|line| writeln!(out, "{line}"))
+                    .and_then(|()| out.flush())
+                    .map_err(browse::stdout)?;
+            }
             Ok(())
         }
         Command::Backup { path } => {

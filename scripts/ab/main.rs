@@ -4,8 +4,9 @@
 //! that a shared machine's noise falls on both alike. Prints each side's
 //! median time per call and the median of the per-round ratios new/old.
 //!
-//! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W2,
-//! one append, and W5, one transaction of 1,000 messages), KINDS (default "memory sqlite", add
+//! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W1,
+//! one conversation created, W2, one append, W5, one transaction of 1,000
+//! messages, and W6, one file created and read), KINDS (default "memory sqlite", add
 //! "postgres" with AB_PG_old and AB_PG_new naming one database each),
 //! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
 //! seconds instead, e.g. under a profiler).
@@ -67,6 +68,25 @@ macro_rules! side {
                     .expect("conversations");
                 let appended = store.conversations().create(NewConversation::titled("W2")).expect("create").id;
                 Side { store, conversation: c.id, appended, content, _dir: dir }
+            }
+
+            pub fn w1(s: &Side) -> usize {
+                s.store.conversations().create(NewConversation::titled("A new chapter")).expect("create");
+                1
+            }
+
+            pub fn w6(s: &Side) -> usize {
+                let file = s
+                    .store
+                    .files()
+                    .create(NewFile {
+                        filename: "chapter-1-notes.md".into(),
+                        content_type: "text/markdown".into(),
+                        size: 2048,
+                        ..Default::default()
+                    })
+                    .expect("create");
+                s.store.files().get(file.id).expect("get").map_or(0, |_| 1)
             }
 
             pub fn w2(s: &Side) -> usize {
@@ -149,7 +169,8 @@ fn main() {
         for name in workloads.split_whitespace() {
             let iters = match (name, kind) {
                 ("W5", _) => 1,
-                ("W2", "postgres") => 20,
+                ("W1" | "W2" | "W6", "postgres") => 20,
+                ("W1" | "W6", _) => 100,
                 ("W2", _) => 100,
                 ("W3", "memory") => 500,
                 ("W4", "memory") => 2000,
@@ -159,11 +180,13 @@ fn main() {
                 _ => 50,
             };
             let (old_w, new_w): (fn(&old::Side) -> usize, fn(&new::Side) -> usize) = match name {
+                "W1" => (old::w1, new::w1),
                 "W2" => (old::w2, new::w2),
                 "W3" => (old::w3, new::w3),
                 "W4" => (old::w4, new::w4),
                 "W5" => (old::w5, new::w5),
-                _ => panic!("WORKLOADS holds W2, W3, W4, W5"),
+                "W6" => (old::w6, new::w6),
+                _ => panic!("WORKLOADS holds W1, W2, W3, W4, W5, W6"),
             };
             let run_old = || time(iters, || old_w(&o));
             let run_new = || time(iters, || new_w(&n));

@@ -14,11 +14,16 @@ use crate::error::Result;
 use crate::limits::KEPT_EVENTS;
 use crate::model::{Change, ChangeBatch, FeedEvent};
 
+/// The log cursor of a hub whose listener has not started.
+const NOT_LISTENING: u64 = u64::MAX;
+
 pub(crate) struct Hub {
     state: Mutex<State>,
     /// Live subscriptions: writers record and deliver only while there are.
     subscribers: AtomicUsize,
-    /// The last change log row delivered or written by this store.
+    /// The last change log row delivered or written by this store;
+    /// [`NOT_LISTENING`] while no listener reads the log (no row is then
+    /// read or delivered, however old).
     log_cursor: AtomicU64,
     /// This store's id in the change log.
     pub(crate) instance: String,
@@ -50,7 +55,7 @@ impl Hub {
                 closed: false,
             }),
             subscribers: AtomicUsize::new(0),
-            log_cursor: AtomicU64::new(0),
+            log_cursor: AtomicU64::new(NOT_LISTENING),
             instance: Uuid::now_v7().simple().to_string(),
         }
     }
@@ -103,6 +108,7 @@ impl Hub {
             self.subscribers.store(0, Ordering::SeqCst);
             // Changes from now on are not recorded.
             state.skip_a_seq();
+            self.log_cursor.store(NOT_LISTENING, Ordering::SeqCst);
             state.listener.take()
         } else {
             self.subscribers.store(left, Ordering::SeqCst);
