@@ -405,5 +405,19 @@ mod sqlite {
             1,
             "only the row within the retention is kept"
         );
+        // A listener that could not renew in time (its process stopped,
+        // the laptop slept): writers stopped logging for it meanwhile, so
+        // its next renewal sends a resync.
+        conn.execute("UPDATE change_listeners SET expires_at = 0", [])
+            .unwrap();
+        let mut events = Vec::new();
+        while let Some(event) = feed.recv_timeout(Duration::from_secs(15)) {
+            events.push(event);
+            if events.last() == Some(&FeedEvent::Resync) {
+                break;
+            }
+        }
+        assert_eq!(events.last(), Some(&FeedEvent::Resync), "{events:?}");
+        assert_eq!(count(&path, "change_listeners"), 1, "registered again");
     }
 }

@@ -12,7 +12,7 @@ use super::subscription::{Slot, Slots, Subscription};
 use crate::backend::feed::{ChangeSink, Listening, LogRow};
 use crate::error::Result;
 use crate::limits::KEPT_EVENTS;
-use crate::model::{Change, ChangeBatch, FeedEvent};
+use crate::model::{Change, ChangeBatch};
 
 /// The log cursor of a hub whose listener has not started.
 const NOT_LISTENING: u64 = u64::MAX;
@@ -152,22 +152,22 @@ impl State {
             return;
         }
         match batch {
-            ChangeBatch::Changes(changes) => {
-                for pending in changes {
-                    let seq = self.next_seq;
+            ChangeBatch::Changes(pending) => {
+                let mut changes = Vec::with_capacity(pending.len());
+                for pending in pending {
+                    let change = pending.numbered(self.next_seq);
                     self.next_seq += 1;
-                    let change = pending.numbered(seq);
                     if self.kept.len() == KEPT_EVENTS {
                         self.kept.pop_front();
                     }
                     self.kept.push_back(change.clone());
-                    self.slots
-                        .each(|slot| slot.push(FeedEvent::Change(change.clone()), Some(seq)));
+                    changes.push(change);
                 }
+                self.slots.each(|slot| slot.push_changes(&changes));
             }
             ChangeBatch::Resync => {
                 self.skip_a_seq();
-                self.slots.each(|slot| slot.push(FeedEvent::Resync, None));
+                self.slots.each(Slot::push_resync);
             }
         }
     }

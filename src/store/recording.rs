@@ -24,11 +24,16 @@ use crate::model::{
 #[derive(Default)]
 pub(crate) struct Recorder {
     changes: RefCell<Vec<PendingChange>>,
+    /// Where each record's change is, once there are more than
+    /// [`SCANNED`] (fewer are found by a scan, with no allocation).
     index: RefCell<HashMap<(ChangeEntity, Uuid), usize>>,
     overflow: Cell<bool>,
     /// Conversations of messages seen, for a deleted message's event.
     conversation_of: RefCell<HashMap<MessageId, ConversationId>>,
 }
+
+/// Changes of a transaction found by a scan rather than an index.
+const SCANNED: usize = 32;
 
 impl Recorder {
     fn note(
@@ -43,18 +48,35 @@ impl Recorder {
         }
         let mut changes = self.changes.borrow_mut();
         let mut index = self.index.borrow_mut();
-        if let Some(&at) = index.get(&(entity, id)) {
+        let found = if changes.len() <= SCANNED {
+            changes
+                .iter()
+                .position(|c| c.entity == entity && c.id == id)
+        } else {
+            index.get(&(entity, id)).copied()
+        };
+        if let Some(at) = found {
             let earlier = &mut changes[at];
             earlier.kind = earlier.kind.then(kind);
             return;
         }
         if changes.len() == MAX_CHANGES_PER_TRANSACTION {
             self.overflow.set(true);
-            changes.clear();
-            index.clear();
+            *changes = Vec::new();
+            *index = HashMap::new();
             return;
         }
-        index.insert((entity, id), changes.len());
+        if changes.len() == SCANNED {
+            index.extend(
+                changes
+                    .iter()
+                    .enumerate()
+                    .map(|(at, c)| ((c.entity, c.id), at)),
+            );
+        }
+        if changes.len() >= SCANNED {
+            index.insert((entity, id), changes.len());
+        }
         changes.push(PendingChange {
             entity,
             id,
@@ -77,7 +99,6 @@ impl Recorder {
     }
 
     fn message(&self, id: MessageId, conversation: ConversationId, kind: ChangeKind) {
-        self.conversation_of.borrow_mut().insert(id, conversation);
         self.note(
             ChangeEntity::Message,
             *id.as_uuid(),
@@ -91,6 +112,15 @@ impl Recorder {
         for node in nodes {
             known.insert(node.id, node.conversation_id);
         }
+    }
+
+    /// The conversation of message `id`, if this transaction wrote it.
+    fn recorded_conversation_of(&self, id: MessageId) -> Option<ConversationId> {
+        let changes = self.changes.borrow();
+        changes
+            .iter()
+            .find(|c| c.entity == ChangeEntity::Message && c.id == *id.as_uuid())
+            .and_then(|c| c.conversation_id)
     }
 
     /// Whether nothing was written.
@@ -347,6 +377,7 @@ impl Session for Recording<'_> {
 
     fn delete_message(&self, id: MessageId) -> Result<()> {
         let known = self.recorder.conversation_of.borrow().get(&id).copied();
+        let known = known.or_else(|| self.recorder.recorded_conversation_of(id));
         let conversation = match known {
             Some(conversation) => Some(conversation),
             None => self.inner.node(id)?.map(|n| n.conversation_id),

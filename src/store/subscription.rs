@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::hub::Hub;
-use crate::model::FeedEvent;
+use crate::model::{Change, FeedEvent};
 
 /// Events a subscriber holds unread before it is [lagged](FeedEvent::Lagged),
 /// unless it asked for another bound.
@@ -50,24 +50,40 @@ impl Slot {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `event` (with `seq` for a change), or notes it missed when the
-    /// queue is full or the subscriber has not read its `Lagged` yet. Never
-    /// blocks on the subscriber.
-    pub(super) fn push(&self, event: FeedEvent, seq: Option<u64>) {
+    /// Queues one transaction's changes, or notes them missed when the
+    /// queue is full or the subscriber has not read its `Lagged` yet; one
+    /// wake-up for them all. Never blocks on the subscriber.
+    pub(super) fn push_changes(&self, changes: &[Change]) {
+        let mut queue = self.lock();
+        if queue.closed {
+            return;
+        }
+        let mut queued = false;
+        for change in changes {
+            if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
+                queue.missed_from.get_or_insert(change.seq);
+            } else {
+                queue.events.push_back(FeedEvent::Change(change.clone()));
+                queued = true;
+            }
+        }
+        drop(queue);
+        if queued {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Queues a resync (noted, when the queue is full, for after `Lagged`).
+    pub(super) fn push_resync(&self) {
         let mut queue = self.lock();
         if queue.closed {
             return;
         }
         if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
-            match seq {
-                Some(seq) => {
-                    queue.missed_from.get_or_insert(seq);
-                }
-                None => queue.resync_missed = true,
-            }
+            queue.resync_missed = true;
             return;
         }
-        queue.events.push_back(event);
+        queue.events.push_back(FeedEvent::Resync);
         drop(queue);
         self.ready.notify_one();
     }

@@ -44,8 +44,11 @@ const REGISTER: &str =
     "INSERT OR REPLACE INTO change_listeners (instance, expires_at) VALUES (?1, ?2)";
 const FORGET_EXPIRED: &str = "DELETE FROM change_listeners WHERE expires_at <= ?1";
 const UNREGISTER: &str = "DELETE FROM change_listeners WHERE instance = ?1";
+/// The oldest rows past the retention, never the newest (whose `seq` the
+/// next row's follows).
 const TRIM: &str = "DELETE FROM change_log WHERE seq IN \
-     (SELECT seq FROM change_log WHERE committed_at < ?1 ORDER BY seq LIMIT ?2)";
+     (SELECT seq FROM change_log WHERE committed_at < ?1 \
+      AND seq < (SELECT MAX(seq) FROM change_log) ORDER BY seq LIMIT ?2)";
 
 fn micros_after(wait: Duration) -> i64 {
     let wait = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
@@ -193,13 +196,8 @@ fn run(conn: &Connection, instance: &str, sink: &dyn ChangeSink, stop: &AtomicBo
         }
         match data_version(conn) {
             Ok(version) if Some(version) == seen => {}
-            Ok(version) => match log_since(conn, sink.log_cursor()) {
-                Ok(rows) => {
-                    seen = Some(version);
-                    if !rows.is_empty() {
-                        sink.deliver_log(rows);
-                    }
-                }
+            Ok(version) => match read_log(conn, sink) {
+                Ok(()) => seen = Some(version),
                 Err(e) => log::warn!("change feed: reading the log failed: {e}"),
             },
             Err(e) => log::warn!("change feed: reading data_version failed: {e}"),
@@ -217,6 +215,23 @@ fn run(conn: &Connection, instance: &str, sink: &dyn ChangeSink, stop: &AtomicBo
     {
         log::warn!("change feed: unregistering the listener failed: {e}");
     }
+}
+
+/// Delivers the log's new rows; a log that went back (a snapshot of the
+/// file restored) is a resync, read on from its end.
+fn read_log(conn: &Connection, sink: &dyn ChangeSink) -> Result<()> {
+    let rows = log_since(conn, sink.log_cursor())?;
+    if !rows.is_empty() {
+        sink.deliver_log(rows);
+        return Ok(());
+    }
+    let last: i64 = conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))?;
+    let last = u64::try_from(last).unwrap_or(0);
+    if last < sink.log_cursor() {
+        sink.log_starts_at(last);
+        sink.deliver(ChangeBatch::Resync);
+    }
+    Ok(())
 }
 
 /// Renews the listener's row (a resync when it had expired: writers may
