@@ -21,6 +21,8 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Live subscriptions: writers record and deliver only while there are.
     subscribers: AtomicUsize,
+    /// Held while a subscriber is added or removed.
+    membership: Mutex<()>,
     /// The last change log row delivered or written by this store;
     /// [`NOT_LISTENING`] while no listener reads the log (no row is then
     /// read or delivered, however old).
@@ -55,6 +57,7 @@ impl Hub {
                 closed: false,
             }),
             subscribers: AtomicUsize::new(0),
+            membership: Mutex::new(()),
             log_cursor: AtomicU64::new(NOT_LISTENING),
             instance: Uuid::now_v7().simple().to_string(),
         }
@@ -71,26 +74,30 @@ impl Hub {
     }
 
     /// Adds a subscriber with a queue of `capacity`; `start` runs for the
-    /// first one (it starts the backend's listener) and undoes the count
-    /// when it fails.
+    /// first one, before it counts (it starts the backend's listener).
     pub(crate) fn subscribe(
         self: &Arc<Self>,
         capacity: usize,
         start: impl FnOnce(&Arc<Hub>) -> Result<Option<Box<dyn Listening>>>,
     ) -> Result<Subscription> {
+        // One subscribe or unsubscribe at a time: the first subscriber's
+        // listener runs before any writer sees a subscriber.
+        let _membership = self
+            .membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let slot = Arc::new(Slot::new(capacity));
-        let first = self.subscribers.fetch_add(1, Ordering::SeqCst) == 0;
-        if first {
-            match start(self) {
-                Ok(listener) => self.lock().listener = listener,
-                Err(e) => {
-                    self.subscribers.fetch_sub(1, Ordering::SeqCst);
-                    return Err(e);
-                }
-            }
-        }
+        let listener = if self.has_subscribers() {
+            None
+        } else {
+            start(self)?
+        };
         let mut state = self.lock();
+        if listener.is_some() {
+            state.listener = listener;
+        }
         state.slots.add(&slot);
+        self.subscribers.store(state.slots.len(), Ordering::SeqCst);
         let started_after = state.next_seq - 1;
         drop(state);
         Ok(Subscription {
@@ -102,16 +109,19 @@ impl Hub {
 
     /// Removes a dropped subscriber; the last one stops the listener.
     pub(super) fn unsubscribe(&self, slot: &Arc<Slot>) {
+        let _membership = self
+            .membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut state = self.lock();
         let left = state.slots.remove(slot);
+        self.subscribers.store(left, Ordering::SeqCst);
         let listener = if left == 0 {
-            self.subscribers.store(0, Ordering::SeqCst);
             // Changes from now on are not recorded.
             state.skip_a_seq();
             self.log_cursor.store(NOT_LISTENING, Ordering::SeqCst);
             state.listener.take()
         } else {
-            self.subscribers.store(left, Ordering::SeqCst);
             None
         };
         drop(state);

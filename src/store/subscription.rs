@@ -211,6 +211,11 @@ impl Slots {
         self.0.len()
     }
 
+    /// How many there are.
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Every live slot.
     pub(super) fn each(&self, mut f: impl FnMut(&Slot)) {
         for slot in self.0.iter().filter_map(Weak::upgrade) {

@@ -15,10 +15,11 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 use r2d2::{Pool, PooledConnection};
 
+use super::session::{Params, PgSession};
 use super::{Manager, PgConn};
 use crate::backend::feed::{ChangeSink, Listening};
 use crate::error::{Error, Result};
-use crate::model::ChangeBatch;
+use crate::model::{ChangeBatch, PendingChange};
 
 /// The longest payload sent in one notification (PostgreSQL's limit is
 /// 8000 bytes).
@@ -67,6 +68,46 @@ pub(super) fn notify_and_commit(channel: &str, payloads: &[String]) -> Result<St
     }
     sql.push_str("COMMIT");
     Ok(sql)
+}
+
+impl PgSession<'_> {
+    /// Runs a statement that writes by itself: as `sql[0]`, or outside a
+    /// transaction with a staged change as `sql[1]`, which also notifies
+    /// the change feed's channel when it writes a row (one statement, one
+    /// round trip, notified only if committed).
+    pub(super) fn single(
+        &self,
+        sql: [&'static str; 2],
+        params: Params<'_>,
+        on_error: impl FnOnce(postgres::Error) -> Error,
+    ) -> Result<u64> {
+        let staged = self.conn.borrow_mut().staged.take();
+        let Some(payload) = staged else {
+            return self.execute_or(sql[0], params, on_error);
+        };
+        let channel = self.conn.borrow().channel.to_string();
+        let mut all = params.to_vec();
+        all.push(&channel);
+        all.push(&payload);
+        self.execute_or(sql[1], &all, on_error)
+    }
+
+    /// Stages `change` for the next single statement, outside a transaction.
+    pub(super) fn stage(&self, change: &PendingChange) {
+        if !self.in_transaction.get() {
+            let mut payload = String::new();
+            change.encode_into(&mut payload);
+            self.conn.borrow_mut().staged = Some(payload);
+        }
+    }
+
+    /// Sends `batch` with the transaction's `COMMIT` (outside a
+    /// transaction the one statement notified already).
+    pub(super) fn notify_at_commit(&self, batch: &ChangeBatch) {
+        if self.in_transaction.get() {
+            self.conn.borrow_mut().notify.extend(payloads(batch));
+        }
+    }
 }
 
 /// A running listener thread; stops (with `UNLISTEN`) when dropped.

@@ -29,12 +29,12 @@ use crate::model::{
 use crate::search::tokenize::index_tokens;
 
 pub(super) struct PgSession<'c> {
-    conn: RefCell<&'c mut PgConn>,
+    pub(super) conn: RefCell<&'c mut PgConn>,
     /// Inside a transaction already: multi-statement reads need no snapshot of their own.
-    in_transaction: Cell<bool>,
+    pub(super) in_transaction: Cell<bool>,
 }
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 impl<'c> PgSession<'c> {
     pub(super) fn new(conn: &'c mut PgConn, in_transaction: bool) -> Self {
@@ -75,7 +75,7 @@ impl<'c> PgSession<'c> {
     }
 
     /// Runs a statement, mapping its own error with `on_error`.
-    fn execute_or(
+    pub(super) fn execute_or(
         &self,
         sql: &'static str,
         params: Params<'_>,
@@ -84,27 +84,6 @@ impl<'c> PgSession<'c> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
         conn.client.execute(&statement, params).map_err(on_error)
-    }
-
-    /// Runs a statement that writes by itself: as `sql[0]`, or outside a
-    /// transaction with a staged change as `sql[1]`, which also notifies
-    /// the change feed's channel when it writes a row (one statement, one
-    /// round trip, notified only if committed).
-    fn single(
-        &self,
-        sql: [&'static str; 2],
-        params: Params<'_>,
-        on_error: impl FnOnce(postgres::Error) -> Error,
-    ) -> Result<u64> {
-        let staged = self.conn.borrow_mut().staged.take();
-        let Some(payload) = staged else {
-            return self.execute_or(sql[0], params, on_error);
-        };
-        let channel = self.conn.borrow().channel.to_string();
-        let mut all = params.to_vec();
-        all.push(&channel);
-        all.push(&payload);
-        self.execute_or(sql[1], &all, on_error)
     }
 
     /// Runs `f` on one consistent snapshot.
@@ -455,19 +434,11 @@ impl Session for PgSession<'_> {
     }
 
     fn stage_single(&self, change: &PendingChange) {
-        if !self.in_transaction.get() {
-            let mut payload = String::new();
-            change.encode_into(&mut payload);
-            self.conn.borrow_mut().staged = Some(payload);
-        }
+        self.stage(change);
     }
 
     fn publish(&self, _instance: &str, batch: &ChangeBatch) -> Result<Option<u64>> {
-        // Outside a transaction the one statement notified already.
-        if self.in_transaction.get() {
-            let payloads = super::feed::payloads(batch);
-            self.conn.borrow_mut().notify.extend(payloads);
-        }
+        self.notify_at_commit(batch);
         Ok(None)
     }
 
