@@ -68,7 +68,12 @@ impl Migrations<'_> {
         progress: &mut dyn FnMut(IndexProgress),
     ) -> Result<Vec<PlannedMigration>> {
         let backend = self.store.backend_ref()?;
-        let steps = backend.migrate(target)?;
+        let migrated = backend.migrate(target);
+        if migrated.as_ref().is_ok_and(|steps| !steps.is_empty()) {
+            // Down steps drop columns, tables, what the feed reads: reload.
+            self.store.announce_resync();
+        }
+        let steps = migrated?;
         backend.build_search_index(progress)?;
         Ok(steps)
     }
@@ -180,7 +185,13 @@ impl Migrations<'_> {
     /// that version's tables is refused with [`Error::InvalidInput`] on
     /// `snapshot` (the reason says what is wrong), leaving the live database
     /// untouched. A file that is not there is [`Error::Io`].
+    ///
+    /// Subscribers to this store's change feed get
+    /// [`FeedEvent::Resync`](crate::FeedEvent::Resync) (others, on the
+    /// same file, when their listener finds the change log gone back).
     pub fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
-        self.store.backend_ref()?.restore_snapshot(snapshot)
+        self.store.backend_ref()?.restore_snapshot(snapshot)?;
+        self.store.announce_resync();
+        Ok(())
     }
 }

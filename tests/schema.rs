@@ -38,6 +38,17 @@ fn sqlite_and_postgres_define_the_same_schema() {
         ]
     );
     sqlite.retain(|t, _| !t.starts_with("search_"));
+    // The change feed's tables are SQLite's alone: PostgreSQL carries
+    // changes with NOTIFY (migrations V6).
+    let feed_tables: Vec<String> = sqlite
+        .keys()
+        .filter(|t| t.starts_with("change_"))
+        .cloned()
+        .collect();
+    assert_eq!(feed_tables, ["change_listeners", "change_log"]);
+    assert_eq!(sqlite["change_log"].columns.len(), 4);
+    sqlite.retain(|t, _| !t.starts_with("change_"));
+    assert!(!postgres.keys().any(|t| t.starts_with("change_")));
     let search_columns = |schema: &mut common::schema::Schema| -> Vec<(String, String)> {
         let mut found = Vec::new();
         for (name, table) in schema.iter_mut() {

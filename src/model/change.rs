@@ -38,7 +38,8 @@ pub enum ChangeKind {
 
 impl ChangeKind {
     /// Which of two kinds for one record in one transaction is reported:
-    /// deleted over created over the archive state over changed.
+    /// deleted over created over the archive state over changed (but see
+    /// [`then`](Self::then)).
     fn rank(self) -> u8 {
         match self {
             ChangeKind::Changed => 0,
@@ -49,9 +50,12 @@ impl ChangeKind {
     }
 
     /// The kind reported for a record changed as `self`, then as `later`,
-    /// in one transaction.
+    /// in one transaction. Deleted, then created again (the same id): it is
+    /// there before and after, so changed.
     pub(crate) fn then(self, later: ChangeKind) -> ChangeKind {
-        if later.rank() >= self.rank() {
+        if self == ChangeKind::Deleted && later == ChangeKind::Created {
+            ChangeKind::Changed
+        } else if later.rank() >= self.rank() {
             later
         } else {
             self
@@ -63,7 +67,8 @@ impl ChangeKind {
 ///
 /// A transaction's changes arrive together, after it committed, one event
 /// per record it wrote (a record written twice is reported once, with the
-/// kind that says most: deleted, created, archived or unarchived, changed).
+/// kind that says most: deleted, created, archived or unarchived, changed;
+/// deleted and created again is changed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Position in this store's feed, in commit order: starts at 1 and goes
@@ -88,9 +93,10 @@ pub enum FeedEvent {
     /// A committed change.
     Change(Change),
     /// This subscriber fell behind and events from `missed_from` on were
-    /// dropped for it (the ones after arrive again). Catch up with
-    /// [`Store::changes_since`](crate::Store::changes_since)`(missed_from - 1)`,
-    /// or reload.
+    /// dropped for it; the ones after this event arrive again. Catch up with
+    /// [`Store::changes_since`](crate::Store::changes_since) from the last
+    /// `seq` handled (its answer includes changes that also arrive after
+    /// this event: skip a `seq` already handled), or reload.
     Lagged {
         /// The first `seq` this subscriber did not receive.
         missed_from: u64,
@@ -299,6 +305,7 @@ mod tests {
         assert_eq!(Changed.then(Archived), Archived);
         assert_eq!(Archived.then(Unarchived), Unarchived);
         assert_eq!(Created.then(Deleted), Deleted);
-        assert_eq!(Deleted.then(Created), Created.then(Deleted));
+        assert_eq!(Deleted.then(Created), Changed, "there before and after");
+        assert_eq!(Deleted.then(Changed), Deleted);
     }
 }

@@ -26,7 +26,8 @@ struct Queue {
     /// Set when the queue was full: the first `seq` dropped. Everything
     /// after is dropped too until the subscriber reads the `Lagged` event.
     missed_from: Option<u64>,
-    /// A resync dropped while full (or lagged): reported after `Lagged`.
+    /// A resync dropped while full (or lagged): reported as soon as the
+    /// queue is read, instead of `Lagged`; changes after it are dropped.
     resync_missed: bool,
     closed: bool,
 }
@@ -60,7 +61,9 @@ impl Slot {
         }
         let mut queued = false;
         for change in changes {
-            if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
+            if queue.resync_missed {
+                // A reload is due, which covers this change too.
+            } else if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
                 queue.missed_from.get_or_insert(change.seq);
             } else {
                 queue.events.push_back(FeedEvent::Change(change.clone()));
@@ -69,11 +72,14 @@ impl Slot {
         }
         drop(queue);
         if queued {
-            self.ready.notify_one();
+            // Every receiver: a subscription may be shared by threads.
+            self.ready.notify_all();
         }
     }
 
-    /// Queues a resync (noted, when the queue is full, for after `Lagged`).
+    /// Queues a resync; when the queue is full (or lagged), one is noted
+    /// instead, reported once what is queued is read, in place of `Lagged`
+    /// and of every change after it (a reload covers them).
     pub(super) fn push_resync(&self) {
         let mut queue = self.lock();
         if queue.closed {
@@ -85,7 +91,7 @@ impl Slot {
         }
         queue.events.push_back(FeedEvent::Resync);
         drop(queue);
-        self.ready.notify_one();
+        self.ready.notify_all();
     }
 
     /// No more events: the store is gone.
@@ -98,13 +104,14 @@ impl Slot {
         if let Some(event) = queue.events.pop_front() {
             return Some(event);
         }
-        if let Some(missed_from) = queue.missed_from.take() {
-            return Some(FeedEvent::Lagged { missed_from });
-        }
         if std::mem::take(&mut queue.resync_missed) {
+            queue.missed_from = None;
             return Some(FeedEvent::Resync);
         }
-        None
+        queue
+            .missed_from
+            .take()
+            .map(|missed_from| FeedEvent::Lagged { missed_from })
     }
 
     fn wait(&self, deadline: Option<Instant>) -> Option<FeedEvent> {

@@ -30,6 +30,14 @@ impl Store {
         &self.inner.hub
     }
 
+    /// Tells this store's subscribers to reload: the data changed under
+    /// the feed (a snapshot restored, a migration).
+    pub(crate) fn announce_resync(&self) {
+        if self.inner.hub.has_subscribers() {
+            self.inner.hub.lock().deliver(ChangeBatch::Resync);
+        }
+    }
+
     /// Runs `body` in one write transaction (one statement without an
     /// explicit transaction when `single_statement` and the feed allows),
     /// recording, publishing and delivering its changes.
@@ -37,12 +45,14 @@ impl Store {
         let backend = &*self.inner.backend;
         let hub = &*self.inner.hub;
         let transport = backend.transport();
-        // Read before the transaction: a subscriber added later waits for
-        // this transaction to end before `subscribe` returns (its barrier).
-        let local = hub.has_subscribers();
         let recorder = Recorder::default();
         let mut delivery: Option<Delivery<'_>> = None;
         let mut wrapped = |session: &dyn Session| -> Result<Finish> {
+            // Read holding the write lock: a subscriber added before this
+            // transaction got it is counted here, and `subscribe` returns
+            // only once every transaction that began before it is done (its
+            // barrier waits for the lock).
+            let local = transport != Transport::Notify && hub.has_subscribers();
             let remote = match transport {
                 Transport::Local => false,
                 Transport::Log => session.remote_listeners(&hub.instance)?,
@@ -64,9 +74,14 @@ impl Store {
             } else {
                 None
             };
-            if local && transport != Transport::Notify {
+            if local {
                 let earlier = match transport {
-                    Transport::Log => session.log_since(hub.log_cursor())?,
+                    // A log that cannot be read is no reason to refuse the
+                    // write: what it held is announced as a resync.
+                    Transport::Log => session.log_since(hub.log_cursor()).unwrap_or_else(|e| {
+                        log::warn!("change feed: reading the log failed: {e}");
+                        vec![LogRow::resync()]
+                    }),
                     _ => Vec::new(),
                 };
                 delivery = Some(Delivery {
@@ -78,9 +93,10 @@ impl Store {
             }
             Ok(finish)
         };
-        // A single statement commits by itself; where the feed publishes in
-        // the transaction (a log row), it needs a transaction around it.
-        let written = if single_statement && transport != Transport::Log {
+        // A single statement commits by itself, before this store could
+        // take its hub for the delivery: only where changes come back
+        // through the listener (PostgreSQL) is that in order.
+        let written = if single_statement && transport == Transport::Notify {
             backend.write_autocommit(&mut wrapped)
         } else {
             backend.write(&mut wrapped)

@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
-use r2d2::{Pool, PooledConnection};
+use r2d2::ManageConnection;
 
 use super::session::{Params, PgSession};
 use super::{Manager, PgConn};
@@ -110,10 +110,10 @@ impl PgSession<'_> {
     }
 }
 
-/// A running listener thread; stops (with `UNLISTEN`) when dropped.
+/// A running listener thread; told to stop when dropped (within
+/// [`WAIT`]; its connection closes with it).
 pub(super) struct Listener {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Listening for Listener {}
@@ -121,45 +121,33 @@ impl Listening for Listener {}
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            log::warn!("change feed: the PostgreSQL listener thread panicked");
-        }
     }
 }
 
-type Conn = PooledConnection<Manager>;
-
-fn listen_on(pool: &Pool<Manager>, channel: &str) -> Result<Conn> {
-    let mut conn = pool.get().map_err(|e| Error::Unavailable {
+/// A connection of the listener's own, listening.
+fn listen_on(manager: &Manager) -> Result<PgConn> {
+    let mut conn = manager.connect().map_err(|e| Error::Unavailable {
         reason: format!("change feed: no connection to listen on: {e}"),
-        source: None,
+        source: Some(Box::new(e)),
     })?;
+    let channel = Arc::clone(&conn.channel);
     conn.client.batch_execute(&format!("LISTEN {channel}"))?;
     Ok(conn)
 }
 
 /// Starts listening (done when this returns: changes committed after it
 /// are delivered) and the thread that hands notifications to `sink`.
-pub(super) fn listen(
-    pool: Pool<Manager>,
-    channel: String,
-    sink: Arc<dyn ChangeSink>,
-) -> Result<Listener> {
-    let conn = listen_on(&pool, &channel)?;
+pub(super) fn listen(manager: Arc<Manager>, sink: Arc<dyn ChangeSink>) -> Result<Listener> {
+    let conn = listen_on(&manager)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let thread = thread::Builder::new()
+    thread::Builder::new()
         .name("silmari-feed".into())
         .spawn({
             let stop = Arc::clone(&stop);
-            move || run(conn, &pool, &channel, &*sink, &stop)
+            move || run(conn, &manager, &*sink, &stop)
         })
         .map_err(|e| Error::Backend(format!("change feed: no listener thread: {e}").into()))?;
-    Ok(Listener {
-        stop,
-        thread: Some(thread),
-    })
+    Ok(Listener { stop })
 }
 
 /// What waiting for a notification gave.
@@ -182,14 +170,14 @@ fn hear(conn: &mut PgConn) -> Heard {
     }
 }
 
-fn run(conn: Conn, pool: &Pool<Manager>, channel: &str, sink: &dyn ChangeSink, stop: &AtomicBool) {
+fn run(conn: PgConn, manager: &Manager, sink: &dyn ChangeSink, stop: &AtomicBool) {
     let mut conn = Some(conn);
     let mut pause = WAIT;
     while !stop.load(Ordering::SeqCst) {
         let Some(listening) = conn.as_mut() else {
             thread::sleep(pause);
             pause = (pause * 2).min(RECONNECT_MAX);
-            match listen_on(pool, channel) {
+            match listen_on(manager) {
                 Ok(again) => {
                     log::info!("change feed: listening again after a lost connection");
                     conn = Some(again);
@@ -210,14 +198,6 @@ fn run(conn: Conn, pool: &Pool<Manager>, channel: &str, sink: &dyn ChangeSink, s
                 log::warn!("change feed: lost the listening connection; reconnecting");
                 conn = None;
             }
-        }
-    }
-    if let Some(mut conn) = conn {
-        // Back to the pool without the subscription (its checkout drops
-        // whatever arrived meanwhile); a failure leaves it closed, and the
-        // pool discards it.
-        if let Err(e) = conn.client.batch_execute("UNLISTEN *") {
-            log::warn!("change feed: UNLISTEN failed: {e}");
         }
     }
 }

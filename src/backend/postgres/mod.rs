@@ -50,6 +50,8 @@ use session::PgSession;
 
 pub(crate) struct PostgresBackend {
     pool: Pool<Manager>,
+    /// Opens the change feed listener's connections.
+    feed_manager: Arc<Manager>,
     /// The schema every connection's `search_path` is pinned to.
     schema: String,
     /// Moves on after every migration; a connection whose statements were
@@ -192,9 +194,16 @@ impl PostgresBackend {
         }
         config.options(&startup_options(config.get_options(), url.schema()));
         let tls = tls::connector(url, config.get_ssl_mode())?;
+        let channel: Arc<str> = feed::channel(url.schema()).into();
+        // The change feed's listener connects on its own, outside the pool
+        // (which may be a single connection).
+        let feed_manager = Arc::new(Manager {
+            inner: PostgresConnectionManager::new(config.clone(), tls.clone()),
+            channel: Arc::clone(&channel),
+        });
         let manager = Manager {
             inner: PostgresConnectionManager::new(config, tls),
-            channel: feed::channel(url.schema()).into(),
+            channel,
         };
         let mut first = manager.connect().map_err(|e| open_error(url, e))?;
         let statement = first.statement(SCHEMA_EXISTS)?;
@@ -223,6 +232,7 @@ impl PostgresBackend {
         let pool = super::sql::pool(pool, manager);
         let backend = PostgresBackend {
             pool,
+            feed_manager,
             schema: url.schema().to_owned(),
             schema_epoch: AtomicU64::new(0),
         };
@@ -346,12 +356,8 @@ impl Backend for PostgresBackend {
         _instance: &str,
         sink: Arc<dyn ChangeSink>,
     ) -> Result<Option<Box<dyn Listening>>> {
-        let channel = feed::channel(&self.schema);
-        Ok(Some(Box::new(feed::listen(
-            self.pool.clone(),
-            channel,
-            sink,
-        )?)))
+        let listener = feed::listen(Arc::clone(&self.feed_manager), sink)?;
+        Ok(Some(Box::new(listener)))
     }
 
     fn read(&self, body: &mut Body<'_>) -> Result<()> {

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use r2d2::PooledConnection;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::connect::Manager;
+use super::connect::Pooled;
 use crate::backend::feed::{ChangeSink, Listening, LogRow};
 use crate::error::{Error, Result};
 use crate::model::{ChangeBatch, now, to_micros};
@@ -93,12 +93,20 @@ pub(super) fn log_since(conn: &Connection, after: u64) -> Result<Vec<LogRow>> {
     let mut statement = conn.prepare_cached(LOG_SINCE)?;
     let rows = statement.query_map([after], |r| {
         let seq: i64 = r.get(0)?;
-        let changes: String = r.get(2)?;
+        let text = |i| -> rusqlite::Result<Option<String>> {
+            Ok(match r.get_ref(i)? {
+                ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
+                _ => None,
+            })
+        };
         Ok(LogRow {
             seq: u64::try_from(seq).unwrap_or(0),
-            instance: r.get(1)?,
-            // Text this build cannot read (a newer one's) asks for a reload.
-            batch: ChangeBatch::decode(&changes).unwrap_or(ChangeBatch::Resync),
+            instance: text(1)?.unwrap_or_default(),
+            // What this build cannot read (a newer one's text, or a value
+            // someone wrote by hand) asks for a reload.
+            batch: text(2)?
+                .and_then(|changes| ChangeBatch::decode(&changes))
+                .unwrap_or(ChangeBatch::Resync),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -121,10 +129,13 @@ fn immediate<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-/// A running listener thread; stops and unregisters when dropped.
+/// A running listener thread; told to stop (and unregister) when dropped.
+/// Not waited for: it may need the write lock to unregister, which the
+/// thread dropping it may hold. Its connection counts among the store's,
+/// so a closing store waits for it.
 pub(super) struct Listener {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: JoinHandle<()>,
 }
 
 impl Listening for Listener {}
@@ -132,30 +143,20 @@ impl Listening for Listener {}
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            if thread.join().is_err() {
-                log::warn!("change feed: the SQLite listener thread panicked");
-            }
-        }
+        self.thread.thread().unpark();
     }
 }
 
 /// Registers `instance` as a listener on `conn`'s file and starts the
 /// thread that delivers other stores' logged changes to `sink`.
-pub(super) fn listen(
-    conn: PooledConnection<Manager>,
-    instance: &str,
-    sink: Arc<dyn ChangeSink>,
-) -> Result<Listener> {
+pub(super) fn listen(conn: Pooled, instance: &str, sink: Arc<dyn ChangeSink>) -> Result<Listener> {
     let instance = instance.to_owned();
     let last = immediate(&conn, || {
         conn.prepare_cached(FORGET_EXPIRED)?
             .execute([to_micros(now())])?;
         conn.prepare_cached(REGISTER)?
             .execute(params![instance, micros_after(EXPIRES_AFTER)])?;
-        let last: i64 = conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))?;
-        Ok(last)
+        restart_exhausted_log(&conn)
     })
     .map_err(|e| match e {
         Error::Backend(source) => Error::Backend(
@@ -173,10 +174,21 @@ pub(super) fn listen(
             move || run(&conn, &instance, &*sink, &stop)
         })
         .map_err(|e| Error::Backend(format!("change feed: no listener thread: {e}").into()))?;
-    Ok(Listener {
-        stop,
-        thread: Some(thread),
-    })
+    Ok(Listener { stop, thread })
+}
+
+/// The log's last `seq`, after emptying a log whose `seq` came near the
+/// end of its range (a row someone wrote by hand): SQLite would hand out
+/// random smaller ones after it, which no listener reads. Listeners whose
+/// cursor is then above the last row resync.
+fn restart_exhausted_log(conn: &Connection) -> Result<i64> {
+    let last: i64 = conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))?;
+    if last <= i64::MAX / 2 {
+        return Ok(last);
+    }
+    log::warn!("change feed: the change log's seq is near its end; emptying the log");
+    conn.execute_batch("DELETE FROM change_log")?;
+    Ok(0)
 }
 
 fn data_version(conn: &Connection) -> Result<i64> {
@@ -189,24 +201,34 @@ fn run(conn: &Connection, instance: &str, sink: &dyn ChangeSink, stop: &AtomicBo
     // None: the first look reads the log, whatever committed before it.
     let mut seen = None;
     let mut renew_at = Instant::now() + RENEW_EVERY;
+    // Said once per run of failures (with a resync: changes may be missed).
+    let mut failing = false;
     while !stop.load(Ordering::SeqCst) {
         thread::park_timeout(POLL_EVERY);
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        match data_version(conn) {
-            Ok(version) if Some(version) == seen => {}
-            Ok(version) => match read_log(conn, sink) {
-                Ok(()) => seen = Some(version),
-                Err(e) => log::warn!("change feed: reading the log failed: {e}"),
-            },
-            Err(e) => log::warn!("change feed: reading data_version failed: {e}"),
-        }
-        if Instant::now() >= renew_at {
-            renew_at = Instant::now() + RENEW_EVERY;
-            if let Err(e) = renew(conn, instance, sink) {
-                log::warn!("change feed: renewing the listener failed: {e}");
+        let read = data_version(conn).and_then(|version| {
+            if Some(version) != seen {
+                read_log(conn, sink)?;
+                seen = Some(version);
             }
+            Ok(())
+        });
+        let renewed = if Instant::now() >= renew_at {
+            renew_at = Instant::now() + RENEW_EVERY;
+            renew(conn, instance, sink)
+        } else {
+            Ok(())
+        };
+        match read.and(renewed) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                log::warn!("change feed: reading the change log failed: {e}");
+                sink.deliver(ChangeBatch::Resync);
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
     if let Err(e) = conn
@@ -253,15 +275,23 @@ fn renew(conn: &Connection, instance: &str, sink: &dyn ChangeSink) -> Result<()>
         }
         conn.prepare_cached(FORGET_EXPIRED)?
             .execute([to_micros(now())])?;
+        restart_exhausted_log(conn)?;
         Ok(expired)
     })?;
     if expired {
         sink.deliver(ChangeBatch::Resync);
     }
+    // In batches, each a short transaction, until the rows past the
+    // retention are gone: a busy writer logs far more than a batch.
     let cutoff = to_micros(now()).saturating_sub(i64::try_from(RETENTION.as_micros()).unwrap_or(0));
-    immediate(conn, || {
-        conn.prepare_cached(TRIM)?
-            .execute(params![cutoff, TRIM_BATCH])?;
-        Ok(())
-    })
+    loop {
+        let trimmed = immediate(conn, || {
+            Ok(conn
+                .prepare_cached(TRIM)?
+                .execute(params![cutoff, TRIM_BATCH])?)
+        })?;
+        if trimmed < usize::try_from(TRIM_BATCH).unwrap_or(usize::MAX) {
+            return Ok(());
+        }
+    }
 }

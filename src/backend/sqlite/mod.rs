@@ -58,6 +58,8 @@ pub(crate) enum Target {
 }
 
 pub(crate) struct SqliteBackend {
+    /// Opens the change feed listener's connection (file targets only).
+    feed_manager: Option<Manager>,
     /// Stopped (when the store closes) before the pool's connections close.
     checkpointer: Option<checkpointer::Checkpointer>,
     pool: Pool<Manager>,
@@ -151,6 +153,18 @@ impl SqliteBackend {
             target: target.clone(),
             open: Arc::clone(&open),
         };
+        // The change feed's listener gets a connection of its own, outside
+        // the pool (which may be a single connection).
+        let feed_manager = match &target {
+            Target::File(path) => Some(Manager {
+                inner: SqliteConnectionManager::file(path).with_flags(flags),
+                options: options.clone(),
+                cipher: cipher.clone(),
+                target: target.clone(),
+                open: Arc::clone(&open),
+            }),
+            Target::Memory => None,
+        };
         let mut first = manager.connect()?;
         let path = match &target {
             Target::File(path) => Some(path.clone()),
@@ -188,6 +202,7 @@ impl SqliteBackend {
         };
         let backend = SqliteBackend {
             checkpointer,
+            feed_manager,
             pool,
             path,
             snapshots_kept: options.snapshots_kept,
@@ -241,12 +256,12 @@ impl Backend for SqliteBackend {
         instance: &str,
         sink: Arc<dyn ChangeSink>,
     ) -> Result<Option<Box<dyn Listening>>> {
-        if self.path.is_none() {
+        let Some(manager) = &self.feed_manager else {
             return Ok(None);
-        }
-        // A connection of the pool, held while anyone subscribes: `PRAGMA
+        };
+        // A connection of its own, held while anyone subscribes: `PRAGMA
         // data_version` moves for commits by every other connection.
-        let listener = feed::listen(self.connection()?, instance, sink)?;
+        let listener = feed::listen(manager.connect()?, instance, sink)?;
         Ok(Some(Box::new(listener)))
     }
 
