@@ -45,7 +45,6 @@ impl Store {
         let backend = &*self.inner.backend;
         let hub = &*self.inner.hub;
         let transport = backend.transport();
-        let recorder = Recorder::default();
         let mut delivery: Option<Delivery<'_>> = None;
         let mut wrapped = |session: &dyn Session| -> Result<Finish> {
             // Read holding the write lock: a subscriber added before this
@@ -61,6 +60,7 @@ impl Store {
             if !local && !remote {
                 return body(session);
             }
+            let recorder = Recorder::default();
             let finish = body(&Recording {
                 inner: session,
                 recorder: &recorder,
