@@ -197,8 +197,11 @@ impl PostgresBackend {
         let channel: Arc<str> = feed::channel(url.schema()).into();
         // The change feed's listener connects on its own, outside the pool
         // (which may be a single connection).
+        // `Tls` is `NoTls`, a `Copy` type, without the `postgres-tls` feature.
+        #[allow(clippy::clone_on_copy)]
+        let feed_tls = tls.clone();
         let feed_manager = Arc::new(Manager {
-            inner: PostgresConnectionManager::new(config.clone(), tls.clone()),
+            inner: PostgresConnectionManager::new(config.clone(), feed_tls),
             channel: Arc::clone(&channel),
         });
         let manager = Manager {
