@@ -1,5 +1,5 @@
-//! W10 (feed): W2's append with the change feed in use, beside W2 with
-//! none, in one group so the ratios come from one run:
+//! W2's append with the change feed in use, beside W2 with none, in one
+//! group so the ratios come from one run (each pair twice, alternating):
 //!
 //! * `none`: nobody subscribed (what every write pays for the feed: on an
 //!   SQLite file, one look at `change_listeners` in the transaction);
@@ -84,14 +84,18 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
             .create(NewConversation::titled("W2 feed"))
             .expect("create")
             .id;
-        g.bench_function(format!("{name}, none"), |bench| {
-            bench.iter(|| append(store, conversation))
-        });
-        let drain = Drain::new(store);
-        g.bench_function(format!("{name}, one subscriber"), |bench| {
-            bench.iter(|| append(store, conversation))
-        });
-        drop(drain);
+        // Twice each, alternating: the conversation grows and the machine's
+        // load drifts, and the second pair shows how much that moves them.
+        for pass in ["", ", again"] {
+            g.bench_function(format!("{name}, none{pass}"), |bench| {
+                bench.iter(|| append(store, conversation))
+            });
+            let drain = Drain::new(store);
+            g.bench_function(format!("{name}, one subscriber{pass}"), |bench| {
+                bench.iter(|| append(store, conversation))
+            });
+            drop(drain);
+        }
         if *name == "sqlite" {
             let other = Store::open(&format!("sqlite:///{}", path.display())).expect("open");
             let drain = Drain::new(&other);

@@ -6,11 +6,15 @@
 //! exactly (`trees`); the same on PostgreSQL, with hostile notifications
 //! (`postgres`); and an encrypted SQLite file (`encrypted`).
 
+// A memory-only build runs the memory cases; the SQLite helpers rest.
+#![cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
+
 #[path = "../common/mod.rs"]
 mod common;
 
 #[cfg(feature = "encryption")]
 mod encrypted;
+#[cfg(feature = "sqlite")]
 mod log;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -176,6 +176,7 @@ fn extreme_arguments_are_refused_or_answered() {
 /// and an SQLite file): no deadlock, and a subscriber present throughout
 /// sees every write once, in order.
 #[test]
+#[cfg(feature = "sqlite")]
 fn a_steady_subscriber_sees_every_write_once_in_order_during_subscription_churn() {
     let dir = tempfile::tempdir().unwrap();
     for store in [
@@ -218,6 +219,7 @@ fn a_steady_subscriber_sees_every_write_once_in_order_during_subscription_churn(
 /// returns `None`, and the listener has unregistered by the time the drop
 /// returns.
 #[test]
+#[cfg(feature = "sqlite")]
 fn dropping_the_store_ends_a_waiting_recv_and_unregisters_the_listener() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gone.db");
@@ -290,6 +292,7 @@ fn subscribe_race_round(
 /// after this returns arrives"). Rounds go on until 15 writes provably
 /// committed after `subscribe` returned (at most 60 rounds).
 #[test]
+#[cfg(feature = "sqlite")]
 fn a_write_queued_for_the_lock_during_subscribe_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("race.db");

@@ -167,6 +167,7 @@ fn tree_operations_report_exactly_the_records_they_wrote_memory() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn tree_operations_report_exactly_the_records_they_wrote_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(&dir.path().join("t.db"))).unwrap();
@@ -231,6 +232,7 @@ fn deleted_then_recreated_in_one_transaction_is_reported_changed_memory() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn deleted_then_recreated_in_one_transaction_is_reported_changed_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(&dir.path().join("re.db"))).unwrap();
@@ -241,6 +243,7 @@ fn deleted_then_recreated_in_one_transaction_is_reported_changed_sqlite() {
 /// in the same order, by another store on the same file; a copy into a
 /// subscribed store is heard as one creation per record.
 #[test]
+#[cfg(feature = "sqlite")]
 fn import_and_copy_are_heard_once_per_record_in_one_order_by_every_store() {
     let dir = tempfile::tempdir().unwrap();
     let source = Store::open("memory://").unwrap();
@@ -300,6 +303,7 @@ fn import_and_copy_are_heard_once_per_record_in_one_order_by_every_store() {
 /// listening: each hears every transaction once, in the order of the
 /// change_log (the commit order: one row per transaction), `seq` by one.
 #[test]
+#[cfg(feature = "sqlite")]
 fn two_writers_on_one_file_each_hear_every_transaction_once_in_commit_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("order.db");
