@@ -112,10 +112,6 @@ mod sqlite {
         }
     }
 
-    fn url(path: &Path) -> String {
-        format!("sqlite:///{}", path.display())
-    }
-
     fn raw(path: &Path) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -131,7 +127,7 @@ mod sqlite {
     /// The child of `another_process_is_heard_within_250_ms`: one write per
     /// line read from standard input, a line out after each commit.
     fn writer_child(path: &str) {
-        let store = Store::open(&url(Path::new(path))).unwrap();
+        let store = Store::open(&common::sqlite_url(Path::new(path))).unwrap();
         let c = store
             .conversations()
             .create(NewConversation::titled("child"))
@@ -160,7 +156,7 @@ mod sqlite {
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let store = Store::open(&url(&path)).unwrap();
+        let store = Store::open(&common::sqlite_url(&path)).unwrap();
         let feed = store.subscribe().unwrap();
         let mut child = common::child(NAME, path.to_str().unwrap());
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -213,7 +209,7 @@ mod sqlite {
     #[test]
     fn an_import_by_the_admin_tool_reaches_the_window() {
         let dir = tempfile::tempdir().unwrap();
-        let source = Store::open(&url(&dir.path().join("source.db"))).unwrap();
+        let source = Store::open(&common::sqlite_url(&dir.path().join("source.db"))).unwrap();
         let c = source
             .conversations()
             .create(NewConversation::titled("imported"))
@@ -228,10 +224,15 @@ mod sqlite {
             .unwrap();
 
         let path = dir.path().join("app.db");
-        let app = Store::open(&url(&path)).unwrap();
+        let app = Store::open(&common::sqlite_url(&path)).unwrap();
         let feed = app.subscribe().unwrap();
         let out = std::process::Command::new(common::admin_tool())
-            .args(["--url", &url(&path), "import", dump.to_str().unwrap()])
+            .args([
+                "--url",
+                &common::sqlite_url(&path),
+                "import",
+                dump.to_str().unwrap(),
+            ])
             .env_remove("DATABASE_URL")
             .output()
             .unwrap();
@@ -262,9 +263,9 @@ mod sqlite {
     fn the_admin_tool_watches_another_process() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("watched.db");
-        let store = Store::open(&url(&path)).unwrap();
+        let store = Store::open(&common::sqlite_url(&path)).unwrap();
         let mut watch = std::process::Command::new(common::admin_tool())
-            .args(["--url", &url(&path), "watch", "--count", "3"])
+            .args(["--url", &common::sqlite_url(&path), "watch", "--count", "3"])
             .env_remove("DATABASE_URL")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -316,7 +317,7 @@ mod sqlite {
     fn writers_log_only_while_another_store_listens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
-        let writer = Store::open(&url(&path)).unwrap();
+        let writer = Store::open(&common::sqlite_url(&path)).unwrap();
         writer
             .conversations()
             .create(NewConversation::titled("unheard"))
@@ -346,7 +347,7 @@ mod sqlite {
             .unwrap();
         assert_eq!(count(&path, "change_log"), 0);
 
-        let other = Store::open(&url(&path)).unwrap();
+        let other = Store::open(&common::sqlite_url(&path)).unwrap();
         let feed = other.subscribe().unwrap();
         let c = writer
             .conversations()
@@ -365,8 +366,8 @@ mod sqlite {
     fn a_gap_in_the_log_is_a_resync_and_old_rows_are_trimmed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gap.db");
-        let writer = Store::open(&url(&path)).unwrap();
-        let reader = Store::open(&url(&path)).unwrap();
+        let writer = Store::open(&common::sqlite_url(&path)).unwrap();
+        let reader = Store::open(&common::sqlite_url(&path)).unwrap();
         let feed = reader.subscribe().unwrap();
         writer
             .conversations()

@@ -30,6 +30,16 @@ fn restart_command() -> Option<String> {
     }
 }
 
+/// Runs the restart command; it must succeed.
+fn restart_server(restart: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", restart])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "restart command failed");
+}
+
 /// The tests here restart the one server: one at a time.
 static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -48,12 +58,7 @@ fn a_restarted_server_is_recovered_without_reopening() {
         .create(NewConversation::titled("restart"))
         .unwrap();
     append(&store, c.id, "before").unwrap();
-    let status = std::process::Command::new("sh")
-        .args(["-c", &restart])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "restart command failed");
+    restart_server(&restart);
     let started = Instant::now();
     // The server is back: calls succeed on the same Store.
     for i in 0..10 {
@@ -135,12 +140,7 @@ fn four_writers_survive_a_server_restart() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let status = std::process::Command::new("sh")
-        .args(["-c", &restart])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "restart command failed");
+    restart_server(&restart);
     restarted.store(true, Ordering::SeqCst);
     let (mut total, mut failed, mut slowest) = (0, 0, Duration::ZERO);
     for writer in writers {
@@ -211,12 +211,7 @@ fn the_feed_reaches_another_store_and_resyncs_after_a_restart() {
         (ChangeEntity::Message, ChangeKind::Created, *m.id.as_uuid())
     );
 
-    let status = std::process::Command::new("sh")
-        .args(["-c", &restart])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "restart command failed");
+    restart_server(&restart);
     let started = Instant::now();
     assert_eq!(
         feed.recv_timeout(Duration::from_secs(30)),

@@ -13,18 +13,6 @@ pub(crate) struct LogRow {
     pub(crate) batch: ChangeBatch,
 }
 
-impl LogRow {
-    /// A row that stands for rows that could not be read: a resync, with
-    /// no `seq` of its own (nothing is skipped for it).
-    pub(crate) fn resync() -> LogRow {
-        LogRow {
-            seq: 0,
-            instance: String::new(),
-            batch: ChangeBatch::Resync,
-        }
-    }
-}
-
 /// Where a backend's listener delivers: the facade's hub.
 pub(crate) trait ChangeSink: Send + Sync {
     /// A committed transaction's changes, in commit order (PostgreSQL's

@@ -194,11 +194,6 @@ impl State {
     /// (a gap before them means rows were trimmed unread: a resync).
     pub(crate) fn deliver_log(&mut self, hub: &Hub, rows: Vec<LogRow>) {
         for row in rows {
-            if row.seq == 0 {
-                // Rows that could not be read.
-                self.deliver(row.batch);
-                continue;
-            }
             let cursor = hub.log_cursor();
             if row.seq <= cursor {
                 continue;

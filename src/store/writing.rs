@@ -17,8 +17,9 @@ use crate::model::ChangeBatch;
 /// transactions deliver in the order they commit.
 struct Delivery<'h> {
     state: std::sync::MutexGuard<'h, State>,
-    /// Other stores' log rows committed before this transaction.
-    earlier: Vec<LogRow>,
+    /// Other stores' log rows committed before this transaction; `None`
+    /// when the log could not be read (delivered as a resync).
+    earlier: Option<Vec<LogRow>>,
     batch: ChangeBatch,
     /// The log row this transaction wrote.
     logged: Option<u64>,
@@ -78,11 +79,11 @@ impl Store {
                 let earlier = match transport {
                     // A log that cannot be read is no reason to refuse the
                     // write: what it held is announced as a resync.
-                    Transport::Log => session.log_since(hub.log_cursor()).unwrap_or_else(|e| {
-                        log::warn!("change feed: reading the log failed: {e}");
-                        vec![LogRow::resync()]
-                    }),
-                    _ => Vec::new(),
+                    Transport::Log => session
+                        .log_since(hub.log_cursor())
+                        .inspect_err(|e| log::warn!("change feed: reading the log failed: {e}"))
+                        .ok(),
+                    _ => Some(Vec::new()),
                 };
                 delivery = Some(Delivery {
                     state: hub.lock(),
@@ -102,9 +103,10 @@ impl Store {
             backend.write(&mut wrapped)
         };
         if let (Ok(()), Some(mut delivery)) = (&written, delivery) {
-            delivery
-                .state
-                .deliver_log(hub, std::mem::take(&mut delivery.earlier));
+            match delivery.earlier.take() {
+                Some(rows) => delivery.state.deliver_log(hub, rows),
+                None => delivery.state.deliver(ChangeBatch::Resync),
+            }
             if let Some(seq) = delivery.logged {
                 delivery.state.wrote_log(hub, seq);
             }
