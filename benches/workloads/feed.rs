@@ -7,17 +7,23 @@
 //! * `another store listening` (SQLite file): a second store on the file
 //!   subscribed, so every transaction also writes its `change_log` row.
 //!   On PostgreSQL every write notifies anyway (`none` includes it).
+//!
+//! Each runs on a fresh store (memory, SQLite file) or a store of its own
+//! on the bench's database (PostgreSQL). After the group, on memory and
+//! SQLite, `paired` prints the ratio from 300 alternating rounds of 200
+//! appends to two fresh stores, one subscribed: a noisy machine's drift
+//! falls on both sides alike.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use silmari_store::prelude::*;
 
 use super::data::{attachment, content};
-use super::{Backends, group, sqlite_file};
+use super::{Backends, group, quick, sqlite_file};
 
 /// A thread reading every event of a subscription to `store`'s feed; it
 /// unsubscribes when dropped.
@@ -54,6 +60,10 @@ impl Drop for Drain {
     }
 }
 
+/// A fresh store to append to (its directory, if it has one), and the
+/// conversation appended to.
+type Fresh = (Option<tempfile::TempDir>, Store, ConversationId);
+
 pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
     let mut g = group(c, "W2 append message, change feed");
     let text = content();
@@ -67,43 +77,136 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
             )
             .expect("append")
     };
-    let (_dir, path, sqlite) = sqlite_file();
+    // Each measurement on a fresh store (memory, SQLite) or conversation
+    // (PostgreSQL): millions of appends grow what they append to, and the
+    // pairs compared must start alike.
     #[allow(unused_mut)]
-    let mut stores: Vec<(&str, Store)> = vec![
-        ("memory", Store::open("memory://").expect("memory")),
-        ("sqlite", sqlite),
-    ];
+    let mut backends: Vec<&str> = vec!["memory", "sqlite"];
     #[cfg(feature = "postgres")]
-    if let Some((store, _, _)) = &b.postgres {
-        stores.push(("postgres", store.clone()));
+    if b.postgres.is_some() {
+        backends.push("postgres");
     }
-    let _ = &b;
-    for (name, store) in &stores {
+    let fresh = |name: &str| -> Fresh {
+        let _ = &b;
+        let (dir, store) = match name {
+            "memory" => (None, Store::open("memory://").expect("memory")),
+            "sqlite" => {
+                let (dir, _, store) = sqlite_file();
+                (Some(dir), store)
+            }
+            #[cfg(feature = "postgres")]
+            // A store of its own on the bench's database: a subscriber
+            // on one does not count for the other.
+            _ => {
+                let url = &b.postgres.as_ref().expect("postgres").2.url;
+                (None, Store::open(url).expect("postgres"))
+            }
+            #[cfg(not(feature = "postgres"))]
+            _ => unreachable!("{name}"),
+        };
         let conversation = store
             .conversations()
             .create(NewConversation::titled("W2 feed"))
             .expect("create")
             .id;
-        // Twice each, alternating: the conversation grows and the machine's
-        // load drifts, and the second pair shows how much that moves them.
+        (dir, store, conversation)
+    };
+    for &name in &backends {
+        // Twice each, alternating: the machine's load drifts, and the
+        // second pair shows how much that moves them.
         for pass in ["", ", again"] {
+            let (_dir, store, conversation) = fresh(name);
             g.bench_function(format!("{name}, none{pass}"), |bench| {
-                bench.iter(|| append(store, conversation))
+                bench.iter(|| append(&store, conversation))
             });
-            let drain = Drain::new(store);
+            let (_dir, store, conversation) = fresh(name);
+            let drain = Drain::new(&store);
             g.bench_function(format!("{name}, one subscriber{pass}"), |bench| {
-                bench.iter(|| append(store, conversation))
+                bench.iter(|| append(&store, conversation))
             });
             drop(drain);
         }
-        if *name == "sqlite" {
+        if name == "sqlite" {
+            let (_dir, path, store) = sqlite_file();
+            let conversation = store
+                .conversations()
+                .create(NewConversation::titled("W2 feed"))
+                .expect("create")
+                .id;
             let other = Store::open(&format!("sqlite:///{}", path.display())).expect("open");
             let drain = Drain::new(&other);
             g.bench_function("sqlite, another store listening", |bench| {
-                bench.iter(|| append(store, conversation))
+                bench.iter(|| append(&store, conversation))
             });
             drop(drain);
         }
     }
     g.finish();
+    // Not on PostgreSQL: a store listening there hears every store's
+    // writes, the other side's too.
+    let paired_backends = backends.into_iter().filter(|&name| name != "postgres");
+    for name in paired_backends.filter(|name| paired_wanted(name)) {
+        paired(name, &fresh, &append);
+    }
+}
+
+/// Whether the paired rounds of `backend` are asked for: with no filter
+/// on the command line, or one naming the change feed (and this backend,
+/// if it names one). Criterion does not see them, so it cannot filter them.
+fn paired_wanted(backend: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            f.contains("change feed")
+                && (!f.contains('/')
+                    || f.split('/')
+                        .nth(1)
+                        .is_some_and(|b| backend.contains(b) || b.contains(backend)))
+        })
+}
+
+/// The cost of a subscriber as a ratio that a drifting machine moves
+/// less: two fresh stores, one subscribed, appended to in alternating
+/// rounds (alternating which goes first); prints the median and quartiles
+/// of the per-round ratios (subscribed / none).
+fn paired(
+    name: &str,
+    fresh: &dyn Fn(&str) -> Fresh,
+    append: &dyn Fn(&Store, ConversationId) -> Message,
+) {
+    let (rounds, per_round) = if quick() { (20, 20) } else { (300, 200) };
+    let (_a_dir, none, a) = fresh(name);
+    let (_b_dir, subscribed, b) = fresh(name);
+    let _drain = Drain::new(&subscribed);
+    let time = |store: &Store, conversation| {
+        let t = Instant::now();
+        for _ in 0..per_round {
+            append(store, conversation);
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = (0..rounds + 10)
+        .map(|round| {
+            if round % 2 == 0 {
+                let base = time(&none, a);
+                time(&subscribed, b) / base
+            } else {
+                let with = time(&subscribed, b);
+                with / time(&none, a)
+            }
+        })
+        .skip(10)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "W2 append message, change feed/{name}: one subscriber / none, {rounds} paired rounds of \
+         {per_round}: median {:.3} (quartiles {:.3}–{:.3})",
+        at(0.5),
+        at(0.25),
+        at(0.75)
+    );
 }

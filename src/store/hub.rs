@@ -12,7 +12,7 @@ use super::subscription::{Slot, Slots, Subscription};
 use crate::backend::feed::{ChangeSink, Listening, LogRow};
 use crate::error::Result;
 use crate::limits::KEPT_EVENTS;
-use crate::model::{Change, ChangeBatch};
+use crate::model::{Change, ChangeBatch, PendingChange};
 
 /// The log cursor of a hub whose listener has not started.
 const NOT_LISTENING: u64 = u64::MAX;
@@ -162,24 +162,41 @@ impl State {
             return;
         }
         match batch {
-            ChangeBatch::Changes(pending) => {
-                let mut changes = Vec::with_capacity(pending.len());
+            ChangeBatch::Changes(pending) if pending.len() <= KEPT_EVENTS => {
+                let count = pending.len();
                 for pending in pending {
-                    let change = pending.numbered(self.next_seq);
-                    self.next_seq += 1;
-                    if self.kept.len() == KEPT_EVENTS {
-                        self.kept.pop_front();
-                    }
-                    self.kept.push_back(change.clone());
-                    changes.push(change);
+                    let change = self.number(pending);
+                    self.keep(change);
                 }
-                self.slots.each(|slot| slot.push_changes(&changes));
+                // The newest kept are this batch: handed out from there.
+                let batch = self.kept.range(self.kept.len() - count..);
+                self.slots.each(|slot| slot.push_changes(batch.clone()));
+            }
+            ChangeBatch::Changes(pending) => {
+                let changes: Vec<Change> = pending.into_iter().map(|p| self.number(p)).collect();
+                self.slots.each(|slot| slot.push_changes(changes.iter()));
+                changes.into_iter().for_each(|change| self.keep(change));
             }
             ChangeBatch::Resync => {
                 self.skip_a_seq();
                 self.slots.each(Slot::push_resync);
             }
         }
+    }
+
+    /// Gives `pending` the next `seq`.
+    fn number(&mut self, pending: PendingChange) -> Change {
+        let change = pending.numbered(self.next_seq);
+        self.next_seq += 1;
+        change
+    }
+
+    /// Keeps `change` for `changes_since`, forgetting the oldest kept.
+    fn keep(&mut self, change: Change) {
+        if self.kept.len() == KEPT_EVENTS {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(change);
     }
 
     /// Marks changes that went unnumbered (no subscriber recorded them, or

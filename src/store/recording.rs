@@ -129,11 +129,11 @@ impl Recorder {
     }
 
     /// What the transaction changed.
-    pub(crate) fn batch(&self) -> ChangeBatch {
+    pub(crate) fn batch(self) -> ChangeBatch {
         if self.overflow.get() {
             ChangeBatch::Resync
         } else {
-            ChangeBatch::Changes(self.changes.borrow().clone())
+            ChangeBatch::Changes(self.changes.into_inner())
         }
     }
 }

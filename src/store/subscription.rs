@@ -3,7 +3,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::hint;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::hub::Hub;
@@ -13,13 +16,27 @@ use crate::model::{Change, FeedEvent};
 /// unless it asked for another bound.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// How long a receiver that found its queue empty watches for the next
+/// event before it parks. A busy writer's next transaction usually comes
+/// within it, and then the writer has no receiver to wake (a wake is a
+/// system call on the writer's path, about as long as an in-memory write).
+const WATCH_BEFORE_PARKING: Duration = Duration::from_micros(50);
+
 /// A subscriber's queue, shared by the hub (which pushes) and the
 /// [`Subscription`] (which pops).
 pub(super) struct Slot {
     queue: Mutex<Queue>,
     ready: Condvar,
     capacity: usize,
+    /// Counts pushes (and the close), so a receiver can watch for one
+    /// without taking the queue's lock.
+    pushes: OwnLine,
 }
+
+/// A counter on a cache line of its own: a receiver watching it does not
+/// slow the writer's use of the lock and counts beside it.
+#[repr(align(128))]
+struct OwnLine(AtomicU64);
 
 struct Queue {
     events: VecDeque<FeedEvent>,
@@ -30,6 +47,8 @@ struct Queue {
     /// queue is read, instead of `Lagged`; changes after it are dropped.
     resync_missed: bool,
     closed: bool,
+    /// Receivers parked on `ready`: only they need a wake-up.
+    parked: usize,
 }
 
 impl Slot {
@@ -40,9 +59,11 @@ impl Slot {
                 missed_from: None,
                 resync_missed: false,
                 closed: false,
+                parked: 0,
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
+            pushes: OwnLine(AtomicU64::new(0)),
         }
     }
 
@@ -54,7 +75,7 @@ impl Slot {
     /// Queues one transaction's changes, or notes them missed when the
     /// queue is full or the subscriber has not read its `Lagged` yet; one
     /// wake-up for them all. Never blocks on the subscriber.
-    pub(super) fn push_changes(&self, changes: &[Change]) {
+    pub(super) fn push_changes<'c>(&self, changes: impl Iterator<Item = &'c Change>) {
         let mut queue = self.lock();
         if queue.closed {
             return;
@@ -70,9 +91,18 @@ impl Slot {
                 queued = true;
             }
         }
-        drop(queue);
         if queued {
-            // Every receiver: a subscription may be shared by threads.
+            self.pushed(queue);
+        }
+    }
+
+    /// Announces a push to receivers watching the queue, and wakes the
+    /// parked ones (every one: a subscription may be shared by threads).
+    fn pushed(&self, queue: MutexGuard<'_, Queue>) {
+        self.pushes.0.fetch_add(1, Ordering::Release);
+        let parked = queue.parked > 0;
+        drop(queue);
+        if parked {
             self.ready.notify_all();
         }
     }
@@ -90,14 +120,14 @@ impl Slot {
             return;
         }
         queue.events.push_back(FeedEvent::Resync);
-        drop(queue);
-        self.ready.notify_all();
+        self.pushed(queue);
     }
 
     /// No more events: the store is gone.
     pub(super) fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
+        let mut queue = self.lock();
+        queue.closed = true;
+        self.pushed(queue);
     }
 
     fn pop(queue: &mut Queue) -> Option<FeedEvent> {
@@ -116,6 +146,7 @@ impl Slot {
 
     fn wait(&self, deadline: Option<Instant>) -> Option<FeedEvent> {
         let mut queue = self.lock();
+        let mut watched = false;
         loop {
             if let Some(event) = Self::pop(&mut queue) {
                 return Some(event);
@@ -123,19 +154,53 @@ impl Slot {
             if queue.closed {
                 return None;
             }
-            queue = match deadline {
+            if !watched {
+                watched = true;
+                let seen = self.pushes.0.load(Ordering::Acquire);
+                drop(queue);
+                self.watch(seen, deadline);
+                queue = self.lock();
+                continue;
+            }
+            let left = match deadline {
+                None => None,
+                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+            };
+            queue.parked += 1;
+            queue = match left {
                 None => self
                     .ready
                     .wait(queue)
                     .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
+                Some(left) => {
                     self.ready
                         .wait_timeout(queue, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
+            queue.parked -= 1;
+        }
+    }
+
+    /// Watches for a push after `seen` for a short while (spinning, then
+    /// yielding the processor), without the queue's lock.
+    fn watch(&self, seen: u64, deadline: Option<Instant>) {
+        let start = Instant::now();
+        let until = match deadline {
+            Some(deadline) => deadline.min(start + WATCH_BEFORE_PARKING),
+            None => start + WATCH_BEFORE_PARKING,
+        };
+        let mut round = 0u32;
+        while self.pushes.0.load(Ordering::Acquire) == seen {
+            if round < 64 {
+                hint::spin_loop();
+            } else if Instant::now() >= until {
+                return;
+            } else {
+                thread::yield_now();
+            }
+            round += 1;
         }
     }
 }
@@ -202,19 +267,19 @@ impl Drop for Subscription {
     }
 }
 
-/// Weak handles on the slots of a hub, pruned as subscribers go.
+/// The slots of a hub's subscribers; a subscription removes its own when
+/// dropped.
 #[derive(Default)]
-pub(super) struct Slots(Vec<Weak<Slot>>);
+pub(super) struct Slots(Vec<Arc<Slot>>);
 
 impl Slots {
     pub(super) fn add(&mut self, slot: &Arc<Slot>) {
-        self.0.push(Arc::downgrade(slot));
+        self.0.push(Arc::clone(slot));
     }
 
-    /// Removes `slot` (and any dropped one); how many are left.
+    /// Removes `slot`; how many are left.
     pub(super) fn remove(&mut self, slot: &Arc<Slot>) -> usize {
-        self.0
-            .retain(|s| s.strong_count() > 0 && !std::ptr::eq(s.as_ptr(), Arc::as_ptr(slot)));
+        self.0.retain(|s| !Arc::ptr_eq(s, slot));
         self.0.len()
     }
 
@@ -225,8 +290,8 @@ impl Slots {
 
     /// Every live slot.
     pub(super) fn each(&self, mut f: impl FnMut(&Slot)) {
-        for slot in self.0.iter().filter_map(Weak::upgrade) {
-            f(&slot);
+        for slot in &self.0 {
+            f(slot);
         }
     }
 }

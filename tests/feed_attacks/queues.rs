@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use silmari_store::limits::{MAX_CHANGES_PER_TRANSACTION, MAX_FEED_CAPACITY};
+use silmari_store::DEFAULT_CAPACITY;
+use silmari_store::limits::{KEPT_EVENTS, MAX_CHANGES_PER_TRANSACTION, MAX_FEED_CAPACITY};
 use silmari_store::prelude::*;
 use uuid::Uuid;
 
@@ -127,6 +128,48 @@ fn a_resync_on_a_full_queue_comes_after_the_queued_events_and_before_later_chang
         matches!(&events[..], [FeedEvent::Change(c)] if c.id == *after.as_uuid()),
         "changes resume after the resync: {events:?}"
     );
+}
+
+/// A transaction of more changes than the store keeps for
+/// `changes_since` (but few enough to be listed): a subscriber with room
+/// for them all gets every one, numbered without a gap, in the order
+/// written; one with the default queue gets its fill, then `Lagged` from
+/// the first it missed; `changes_since` answers only from the kept ones.
+#[test]
+fn a_transaction_larger_than_the_kept_events_reaches_a_roomy_subscriber_whole() {
+    let store = Store::open("memory://").unwrap();
+    let roomy = store.subscribe_with_capacity(2 * KEPT_EVENTS).unwrap();
+    let default = store.subscribe().unwrap();
+    let count = KEPT_EVENTS + 100;
+    let written: Vec<Uuid> = store
+        .transaction(|tx| {
+            (0..count)
+                .map(|i| {
+                    Ok(*tx
+                        .files()
+                        .create(new_file(&format!("{i}.txt")))?
+                        .id
+                        .as_uuid())
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })
+        .unwrap();
+    let got = changes(&std::iter::from_fn(|| roomy.try_recv()).collect::<Vec<_>>());
+    assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), written);
+    let first = roomy.started_after() + 1;
+    assert!(got.iter().zip(first..).all(|(c, seq)| c.seq == seq));
+    let events: Vec<FeedEvent> = std::iter::from_fn(|| default.try_recv()).collect();
+    assert_eq!(events.len(), DEFAULT_CAPACITY + 1);
+    assert_eq!(
+        events.last(),
+        Some(&FeedEvent::Lagged {
+            missed_from: first + DEFAULT_CAPACITY as u64
+        })
+    );
+    let last = got.last().unwrap().seq;
+    assert!(store.changes_since(first - 1).is_none(), "not all kept");
+    let tail = store.changes_since(last - 10).expect("the newest are kept");
+    assert_eq!(tail, got[got.len() - 10..]);
 }
 
 /// A `Resync` while the subscriber is lagged (it has not read `Lagged`
