@@ -194,6 +194,14 @@ statements! {
     UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// Up to ?1 conversations whose title is not indexed yet.
     UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_rowid IS NULL LIMIT ?1 + 0";
+    /// The index's terms, one row per occurrence, in term order: read a
+    /// row at a time to list the terms that start with a prefix (its `row`
+    /// form counts each term's texts first). A table of this connection's
+    /// own, made when first needed.
+    CREATE_SEARCH_TERMS = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms \
+        USING fts5vocab(main, search_index, instance)";
+    /// The first term at or after ?1.
+    NEXT_SEARCH_TERM = "SELECT term FROM temp.search_terms WHERE term >= ?1 LIMIT 1";
     /// How many messages the index admits (?1), counted up to ?2.
     COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT 1 FROM search_index \
         WHERE search_index MATCH ?1 AND rowid > 0 LIMIT ?2 + 0)";
