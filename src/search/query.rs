@@ -16,7 +16,7 @@
 //! emoji) is ignored. An unclosed quote runs to the end of the query. Every
 //! string parses to a query or to [`Error::InvalidInput`] naming `query`.
 
-use super::tokenize::{bigrams, cut, each_index_token, words};
+use super::tokenize::{ascii_tokens, bigrams, cut, each_index_token, words};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
 
@@ -60,19 +60,55 @@ impl IndexQuery {
     /// Whether `text`'s index tokens meet the condition (what an index
     /// would answer), reading them once, without keeping them.
     pub(crate) fn admits(&self, text: &str) -> bool {
-        let mut tokens = vec![false; self.tokens.len()];
-        let mut prefixes = vec![false; self.prefixes.len()];
-        let mut excluded = false;
-        each_index_token(text, |token| {
-            for (seen, t) in tokens.iter_mut().zip(&self.tokens) {
-                *seen |= token == t;
-            }
-            for (seen, p) in prefixes.iter_mut().zip(&self.prefixes) {
-                *seen |= token.starts_with(p.as_str());
-            }
-            excluded |= self.excluded.iter().any(|t| token == t);
-        });
-        !excluded && tokens.into_iter().all(|s| s) && prefixes.into_iter().all(|s| s)
+        let mut check = Admission::new(self);
+        match ascii_tokens(text) {
+            // Most chat text: words as written, compared ignoring case.
+            Some(tokens) => tokens.for_each(|t| check.see(t)),
+            None => each_index_token(text, |t| check.see(t)),
+        }
+        check.admitted()
+    }
+}
+
+/// What [`IndexQuery::admits`] has seen of a text's tokens so far.
+struct Admission<'q> {
+    query: &'q IndexQuery,
+    tokens: Vec<bool>,
+    prefixes: Vec<bool>,
+    excluded: bool,
+}
+
+impl<'q> Admission<'q> {
+    fn new(query: &'q IndexQuery) -> Self {
+        Admission {
+            query,
+            tokens: vec![false; query.tokens.len()],
+            prefixes: vec![false; query.prefixes.len()],
+            excluded: false,
+        }
+    }
+
+    /// One token of the text: folded, or ASCII as written (the query's
+    /// are folded, so comparing ignoring ASCII case is the same).
+    fn see(&mut self, token: &str) {
+        let starts = |p: &str| {
+            token.len() >= p.len() && token.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        };
+        for (seen, t) in self.tokens.iter_mut().zip(&self.query.tokens) {
+            *seen |= token.eq_ignore_ascii_case(t);
+        }
+        for (seen, p) in self.prefixes.iter_mut().zip(&self.query.prefixes) {
+            *seen |= starts(p);
+        }
+        self.excluded |= self
+            .query
+            .excluded
+            .iter()
+            .any(|t| token.eq_ignore_ascii_case(t));
+    }
+
+    fn admitted(self) -> bool {
+        !self.excluded && self.tokens.into_iter().all(|s| s) && self.prefixes.into_iter().all(|s| s)
     }
 }
 
@@ -195,6 +231,74 @@ fn push_new(list: &mut Vec<String>, token: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ASCII path of `admits` answers as the folding tokenizer's
+    /// tokens do, on text of every shape: cases, digits, punctuation,
+    /// repeats, words longer than a token.
+    #[test]
+    fn ascii_text_is_admitted_as_its_folded_tokens_say() {
+        use crate::search::tokenize::index_tokens;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let pieces = [
+            "ab",
+            "AB",
+            "abc",
+            "Abd",
+            "b",
+            "9",
+            "x1",
+            " ",
+            "-",
+            ".",
+            "''",
+            &"Q".repeat(70),
+        ];
+        let queries = [
+            IndexQuery {
+                tokens: vec!["ab".into()],
+                ..Default::default()
+            },
+            IndexQuery {
+                tokens: vec!["abc".into(), "9".into()],
+                ..Default::default()
+            },
+            IndexQuery {
+                prefixes: vec!["ab".into()],
+                excluded: vec!["b".into()],
+                ..Default::default()
+            },
+            IndexQuery {
+                tokens: vec!["q".repeat(64)],
+                ..Default::default()
+            },
+            IndexQuery {
+                prefixes: vec!["qqq".into(), "x".into()],
+                ..Default::default()
+            },
+        ];
+        for _ in 0..2_000 {
+            let text: String = (0..next(12))
+                .map(|_| pieces[next(pieces.len() as u64) as usize])
+                .collect();
+            assert!(ascii_tokens(&text).is_some());
+            let tokens = index_tokens(&text);
+            for q in &queries {
+                let expected = q.tokens.iter().all(|t| tokens.contains(t))
+                    && q.prefixes
+                        .iter()
+                        .all(|p| tokens.iter().any(|t| t.starts_with(p.as_str())))
+                    && !q.excluded.iter().any(|t| tokens.contains(t));
+                assert_eq!(q.admits(&text), expected, "{text:?} {q:?}");
+            }
+        }
+        assert!(ascii_tokens("café").is_none());
+    }
 
     fn shape(query: &str) -> Vec<(bool, Vec<String>, bool)> {
         parse(query)

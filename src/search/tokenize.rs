@@ -251,6 +251,23 @@ pub(crate) fn index_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
+/// The tokens of a text of ASCII letters, digits and punctuation only, as
+/// written (fold them by ASCII case), with repeats: the same tokens as
+/// [`each_index_token`] gives, without building the words. `None` for other
+/// text, and for text long enough that its tokens could exceed
+/// [`MAX_INDEX_BYTES`] (a token costs its length and 4 bytes, and a text of
+/// `n` bytes has at most `(n + 1) / 2` words: `3n + 2` in all).
+pub(crate) fn ascii_tokens(text: &str) -> Option<impl Iterator<Item = &str>> {
+    if !text.is_ascii() || text.len() > (MAX_INDEX_BYTES - 2) / 3 {
+        return None;
+    }
+    Some(
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(cut),
+    )
+}
+
 /// [`index_tokens`] joined by spaces.
 #[allow(dead_code)] // unused in a memory-only build
 pub(crate) fn index_text(text: &str) -> String {
