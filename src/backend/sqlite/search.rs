@@ -162,18 +162,24 @@ fn expression(index: &IndexQuery, expanded: &[Option<Vec<String>>]) -> String {
     expression
 }
 
+/// How many rows of a walk cost as much as one read through the index (a
+/// probe of the admitted set, the row and its conversation, and a place in
+/// the sort of them all): about 2.5 on a million messages.
+const WALK_ROWS_PER_INDEX_ROW: i64 = 4;
+
 /// Whether to read the messages the index admits through it (all of them,
 /// then sorted) rather than walk every message newest first checking each:
 /// a walk reads about `limit × messages / admitted` rows, the index
-/// `admitted`; so through the index when `admitted² ≤ limit × messages`
-/// (and always up to 2,000).
+/// `admitted` rows that each cost [`WALK_ROWS_PER_INDEX_ROW`] as much; so
+/// through the index when `admitted² × that ≤ limit × messages` (and
+/// always up to 2,000).
 fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bool> {
     let total: i64 = conn
         .prepare_cached(NEXT_SEARCH_ROWID)?
         .query_row([], |r| r.get(0))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let threshold = (limit.saturating_mul(total) as f64).sqrt() as i64;
-    let threshold = threshold.max(2_000);
+    let threshold = (limit.saturating_mul(total) as f64 / WALK_ROWS_PER_INDEX_ROW as f64).sqrt();
+    let threshold = (threshold as i64).max(2_000);
     let count: i64 = conn
         .prepare_cached(COUNT_INDEXED)?
         .query_row(params![expression, threshold + 1], |r| r.get(0))?;
@@ -210,6 +216,10 @@ pub(super) fn candidates(
     let all_branches = filter.branches == Branches::All;
     let read = |sql: &str, before: Option<TimeKey>, limit: i64| -> Result<Vec<Candidate>> {
         let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
+        // `(created_at, id) < (t, id)` implies `created_at < t + 1`: a bound
+        // the index range uses (SQLite's does not use the row value's, and
+        // each step of a walk would start again from the newest row).
+        let until = until.min(before_time.saturating_add(1));
         let mut statement = conn.prepare_cached(sql)?;
         let rows = statement.query(params![
             expression,
