@@ -240,6 +240,11 @@ impl Subscription {
 
     /// The next event, waiting for one; `None` once the store is closed
     /// (every clone of it dropped) and nothing is left to read.
+    ///
+    /// A receiver that finds nothing queued watches for up to 50 µs
+    /// (spinning briefly, then yielding the processor) before it sleeps:
+    /// a busy writer's next event usually comes within it, and then the
+    /// writer need not wake anyone. `recv_timeout` does the same.
     pub fn recv(&self) -> Option<FeedEvent> {
         self.slot.wait(None)
     }
