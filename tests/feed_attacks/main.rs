@@ -3,7 +3,8 @@
 //! under pressure, racing and churning (`queues`); a hostile or busy
 //! SQLite `change_log` and the listener's locking (`log`); tree
 //! operations, imports, copies and two writers on one file reported
-//! exactly (`trees`); a writer process killed mid-transaction (`killed`); the same on PostgreSQL, with hostile notifications
+//! exactly (`trees`); a writer process killed mid-transaction
+//! (`killed`); the same on PostgreSQL, with hostile notifications
 //! (`postgres`); and an encrypted SQLite file (`encrypted`).
 
 // A memory-only build runs the memory cases; the SQLite helpers rest.

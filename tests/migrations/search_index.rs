@@ -78,6 +78,28 @@ fn texts_from_before_the_index_are_indexed_in_batches() {
     });
 }
 
+/// A prefix search, before and after the index is dropped and built again
+/// under the same store (whose connections keep their own list of the
+/// index's terms on SQLite): the same hits, for a prefix of few terms
+/// (read as their `OR`) and of many (left to the engine).
+#[test]
+fn prefix_searches_find_the_same_after_the_index_is_built_again() {
+    on_every_dialect(|db| {
+        let store = db.open().unwrap();
+        write_old_texts(&store);
+        // lighthouse39 and lighthouse390 to 399: 11 terms, in 3 chapters.
+        assert_eq!(hits(&store, "lighthouse39*"), 33);
+        // 111 terms.
+        assert_eq!(hits(&store, "lighthouse3*"), 333);
+        store.migrations().down_to(4).unwrap();
+        store.migrations().up().unwrap();
+        assert_eq!(hits(&store, "lighthouse39*"), 33);
+        assert_eq!(hits(&store, "lighthouse3*"), 333);
+        store.migrations().rebuild_search_index(|_| {}).unwrap();
+        assert_eq!(hits(&store, "lighthouse39*"), 33);
+    });
+}
+
 #[test]
 fn an_interrupted_build_resumes_and_open_finishes_it() {
     on_every_dialect(|db| {

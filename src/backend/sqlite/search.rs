@@ -285,6 +285,29 @@ fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
 mod tests {
     use super::*;
 
+    /// A connection to a new in-memory database at the latest version.
+    fn migrated() -> Result<Connection> {
+        let mut conn = Connection::open_in_memory()?;
+        crate::backend::sqlite::migrations::migrate(
+            &mut conn,
+            &crate::migrate::SQLITE,
+            None,
+            0,
+            crate::model::MigrationTarget::Latest,
+        )?;
+        Ok(conn)
+    }
+
+    /// How many index entries `expression` matches.
+    fn matches(conn: &Connection, expression: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM search_index WHERE search_index MATCH ?1",
+            [expression],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn fts_expressions_quote_every_token() {
         let index = IndexQuery {
@@ -307,11 +330,7 @@ mod tests {
     /// than [`EXPANDED_TERMS`] (or none) leave it to FTS5.
     #[test]
     fn a_prefix_expands_to_its_terms_admitting_the_same_texts() -> Result<()> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(
-            "CREATE VIRTUAL TABLE search_index USING fts5 (tokens, content = '', \
-             contentless_delete = 1, detail = none, tokenize = 'ascii')",
-        )?;
+        let conn = migrated()?;
         for i in 0..40i64 {
             // pre0 … pre39, and "prefix" beside every third; "pr" alone once.
             let text = match i % 3 {
@@ -321,14 +340,7 @@ mod tests {
             index_at(&conn, i + 1, &text)?;
         }
         index_at(&conn, 41, "pr")?;
-        let count = |expression: &str| -> i64 {
-            conn.query_row(
-                "SELECT count(*) FROM search_index WHERE search_index MATCH ?1",
-                [expression],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let count = |expression: &str| matches(&conn, expression);
         let terms = prefix_terms(&conn, "pre1")?.expect("few terms");
         assert_eq!(terms.len(), 11, "pre1 and pre10 to pre19: {terms:?}");
         assert!(terms.iter().all(|t| t.starts_with("pre1")));
@@ -351,14 +363,7 @@ mod tests {
     /// only the texts that hold it, and follows an edit and a delete.
     #[test]
     fn the_index_holds_each_text_s_tokens() -> Result<()> {
-        let mut conn = Connection::open_in_memory()?;
-        crate::backend::sqlite::migrations::migrate(
-            &mut conn,
-            &crate::migrate::SQLITE,
-            None,
-            0,
-            crate::model::MigrationTarget::Latest,
-        )?;
+        let conn = migrated()?;
         conn.execute_batch(
             "INSERT INTO conversations (id, title, created_at, updated_at) VALUES \
              ('00000000-0000-7000-8000-000000000001', 't', 0, 0); \
@@ -370,14 +375,7 @@ mod tests {
         let b = uuid::Uuid::parse_str("00000000-0000-7000-8000-00000000000b").unwrap();
         index_message(&conn, a.into(), "Café au lait")?;
         index_message(&conn, b.into(), "東京 cafe")?;
-        let count = |expression: &str| -> i64 {
-            conn.query_row(
-                "SELECT count(*) FROM search_index WHERE search_index MATCH ?1",
-                [expression],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let count = |expression: &str| matches(&conn, expression);
         assert_eq!(count(r#""cafe""#), 2);
         assert_eq!(count(r#""lait""#), 1);
         assert_eq!(count(r#""東京""#), 1);
