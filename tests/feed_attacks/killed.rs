@@ -51,7 +51,9 @@ fn a_writer_killed_mid_transaction_is_reported_exactly_as_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.db");
     let store = Store::open(&url(&path)).unwrap();
-    let feed = store.subscribe().unwrap();
+    // Room for every event of the transactions committed before the kill
+    // (the default 1024 is five of them): a lag here would hide a loss.
+    let feed = store.subscribe_with_capacity(1 << 16).unwrap();
     let mut child = common::child(NAME, path.to_str().unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acknowledged: HashSet<Uuid> = HashSet::new();
@@ -75,6 +77,10 @@ fn a_writer_killed_mid_transaction_is_reported_exactly_as_committed() {
     assert!(
         !events.contains(&FeedEvent::Resync),
         "a kill is no reason to reload: {events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, FeedEvent::Lagged { .. })),
+        "the queue had room for every event"
     );
     let created: HashSet<Uuid> = events
         .iter()
