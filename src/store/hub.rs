@@ -158,29 +158,37 @@ impl Hub {
 impl State {
     /// Numbers and delivers one transaction's changes.
     pub(crate) fn deliver(&mut self, batch: ChangeBatch) {
-        if self.closed {
-            return;
-        }
         match batch {
-            ChangeBatch::Changes(pending) if pending.len() <= KEPT_EVENTS => {
-                let count = pending.len();
-                for pending in pending {
-                    let change = self.number(pending);
-                    self.keep(change);
-                }
-                // The newest kept are this batch: handed out from there.
-                let batch = self.kept.range(self.kept.len() - count..);
-                self.slots.each(|slot| slot.push_changes(batch.clone()));
-            }
-            ChangeBatch::Changes(pending) => {
-                let changes: Vec<Change> = pending.into_iter().map(|p| self.number(p)).collect();
-                self.slots.each(|slot| slot.push_changes(changes.iter()));
-                changes.into_iter().for_each(|change| self.keep(change));
-            }
+            ChangeBatch::Changes(mut pending) => self.deliver_changes(&mut pending),
             ChangeBatch::Resync => {
+                if self.closed {
+                    return;
+                }
                 self.skip_a_seq();
                 self.slots.each(Slot::push_resync);
             }
+        }
+    }
+
+    /// Numbers and delivers one transaction's changes, taking them out of
+    /// `pending` (whose room the caller may use again).
+    pub(crate) fn deliver_changes(&mut self, pending: &mut Vec<PendingChange>) {
+        if self.closed {
+            return;
+        }
+        let count = pending.len();
+        if count <= KEPT_EVENTS {
+            for pending in pending.drain(..) {
+                let change = self.number(pending);
+                self.keep(change);
+            }
+            // The newest kept are this batch: handed out from there.
+            let batch = self.kept.range(self.kept.len() - count..);
+            self.slots.each(|slot| slot.push_changes(batch.clone()));
+        } else {
+            let changes: Vec<Change> = pending.drain(..).map(|p| self.number(p)).collect();
+            self.slots.each(|slot| slot.push_changes(changes.iter()));
+            changes.into_iter().for_each(|change| self.keep(change));
         }
     }
 

@@ -21,21 +21,46 @@ use crate::model::{
 };
 
 /// The changes of one transaction, one per record, in the order first written.
-#[derive(Default)]
 pub(crate) struct Recorder {
     changes: RefCell<Vec<PendingChange>>,
     /// Where each record's change is, once there are more than
     /// [`SCANNED`] (fewer are found by a scan, with no allocation).
-    index: RefCell<HashMap<(ChangeEntity, Uuid), usize>>,
+    index: RefCell<Option<HashMap<(ChangeEntity, Uuid), usize>>>,
     overflow: Cell<bool>,
-    /// Conversations of messages seen, for a deleted message's event.
-    conversation_of: RefCell<HashMap<MessageId, ConversationId>>,
+    /// Conversations of messages seen, for a deleted message's event
+    /// (made on the first).
+    conversation_of: RefCell<Option<HashMap<MessageId, ConversationId>>>,
 }
 
 /// Changes of a transaction found by a scan rather than an index.
 const SCANNED: usize = 32;
 
+thread_local! {
+    /// An empty change list left by this thread's last delivered
+    /// transaction: the next one records into it without allocating.
+    static SPARE: Cell<Vec<PendingChange>> = const { Cell::new(Vec::new()) };
+}
+
+/// Hands a delivered transaction's change list back for the next one on
+/// this thread (emptied; only a small one is kept).
+pub(crate) fn recycle(mut changes: Vec<PendingChange>) {
+    if changes.capacity() <= SCANNED {
+        changes.clear();
+        SPARE.set(changes);
+    }
+}
+
 impl Recorder {
+    /// A recorder with nothing recorded, in this thread's spare list.
+    pub(crate) fn new() -> Recorder {
+        Recorder {
+            changes: RefCell::new(SPARE.take()),
+            index: RefCell::default(),
+            overflow: Cell::new(false),
+            conversation_of: RefCell::default(),
+        }
+    }
+
     fn note(
         &self,
         entity: ChangeEntity,
@@ -47,13 +72,15 @@ impl Recorder {
             return;
         }
         let mut changes = self.changes.borrow_mut();
-        let mut index = self.index.borrow_mut();
         let found = if changes.len() <= SCANNED {
             changes
                 .iter()
                 .position(|c| c.entity == entity && c.id == id)
         } else {
-            index.get(&(entity, id)).copied()
+            let index = self.index.borrow();
+            index
+                .as_ref()
+                .and_then(|index| index.get(&(entity, id)).copied())
         };
         if let Some(at) = found {
             let earlier = &mut changes[at];
@@ -63,18 +90,18 @@ impl Recorder {
         if changes.len() == MAX_CHANGES_PER_TRANSACTION {
             self.overflow.set(true);
             *changes = Vec::new();
-            *index = HashMap::new();
+            *self.index.borrow_mut() = None;
             return;
         }
-        if changes.len() == SCANNED {
-            index.extend(
+        if changes.len() >= SCANNED {
+            let mut index = self.index.borrow_mut();
+            let index = index.get_or_insert_with(|| {
                 changes
                     .iter()
                     .enumerate()
-                    .map(|(at, c)| ((c.entity, c.id), at)),
-            );
-        }
-        if changes.len() >= SCANNED {
+                    .map(|(at, c)| ((c.entity, c.id), at))
+                    .collect()
+            });
             index.insert((entity, id), changes.len());
         }
         changes.push(PendingChange {
@@ -108,10 +135,23 @@ impl Recorder {
     }
 
     fn nodes(&self, nodes: &[Node]) {
-        let mut known = self.conversation_of.borrow_mut();
         for node in nodes {
-            known.insert(node.id, node.conversation_id);
+            self.saw(node.id, node.conversation_id);
         }
+    }
+
+    /// Notes that message `id` is in `conversation`.
+    fn saw(&self, id: MessageId, conversation: ConversationId) {
+        self.conversation_of
+            .borrow_mut()
+            .get_or_insert_with(HashMap::new)
+            .insert(id, conversation);
+    }
+
+    /// The conversation of message `id`, if this transaction saw it.
+    fn seen_conversation_of(&self, id: MessageId) -> Option<ConversationId> {
+        let known = self.conversation_of.borrow();
+        known.as_ref().and_then(|known| known.get(&id).copied())
     }
 
     /// The conversation of message `id`, if this transaction wrote it.
@@ -218,10 +258,7 @@ impl Session for Recording<'_> {
         if let Some(conversation) = touched {
             self.recorder
                 .conversation(conversation, ChangeKind::Changed);
-            self.recorder
-                .conversation_of
-                .borrow_mut()
-                .insert(id, conversation);
+            self.recorder.saw(id, conversation);
         }
         Ok(touched)
     }
@@ -376,7 +413,7 @@ impl Session for Recording<'_> {
     }
 
     fn delete_message(&self, id: MessageId) -> Result<()> {
-        let known = self.recorder.conversation_of.borrow().get(&id).copied();
+        let known = self.recorder.seen_conversation_of(id);
         let known = known.or_else(|| self.recorder.recorded_conversation_of(id));
         let conversation = match known {
             Some(conversation) => Some(conversation),

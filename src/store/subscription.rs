@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::hint;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,16 +16,24 @@ use crate::model::{Change, FeedEvent};
 /// unless it asked for another bound.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// How long a receiver that found its queue empty watches for the next
-/// event before it parks. A busy writer's next transaction usually comes
-/// within it, and then the writer has no receiver to wake (a wake is a
-/// system call on the writer's path, about as long as an in-memory write).
-const WATCH_BEFORE_PARKING: Duration = Duration::from_micros(50);
+/// How long a receiver that found its queue empty naps before it looks
+/// again, and parks if nothing came. A busy writer's next transactions
+/// come within it and are then taken together: the writer has no receiver
+/// to wake (a wake is a system call on the writer's path, about as long as
+/// an in-memory write), and the two cores trade the queue's cache lines
+/// once per nap rather than once per event.
+const NAP_BEFORE_PARKING: Duration = Duration::from_micros(50);
 
 /// A subscriber's queue, shared by the hub (which pushes) and the
 /// [`Subscription`] (which pops).
 pub(super) struct Slot {
     queue: Mutex<Queue>,
+    /// Events a receiver took from `queue` in one go, oldest first; only
+    /// receivers lock it (before `queue`, when it is empty).
+    taken: Mutex<VecDeque<FeedEvent>>,
+    /// How many events `taken` holds: unread, so they count against
+    /// `capacity` as much as those still in `queue`.
+    taken_len: AtomicUsize,
     ready: Condvar,
     capacity: usize,
     /// Counts pushes (and the close), so a receiver can watch for one
@@ -61,6 +69,8 @@ impl Slot {
                 closed: false,
                 parked: 0,
             }),
+            taken: Mutex::new(VecDeque::new()),
+            taken_len: AtomicUsize::new(0),
             ready: Condvar::new(),
             capacity: capacity.max(1),
             pushes: OwnLine(AtomicU64::new(0)),
@@ -70,6 +80,15 @@ impl Slot {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // Nothing panics while holding it; a poisoned queue is still whole.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_taken(&self) -> MutexGuard<'_, VecDeque<FeedEvent>> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the subscriber holds `capacity` events unread.
+    fn full(&self, queue: &Queue) -> bool {
+        queue.events.len() + self.taken_len.load(Ordering::Acquire) >= self.capacity
     }
 
     /// Queues one transaction's changes, or notes them missed when the
@@ -84,7 +103,7 @@ impl Slot {
         for change in changes {
             if queue.resync_missed {
                 // A reload is due, which covers this change too.
-            } else if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
+            } else if queue.missed_from.is_some() || self.full(&queue) {
                 queue.missed_from.get_or_insert(change.seq);
             } else {
                 queue.events.push_back(FeedEvent::Change(change.clone()));
@@ -115,7 +134,7 @@ impl Slot {
         if queue.closed {
             return;
         }
-        if queue.missed_from.is_some() || queue.events.len() >= self.capacity {
+        if queue.missed_from.is_some() || self.full(&queue) {
             queue.resync_missed = true;
             return;
         }
@@ -130,9 +149,18 @@ impl Slot {
         self.pushed(queue);
     }
 
-    fn pop(queue: &mut Queue) -> Option<FeedEvent> {
-        if let Some(event) = queue.events.pop_front() {
+    /// The oldest unread event: from those taken, else everything queued is
+    /// taken at once (so the writer and this receiver meet once per batch,
+    /// not once per event), else a missed resync or the lag.
+    fn pop(&self, taken: &mut VecDeque<FeedEvent>, queue: &mut Queue) -> Option<FeedEvent> {
+        if let Some(event) = self.pop_taken(taken) {
             return Some(event);
+        }
+        if !queue.events.is_empty() {
+            std::mem::swap(taken, &mut queue.events);
+            let event = taken.pop_front();
+            self.taken_len.store(taken.len(), Ordering::Release);
+            return event;
         }
         if std::mem::take(&mut queue.resync_missed) {
             queue.missed_from = None;
@@ -144,22 +172,47 @@ impl Slot {
             .map(|missed_from| FeedEvent::Lagged { missed_from })
     }
 
+    /// The oldest event already taken, without the queue's lock.
+    fn pop_taken(&self, taken: &mut VecDeque<FeedEvent>) -> Option<FeedEvent> {
+        let event = taken.pop_front()?;
+        self.taken_len.fetch_sub(1, Ordering::Release);
+        Some(event)
+    }
+
+    /// The next event if one is waiting.
+    fn try_pop(&self) -> Option<FeedEvent> {
+        let mut taken = self.lock_taken();
+        if let Some(event) = self.pop_taken(&mut taken) {
+            return Some(event);
+        }
+        self.pop(&mut taken, &mut self.lock())
+    }
+
+    /// The next event, waiting until `deadline` (or for ever) for one.
+    /// Neither lock is held while napping or parked: another receiver of
+    /// the subscription (`try_recv` on another thread) never waits for
+    /// this one. The locks are taken in one order, `taken` first.
     fn wait(&self, deadline: Option<Instant>) -> Option<FeedEvent> {
-        let mut queue = self.lock();
-        let mut watched = false;
+        let mut napped = false;
         loop {
-            if let Some(event) = Self::pop(&mut queue) {
+            let mut taken = self.lock_taken();
+            if let Some(event) = self.pop_taken(&mut taken) {
                 return Some(event);
             }
+            let mut queue = self.lock();
+            if let Some(event) = self.pop(&mut taken, &mut queue) {
+                return Some(event);
+            }
+            // Nothing is taken, and nothing can be while `queue` is held.
+            drop(taken);
             if queue.closed {
                 return None;
             }
-            if !watched {
-                watched = true;
+            if !napped {
+                napped = true;
                 let seen = self.pushes.0.load(Ordering::Acquire);
                 drop(queue);
-                self.watch(seen, deadline);
-                queue = self.lock();
+                self.nap(seen, deadline);
                 continue;
             }
             let left = match deadline {
@@ -167,7 +220,7 @@ impl Slot {
                 Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
             };
             queue.parked += 1;
-            queue = match left {
+            let mut queue = match left {
                 None => self
                     .ready
                     .wait(queue)
@@ -183,25 +236,23 @@ impl Slot {
         }
     }
 
-    /// Watches for a push after `seen` for a short while (spinning, then
-    /// yielding the processor), without the queue's lock.
-    fn watch(&self, seen: u64, deadline: Option<Instant>) {
-        let start = Instant::now();
-        let until = match deadline {
-            Some(deadline) => deadline.min(start + WATCH_BEFORE_PARKING),
-            None => start + WATCH_BEFORE_PARKING,
-        };
-        let mut round = 0u32;
-        while self.pushes.0.load(Ordering::Acquire) == seen {
-            if round < 64 {
-                hint::spin_loop();
-            } else if Instant::now() >= until {
+    /// Watches for a push after `seen` for a few spins, then sleeps for
+    /// [`NAP_BEFORE_PARKING`] (never past `deadline`), without the queue's
+    /// lock.
+    fn nap(&self, seen: u64, deadline: Option<Instant>) {
+        for _ in 0..64 {
+            if self.pushes.0.load(Ordering::Acquire) != seen {
                 return;
-            } else {
-                thread::yield_now();
             }
-            round += 1;
+            hint::spin_loop();
         }
+        let nap = match deadline {
+            Some(deadline) => deadline
+                .saturating_duration_since(Instant::now())
+                .min(NAP_BEFORE_PARKING),
+            None => NAP_BEFORE_PARKING,
+        };
+        thread::sleep(nap);
     }
 }
 
@@ -222,8 +273,9 @@ pub struct Subscription {
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let queue = self.slot.lock();
+        let queued = queue.events.len() + self.slot.taken_len.load(Ordering::Acquire);
         f.debug_struct("Subscription")
-            .field("queued", &queue.events.len())
+            .field("queued", &queued)
             .field("capacity", &self.slot.capacity)
             .field("closed", &queue.closed)
             .finish()
@@ -241,17 +293,17 @@ impl Subscription {
     /// The next event, waiting for one; `None` once the store is closed
     /// (every clone of it dropped) and nothing is left to read.
     ///
-    /// A receiver that finds nothing queued watches for up to 50 µs
-    /// (spinning briefly, then yielding the processor) before it sleeps:
-    /// a busy writer's next event usually comes within it, and then the
-    /// writer need not wake anyone. `recv_timeout` does the same.
+    /// A receiver that finds nothing queued naps for 50 µs and looks again
+    /// before it sleeps until woken: a busy writer's next events usually
+    /// come within the nap, are taken together, and the writer need not
+    /// wake anyone. `recv_timeout` does the same.
     pub fn recv(&self) -> Option<FeedEvent> {
         self.slot.wait(None)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Option<FeedEvent> {
-        Slot::pop(&mut self.slot.lock())
+        self.slot.try_pop()
     }
 
     /// The next event, waiting at most `timeout` for one.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Store;
 use super::hub::{Hub, State};
-use super::recording::{Recorder, Recording};
+use super::recording::{Recorder, Recording, recycle};
 use crate::backend::feed::{LogRow, Transport};
 use crate::backend::{Body, Finish, Session};
 use crate::error::Result;
@@ -17,12 +17,20 @@ use crate::model::ChangeBatch;
 /// transactions deliver in the order they commit.
 struct Delivery<'h> {
     state: std::sync::MutexGuard<'h, State>,
-    /// Other stores' log rows committed before this transaction; `None`
-    /// when the log could not be read (delivered as a resync).
-    earlier: Option<Vec<LogRow>>,
+    earlier: Earlier,
     batch: ChangeBatch,
     /// The log row this transaction wrote.
     logged: Option<u64>,
+}
+
+/// Other stores' changes committed before a transaction.
+enum Earlier {
+    /// None can be: the backend has no log (memory).
+    None,
+    /// Change log rows after the hub's cursor.
+    Rows(Vec<LogRow>),
+    /// The log could not be read: delivered as a resync.
+    Unreadable,
 }
 
 impl Store {
@@ -61,7 +69,7 @@ impl Store {
             if !local && !remote {
                 return body(session);
             }
-            let recorder = Recorder::default();
+            let recorder = Recorder::new();
             let finish = body(&Recording {
                 inner: session,
                 recorder: &recorder,
@@ -79,11 +87,14 @@ impl Store {
                 let earlier = match transport {
                     // A log that cannot be read is no reason to refuse the
                     // write: what it held is announced as a resync.
-                    Transport::Log => session
-                        .log_since(hub.log_cursor())
-                        .inspect_err(|e| log::warn!("change feed: reading the log failed: {e}"))
-                        .ok(),
-                    _ => Some(Vec::new()),
+                    Transport::Log => match session.log_since(hub.log_cursor()) {
+                        Ok(rows) => Earlier::Rows(rows),
+                        Err(e) => {
+                            log::warn!("change feed: reading the log failed: {e}");
+                            Earlier::Unreadable
+                        }
+                    },
+                    _ => Earlier::None,
                 };
                 delivery = Some(Delivery {
                     state: hub.lock(),
@@ -103,14 +114,22 @@ impl Store {
             backend.write(&mut wrapped)
         };
         if let (Ok(()), Some(mut delivery)) = (&written, delivery) {
-            match delivery.earlier.take() {
-                Some(rows) => delivery.state.deliver_log(hub, rows),
-                None => delivery.state.deliver(ChangeBatch::Resync),
+            match delivery.earlier {
+                Earlier::None => {}
+                Earlier::Rows(rows) => delivery.state.deliver_log(hub, rows),
+                Earlier::Unreadable => delivery.state.deliver(ChangeBatch::Resync),
             }
             if let Some(seq) = delivery.logged {
                 delivery.state.wrote_log(hub, seq);
             }
-            delivery.state.deliver(delivery.batch);
+            match delivery.batch {
+                ChangeBatch::Changes(mut changes) => {
+                    delivery.state.deliver_changes(&mut changes);
+                    drop(delivery.state);
+                    recycle(changes);
+                }
+                resync => delivery.state.deliver(resync),
+            }
         }
         written
     }

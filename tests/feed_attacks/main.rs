@@ -4,7 +4,8 @@
 //! SQLite `change_log` and the listener's locking (`log`); tree
 //! operations, imports, copies and two writers on one file reported
 //! exactly (`trees`); a writer process killed mid-transaction
-//! (`killed`); the same on PostgreSQL, with hostile notifications
+//! (`killed`); receivers taking queued events in batches (`receivers`);
+//! the same on PostgreSQL, with hostile notifications
 //! (`postgres`); and an encrypted SQLite file (`encrypted`).
 
 // A memory-only build runs the memory cases; the SQLite helpers rest.
@@ -22,6 +23,7 @@ mod log;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;
+mod receivers;
 mod trees;
 
 use std::path::Path;
