@@ -62,11 +62,29 @@ impl IndexQuery {
     pub(crate) fn admits(&self, text: &str) -> bool {
         let mut check = Admission::new(self);
         match ascii_tokens(text) {
-            // Most chat text: words as written, compared ignoring case.
+            // Most chat text: words as written, compared ignoring case. A
+            // token or prefix wanted is then somewhere in the text as
+            // written: most texts lack one, and are out at a glance.
+            Some(_) if !self.all_wanted_in(text) => return false,
             Some(tokens) => tokens.for_each(|t| check.see(t)),
             None => each_index_token(text, |t| check.see(t)),
         }
         check.admitted()
+    }
+}
+
+impl IndexQuery {
+    /// Whether every token and prefix wanted is somewhere in ASCII `text`
+    /// (ignoring case): a condition of its tokens holding them, checked
+    /// by the standard library's vectorised search rather than by reading
+    /// the words. (The query's tokens are folded: an ASCII one is in
+    /// lower case, and no other is in ASCII text.)
+    fn all_wanted_in(&self, text: &str) -> bool {
+        let lowered = text.to_ascii_lowercase();
+        self.tokens
+            .iter()
+            .chain(&self.prefixes)
+            .all(|t| lowered.contains(t.as_str()))
     }
 }
 
