@@ -279,7 +279,11 @@ struct OpenTransaction(usize);
 impl OpenTransaction {
     fn is_open(store: &Store) -> bool {
         let id = store.id();
-        OPEN_TRANSACTIONS.with(|open| open.borrow().contains(&id))
+        // Destroyed (a write from a later thread-local's destructor):
+        // nothing is open any more on this thread.
+        OPEN_TRANSACTIONS
+            .try_with(|open| open.borrow().contains(&id))
+            .unwrap_or(false)
     }
 
     fn enter(store: &Store) -> Result<Self> {
@@ -287,13 +291,13 @@ impl OpenTransaction {
             return Err(Error::InTransaction);
         }
         let id = store.id();
-        OPEN_TRANSACTIONS.with(|open| open.borrow_mut().push(id));
+        let _ = OPEN_TRANSACTIONS.try_with(|open| open.borrow_mut().push(id));
         Ok(OpenTransaction(id))
     }
 }
 
 impl Drop for OpenTransaction {
     fn drop(&mut self) {
-        OPEN_TRANSACTIONS.with(|open| open.borrow_mut().retain(|id| *id != self.0));
+        let _ = OPEN_TRANSACTIONS.try_with(|open| open.borrow_mut().retain(|id| *id != self.0));
     }
 }

@@ -46,7 +46,8 @@ thread_local! {
 pub(crate) fn recycle(mut changes: Vec<PendingChange>) {
     if changes.capacity() <= SCANNED {
         changes.clear();
-        SPARE.set(changes);
+        // In a thread-local's destructor, after `SPARE`'s: nothing kept.
+        let _ = SPARE.try_with(|spare| spare.set(changes));
     }
 }
 
@@ -54,7 +55,9 @@ impl Recorder {
     /// A recorder with nothing recorded, in this thread's spare list.
     pub(crate) fn new() -> Recorder {
         Recorder {
-            changes: RefCell::new(SPARE.take()),
+            // A write from a thread-local's destructor may come after
+            // `SPARE`'s: a new list then.
+            changes: RefCell::new(SPARE.try_with(Cell::take).unwrap_or_default()),
             index: RefCell::default(),
             overflow: Cell::new(false),
             conversation_of: RefCell::default(),

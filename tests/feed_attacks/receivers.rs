@@ -101,3 +101,69 @@ fn a_batching_receiver_sees_every_event_of_a_steady_writer_once_in_order() {
     assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "in order, once");
     assert_eq!(feed.try_recv(), None);
 }
+
+const DESTRUCTOR_CHILD: &str =
+    "receivers::a_write_from_a_thread_local_destructor_is_recorded_and_delivered";
+
+/// Writes with a subscriber from a thread-local's destructor at thread
+/// exit (a per-thread guard that records something on the way out), a
+/// single write and a transaction, on a thread whose thread-locals of the
+/// store were first used after the guard's, so are destroyed before it:
+/// the writes succeed and are delivered. (The random source of new ids, in
+/// the `uuid` crate, is a thread-local too: it has been used on the thread
+/// before the guard, as by any earlier id made there.) Run in a child
+/// process: a panic in a thread-local's destructor aborts the process.
+#[test]
+fn a_write_from_a_thread_local_destructor_is_recorded_and_delivered() {
+    use std::cell::RefCell;
+    struct Guard(Option<Store>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(store) = self.0.take() {
+                conv(&store, "from a destructor");
+                store
+                    .transaction(|tx| {
+                        tx.conversations()
+                            .create(NewConversation::titled("a transaction"))
+                    })
+                    .unwrap();
+                println!("GUARD WROTE");
+            }
+        }
+    }
+    thread_local! {
+        static GUARD: RefCell<Guard> = const { RefCell::new(Guard(None)) };
+    }
+    if crate::common::in_child() {
+        let store = Store::open("memory://").unwrap();
+        let feed = store.subscribe().unwrap();
+        thread::spawn(move || {
+            uuid::Uuid::now_v7();
+            GUARD.with(|g| g.borrow_mut().0 = Some(store.clone()));
+            // The store's thread-locals are first used after the guard's.
+            conv(&store, "on the thread");
+        })
+        .join()
+        .unwrap();
+        let events = crate::drain(&feed, Duration::from_millis(100));
+        println!("EVENTS {}", events.len());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            DESTRUCTOR_CHILD,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(crate::common::CHILD_VAR, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("GUARD WROTE") && stdout.contains("EVENTS 3"),
+        "child: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
