@@ -9,10 +9,10 @@
 //!   On PostgreSQL every write notifies anyway (`none` includes it).
 //!
 //! Each runs on a fresh store (memory, SQLite file) or a store of its own
-//! on the bench's database (PostgreSQL). After the group, on memory and
-//! SQLite, `paired` prints the ratio from 300 alternating rounds of 200
-//! appends to two fresh stores, one subscribed: a noisy machine's drift
-//! falls on both sides alike.
+//! on the bench's database (PostgreSQL). Before the group and after it, on
+//! memory and SQLite, `paired` prints the ratio from 300 alternating
+//! rounds of 200 appends to two fresh stores, one subscribed: a noisy
+//! machine's drift falls on both sides alike.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,6 +111,20 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
             .id;
         (dir, store, conversation)
     };
+    // Not on PostgreSQL: a store listening there hears every store's
+    // writes, the other side's too. Before the group (a fresh process) and
+    // after it (a heap churned by millions of appends, as a long-running
+    // app's is).
+    let paired_backends: Vec<&str> = backends
+        .iter()
+        .copied()
+        .filter(|&name| name != "postgres")
+        .collect();
+    if paired_wanted() {
+        for &name in &paired_backends {
+            paired(name, "in a fresh process", &fresh, &append);
+        }
+    }
     for &name in &backends {
         // Twice each, alternating: the machine's load drifts, and the
         // second pair shows how much that moves them.
@@ -142,11 +156,9 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
         }
     }
     g.finish();
-    // Not on PostgreSQL: a store listening there hears every store's
-    // writes, the other side's too.
     if paired_wanted() {
-        for name in backends.into_iter().filter(|&name| name != "postgres") {
-            paired(name, &fresh, &append);
+        for &name in &paired_backends {
+            paired(name, "after the group", &fresh, &append);
         }
     }
 }
@@ -168,6 +180,7 @@ fn paired_wanted() -> bool {
 /// of the per-round ratios (subscribed / none).
 fn paired(
     name: &str,
+    when: &str,
     fresh: &dyn Fn(&str) -> Fresh,
     append: &dyn Fn(&Store, ConversationId) -> Message,
 ) {
@@ -198,7 +211,7 @@ fn paired(
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     println!(
         "W2 append message, change feed/{name}: one subscriber / none, {rounds} paired rounds of \
-         {per_round}: median {:.3} (quartiles {:.3}–{:.3})",
+         {per_round} {when}: median {:.3} (quartiles {:.3}–{:.3})",
         at(0.5),
         at(0.25),
         at(0.75)
