@@ -159,6 +159,7 @@ pub(super) fn configure(
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
     slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
+    super::search::register_admits(conn).map_err(fail)?;
     // Reads the header: a file that is not a database (or a key that does
     // not fit) fails here, unwritten.
     conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))

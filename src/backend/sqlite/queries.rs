@@ -211,13 +211,16 @@ statements! {
         "m.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid > 0)",
         "?2 IS NULL"
     );
-    /// Every message that passes the filters, newest first (?1 unused):
-    /// for common tokens, whose matches are many and recent, each text's
-    /// tokens are checked in Rust as it is read (FTS5 answers a probe per
-    /// rowid slowly, and the full list of a common token's rowids is long).
-    MESSAGES_BY_TIME = search_messages!("?1 IS NOT NULL", "?2 IS NULL");
+    /// Every message that passes the filters and whose text's tokens meet
+    /// the query ?1 (as `search::encode` writes it), newest first: for
+    /// common tokens, whose matches are many and recent, each text is
+    /// checked by the crate's own function as the walk reads it, before
+    /// its conversation is joined (FTS5 answers a probe per rowid slowly,
+    /// and the full list of a common token's rowids is long).
+    MESSAGES_BY_TIME = search_messages!("silmari_admits(?1, m.content)", "?2 IS NULL");
     /// The same in one conversation (?2).
-    MESSAGES_IN_CONVERSATION = search_messages!("?1 IS NOT NULL", "m.conversation_id = ?2");
+    MESSAGES_IN_CONVERSATION =
+        search_messages!("silmari_admits(?1, m.content)", "m.conversation_id = ?2");
     /// Conversation titles the index admits.
     TITLES = concat!(
         "SELECT c.created_at, c.id, c.id, c.title, NULL, c.title FROM conversations c ",

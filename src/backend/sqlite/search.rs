@@ -5,6 +5,8 @@
 //! the user's text: each token is quoted, and tokens hold only letters and
 //! digits.
 
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -186,9 +188,6 @@ fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bo
     Ok(count <= threshold)
 }
 
-/// Rows read per step of a walk.
-const WALK_STEP: i64 = 256;
-
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
 pub(super) fn candidates(
     conn: &Connection,
@@ -198,68 +197,84 @@ pub(super) fn candidates(
     limit: usize,
 ) -> Result<Vec<Candidate>> {
     let expression = fts_expression(conn, filter.index)?;
-    let by_index = match kind {
-        TextKind::Title => Some(TITLES),
+    // Through FTS5 (?1 its expression), or a walk of the messages by time
+    // (?1 the query for `silmari_admits`).
+    let (sql, query) = match kind {
+        TextKind::Title => (TITLES, expression),
         TextKind::Message
             if filter.conversation.is_none() && through_index(conn, &expression, limit)? =>
         {
-            Some(MESSAGES_BY_INDEX)
+            (MESSAGES_BY_INDEX, expression)
         }
-        TextKind::Message => None,
+        TextKind::Message if filter.conversation.is_none() => {
+            (MESSAGES_BY_TIME, encode(filter.index))
+        }
+        TextKind::Message => (MESSAGES_IN_CONVERSATION, encode(filter.index)),
     };
-    let conversation = filter.conversation.map(key);
-    let role = filter.role.map(|r| r.as_str());
-    let (since, until) = (
+    let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
+    // `(created_at, id) < (t, id)` implies `created_at < t + 1`: a bound
+    // the index range uses (SQLite's does not use the row value's).
+    let until = filter
+        .until
+        .unwrap_or(i64::MAX)
+        .min(before_time.saturating_add(1));
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query(params![
+        query,
+        filter.conversation.map(key),
+        filter.role.map(|r| r.as_str()),
         filter.since.unwrap_or(i64::MIN),
-        filter.until.unwrap_or(i64::MAX),
-    );
-    let all_branches = filter.branches == Branches::All;
-    let read = |sql: &str, before: Option<TimeKey>, limit: i64| -> Result<Vec<Candidate>> {
-        let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
-        // `(created_at, id) < (t, id)` implies `created_at < t + 1`: a bound
-        // the index range uses (SQLite's does not use the row value's, and
-        // each step of a walk would start again from the newest row).
-        let until = until.min(before_time.saturating_add(1));
-        let mut statement = conn.prepare_cached(sql)?;
-        let rows = statement.query(params![
-            expression,
-            conversation,
-            role,
-            since,
-            until,
-            before_time,
-            key(before_id),
-            filter.archived_param(),
-            all_branches,
-            limit,
-        ])?;
-        super::rows::collect(rows, |row| candidate(row, kind))
-    };
-    if let Some(sql) = by_index {
-        return read(sql, before, i64::try_from(limit).unwrap_or(i64::MAX));
-    }
-    let walk = match filter.conversation {
-        Some(_) => MESSAGES_IN_CONVERSATION,
-        None => MESSAGES_BY_TIME,
-    };
-    let mut found = Vec::new();
-    let mut at = before;
-    loop {
-        let step = read(walk, at, WALK_STEP)?;
-        let end = step.len() < WALK_STEP as usize;
-        at = step.last().map(|c| (c.created_at, c.id));
-        for c in step {
-            if filter.index.admits(&c.text) {
-                found.push(c);
-                if found.len() == limit {
-                    return Ok(found);
+        until,
+        before_time,
+        key(before_id),
+        filter.archived_param(),
+        filter.branches == Branches::All,
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    ])?;
+    super::rows::collect(rows, |row| candidate(row, kind))
+}
+
+/// The SQL function `silmari_admits(query, text)`: whether `text`'s index
+/// tokens meet `query` (an [`IndexQuery`] as [`encode`] writes it, decoded
+/// once per statement). Only statements may call it, not the schema.
+pub(super) fn register_admits(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "silmari_admits",
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
+        |ctx| {
+            let query = ctx.get_or_create_aux(0, |value| -> std::result::Result<_, BoxError> {
+                Ok(decode(value.as_str()?)?)
+            })?;
+            match ctx.get_raw(1) {
+                ValueRef::Text(text) => {
+                    let text = std::str::from_utf8(text)
+                        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                    Ok(query.admits(text))
                 }
+                _ => Ok(false),
             }
-        }
-        if end {
-            return Ok(found);
-        }
-    }
+        },
+    )
+}
+
+/// `index` as the text `silmari_admits` reads: its three lists as JSON.
+pub(super) fn encode(index: &IndexQuery) -> String {
+    serde_json::to_string(&(&index.tokens, &index.prefixes, &index.excluded)).unwrap_or_default()
+}
+
+type Lists = (Vec<String>, Vec<String>, Vec<String>);
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn decode(text: &str) -> std::result::Result<IndexQuery, serde_json::Error> {
+    let (tokens, prefixes, excluded): Lists = serde_json::from_str(text)?;
+    Ok(IndexQuery {
+        tokens,
+        prefixes,
+        excluded,
+    })
 }
 
 fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
@@ -323,6 +338,38 @@ mod tests {
             expression(&index, &[Some(vec!["pre".into(), "prefix".into()])]),
             r#"("say ""x""" AND "b" AND ("pre" OR "prefix")) NOT "no" NOT "nor""#
         );
+    }
+
+    /// `silmari_admits` answers as `IndexQuery::admits` in a statement;
+    /// the schema (a view, a trigger of a hostile file) cannot call it, and
+    /// a query it cannot read is an error, not a panic.
+    #[test]
+    fn the_admits_function_answers_statements_only() -> Result<()> {
+        let conn = migrated()?;
+        register_admits(&conn)?;
+        let query = encode(&IndexQuery {
+            tokens: vec!["cafe".into()],
+            excluded: vec!["tea".into()],
+            ..IndexQuery::default()
+        });
+        let admits = |text: &str| -> rusqlite::Result<bool> {
+            conn.query_row("SELECT silmari_admits(?1, ?2)", [&query, text], |r| {
+                r.get(0)
+            })
+        };
+        assert!(admits("Un CAFÉ noir")?);
+        assert!(!admits("café or tea")?);
+        assert!(!admits("coffee")?);
+        conn.execute_batch(
+            "CREATE VIEW admitted AS SELECT silmari_admits('[[],[],[]]', 'x') AS a",
+        )?;
+        let from_view = conn.query_row("SELECT a FROM admitted", [], |r| r.get::<_, bool>(0));
+        assert!(from_view.is_err(), "{from_view:?}");
+        let unreadable = conn.query_row("SELECT silmari_admits('not json', 'x')", [], |r| {
+            r.get::<_, bool>(0)
+        });
+        assert!(unreadable.is_err(), "{unreadable:?}");
+        Ok(())
     }
 
     /// A prefix is read as the `OR` of the index's terms that start with
