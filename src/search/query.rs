@@ -71,9 +71,7 @@ impl IndexQuery {
         }
         check.admitted()
     }
-}
 
-impl IndexQuery {
     /// Whether every token and prefix wanted is somewhere in ASCII `text`
     /// (ignoring case): a condition of its tokens holding them, checked
     /// by the standard library's vectorised search rather than by reading
