@@ -6,15 +6,23 @@
 /// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
 /// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
 /// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter.
+/// Whether message `m`'s token array holds every token of `$11` and none
+/// of `$12` (array operators; NULL, not indexed: no).
+macro_rules! holds_tokens {
+    () => {
+        "(m.search_tokens @> $11::text[] AND NOT (m.search_tokens && $12::text[])) IS TRUE"
+    };
+}
+
 macro_rules! search_messages {
-    ($with:literal, $from:literal, $admitted:literal) => {
+    ($with:literal, $from:literal, $($admitted:expr),+) => {
         concat!(
             $with,
             "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
             "FROM ",
             $from,
             " m JOIN conversations c ON c.id = m.conversation_id WHERE ",
-            $admitted,
+            $($admitted,)+
             " AND ($3::text IS NULL OR m.role = $3) ",
             "AND ($4::timestamptz IS NULL OR m.created_at >= $4) ",
             "AND ($5::timestamptz IS NULL OR m.created_at < $5) ",
@@ -234,8 +242,9 @@ statements! {
         "($2::uuid IS NULL OR m.conversation_id = $2)"
     );
     /// The same, walking messages by time and checking each (common
-    /// tokens: the page fills early). `IS TRUE` keeps the check off the
-    /// GIN index, so the walk stays on the time index.
+    /// tokens: the page fills early) against the `tsquery` $1. `IS TRUE`
+    /// keeps the check off the GIN index, so the walk stays on the time
+    /// index.
     SEARCH_MESSAGES_BY_TIME = search_messages!(
         "",
         "messages",
@@ -246,6 +255,23 @@ statements! {
         "",
         "messages",
         "m.conversation_id = $2 AND (array_to_tsvector(m.search_tokens) @@ $1::text::tsquery) IS TRUE"
+    );
+    /// The walk for a query without prefixes ($1 unused): each row's token
+    /// array checked by array operators against the tokens $11 and the
+    /// excluded tokens $12, without making a `tsvector` of it (2–3x faster
+    /// on a common word).
+    SEARCH_TOKENS_BY_TIME = search_messages!(
+        "",
+        "messages",
+        "$2::uuid IS NULL AND $1::text IS NOT NULL AND ",
+        holds_tokens!()
+    );
+    /// The same in one conversation ($2).
+    SEARCH_TOKENS_IN_CONVERSATION = search_messages!(
+        "",
+        "messages",
+        "m.conversation_id = $2 AND $1::text IS NOT NULL AND ",
+        holds_tokens!()
     );
     /// Search candidates in titles, newest first, in the same columns
     /// (role NULL). $1 tsquery, $2 conversation, $3 ..$4 time range, before

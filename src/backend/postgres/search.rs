@@ -11,7 +11,8 @@ use super::PgConn;
 use super::queries::{
     COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
     SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
-    SEARCH_TITLES, UNINDEXED_MESSAGES, UNINDEXED_TITLES,
+    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, UNINDEXED_MESSAGES,
+    UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
@@ -47,15 +48,22 @@ pub(super) fn candidates(
     limit: usize,
 ) -> Result<Vec<Candidate>> {
     let query = tsquery(filter.index);
+    let index = filter.index;
+    // A walk checks a query without prefixes by array operators.
+    let by_tokens = index.prefixes.is_empty();
     let messages = if filter.conversation.is_some() {
-        SEARCH_MESSAGES_IN_CONVERSATION
+        if by_tokens {
+            SEARCH_TOKENS_IN_CONVERSATION
+        } else {
+            SEARCH_MESSAGES_IN_CONVERSATION
+        }
     } else if kind == TextKind::Message {
         let count = conn.statement(COUNT_INDEXED)?;
         let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
-        if n > COMMON {
-            SEARCH_MESSAGES_BY_TIME
-        } else {
-            SEARCH_MESSAGES_BY_INDEX
+        match (n > COMMON, by_tokens) {
+            (true, true) => SEARCH_TOKENS_BY_TIME,
+            (true, false) => SEARCH_MESSAGES_BY_TIME,
+            (false, _) => SEARCH_MESSAGES_BY_INDEX,
         }
     } else {
         SEARCH_MESSAGES_BY_INDEX
@@ -70,9 +78,8 @@ pub(super) fn candidates(
     let role = filter.role.map(|r| r.as_str());
     let all_branches = filter.branches == Branches::All;
     let (sql, params): (_, Vec<&(dyn ToSql + Sync)>) = match kind {
-        TextKind::Message => (
-            messages,
-            vec![
+        TextKind::Message => {
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
                 &query,
                 &conversation,
                 &role,
@@ -83,8 +90,12 @@ pub(super) fn candidates(
                 &archived,
                 &all_branches,
                 &limit,
-            ],
-        ),
+            ];
+            if messages == SEARCH_TOKENS_BY_TIME || messages == SEARCH_TOKENS_IN_CONVERSATION {
+                params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+            }
+            (messages, params)
+        }
         TextKind::Title => (
             SEARCH_TITLES,
             vec![
@@ -207,14 +218,14 @@ mod tests {
             let query = tsquery(&index);
             let none: Option<Uuid> = None;
             let one = Uuid::parse_str("00000000-0000-7000-8000-000000000002").ok();
-            let conversation = if sql == SEARCH_MESSAGES_IN_CONVERSATION {
-                one
-            } else {
-                none
-            };
+            let in_one = [
+                SEARCH_MESSAGES_IN_CONVERSATION,
+                SEARCH_TOKENS_IN_CONVERSATION,
+            ];
+            let conversation = if in_one.contains(&sql) { one } else { none };
             let (role, time): (Option<&str>, Option<time::OffsetDateTime>) = (None, None);
             let (archived, all, limit) = (0_i32, false, 33_i64);
-            let params: [&(dyn ToSql + Sync); 10] = [
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
                 &query,
                 &conversation,
                 &role,
@@ -226,6 +237,9 @@ mod tests {
                 &all,
                 &limit,
             ];
+            if sql == SEARCH_TOKENS_BY_TIME || sql == SEARCH_TOKENS_IN_CONVERSATION {
+                params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+            }
             let rows = conn
                 .client
                 .query(&format!("EXPLAIN {sql}"), &params)
@@ -242,14 +256,21 @@ mod tests {
                 by_index.contains("Bitmap Index Scan on ix_messages_search"),
                 "{by_index}"
             );
-            for token in ["rare777", "common"] {
-                let by_time = plan(SEARCH_MESSAGES_BY_TIME, token, mode);
+            let walks = [
+                (SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION),
+                (SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION),
+            ];
+            for ((by_time_sql, one_sql), token) in walks
+                .into_iter()
+                .flat_map(|walk| ["rare777", "common"].map(|token| (walk, token)))
+            {
+                let by_time = plan(by_time_sql, token, mode);
                 assert!(
                     by_time.contains("Index Scan Backward using ix_messages_created_at"),
                     "{by_time}"
                 );
                 assert!(!by_time.contains("ix_messages_search"), "{by_time}");
-                let one = plan(SEARCH_MESSAGES_IN_CONVERSATION, token, mode);
+                let one = plan(one_sql, token, mode);
                 assert!(one.contains("Index Cond: (conversation_id ="), "{one}");
             }
         }
