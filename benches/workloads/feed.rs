@@ -8,12 +8,15 @@
 //!   subscribed, so every transaction also writes its `change_log` row.
 //!   On PostgreSQL every write notifies anyway (`none` includes it).
 //!
-//! Each runs on a fresh store (memory, SQLite file) or a store of its own
-//! on the bench's database (PostgreSQL). Before the group and after it, on
-//! memory and SQLite, `paired` prints the ratio from 300 alternating
-//! rounds of 200 appends to two fresh stores, one subscribed: a noisy
-//! machine's drift falls on both sides alike.
+//! On memory and an SQLite file each times its appends 2,000 at a
+//! time, each 2,000 on a fresh store made and subscribed to outside the
+//! timing; on PostgreSQL each runs on a store of its own on the bench's
+//! database. Before the group and after it, on memory and SQLite,
+//! `paired` prints the ratio from 300 alternating rounds of 200 appends to
+//! two fresh stores, one subscribed: a noisy machine's drift falls on both
+//! sides alike.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -25,7 +28,8 @@ use silmari_store::prelude::*;
 use super::data::{attachment, content};
 use super::{Backends, group, quick, sqlite_file};
 
-/// A thread reading every event of a subscription to `store`'s feed; it
+/// A thread reading every event of a subscription to `store`'s feed, in
+/// its loop by the time `new` returns (its start is not timed); it
 /// unsubscribes when dropped.
 struct Drain {
     stop: Arc<AtomicBool>,
@@ -36,14 +40,17 @@ impl Drain {
     fn new(store: &Store) -> Drain {
         let feed = store.subscribe().expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
+        let (started, running) = std::sync::mpsc::channel();
         let thread = thread::spawn({
             let stop = Arc::clone(&stop);
             move || {
+                started.send(()).expect("bench thread");
                 while !stop.load(Ordering::Relaxed) {
                     feed.recv_timeout(Duration::from_millis(20));
                 }
             }
         });
+        running.recv().expect("drain thread started");
         Drain {
             stop,
             thread: Some(thread),
@@ -60,9 +67,9 @@ impl Drop for Drain {
     }
 }
 
-/// A fresh store to append to (its directory, if it has one), and the
-/// conversation appended to.
-type Fresh = (Option<tempfile::TempDir>, Store, ConversationId);
+/// A fresh store to append to (its directory and file, if it has one),
+/// and the conversation appended to.
+type Fresh = (Option<(tempfile::TempDir, PathBuf)>, Store, ConversationId);
 
 pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
     let mut g = group(c, "W2 append message, change feed");
@@ -77,9 +84,10 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
             )
             .expect("append")
     };
-    // Each measurement on a fresh store (memory, SQLite) or conversation
-    // (PostgreSQL): millions of appends grow what they append to, and the
-    // pairs compared must start alike.
+    // Every 2,000 appends on a fresh store (memory, SQLite), or on a store
+    // of its own (PostgreSQL): millions of appends would grow what they
+    // append to, to a size that depends on how many iterations criterion
+    // chose, and the pairs compared must be alike.
     #[allow(unused_mut)]
     let mut backends: Vec<&str> = vec!["memory", "sqlite"];
     #[cfg(feature = "postgres")]
@@ -91,8 +99,8 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
         let (dir, store) = match name {
             "memory" => (None, Store::open("memory://").expect("memory")),
             "sqlite" => {
-                let (dir, _, store) = sqlite_file();
-                (Some(dir), store)
+                let (dir, path, store) = sqlite_file();
+                (Some((dir, path)), store)
             }
             #[cfg(feature = "postgres")]
             // A store of its own on the bench's database: a subscriber
@@ -129,30 +137,31 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
         // Twice each, alternating: the machine's load drifts, and the
         // second pair shows how much that moves them.
         for pass in ["", ", again"] {
-            let (_dir, store, conversation) = fresh(name);
-            g.bench_function(format!("{name}, none{pass}"), |bench| {
-                bench.iter(|| append(&store, conversation))
-            });
-            let (_dir, store, conversation) = fresh(name);
-            let drain = Drain::new(&store);
-            g.bench_function(format!("{name}, one subscriber{pass}"), |bench| {
-                bench.iter(|| append(&store, conversation))
-            });
-            drop(drain);
+            for listener in [Listener::None, Listener::Subscriber] {
+                let label = format!("{name}, {}{pass}", listener.label());
+                if name == "postgres" {
+                    // One store each (a new one would prepare its
+                    // statements again); its conversation grows little.
+                    let (_, store, conversation) = fresh(name);
+                    let drain =
+                        matches!(listener, Listener::Subscriber).then(|| Drain::new(&store));
+                    g.bench_function(label, |bench| bench.iter(|| append(&store, conversation)));
+                    drop(drain);
+                } else {
+                    g.bench_function(label, |bench| {
+                        bench.iter_custom(|iters| {
+                            on_fresh_stores(iters, name, listener, &fresh, &append)
+                        })
+                    });
+                }
+            }
         }
         if name == "sqlite" {
-            let (_dir, path, store) = sqlite_file();
-            let conversation = store
-                .conversations()
-                .create(NewConversation::titled("W2 feed"))
-                .expect("create")
-                .id;
-            let other = Store::open(&format!("sqlite:///{}", path.display())).expect("open");
-            let drain = Drain::new(&other);
             g.bench_function("sqlite, another store listening", |bench| {
-                bench.iter(|| append(&store, conversation))
+                bench.iter_custom(|iters| {
+                    on_fresh_stores(iters, name, Listener::AnotherStore, &fresh, &append)
+                })
             });
-            drop(drain);
         }
     }
     g.finish();
@@ -172,6 +181,65 @@ fn paired_wanted() -> bool {
         .filter(|a| !a.starts_with('-'))
         .collect();
     filters.is_empty() || filters.iter().any(|f| f.contains("change feed"))
+}
+
+/// Appends timed on each store before it gets another.
+const APPENDS_PER_STORE: u64 = 2_000;
+
+/// Who listens to the store appended to.
+#[derive(Clone, Copy)]
+enum Listener {
+    None,
+    /// The store itself, its events drained by a thread.
+    Subscriber,
+    /// A second store on the same SQLite file.
+    AnotherStore,
+}
+
+impl Listener {
+    fn label(self) -> &'static str {
+        match self {
+            Listener::None => "none",
+            Listener::Subscriber => "one subscriber",
+            Listener::AnotherStore => "another store listening",
+        }
+    }
+}
+
+/// The time of `iters` appends, [`APPENDS_PER_STORE`] to each fresh store
+/// (made, subscribed to and dropped outside the timing).
+fn on_fresh_stores(
+    iters: u64,
+    name: &str,
+    listener: Listener,
+    fresh: &dyn Fn(&str) -> Fresh,
+    append: &dyn Fn(&Store, ConversationId) -> Message,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let appends = left.min(APPENDS_PER_STORE);
+        let (file, store, conversation) = fresh(name);
+        let other = match (listener, &file) {
+            (Listener::AnotherStore, Some((_, path))) => Some(
+                Store::open(&format!("sqlite:///{}", path.display())).expect("open the file again"),
+            ),
+            _ => None,
+        };
+        let drain = match listener {
+            Listener::None => None,
+            Listener::Subscriber => Some(Drain::new(&store)),
+            Listener::AnotherStore => Some(Drain::new(other.as_ref().expect("an SQLite file"))),
+        };
+        let started = Instant::now();
+        for _ in 0..appends {
+            append(&store, conversation);
+        }
+        total += started.elapsed();
+        drop(drain);
+        left -= appends;
+    }
+    total
 }
 
 /// The cost of a subscriber as a ratio that a drifting machine moves
