@@ -344,21 +344,29 @@ pub fn cannot_run_here(what: &str) {
 }
 
 /// Runs test `name` of this test binary alone in a child process, with
-/// `CHILD_VAR` set to `arg`, and returns the peak resident memory (KiB) the
-/// child reports with [`report_peak_kib`].
-pub fn peak_kib_of_child(name: &str, arg: &str) -> u64 {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
+/// `CHILD_VAR` set to `arg`, to its end: its standard output, once it has
+/// exited successfully (else a panic with both its outputs).
+pub fn child_stdout(name: &str, arg: &str) -> String {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD_VAR, arg)
         .output()
         .expect("run the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "child failed: {stdout}{}",
+        "child failed ({}): {stdout}{}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+/// Runs test `name` of this test binary alone in a child process, with
+/// `CHILD_VAR` set to `arg`, and returns the peak resident memory (KiB) the
+/// child reports with [`report_peak_kib`].
+pub fn peak_kib_of_child(name: &str, arg: &str) -> u64 {
+    let stdout = child_stdout(name, arg);
     stdout
         .lines()
         .find_map(|l| l.split("PEAK_KIB ").nth(1))

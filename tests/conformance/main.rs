@@ -117,6 +117,7 @@ macro_rules! backends {
                     metadata::metadata_stale_edits_are_refused,
                     metadata::metadata_integral_floats_stay_floats,
                     search_corpus::search_corpus_finds_the_same_on_every_backend,
+                    search_corpus::search_in_one_conversation_finds_the_whole_search_s_hits_there,
                     search_corpus::search_snippets_mark_the_matched_words,
                     search_corpus::search_filters_narrow_the_same_hits,
                     search_corpus::search_refuses_queries_with_nothing_to_find,

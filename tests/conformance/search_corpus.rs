@@ -314,6 +314,33 @@ pub fn search_corpus_finds_the_same_on_every_backend(store: &Store) {
     }
 }
 
+/// Every query of the table, restricted to each conversation, finds
+/// exactly the whole search's hits in that conversation, in the same
+/// order: a search in one conversation reads it by its own statement on
+/// SQLite and PostgreSQL (a walk of its messages, checked by the crate's
+/// function or by array operators), for every shape of query.
+pub fn search_in_one_conversation_finds_the_whole_search_s_hits_there(store: &Store) {
+    let corpus = write_corpus(store);
+    for (text, _) in QUERIES {
+        let everywhere = all_hits(store, SearchQuery::new(*text).newest_first(), 50);
+        for conversation in corpus.conversations.values() {
+            let query = SearchQuery::new(*text)
+                .newest_first()
+                .in_conversation(*conversation);
+            let inside: Vec<String> = all_hits(store, query, 50)
+                .iter()
+                .map(|h| corpus.label(h))
+                .collect();
+            let expected: Vec<String> = everywhere
+                .iter()
+                .filter(|h| h.conversation.id == *conversation)
+                .map(|h| corpus.label(h))
+                .collect();
+            assert_eq!(inside, expected, "query {text:?} in one conversation");
+        }
+    }
+}
+
 pub fn search_snippets_mark_the_matched_words(store: &Store) {
     write_corpus(store);
     let marked = |query: &str| -> Vec<Vec<String>> {

@@ -149,21 +149,9 @@ fn a_write_from_a_thread_local_destructor_is_recorded_and_delivered() {
         println!("EVENTS {}", events.len());
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            DESTRUCTOR_CHILD,
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(crate::common::CHILD_VAR, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = crate::common::child_stdout(DESTRUCTOR_CHILD, "1");
     assert!(
-        out.status.success() && stdout.contains("GUARD WROTE") && stdout.contains("EVENTS 3"),
-        "child: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        stdout.contains("GUARD WROTE") && stdout.contains("EVENTS 3"),
+        "{stdout}"
     );
 }

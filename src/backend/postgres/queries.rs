@@ -1,11 +1,6 @@
 //! Every SQL statement of the PostgreSQL backend, as constants: prepared once
 //! per connection and cached, never built at run time.
 
-/// Candidates of a search in messages, newest first: (created_at, id,
-/// conversation id, conversation title, role, content), from `$from` (a
-/// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
-/// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
-/// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter.
 /// Whether message `m`'s token array holds every token of `$11` and none
 /// of `$12` (array operators; NULL, not indexed: no).
 macro_rules! holds_tokens {
@@ -14,6 +9,12 @@ macro_rules! holds_tokens {
     };
 }
 
+/// Candidates of a search in messages, newest first: (created_at, id,
+/// conversation id, conversation title, role, content), from `$from` (a
+/// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
+/// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
+/// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter
+/// (and, in a walk by `holds_tokens!`, $11 tokens, $12 excluded).
 macro_rules! search_messages {
     ($with:literal, $from:literal, $($admitted:expr),+) => {
         concat!(

@@ -31,6 +31,10 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
     parts.join(" & ")
 }
 
+/// The walks that take the query's tokens ($11) and excluded tokens ($12)
+/// as arrays.
+const TOKEN_WALKS: [&str; 2] = [SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION];
+
 /// Above this many messages admitted by the index, a search walks messages
 /// by time (the page fills early) instead of reading every match.
 const COMMON: i64 = 2_000;
@@ -91,7 +95,7 @@ pub(super) fn candidates(
                 &all_branches,
                 &limit,
             ];
-            if messages == SEARCH_TOKENS_BY_TIME || messages == SEARCH_TOKENS_IN_CONVERSATION {
+            if TOKEN_WALKS.contains(&messages) {
                 params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
             }
             (messages, params)
@@ -237,7 +241,7 @@ mod tests {
                 &all,
                 &limit,
             ];
-            if sql == SEARCH_TOKENS_BY_TIME || sql == SEARCH_TOKENS_IN_CONVERSATION {
+            if TOKEN_WALKS.contains(&sql) {
                 params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
             }
             let rows = conn
