@@ -27,24 +27,33 @@ const NAP_BEFORE_PARKING: Duration = Duration::from_micros(50);
 /// A subscriber's queue, shared by the hub (which pushes) and the
 /// [`Subscription`] (which pops).
 pub(super) struct Slot {
-    queue: Mutex<Queue>,
+    queue: OwnLines<Mutex<Queue>>,
     /// Events a receiver took from `queue` in one go, oldest first; only
     /// receivers lock it (before `queue`, when it is empty).
-    taken: Mutex<VecDeque<FeedEvent>>,
+    taken: OwnLines<Mutex<VecDeque<FeedEvent>>>,
     /// How many events `taken` holds: unread, so they count against
     /// `capacity` as much as those still in `queue`.
-    taken_len: AtomicUsize,
+    taken_len: OwnLines<AtomicUsize>,
     ready: Condvar,
     capacity: usize,
     /// Counts pushes (and the close), so a receiver can watch for one
     /// without taking the queue's lock.
-    pushes: OwnLine,
+    pushes: OwnLines<AtomicU64>,
 }
 
-/// A counter on a cache line of its own: a receiver watching it does not
-/// slow the writer's use of the lock and counts beside it.
+/// A value on cache lines of its own, so that what one core writes there
+/// does not take lines another core is using from it: the receiver's
+/// pops, the writer's pushes, and the counters each of them watches.
 #[repr(align(128))]
-struct OwnLine(AtomicU64);
+struct OwnLines<T>(T);
+
+impl<T> std::ops::Deref for OwnLines<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 struct Queue {
     events: VecDeque<FeedEvent>,
@@ -57,23 +66,29 @@ struct Queue {
     closed: bool,
     /// Receivers parked on `ready`: only they need a wake-up.
     parked: usize,
+    /// How many events the last take moved to `taken`: no more are left
+    /// there (only a take, under this lock, adds to it), so the writer
+    /// reads the receivers' count only when this bound says the
+    /// subscriber may be full.
+    taken_at_most: usize,
 }
 
 impl Slot {
     pub(super) fn new(capacity: usize) -> Slot {
         Slot {
-            queue: Mutex::new(Queue {
+            queue: OwnLines(Mutex::new(Queue {
                 events: VecDeque::new(),
                 missed_from: None,
                 resync_missed: false,
                 closed: false,
                 parked: 0,
-            }),
-            taken: Mutex::new(VecDeque::new()),
-            taken_len: AtomicUsize::new(0),
+                taken_at_most: 0,
+            })),
+            taken: OwnLines(Mutex::new(VecDeque::new())),
+            taken_len: OwnLines(AtomicUsize::new(0)),
             ready: Condvar::new(),
             capacity: capacity.max(1),
-            pushes: OwnLine(AtomicU64::new(0)),
+            pushes: OwnLines(AtomicU64::new(0)),
         }
     }
 
@@ -88,7 +103,9 @@ impl Slot {
 
     /// Whether the subscriber holds `capacity` events unread.
     fn full(&self, queue: &Queue) -> bool {
-        queue.events.len() + self.taken_len.load(Ordering::Acquire) >= self.capacity
+        let queued = queue.events.len();
+        queued + queue.taken_at_most >= self.capacity
+            && queued + self.taken_len.load(Ordering::Acquire) >= self.capacity
     }
 
     /// Queues one transaction's changes, or notes them missed when the
@@ -118,7 +135,7 @@ impl Slot {
     /// Announces a push to receivers watching the queue, and wakes the
     /// parked ones (every one: a subscription may be shared by threads).
     fn pushed(&self, queue: MutexGuard<'_, Queue>) {
-        self.pushes.0.fetch_add(1, Ordering::Release);
+        self.pushes.fetch_add(1, Ordering::Release);
         let parked = queue.parked > 0;
         drop(queue);
         if parked {
@@ -159,6 +176,7 @@ impl Slot {
         if !queue.events.is_empty() {
             std::mem::swap(taken, &mut queue.events);
             let event = taken.pop_front();
+            queue.taken_at_most = taken.len();
             self.taken_len.store(taken.len(), Ordering::Release);
             return event;
         }
@@ -210,7 +228,7 @@ impl Slot {
             }
             if !napped {
                 napped = true;
-                let seen = self.pushes.0.load(Ordering::Acquire);
+                let seen = self.pushes.load(Ordering::Acquire);
                 drop(queue);
                 self.nap(seen, deadline);
                 continue;
@@ -241,7 +259,7 @@ impl Slot {
     /// lock.
     fn nap(&self, seen: u64, deadline: Option<Instant>) {
         for _ in 0..64 {
-            if self.pushes.0.load(Ordering::Acquire) != seen {
+            if self.pushes.load(Ordering::Acquire) != seen {
                 return;
             }
             hint::spin_loop();
