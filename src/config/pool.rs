@@ -88,7 +88,11 @@ impl PoolConfig {
 pub struct SqliteOptions {
     /// How long a connection waits for another's write lock before
     /// [`Error::Unavailable`]: zero (do not wait) to one day (86 400 s),
-    /// counted in whole milliseconds. Default 5 s.
+    /// counted in whole milliseconds. Default 5 s. While it waits it tries
+    /// again every 50 µs to 1 ms (jittered), so that it gets the lock even
+    /// beside another process that writes in a tight loop (SQLite's own
+    /// handler, which tries every 100 ms after the first second, mostly
+    /// missed the moments that process left the lock free).
     pub busy_timeout: Duration,
     /// Prepared statements cached per connection: 0 to 1000. Default 64.
     pub statement_cache_capacity: usize,

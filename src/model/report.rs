@@ -96,7 +96,10 @@ pub struct SqlitePragmas {
     pub synchronous: i64,
     /// `PRAGMA foreign_keys` (true expected).
     pub foreign_keys: bool,
-    /// `PRAGMA busy_timeout` in milliseconds.
+    /// How long a connection waits for another's lock, in milliseconds
+    /// ([`SqliteOptions::busy_timeout`](crate::SqliteOptions::busy_timeout);
+    /// the store waits with a handler of its own, so SQLite's
+    /// `PRAGMA busy_timeout` reads 0).
     pub busy_timeout_ms: i64,
 }
 

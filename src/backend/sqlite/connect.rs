@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use super::cipher::Cipher;
 use super::errors::{display_path, open_error, open_message};
-use super::{Target, checkpointer, slow, wal_guard};
+use super::{Target, busy, checkpointer, slow, wal_guard};
 use crate::config::SqliteOptions;
 use crate::error::{Error, Result};
 
@@ -156,7 +156,7 @@ pub(super) fn configure(
 ) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
     wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
-    conn.busy_timeout(options.busy_timeout).map_err(fail)?;
+    busy::wait_fairly(conn, options.busy_timeout).map_err(fail)?;
     slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
     super::search::register_admits(conn).map_err(fail)?;

@@ -23,13 +23,20 @@ use uuid::Uuid;
 /// meanwhile, and the copy is consistent. The copy is written under a
 /// temporary name beside `path`, synced, and only then linked to `path`
 /// (which must not exist, not even as a dangling link): a backup
-/// interrupted at any moment leaves no file at `path`.
-pub(super) fn backup(conn: &Connection, cipher: &Cipher, path: &Path) -> Result<()> {
+/// interrupted at any moment leaves no file at `path`. A lock held by
+/// another connection is waited for up to `patience`.
+pub(super) fn backup(
+    conn: &Connection,
+    cipher: &Cipher,
+    path: &Path,
+    patience: Duration,
+) -> Result<()> {
     let target = destination(path)?;
     let mut name = target.as_os_str().to_owned();
     name.push(format!(".{}.partial", Uuid::new_v4().simple()));
     let partial = PathBuf::from(name);
-    let written = write_copy(conn, cipher, &partial).and_then(|()| publish(&partial, &target));
+    let written =
+        write_copy(conn, cipher, &partial, patience).and_then(|()| publish(&partial, &target));
     remove_with_companions(&partial);
     written?;
     log::info!("backed up to {}", target.display());
@@ -76,7 +83,12 @@ fn exists(path: &Path) -> Error {
 
 /// Writes the whole database into the new file `partial`, in the rollback
 /// journal mode a lone copy needs, keyed like the live one, closed and synced.
-fn write_copy(conn: &Connection, cipher: &Cipher, partial: &Path) -> Result<()> {
+fn write_copy(
+    conn: &Connection,
+    cipher: &Cipher,
+    partial: &Path,
+    patience: Duration,
+) -> Result<()> {
     // Created here first, so that a path the file system refuses (too long,
     // read-only, no permission) is an `Io` error naming it.
     File::create_new(partial).map_err(io(partial))?;
@@ -85,7 +97,7 @@ fn write_copy(conn: &Connection, cipher: &Cipher, partial: &Path) -> Result<()> 
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut target = cipher.open(partial, flags)?;
-    copy_pages(&Backup::new(conn, &mut target)?, busy_timeout(conn))?;
+    copy_pages(&Backup::new(conn, &mut target)?, patience)?;
     let _mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     target.close().map_err(|(_, e)| Error::from(e))?;
     File::open(partial)
@@ -113,7 +125,7 @@ pub(super) fn publish(partial: &Path, target: &Path) -> Result<()> {
 /// cannot restart it). SQLite's step does not wait for a lock held by
 /// another connection: it answers busy or locked at once, or after the
 /// destination's busy handler gave up. It is retried for `patience` (the
-/// live connection's busy timeout, [`busy_timeout`]), then
+/// store's busy timeout), then
 /// [`Error::Unavailable`].
 pub(super) fn copy_pages(backup: &Backup<'_, '_>, patience: Duration) -> Result<()> {
     let deadline = Instant::now() + patience;
@@ -134,14 +146,6 @@ pub(super) fn copy_pages(backup: &Backup<'_, '_>, patience: Duration) -> Result<
     }
 }
 
-/// The busy timeout `conn` was configured with.
-pub(super) fn busy_timeout(conn: &Connection) -> Duration {
-    let millis: i64 = conn
-        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-        .unwrap_or(0);
-    Duration::from_millis(millis.max(0).unsigned_abs())
-}
-
 fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -153,7 +157,13 @@ fn number(conn: &Connection, sql: &str) -> Result<i64> {
 }
 
 /// The health report of the database behind `conn`.
-pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthReport> {
+/// `busy_timeout` is the store's (SQLite reports 0 under the store's own
+/// busy handler).
+pub(super) fn check(
+    conn: &Connection,
+    path: Option<&Path>,
+    busy_timeout: Duration,
+) -> Result<HealthReport> {
     let applied = applied_migrations(conn)?;
     let schema_version = applied
         .iter()
@@ -169,7 +179,7 @@ pub(super) fn check(conn: &Connection, path: Option<&Path>) -> Result<HealthRepo
         journal_mode: conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
         synchronous: number(conn, "PRAGMA synchronous")?,
         foreign_keys: number(conn, "PRAGMA foreign_keys")? == 1,
-        busy_timeout_ms: number(conn, "PRAGMA busy_timeout")?,
+        busy_timeout_ms: i64::try_from(busy_timeout.as_millis()).unwrap_or(i64::MAX),
     };
     let integrity_check = strings(conn, "PRAGMA integrity_check")?;
     let foreign_key_violations = {

@@ -27,6 +27,7 @@ use crate::model::{
 use errors::conflict_on;
 use migrations::{MigrationLock, applied_migrations, schema_moved};
 
+mod busy;
 mod checkpointer;
 mod cipher;
 mod connect;
@@ -69,6 +70,8 @@ pub(crate) struct SqliteBackend {
     cipher: Cipher,
     /// [`SqliteOptions::slow_statement`].
     slow_statement: Option<std::time::Duration>,
+    /// How long a connection waits for another's lock (`busy::wait_fairly`).
+    busy_timeout: std::time::Duration,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
     _keeper: Option<Mutex<Pooled>>,
     /// Dropped last: waits until every connection above is closed.
@@ -208,6 +211,7 @@ impl SqliteBackend {
             snapshots_kept: options.snapshots_kept,
             cipher,
             slow_statement: options.slow_statement,
+            busy_timeout: options.busy_timeout,
             _keeper: keeper,
             _closing: Closing(open),
         };
@@ -323,15 +327,19 @@ impl Backend for SqliteBackend {
         };
         let mut conn = self.connection()?;
         let _lock = MigrationLock::acquire(Some(live))?;
-        restore::restore(&mut conn, &self.cipher, live, snapshot)
+        restore::restore(&mut conn, &self.cipher, live, snapshot, self.busy_timeout)
     }
 
     fn backup_to(&self, path: &Path) -> Result<()> {
-        maintenance::backup(&*self.connection()?, &self.cipher, path)
+        maintenance::backup(&*self.connection()?, &self.cipher, path, self.busy_timeout)
     }
 
     fn check(&self) -> Result<HealthReport> {
-        maintenance::check(&*self.connection()?, self.path.as_deref())
+        maintenance::check(
+            &*self.connection()?,
+            self.path.as_deref(),
+            self.busy_timeout,
+        )
     }
 }
 

@@ -8,12 +8,13 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
 use super::cipher::{Cipher, MAGIC};
-use super::maintenance::{busy_timeout, copy_pages};
+use super::maintenance::copy_pages;
 use super::migrations::{RESTART_VERSIONS, applied_migrations, migrate};
 use super::snapshots::io;
 use crate::error::{Error, Result};
@@ -30,6 +31,7 @@ pub(super) fn restore(
     cipher: &Cipher,
     live: &Path,
     snapshot: &Path,
+    patience: Duration,
 ) -> Result<()> {
     let refuse = |reason: String| {
         Error::invalid(
@@ -55,7 +57,6 @@ pub(super) fn restore(
         .query_row("SELECT max(version) FROM conversations", [], |r| r.get(0))
         .unwrap_or(None);
     // Every page in one step; on failure the live database is rolled back.
-    let patience = busy_timeout(conn);
     copy_pages(&Backup::new(&source, conn)?, patience)?;
     if let Err(e) = source.execute_batch("COMMIT") {
         log::warn!("ending the read of {}: {e}", snapshot.display());
