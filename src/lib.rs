@@ -85,7 +85,9 @@
 //! | L3 | `validate`, `repo`, `store` | input rules, the sealed repository traits, the `Store` facade and its handles, the write path that records and delivers changes |
 //! | L4 | `transfer`, `jsonl`, `health`, `migrations`, `backup`, `searching`, `feed`, `encryption` | capabilities, each adding its own `impl Store` block |
 #![warn(missing_docs)]
-// One `unsafe` block in the crate: keying an SQLCipher connection.
+// `unsafe` only where SQLite or OpenSSL is called through its C API (each
+// block allowed where it stands, with its SAFETY note): keying an SQLCipher
+// connection and deriving its key, and the busy handler (`backend::sqlite::busy`).
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The SQL helpers go unused in a memory-only build.
