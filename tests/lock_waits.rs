@@ -5,11 +5,11 @@
 //! The other process leaves the lock free only for the instant between two
 //! of its transactions. With SQLite's own busy handler, which tries again
 //! after 1, 2, 5, … then every 100 ms, the waiting writer's attempts mostly
-//! missed that instant: with a 1 s timeout it timed out on most calls
-//! (RELIABILITY.md). The store's handler tries again every 50 µs to 1 ms,
-//! jittered. Here the waiting writer makes a call every 10 ms for
-//! `SILMARI_LOCK_WAIT_SECONDS` (default 5) with a busy timeout of 1 s; none
-//! may time out, and the waits are reported.
+//! missed that instant: with a 1 s timeout it timed out on some calls
+//! (RELIABILITY.md). The store's handler tries every millisecond, jittered,
+//! in the second half of the timeout. Here the waiting writer makes a call
+//! every 10 ms for `SILMARI_LOCK_WAIT_SECONDS` (default 5) with a busy
+//! timeout of 1 s; none may time out, and the waits are reported.
 #![cfg(feature = "sqlite")]
 
 mod common;

@@ -88,11 +88,12 @@ impl PoolConfig {
 pub struct SqliteOptions {
     /// How long a connection waits for another's write lock before
     /// [`Error::Unavailable`]: zero (do not wait) to one day (86 400 s),
-    /// counted in whole milliseconds. Default 5 s. While it waits it tries
-    /// again every 50 µs to 1 ms (jittered), so that it gets the lock even
-    /// beside another process that writes in a tight loop (SQLite's own
-    /// handler, which tries every 100 ms after the first second, mostly
-    /// missed the moments that process left the lock free).
+    /// counted in whole milliseconds. Default 5 s. For the first half of it
+    /// a connection waits as SQLite does (1, 2, 5 … then 100 ms between
+    /// attempts), for the second half it tries every millisecond, so that
+    /// it gets the lock even beside another process that writes in a tight
+    /// loop (attempts 100 ms apart mostly missed the instants that process
+    /// left the lock free, and timed out).
     pub busy_timeout: Duration,
     /// Prepared statements cached per connection: 0 to 1000. Default 64.
     pub statement_cache_capacity: usize,

@@ -1,18 +1,20 @@
 //! How a pooled connection waits for a lock another connection holds:
-//! short, jittered polls until the busy timeout.
+//! as SQLite does for the first half of the busy timeout, then with an
+//! attempt every millisecond, jittered, for the second half.
 //!
 //! SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50,
-//! 50 ms, then 100 ms between attempts. A writer in another process that
-//! commits in a tight loop (the admin tool importing, a second app
-//! instance) leaves the write lock free only for the instant between two
-//! of its transactions, and an attempt every 100 ms almost never meets
-//! that instant: a process's `update` waited out its 5 s busy timeout that
-//! way beside another that appended (RELIABILITY.md, "stale update").
-//! Here a waiting connection tries again every 50 µs at first, then every
-//! millisecond at most, each sleep jittered so that two waiters do not
-//! keep meeting the same instant. A failed attempt costs no I/O (the WAL's
-//! write lock lives in the shared-memory file), so the waiting costs a
-//! little CPU and nothing else, and the timeout means what it says.
+//! 50 ms, then 100 ms between attempts, to the end of the timeout. A writer
+//! in another process that commits in a tight loop (the admin tool
+//! importing, a second app instance) leaves the write lock free only for
+//! the instant between two of its transactions, and attempts 100 ms apart
+//! mostly miss that instant: a process's `update` waited out its 5 s busy
+//! timeout that way beside another that appended (RELIABILITY.md, "stale
+//! update"). Here a wait that has lasted half the timeout goes on with an
+//! attempt every millisecond, give or take half (two waiters do not keep
+//! meeting the same instant), and meets such an instant within
+//! milliseconds; a failed attempt costs no I/O (the WAL's write lock lives
+//! in the shared-memory file). Shorter waits, as between the threads of
+//! one process, are SQLite's (`FIRST_WAITS_MS` says why).
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -21,11 +23,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ffi};
 
-/// The first wait between attempts; it doubles up to [`LONGEST_POLL`].
-const FIRST_POLL: Duration = Duration::from_micros(50);
+/// The waits between attempts in the first half of the busy timeout, in
+/// milliseconds: SQLite's own (100 ms after these). Threads of one process
+/// writing at once pass the lock around in streaks, and these long sleeps
+/// leave both cores to the thread that holds it: polling sooner made four
+/// threads appending at once 30% slower, and polling sooner than this
+/// after SQLite's first 228 ms tripled the calls that waited that long.
+const FIRST_WAITS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
 
-/// The longest wait between attempts.
-const LONGEST_POLL: Duration = Duration::from_millis(1);
+/// The wait between attempts in the second half of the busy timeout, give
+/// or take half of it: a wait that long is likely beside a writer in
+/// another process that leaves the lock free only for instants, which
+/// attempts 100 ms apart mostly miss.
+const LATER_POLL: Duration = Duration::from_millis(1);
 
 /// How many different busy timeouts get a handler of their own; past that
 /// (a program opening stores with thousands of different timeouts) a
@@ -106,16 +116,31 @@ fn wait_before_retry(timeout: Duration, count: c_int, now: Instant) -> bool {
         .flatten();
     let waited = match since {
         Some(since) => now.saturating_duration_since(since),
-        // A thread being torn down: count the polls at their longest.
-        None => LONGEST_POLL.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)),
+        // A thread being torn down: count the polls as a millisecond each.
+        None => LATER_POLL.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)),
     };
-    let Some(left) = timeout.checked_sub(waited).filter(|left| !left.is_zero()) else {
-        return false;
+    match next_wait(timeout, count, waited) {
+        Some(wait) => {
+            std::thread::sleep(wait);
+            true
+        }
+        None => false,
+    }
+}
+
+/// How long to sleep before attempt `count + 1` of a wait that has lasted
+/// `waited`; `None` once `timeout` has passed.
+fn next_wait(timeout: Duration, count: c_int, waited: Duration) -> Option<Duration> {
+    let left = timeout.checked_sub(waited).filter(|left| !left.is_zero())?;
+    let wait = match (timeout / 2).checked_sub(waited).filter(|d| !d.is_zero()) {
+        Some(to_half) => {
+            let i = usize::try_from(count).unwrap_or(usize::MAX);
+            let ms = FIRST_WAITS_MS[i.min(FIRST_WAITS_MS.len() - 1)];
+            Duration::from_millis(ms).min(to_half)
+        }
+        None => jittered(LATER_POLL, count),
     };
-    let doublings = u32::try_from(count).unwrap_or(u32::MAX).min(5);
-    let poll = FIRST_POLL.saturating_mul(1 << doublings).min(LONGEST_POLL);
-    std::thread::sleep(jittered(poll, count).min(left));
-    true
+    Some(wait.min(left))
 }
 
 /// `poll`, moved into `[poll / 2, poll * 3 / 2)` by a value that differs
@@ -163,10 +188,38 @@ mod tests {
     }
 
     #[test]
+    fn sqlites_waits_for_the_first_half_then_a_millisecond_give_or_take() {
+        let timeout = Duration::from_secs(5);
+        let ms = Duration::from_millis;
+        // SQLite's schedule, then 100 ms, while under half the timeout.
+        assert_eq!(next_wait(timeout, 0, Duration::ZERO), Some(ms(1)));
+        assert_eq!(next_wait(timeout, 3, ms(8)), Some(ms(10)));
+        assert_eq!(next_wait(timeout, 11, ms(228)), Some(ms(100)));
+        assert_eq!(next_wait(timeout, 40, ms(2_000)), Some(ms(100)));
+        // Never sleeping past the half...
+        assert_eq!(next_wait(timeout, 40, ms(2_470)), Some(ms(30)));
+        // ...after which every wait is about a millisecond...
+        for count in 41..1_000 {
+            let wait = next_wait(timeout, count, ms(2_500)).unwrap();
+            assert!(
+                wait >= LATER_POLL / 2 && wait < LATER_POLL * 3 / 2,
+                "{wait:?}"
+            );
+        }
+        // ...and none past the end.
+        assert!(
+            next_wait(timeout, 2_000, ms(4_999) + Duration::from_micros(900)).unwrap()
+                <= Duration::from_micros(100)
+        );
+        assert_eq!(next_wait(timeout, 2_000, timeout), None);
+        assert_eq!(next_wait(timeout, c_int::MAX, ms(6_000)), None);
+    }
+
+    #[test]
     fn the_jitter_stays_within_half_a_poll_either_way() {
         for count in 0..1_000 {
-            let j = jittered(LONGEST_POLL, count);
-            assert!(j >= LONGEST_POLL / 2 && j < LONGEST_POLL * 3 / 2, "{j:?}");
+            let j = jittered(LATER_POLL, count);
+            assert!(j >= LATER_POLL / 2 && j < LATER_POLL * 3 / 2, "{j:?}");
         }
     }
 
