@@ -20,7 +20,10 @@ impl Store {
 /// Migration controls of a [`Store`], from [`Store::migrations`].
 ///
 /// The in-memory backend has no schema: it lists no migrations, and moving
-/// to a version is [`Error::Unsupported`].
+/// to a version is [`Error::Unsupported`]. On an SQLite file another
+/// connection holding the write lock past the busy timeout makes a step
+/// [`Error::Unavailable`], with nothing applied or reverted (try again
+/// later); a step whose SQL fails is [`Error::Migration`].
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations<'a> {
     store: &'a Store,

@@ -15,9 +15,11 @@
 mod common;
 
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use silmari_store::prelude::*;
+use silmari_store::{SqliteOptions, StoreConfig};
 
 const NAME: &str = "a_writer_gets_the_lock_beside_a_tight_loop_writer_in_another_process";
 
@@ -112,4 +114,81 @@ fn a_writer_gets_the_lock_beside_a_tight_loop_writer_in_another_process() {
     ));
     assert!(appended > 0, "the other process wrote nothing");
     assert_eq!(timed_out, 0, "calls waited out their busy timeout");
+}
+
+/// A store on a new file at `dir/name` with a busy timeout of `busy`, and
+/// a raw connection to the file (to hold its write lock).
+fn store_waiting(dir: &Path, name: &str, busy: Duration) -> (rusqlite::Connection, Store) {
+    let path = dir.join(name);
+    let mut config: StoreConfig = common::sqlite_url(&path).parse().unwrap();
+    config.sqlite = SqliteOptions {
+        busy_timeout: busy,
+        ..SqliteOptions::default()
+    };
+    let store = Store::open_with(config).unwrap();
+    (rusqlite::Connection::open(&path).unwrap(), store)
+}
+
+/// The schema version of the store's database.
+fn version(store: &Store) -> i64 {
+    store.check().unwrap().schema_version
+}
+
+#[test]
+fn migrations_behind_a_held_write_lock_give_up_unavailable_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (holder, store) = store_waiting(dir.path(), "held.db", Duration::from_millis(200));
+    store
+        .conversations()
+        .create(NewConversation::titled("kept"))
+        .unwrap();
+    let latest = version(&store);
+
+    // Reverting: refused as a lock, not as a broken migration.
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let down = store.migrations().down(1);
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        matches!(down, Err(Error::Unavailable { .. })),
+        "reverting behind a held lock: {down:?}"
+    );
+    assert_eq!(version(&store), latest, "nothing reverted");
+
+    // Applying: the same.
+    store.migrations().down(1).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let up = store.migrations().up();
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        matches!(up, Err(Error::Unavailable { .. })),
+        "applying behind a held lock: {up:?}"
+    );
+    assert_eq!(version(&store), latest - 1, "nothing applied");
+    store.migrations().up().unwrap();
+    assert_eq!(version(&store), latest);
+    assert_eq!(store.conversations().list_all().unwrap().len(), 1);
+}
+
+#[test]
+fn a_busy_timeout_counts_whole_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    for (micros, reported) in [(500, 0), (1_500, 1), (250_000, 250)] {
+        let (holder, store) = store_waiting(
+            dir.path(),
+            &format!("{micros}.db"),
+            Duration::from_micros(micros),
+        );
+        let pragmas = store.check().unwrap().pragmas.expect("SQLite's pragmas");
+        assert_eq!(pragmas.busy_timeout_ms, reported, "{micros} µs");
+        // Behind a held lock the call is refused, typed, whatever it waited.
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let created = store
+            .conversations()
+            .create(NewConversation::titled("behind a lock"));
+        holder.execute_batch("ROLLBACK").unwrap();
+        assert!(
+            matches!(created, Err(Error::Unavailable { .. })),
+            "{micros} µs: {created:?}"
+        );
+    }
 }

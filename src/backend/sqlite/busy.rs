@@ -68,6 +68,7 @@ fn interned(timeout: Duration) -> Option<&'static Patience> {
 /// the store reads the timeout from its options instead.
 #[allow(unsafe_code)]
 pub(super) fn wait_fairly(conn: &Connection, timeout: Duration) -> rusqlite::Result<()> {
+    let timeout = whole_millis(timeout);
     let Some(patience) = interned(timeout) else {
         return conn.busy_timeout(timeout);
     };
@@ -84,6 +85,12 @@ pub(super) fn wait_fairly(conn: &Connection, timeout: Duration) -> rusqlite::Res
     } else {
         Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
     }
+}
+
+/// `timeout` in whole milliseconds, as the store counts busy timeouts
+/// (and as SQLite's own handler, the fallback above, would take it).
+pub(super) fn whole_millis(timeout: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
 }
 
 thread_local! {

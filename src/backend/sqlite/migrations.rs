@@ -103,7 +103,7 @@ pub(super) fn migrate(
             .unwrap_or(0);
         super::snapshots::take(conn, db, current, snapshots_kept)?;
     }
-    run_plan(conn, dialect, &plan, revert)?;
+    run_plan(conn, dialect, &plan, revert).map_err(held_lock)?;
     // V3's script restarts the versions itself (see its backfill), in the
     // same transaction as the column.
     Ok(plan)
@@ -114,9 +114,50 @@ pub(super) fn migrate(
 /// brought back older counts.
 pub(super) const RESTART_VERSIONS: &str = "UPDATE conversations SET version = MAX(version, ?1)";
 
+/// A migration refinery could not apply because another connection held
+/// SQLite's lock past the busy timeout, as [`Error::Unavailable`]: nothing
+/// was applied, and trying again later may work. Other errors as they are.
+fn held_lock(e: Error) -> Error {
+    let Error::Migration {
+        message,
+        source: Some(source),
+    } = e
+    else {
+        return e;
+    };
+    let code = source
+        .downcast_ref::<refinery::Error>()
+        .and_then(|e| match e.kind() {
+            refinery::error::Kind::Connection(_, cause) => cause.downcast_ref::<rusqlite::Error>(),
+            _ => None,
+        })
+        .and_then(rusqlite::Error::sqlite_error_code);
+    match code {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Unavailable {
+                reason: "the database stayed locked by another connection for longer than the \
+                         busy timeout; no migration was applied"
+                    .to_owned(),
+                source: Some(source),
+            }
+        }
+        _ => Error::Migration {
+            message,
+            source: Some(source),
+        },
+    }
+}
+
 /// Runs one down script and forgets its version, in one transaction.
 fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
-    let failed = |e: rusqlite::Error| revert_failed(step, e);
+    let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
+        // Another connection held the lock past the busy timeout: nothing
+        // was reverted, and trying again later may work.
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::from(e)
+        }
+        _ => revert_failed(step, e),
+    };
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;

@@ -211,7 +211,7 @@ impl SqliteBackend {
             snapshots_kept: options.snapshots_kept,
             cipher,
             slow_statement: options.slow_statement,
-            busy_timeout: options.busy_timeout,
+            busy_timeout: busy::whole_millis(options.busy_timeout),
             _keeper: keeper,
             _closing: Closing(open),
         };
