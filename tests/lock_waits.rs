@@ -6,8 +6,9 @@
 //! of its transactions. With SQLite's own busy handler, which tries again
 //! after 1, 2, 5, … then every 100 ms, the waiting writer's attempts mostly
 //! missed that instant: with a 1 s timeout it timed out on some calls
-//! (RELIABILITY.md). The store's handler tries every millisecond, jittered,
-//! in the second half of the timeout. Here the waiting writer makes a call
+//! (RELIABILITY.md). The store's handler, when none of the store's own
+//! connections holds the lock, tries after 50 µs, doubling to every
+//! millisecond, jittered. Here the waiting writer makes a call
 //! every 10 ms for `SILMARI_LOCK_WAIT_SECONDS` (default 5) with a busy
 //! timeout of 1 s; none may time out, and the waits are reported.
 #![cfg(feature = "sqlite")]

@@ -8,8 +8,8 @@
 //! A call that finds the file locked for longer than the busy timeout
 //! (`Unavailable`) is tried again, as an app would, and counted; it wrote
 //! nothing. (With SQLite's own busy handler, which polled every 100 ms,
-//! one CI run saw it; the store's handler tries every millisecond in the
-//! second half of the timeout, and `tests/lock_waits.rs` holds it to no
+//! one CI run saw it; the store's handler tries every millisecond at most
+//! behind another process, and `tests/lock_waits.rs` holds it to no
 //! timeout at all.)
 //!
 //! `SILMARI_STALE_SECONDS` sets how long both processes run (default 10).

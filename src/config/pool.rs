@@ -88,12 +88,14 @@ impl PoolConfig {
 pub struct SqliteOptions {
     /// How long a connection waits for another's write lock before
     /// [`Error::Unavailable`]: zero (do not wait) to one day (86 400 s),
-    /// counted in whole milliseconds. Default 5 s. For the first half of it
-    /// a connection waits as SQLite does (1, 2, 5 … then 100 ms between
-    /// attempts), for the second half it tries every millisecond, so that
-    /// it gets the lock even beside another process that writes in a tight
-    /// loop (attempts 100 ms apart mostly missed the instants that process
-    /// left the lock free, and timed out).
+    /// counted in whole milliseconds. Default 5 s. Behind another of the
+    /// store's own connections a waiter tries again as SQLite does (1, 2,
+    /// 5 … then 100 ms between attempts: threads of one store pass the lock
+    /// around fastest that way); behind another process or store it tries
+    /// after 50 µs, doubling to every millisecond, so that it gets the lock
+    /// even beside a process that writes in a tight loop (attempts 100 ms
+    /// apart mostly missed the instants that process left it free). In the
+    /// second half of the timeout every waiter tries every millisecond.
     pub busy_timeout: Duration,
     /// Prepared statements cached per connection: 0 to 1000. Default 64.
     pub statement_cache_capacity: usize,

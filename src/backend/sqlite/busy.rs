@@ -1,82 +1,102 @@
-//! How a pooled connection waits for a lock another connection holds:
-//! as SQLite does for the first half of the busy timeout, then with an
-//! attempt every millisecond, jittered, for the second half.
+//! How a pooled connection waits for a lock another connection holds.
 //!
 //! SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50,
-//! 50 ms, then 100 ms between attempts, to the end of the timeout. A writer
+//! 50 ms, then 100 ms between attempts, to the end of the timeout. That
+//! suits threads of one store writing at once: they pass the lock around
+//! in streaks, and the waiters' long sleeps leave the cores to the thread
+//! that holds it (polling often instead made four threads appending at once
+//! 30% slower, their p99 twenty times longer: BENCHMARKS.md). But a writer
 //! in another process that commits in a tight loop (the admin tool
-//! importing, a second app instance) leaves the write lock free only for
-//! the instant between two of its transactions, and attempts 100 ms apart
-//! mostly miss that instant: a process's `update` waited out its 5 s busy
-//! timeout that way beside another that appended (RELIABILITY.md, "stale
-//! update"). Here a wait that has lasted half the timeout goes on with an
-//! attempt every millisecond, give or take half (two waiters do not keep
-//! meeting the same instant), and meets such an instant within
-//! milliseconds; a failed attempt costs no I/O (the WAL's write lock lives
-//! in the shared-memory file). Shorter waits, as between the threads of
-//! one process, are SQLite's (`FIRST_WAITS_MS` says why).
+//! importing, a second app instance) leaves the lock free only for the
+//! instant between two of its transactions, and attempts 100 ms apart
+//! mostly miss it: a process's `update` waited out its 5 s busy timeout
+//! that way (RELIABILITY.md, "stale update").
+//!
+//! So the store counts its own connections that hold the write lock
+//! ([`Waiting::hold`]). While one does, a waiter waits as SQLite does; while
+//! none does, the lock is another process's (or another store's), and the
+//! waiter tries again after 50 µs, doubling to every millisecond, each wait
+//! jittered so that two waiters do not keep meeting the same instant. A
+//! failed attempt costs no I/O (the WAL's write lock lives in the
+//! shared-memory file). In the second half of the busy timeout every
+//! waiter tries every millisecond, so that a wait that long ends at the
+//! first free instant rather than at the timeout.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ffi};
 
-/// The waits between attempts in the first half of the busy timeout, in
-/// milliseconds: SQLite's own (100 ms after these). Threads of one process
-/// writing at once pass the lock around in streaks, and these long sleeps
-/// leave both cores to the thread that holds it: polling sooner made four
-/// threads appending at once 30% slower, and polling sooner than this
-/// after SQLite's first 228 ms tripled the calls that waited that long.
+/// SQLite's waits between attempts, in milliseconds (100 ms after these),
+/// while one of the store's own connections holds the lock.
 const FIRST_WAITS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
 
-/// The wait between attempts in the second half of the busy timeout, give
-/// or take half of it: a wait that long is likely beside a writer in
-/// another process that leaves the lock free only for instants, which
-/// attempts 100 ms apart mostly miss.
+/// The first wait between attempts while the lock is another's; it
+/// doubles up to [`LATER_POLL`].
+const FIRST_POLL: Duration = Duration::from_micros(50);
+
+/// The longest wait between attempts while the lock is another's, and
+/// every waiter's in the second half of the busy timeout; give or take
+/// half of it.
 const LATER_POLL: Duration = Duration::from_millis(1);
 
-/// How many different busy timeouts get a handler of their own; past that
-/// (a program opening stores with thousands of different timeouts) a
-/// connection keeps SQLite's handler, which honours the timeout as well.
-const MOST_PATIENCES: usize = 64;
-
-/// A busy timeout, at an address that stays valid for the life of the
-/// process (SQLite keeps a pointer to it with the handler).
-struct Patience(Duration);
-
-/// The `Patience` of `timeout`, made once per distinct value.
-fn interned(timeout: Duration) -> Option<&'static Patience> {
-    static KNOWN: Mutex<Vec<&'static Patience>> = Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(&patience) = known.iter().find(|p| p.0 == timeout) {
-        return Some(patience);
-    }
-    if known.len() >= MOST_PATIENCES {
-        return None;
-    }
-    let patience: &'static Patience = Box::leak(Box::new(Patience(timeout)));
-    known.push(patience);
-    Some(patience)
+/// A store's busy timeout and how many of its connections hold the write
+/// lock: what its connections' busy handler decides by. Shared by every
+/// connection of the store, each of which keeps it alive (SQLite holds a
+/// pointer to it with the handler).
+pub(super) struct Waiting {
+    timeout: Duration,
+    holders: AtomicUsize,
 }
 
-/// Makes `conn` wait for a lock for up to `timeout`, polling as described
-/// in the module's documentation.
+impl Waiting {
+    /// For a store whose busy timeout is `timeout` (whole milliseconds).
+    pub(super) fn new(timeout: Duration) -> Arc<Waiting> {
+        Arc::new(Waiting {
+            timeout: whole_millis(timeout),
+            holders: AtomicUsize::new(0),
+        })
+    }
+
+    /// The busy timeout, in whole milliseconds.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Counts a connection of the store as holding the write lock until
+    /// the guard is dropped.
+    pub(super) fn hold(&self) -> Holding<'_> {
+        self.holders.fetch_add(1, Ordering::Relaxed);
+        Holding(self)
+    }
+}
+
+/// One of the store's connections holding the write lock ([`Waiting::hold`]).
+pub(super) struct Holding<'w>(&'w Waiting);
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.0.holders.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Makes `conn` wait for a lock as `waiting` says (the module's
+/// documentation). The caller keeps `waiting` alive as long as `conn`.
 ///
 /// SQLite then reports a `busy_timeout` of 0 (its own handler is off):
 /// the store reads the timeout from its options instead.
 #[allow(unsafe_code)]
-pub(super) fn wait_fairly(conn: &Connection, timeout: Duration) -> rusqlite::Result<()> {
-    let timeout = whole_millis(timeout);
-    let Some(patience) = interned(timeout) else {
-        return conn.busy_timeout(timeout);
-    };
-    let arg: *const Patience = patience;
+pub(super) fn install(conn: &Connection, waiting: &Arc<Waiting>) -> rusqlite::Result<()> {
+    let arg: *const Waiting = Arc::as_ptr(waiting);
     // SAFETY: the handle is `conn`'s open database, used on this thread
-    // while `conn` is borrowed. SQLite calls `poll_again` with `arg`, which
-    // points to a `Patience` that is never freed (interned above), only
-    // read, and is `Sync`; the callback unwinds nothing (below).
+    // while `conn` is borrowed. SQLite calls `poll_again` with `arg` until
+    // the connection closes or the handler is replaced; the caller keeps
+    // an `Arc` of it alive that long (`Pooled` drops its connection before
+    // its `Waiting`). `Waiting` is `Sync` and only read through `arg`
+    // (atomics); the callback unwinds nothing.
     let rc = unsafe {
         ffi::sqlite3_busy_handler(conn.handle(), Some(poll_again), arg.cast_mut().cast())
     };
@@ -88,7 +108,7 @@ pub(super) fn wait_fairly(conn: &Connection, timeout: Duration) -> rusqlite::Res
 }
 
 /// `timeout` in whole milliseconds, as the store counts busy timeouts
-/// (and as SQLite's own handler, the fallback above, would take it).
+/// (and as SQLite's own `busy_timeout` would take it).
 pub(super) fn whole_millis(timeout: Duration) -> Duration {
     Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
 }
@@ -103,15 +123,22 @@ thread_local! {
 /// `count` is how many times it was called before for this wait.
 #[allow(unsafe_code)]
 unsafe extern "C" fn poll_again(arg: *mut c_void, count: c_int) -> c_int {
-    // SAFETY: `arg` is the `&'static Patience` given in `wait_fairly`.
-    let timeout = unsafe { &*arg.cast::<Patience>() }.0;
-    c_int::from(wait_before_retry(timeout, count, Instant::now()))
+    // SAFETY: `arg` is the `Waiting` given in `install`, alive (see there).
+    let waiting = unsafe { &*arg.cast::<Waiting>() };
+    let own_writer = waiting.holders.load(Ordering::Relaxed) > 0;
+    c_int::from(wait_before_retry(
+        waiting.timeout,
+        count,
+        own_writer,
+        Instant::now(),
+    ))
 }
 
 /// Sleeps before the next attempt and says whether to make it: not once
-/// `timeout` has passed since the wait began. Panics nowhere (it runs
-/// inside SQLite, where unwinding would abort the process).
-fn wait_before_retry(timeout: Duration, count: c_int, now: Instant) -> bool {
+/// `timeout` has passed since the wait began. `own_writer`: one of the
+/// store's connections holds the lock. Panics nowhere (it runs inside
+/// SQLite, where unwinding would abort the process).
+fn wait_before_retry(timeout: Duration, count: c_int, own_writer: bool, now: Instant) -> bool {
     let since = WAITING_SINCE
         .try_with(|since| {
             if count == 0 || since.get().is_none() {
@@ -126,7 +153,7 @@ fn wait_before_retry(timeout: Duration, count: c_int, now: Instant) -> bool {
         // A thread being torn down: count the polls as a millisecond each.
         None => LATER_POLL.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)),
     };
-    match next_wait(timeout, count, waited) {
+    match next_wait(timeout, count, own_writer, waited) {
         Some(wait) => {
             std::thread::sleep(wait);
             true
@@ -137,13 +164,26 @@ fn wait_before_retry(timeout: Duration, count: c_int, now: Instant) -> bool {
 
 /// How long to sleep before attempt `count + 1` of a wait that has lasted
 /// `waited`; `None` once `timeout` has passed.
-fn next_wait(timeout: Duration, count: c_int, waited: Duration) -> Option<Duration> {
+fn next_wait(
+    timeout: Duration,
+    count: c_int,
+    own_writer: bool,
+    waited: Duration,
+) -> Option<Duration> {
     let left = timeout.checked_sub(waited).filter(|left| !left.is_zero())?;
-    let wait = match (timeout / 2).checked_sub(waited).filter(|d| !d.is_zero()) {
-        Some(to_half) => {
-            let i = usize::try_from(count).unwrap_or(usize::MAX);
+    let to_half = (timeout / 2).checked_sub(waited).filter(|d| !d.is_zero());
+    let i = usize::try_from(count).unwrap_or(usize::MAX);
+    let wait = match to_half {
+        Some(to_half) if own_writer => {
             let ms = FIRST_WAITS_MS[i.min(FIRST_WAITS_MS.len() - 1)];
             Duration::from_millis(ms).min(to_half)
+        }
+        Some(_) => {
+            let doublings = u32::try_from(i.min(5)).unwrap_or(5);
+            jittered(
+                FIRST_POLL.saturating_mul(1 << doublings).min(LATER_POLL),
+                count,
+            )
         }
         None => jittered(LATER_POLL, count),
     };
@@ -177,67 +217,88 @@ mod tests {
 
     #[test]
     fn it_gives_up_once_the_timeout_has_passed_and_not_before() {
-        let timeout = Duration::from_millis(30);
-        let start = Instant::now();
-        assert!(wait_before_retry(timeout, 0, start));
-        let mut count = 1;
-        while wait_before_retry(timeout, count, Instant::now()) {
-            count += 1;
-            assert!(count < 10_000, "never gave up");
+        for own_writer in [false, true] {
+            let timeout = Duration::from_millis(30);
+            let start = Instant::now();
+            assert!(wait_before_retry(timeout, 0, own_writer, start));
+            let mut count = 1;
+            while wait_before_retry(timeout, count, own_writer, Instant::now()) {
+                count += 1;
+                assert!(count < 10_000, "never gave up");
+            }
+            let waited = start.elapsed();
+            assert!(waited >= timeout, "gave up after {waited:?}");
         }
-        let waited = start.elapsed();
-        assert!(waited >= timeout, "gave up after {waited:?}");
     }
 
     #[test]
     fn a_zero_timeout_never_waits() {
-        assert!(!wait_before_retry(Duration::ZERO, 0, Instant::now()));
+        assert!(!wait_before_retry(Duration::ZERO, 0, false, Instant::now()));
+        assert!(!wait_before_retry(Duration::ZERO, 0, true, Instant::now()));
     }
 
     #[test]
-    fn sqlites_waits_for_the_first_half_then_a_millisecond_give_or_take() {
+    fn behind_the_stores_own_writer_sqlites_waits_for_the_first_half() {
         let timeout = Duration::from_secs(5);
         let ms = Duration::from_millis;
         // SQLite's schedule, then 100 ms, while under half the timeout.
-        assert_eq!(next_wait(timeout, 0, Duration::ZERO), Some(ms(1)));
-        assert_eq!(next_wait(timeout, 3, ms(8)), Some(ms(10)));
-        assert_eq!(next_wait(timeout, 11, ms(228)), Some(ms(100)));
-        assert_eq!(next_wait(timeout, 40, ms(2_000)), Some(ms(100)));
+        assert_eq!(next_wait(timeout, 0, true, Duration::ZERO), Some(ms(1)));
+        assert_eq!(next_wait(timeout, 3, true, ms(8)), Some(ms(10)));
+        assert_eq!(next_wait(timeout, 11, true, ms(228)), Some(ms(100)));
+        assert_eq!(next_wait(timeout, 40, true, ms(2_000)), Some(ms(100)));
         // Never sleeping past the half...
-        assert_eq!(next_wait(timeout, 40, ms(2_470)), Some(ms(30)));
+        assert_eq!(next_wait(timeout, 40, true, ms(2_470)), Some(ms(30)));
         // ...after which every wait is about a millisecond...
         for count in 41..1_000 {
-            let wait = next_wait(timeout, count, ms(2_500)).unwrap();
-            assert!(
-                wait >= LATER_POLL / 2 && wait < LATER_POLL * 3 / 2,
-                "{wait:?}"
-            );
+            let wait = next_wait(timeout, count, true, ms(2_500)).unwrap();
+            assert!(within_half_of(wait, LATER_POLL), "{wait:?}");
         }
         // ...and none past the end.
+        let near_the_end = ms(4_999) + Duration::from_micros(900);
         assert!(
-            next_wait(timeout, 2_000, ms(4_999) + Duration::from_micros(900)).unwrap()
-                <= Duration::from_micros(100)
+            next_wait(timeout, 2_000, true, near_the_end).unwrap() <= Duration::from_micros(100)
         );
-        assert_eq!(next_wait(timeout, 2_000, timeout), None);
-        assert_eq!(next_wait(timeout, c_int::MAX, ms(6_000)), None);
+        assert_eq!(next_wait(timeout, 2_000, true, timeout), None);
+        assert_eq!(next_wait(timeout, c_int::MAX, true, ms(6_000)), None);
+    }
+
+    #[test]
+    fn behind_another_writer_50_us_doubling_to_a_millisecond() {
+        let timeout = Duration::from_secs(5);
+        for (count, poll) in [(0, 50), (1, 100), (2, 200), (3, 400), (4, 800), (5, 1_000)] {
+            let wait = next_wait(timeout, count, false, Duration::ZERO).unwrap();
+            assert!(
+                within_half_of(wait, Duration::from_micros(poll)),
+                "{count}: {wait:?}"
+            );
+        }
+        for count in [6, 100, 10_000, c_int::MAX] {
+            let wait = next_wait(timeout, count, false, Duration::from_millis(100)).unwrap();
+            assert!(within_half_of(wait, LATER_POLL), "{count}: {wait:?}");
+        }
+        assert_eq!(next_wait(timeout, 5_000, false, timeout), None);
+    }
+
+    fn within_half_of(wait: Duration, poll: Duration) -> bool {
+        wait >= poll / 2 && wait < poll * 3 / 2
     }
 
     #[test]
     fn the_jitter_stays_within_half_a_poll_either_way() {
         for count in 0..1_000 {
-            let j = jittered(LATER_POLL, count);
-            assert!(j >= LATER_POLL / 2 && j < LATER_POLL * 3 / 2, "{j:?}");
+            assert!(within_half_of(jittered(LATER_POLL, count), LATER_POLL));
         }
     }
 
     #[test]
-    fn timeouts_are_interned_up_to_a_bound() {
-        let a = interned(Duration::from_millis(4_321)).unwrap();
-        let b = interned(Duration::from_millis(4_321)).unwrap();
-        assert!(std::ptr::eq(a, b));
-        let made = (0..2 * MOST_PATIENCES as u64)
-            .filter(|ms| interned(Duration::from_millis(1_000_000 + ms)).is_some())
-            .count();
-        assert!(made < MOST_PATIENCES, "{made}");
+    fn holders_are_counted_while_their_guards_live() {
+        let waiting = Waiting::new(Duration::from_micros(1_500));
+        assert_eq!(waiting.timeout(), Duration::from_millis(1));
+        let a = waiting.hold();
+        let b = waiting.hold();
+        assert_eq!(waiting.holders.load(Ordering::Relaxed), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(waiting.holders.load(Ordering::Relaxed), 0);
     }
 }

@@ -201,7 +201,7 @@ impl Drop for Checkpointer {
 
 /// The thread: a passive checkpoint for every batch of requests, until the
 /// store closes.
-fn run(conn: &Connection, shared: &Shared) {
+fn run(conn: &super::connect::Pooled, shared: &Shared) {
     loop {
         let (asked, restart) = {
             let mut signal = shared.signal();
@@ -216,7 +216,8 @@ fn run(conn: &Connection, shared: &Shared) {
             }
             (signal.asked, std::mem::take(&mut signal.restart))
         };
-        if restart && let Err(e) = restart_log(conn) {
+        // A restart holds the store's writers back: they wait as SQLite does.
+        if restart && let Err(e) = restart_log(conn, &conn.waiting().hold()) {
             log::warn!("restarting the log failed (a later pass tries again): {e}");
         }
         if let Err(e) = pass(conn, shared) {
@@ -230,7 +231,7 @@ fn run(conn: &Connection, shared: &Shared) {
 /// A `RESTART` checkpoint: copies the whole log back, holding new writers
 /// back meanwhile, and waits (up to the connection's busy timeout) for the
 /// readers to move off it, so that the next writer starts it again.
-fn restart_log(conn: &Connection) -> rusqlite::Result<()> {
+fn restart_log(conn: &Connection, _holding: &super::busy::Holding<'_>) -> rusqlite::Result<()> {
     // Writers wait while it runs: it gives up soon rather than keep them
     // waiting toward their own busy timeouts (its passes never wait).
     conn.busy_timeout(RESTART_PATIENCE)?;

@@ -12,9 +12,10 @@ use r2d2::ManageConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
+use super::busy::{self, Waiting};
 use super::cipher::Cipher;
 use super::errors::{display_path, open_error, open_message};
-use super::{Target, busy, checkpointer, slow, wal_guard};
+use super::{Target, checkpointer, slow, wal_guard};
 use crate::config::SqliteOptions;
 use crate::error::{Error, Result};
 
@@ -22,7 +23,17 @@ use crate::error::{Error, Result};
 /// database's keeper), counted while open.
 pub(super) struct Pooled {
     conn: Connection,
+    /// The store's busy timeout and lock holders, which the connection's
+    /// busy handler reads: dropped after the connection.
+    waiting: Arc<Waiting>,
     _open: OpenGuard,
+}
+
+impl Pooled {
+    /// What the connection's busy handler decides by.
+    pub(super) fn waiting(&self) -> &Waiting {
+        &self.waiting
+    }
 }
 
 impl Deref for Pooled {
@@ -95,6 +106,8 @@ pub(super) struct Manager {
     pub(super) target: Target,
     /// Counts the connections open, wherever they are.
     pub(super) open: Arc<OpenConnections>,
+    /// The store's busy timeout and lock holders (`busy`).
+    pub(super) waiting: Arc<Waiting>,
 }
 
 impl ManageConnection for Manager {
@@ -141,7 +154,12 @@ impl Manager {
             .key(&conn, &path)
             .map_err(|e| open_error(&self.target, e))?;
         configure(&conn, &self.options, &self.target, &self.cipher)?;
-        Ok(Pooled { conn, _open: open })
+        busy::install(&conn, &self.waiting).map_err(|e| open_error(&self.target, e))?;
+        Ok(Pooled {
+            conn,
+            waiting: Arc::clone(&self.waiting),
+            _open: open,
+        })
     }
 }
 
@@ -156,7 +174,7 @@ pub(super) fn configure(
 ) -> Result<()> {
     let fail = |e: rusqlite::Error| open_error(target, e);
     wal_guard::refuse_orphaned_shm(target)?; // before the first read opens the -wal
-    busy::wait_fairly(conn, options.busy_timeout).map_err(fail)?;
+    conn.busy_timeout(options.busy_timeout).map_err(fail)?; // until `busy::install`
     slow::watch(conn, options.slow_statement);
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
     super::search::register_admits(conn).map_err(fail)?;

@@ -70,7 +70,7 @@ pub(crate) struct SqliteBackend {
     cipher: Cipher,
     /// [`SqliteOptions::slow_statement`].
     slow_statement: Option<std::time::Duration>,
-    /// How long a connection waits for another's lock (`busy::wait_fairly`).
+    /// How long a connection waits for another's lock (`busy`).
     busy_timeout: std::time::Duration,
     /// Keeps a shared in-memory database alive while the pool recycles connections.
     _keeper: Option<Mutex<Pooled>>,
@@ -149,12 +149,14 @@ impl SqliteBackend {
         };
         let cipher = Cipher::new(options);
         let open = Arc::<OpenConnections>::default();
+        let waiting = busy::Waiting::new(options.busy_timeout);
         let manager = Manager {
             inner,
             options: options.clone(),
             cipher: cipher.clone(),
             target: target.clone(),
             open: Arc::clone(&open),
+            waiting: Arc::clone(&waiting),
         };
         // The change feed's listener gets a connection of its own, outside
         // the pool (which may be a single connection).
@@ -165,6 +167,7 @@ impl SqliteBackend {
                 cipher: cipher.clone(),
                 target: target.clone(),
                 open: Arc::clone(&open),
+                waiting: Arc::clone(&waiting),
             }),
             Target::Memory => None,
         };
@@ -211,7 +214,7 @@ impl SqliteBackend {
             snapshots_kept: options.snapshots_kept,
             cipher,
             slow_statement: options.slow_statement,
-            busy_timeout: busy::whole_millis(options.busy_timeout),
+            busy_timeout: waiting.timeout(),
             _keeper: keeper,
             _closing: Closing(open),
         };
@@ -278,11 +281,14 @@ impl Backend for SqliteBackend {
 
     fn write(&self, body: &mut Body<'_>) -> Result<()> {
         let conn = self.connection()?;
-        let written =
-            Tx::begin(&conn).and_then(|tx| match body(&SqliteSession::new(&conn, true))? {
+        let written = Tx::begin(&conn).and_then(|tx| {
+            // Holding the write lock: the store's waiters wait as SQLite does.
+            let _holding = conn.waiting().hold();
+            match body(&SqliteSession::new(&conn, true))? {
                 Finish::Commit => tx.commit(),
                 Finish::Rollback => tx.rollback(),
-            });
+            }
+        });
         self.after_commit();
         written.map_err(|e| schema_moved(&conn, e))
     }
