@@ -109,7 +109,7 @@ pub(super) fn install(conn: &Connection, waiting: &Arc<Waiting>) -> rusqlite::Re
 
 /// `timeout` in whole milliseconds, as the store counts busy timeouts
 /// (and as SQLite's own `busy_timeout` would take it).
-pub(super) fn whole_millis(timeout: Duration) -> Duration {
+fn whole_millis(timeout: Duration) -> Duration {
     Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
 }
 
