@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,15 +94,7 @@ fn the_thread_stops_with_the_last_clone_of_the_store() {
     // In a process of its own, where no other test's store has a thread.
     if !common::in_child() {
         let _serial = serial();
-        let mut process = child(NAME, "count threads");
-        let mut out = String::new();
-        process
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert!(process.wait().unwrap().success(), "{out}");
+        let out = common::stdout_of(child(NAME, "count threads"));
         assert!(out.contains("STOPPED"), "{out}");
         return;
     }
@@ -235,13 +226,7 @@ fn two_processes_with_a_checkpointer_each_never_fail_a_writer() {
         let children: Vec<_> = (0..2).map(|_| child(NAME, &arg)).collect();
         children
             .into_iter()
-            .map(|mut c| {
-                let status = c.wait().unwrap();
-                let mut out = String::new();
-                c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-                assert!(status.success(), "{out}");
-                out
-            })
+            .map(common::stdout_of)
             .collect::<Vec<_>>()
     });
     let mut acknowledged = 0;

@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -64,7 +63,7 @@ fn a_writer_gets_the_lock_beside_a_tight_loop_writer_in_another_process() {
     let url = common::sqlite_url(&dir.path().join("shared.db"));
     let store = Store::open(&format!("{url}?busy_timeout=1")).unwrap();
     let seconds = seconds();
-    let mut child = common::child(NAME, &format!("{url}|{seconds}"));
+    let child = common::child(NAME, &format!("{url}|{seconds}"));
     // Measured only while the other process writes.
     let started = Instant::now();
     while store.counts().unwrap().messages == 0 {
@@ -88,14 +87,7 @@ fn a_writer_gets_the_lock_beside_a_tight_loop_writer_in_another_process() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "the child failed");
+    let out = common::stdout_of(child);
     let appended: u64 = out
         .lines()
         .find_map(|l| l.strip_prefix("APPENDED "))

@@ -18,7 +18,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -90,19 +89,6 @@ fn run_child(arg: &str) {
     }
 }
 
-fn output(mut process: std::process::Child) -> String {
-    let mut out = String::new();
-    process
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read the child's output");
-    let status = process.wait().expect("wait for the child");
-    assert!(status.success(), "the child failed: {status}");
-    out
-}
-
 /// Runs the race on `url` and checks that nothing acknowledged was lost.
 fn race(name: &str, url: &str, label: &str) {
     let store = Store::open(url).unwrap();
@@ -114,11 +100,11 @@ fn race(name: &str, url: &str, label: &str) {
     let arg = |role: &str| format!("{role}|{url}|{}|{seconds}", c.id);
     let appender = child(name, &arg("appender"));
     let renamer = child(name, &arg("renamer"));
-    let acked: Vec<String> = output(appender)
+    let acked: Vec<String> = common::stdout_of(appender)
         .lines()
         .filter_map(|l| l.strip_prefix("ACK ").map(str::to_owned))
         .collect();
-    let done = output(renamer);
+    let done = common::stdout_of(renamer);
     let report: Vec<u64> = done
         .lines()
         .find_map(|l| l.strip_prefix("DONE "))

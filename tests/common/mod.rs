@@ -362,6 +362,19 @@ pub fn child_stdout(name: &str, arg: &str) -> String {
     stdout
 }
 
+/// The standard output of a child started with its output piped (as by
+/// [`child`]), once it has exited successfully (else a panic with it).
+pub fn stdout_of(child: std::process::Child) -> String {
+    let out = child.wait_with_output().expect("wait for the child");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child failed ({}): {stdout}",
+        out.status
+    );
+    stdout
+}
+
 /// Runs test `name` of this test binary alone in a child process, with
 /// `CHILD_VAR` set to `arg`, and returns the peak resident memory (KiB) the
 /// child reports with [`report_peak_kib`].

@@ -196,20 +196,22 @@ pub(super) fn candidates(
     before: Option<TimeKey>,
     limit: usize,
 ) -> Result<Vec<Candidate>> {
-    let expression = fts_expression(conn, filter.index)?;
     // Through FTS5 (?1 its expression), or a walk of the messages by time
-    // (?1 the query for `silmari_admits`).
+    // (?1 the query for `silmari_admits`, which needs no expression: a
+    // prefix's terms are not looked up for it).
     let (sql, query) = match kind {
-        TextKind::Title => (TITLES, expression),
-        TextKind::Message
-            if filter.conversation.is_none() && through_index(conn, &expression, limit)? =>
-        {
-            (MESSAGES_BY_INDEX, expression)
+        TextKind::Title => (TITLES, fts_expression(conn, filter.index)?),
+        TextKind::Message if filter.conversation.is_some() => {
+            (MESSAGES_IN_CONVERSATION, encode(filter.index))
         }
-        TextKind::Message if filter.conversation.is_none() => {
-            (MESSAGES_BY_TIME, encode(filter.index))
+        TextKind::Message => {
+            let expression = fts_expression(conn, filter.index)?;
+            if through_index(conn, &expression, limit)? {
+                (MESSAGES_BY_INDEX, expression)
+            } else {
+                (MESSAGES_BY_TIME, encode(filter.index))
+            }
         }
-        TextKind::Message => (MESSAGES_IN_CONVERSATION, encode(filter.index)),
     };
     let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
     // `(created_at, id) < (t, id)` implies `created_at < t + 1`: a bound
