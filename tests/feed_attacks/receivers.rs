@@ -155,3 +155,174 @@ fn a_write_from_a_thread_local_destructor_is_recorded_and_delivered() {
         "{stdout}"
     );
 }
+
+/// How many events `feed` holds unread (queued, or taken and not handed
+/// out), as its `Debug` shows them.
+fn unread(feed: &silmari_store::Subscription) -> usize {
+    let shown = format!("{feed:?}");
+    let at = shown.find("queued: ").expect("queued in Debug") + "queued: ".len();
+    shown[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
+}
+
+/// Writes `k` conversations in one transaction.
+fn write(store: &Store, k: usize) {
+    store
+        .transaction(|tx| {
+            for i in 0..k {
+                tx.conversations()
+                    .create(NewConversation::titled(format!("w{i}")))?;
+            }
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+}
+
+/// One receiver against a model of the capacity rule (at most `capacity`
+/// unread, then everything dropped from the first that did not fit until
+/// the `Lagged` is read), over random transactions of 1–4 changes and
+/// reads, for capacities 1 to 4: every event as the model says, and the
+/// unread count exact after every step (by a second reviewer).
+#[test]
+fn a_receiver_follows_the_capacity_rule_to_the_event() {
+    const LAGGED: u64 = 1 << 62;
+    for capacity in 1..=4_usize {
+        for seed in 1..=40_u64 {
+            let store = Store::open("memory://").unwrap();
+            let feed = store.subscribe_with_capacity(capacity).unwrap();
+            let mut rng = crate::common::Rng::seeded(seed * 7_919 + capacity as u64);
+            let (mut model, mut missed) = (std::collections::VecDeque::new(), None);
+            let mut seq = feed.started_after();
+            for step in 0..300 {
+                let at = format!("capacity {capacity}, seed {seed}, step {step}");
+                if rng.below(2) == 0 {
+                    let k = 1 + rng.below(4) as usize;
+                    write(&store, k);
+                    for _ in 0..k {
+                        seq += 1;
+                        if missed.is_none() && model.len() >= capacity {
+                            missed = Some(seq);
+                        } else if missed.is_none() {
+                            model.push_back(seq);
+                        }
+                    }
+                } else {
+                    let want = model
+                        .pop_front()
+                        .or_else(|| missed.take().map(|m| m | LAGGED));
+                    let got = match feed.try_recv() {
+                        Some(FeedEvent::Change(c)) => Some(c.seq),
+                        Some(FeedEvent::Lagged { missed_from }) => Some(missed_from | LAGGED),
+                        None => None,
+                        other => panic!("{at}: {other:?}"),
+                    };
+                    assert_eq!(got, want, "{at}");
+                }
+                assert_eq!(unread(&feed), model.len(), "{at}");
+            }
+        }
+    }
+}
+
+/// Receivers on 1–3 threads sharing a subscription of capacity 1, 2, 3 or
+/// 8 against a writer committing 1–3 changes at a time: never more than
+/// the capacity unread, no change twice, each thread's events in order,
+/// and every change not received announced by a `Lagged` at its place.
+#[test]
+fn racing_receivers_never_hold_more_than_the_capacity() {
+    for capacity in [1_usize, 2, 3, 8] {
+        for threads in 1..=3 {
+            let store = Store::open("memory://").unwrap();
+            let feed = std::sync::Arc::new(store.subscribe_with_capacity(capacity).unwrap());
+            let start = feed.started_after();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopped = |stop: &std::sync::atomic::AtomicBool| {
+                stop.load(std::sync::atomic::Ordering::Relaxed)
+            };
+            let most_unread = thread::spawn({
+                let (feed, stop) = (feed.clone(), stop.clone());
+                move || {
+                    let mut most = 0;
+                    while !stopped(&stop) {
+                        most = most.max(unread(&feed));
+                    }
+                    most
+                }
+            });
+            let receivers: Vec<_> = (0..threads)
+                .map(|r| {
+                    let (feed, stop) = (feed.clone(), stop.clone());
+                    thread::spawn(move || {
+                        let mut got = Vec::new();
+                        while !stopped(&stop) {
+                            let event = if r % 2 == 0 {
+                                feed.try_recv()
+                            } else {
+                                feed.recv_timeout(Duration::from_micros(200))
+                            };
+                            match event {
+                                Some(FeedEvent::Change(c)) => got.push((c.seq, false)),
+                                Some(FeedEvent::Lagged { missed_from }) => {
+                                    got.push((missed_from, true));
+                                }
+                                Some(other) => panic!("{other:?}"),
+                                None => {}
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let (until, mut written) = (Instant::now() + Duration::from_millis(300), 0);
+            while Instant::now() < until {
+                let k = 1 + (written % 3) as usize;
+                write(&store, k);
+                written += k as u64;
+            }
+            thread::sleep(Duration::from_millis(50));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let at = format!("capacity {capacity}, {threads} receivers");
+            let mut all = Vec::new();
+            for receiver in receivers {
+                let got = receiver.join().unwrap();
+                for pair in got.windows(2) {
+                    let (before, after) = (pair[0], pair[1]);
+                    // A lag may be followed by the change at its place.
+                    let ordered = before.0 < after.0 || (before.1 && before.0 <= after.0);
+                    assert!(ordered, "{at}: {pair:?}");
+                }
+                all.extend(got);
+            }
+            while let Some(event) = feed.try_recv() {
+                match event {
+                    FeedEvent::Change(c) => all.push((c.seq, false)),
+                    FeedEvent::Lagged { missed_from } => all.push((missed_from, true)),
+                    other => panic!("{other:?}"),
+                }
+            }
+            all.sort_unstable();
+            let changes: Vec<u64> = all.iter().filter(|e| !e.1).map(|e| e.0).collect();
+            let lags: Vec<u64> = all.iter().filter(|e| e.1).map(|e| e.0).collect();
+            let mut distinct = changes.clone();
+            distinct.dedup();
+            assert_eq!(distinct.len(), changes.len(), "{at}: a change twice");
+            let mut expected = start + 1;
+            for &seq in &changes {
+                assert!(
+                    seq == expected || lags.contains(&expected),
+                    "{at}: {expected}..{seq} missing, unannounced"
+                );
+                expected = seq + 1;
+            }
+            assert!(
+                expected == start + written + 1 || lags.contains(&expected),
+                "{at}"
+            );
+            let most = most_unread.join().unwrap();
+            assert!(most <= capacity, "{at}: {most} unread");
+        }
+    }
+}
