@@ -93,6 +93,10 @@ impl Hub {
             start(self)?
         };
         let mut state = self.lock();
+        // A subscribed store fills its ring of kept changes: room for all
+        // of them now, not grown (and copied) on the write path.
+        let room = KEPT_EVENTS - state.kept.len();
+        state.kept.reserve_exact(room);
         if listener.is_some() {
             state.listener = listener;
         }

@@ -13,16 +13,25 @@ use super::hub::Hub;
 use crate::model::{Change, FeedEvent};
 
 /// Events a subscriber holds unread before it is [lagged](FeedEvent::Lagged),
-/// unless it asked for another bound.
-pub const DEFAULT_CAPACITY: usize = 1024;
+/// unless it asked for another bound: four times what a receiver takes
+/// after a [nap](NAP_BEFORE_PARKING) behind the fastest writer (an
+/// in-memory store appending without pause).
+pub const DEFAULT_CAPACITY: usize = 4096;
 
 /// How long a receiver that found its queue empty naps before it looks
 /// again, and parks if nothing came. A busy writer's next transactions
 /// come within it and are then taken together: the writer has no receiver
 /// to wake (a wake is a system call on the writer's path, about as long as
 /// an in-memory write), and the two cores trade the queue's cache lines
-/// once per nap rather than once per event.
-const NAP_BEFORE_PARKING: Duration = Duration::from_micros(50);
+/// once per nap rather than once per event. Long enough that the reading
+/// thread wakes rarely: each wake of a second core slows the writer's,
+/// whatever the reader does (measured in BENCHMARKS.md, "Change feed").
+const NAP_BEFORE_PARKING: Duration = Duration::from_micros(200);
+
+/// The nap of a receiver whose last take filled more than a quarter of
+/// its capacity: a subscriber with little room reads more often rather
+/// than lag.
+const SHORT_NAP: Duration = Duration::from_micros(50);
 
 /// A subscriber's queue, shared by the hub (which pushes) and the
 /// [`Subscription`] (which pops).
@@ -135,7 +144,9 @@ impl Slot {
     /// Announces a push to receivers watching the queue, and wakes the
     /// parked ones (every one: a subscription may be shared by threads).
     fn pushed(&self, queue: MutexGuard<'_, Queue>) {
-        self.pushes.fetch_add(1, Ordering::Release);
+        // Only a holder of the queue's lock counts: no locked instruction.
+        let pushes = self.pushes.load(Ordering::Relaxed);
+        self.pushes.store(pushes + 1, Ordering::Release);
         let parked = queue.parked > 0;
         drop(queue);
         if parked {
@@ -229,8 +240,9 @@ impl Slot {
             if !napped {
                 napped = true;
                 let seen = self.pushes.load(Ordering::Acquire);
+                let nap = self.nap_length(&queue);
                 drop(queue);
-                self.nap(seen, deadline);
+                self.nap(seen, nap, deadline);
                 continue;
             }
             let left = match deadline {
@@ -254,10 +266,20 @@ impl Slot {
         }
     }
 
+    /// How long a receiver naps before it parks: [`SHORT_NAP`] once its
+    /// last take filled more than a quarter of the capacity, else
+    /// [`NAP_BEFORE_PARKING`].
+    fn nap_length(&self, queue: &Queue) -> Duration {
+        if queue.taken_at_most > self.capacity / 4 {
+            SHORT_NAP
+        } else {
+            NAP_BEFORE_PARKING
+        }
+    }
+
     /// Watches for a push after `seen` for a few spins, then sleeps for
-    /// [`NAP_BEFORE_PARKING`] (never past `deadline`), without the queue's
-    /// lock.
-    fn nap(&self, seen: u64, deadline: Option<Instant>) {
+    /// `nap` (never past `deadline`), without the queue's lock.
+    fn nap(&self, seen: u64, nap: Duration, deadline: Option<Instant>) {
         for _ in 0..64 {
             if self.pushes.load(Ordering::Acquire) != seen {
                 return;
@@ -265,10 +287,8 @@ impl Slot {
             hint::spin_loop();
         }
         let nap = match deadline {
-            Some(deadline) => deadline
-                .saturating_duration_since(Instant::now())
-                .min(NAP_BEFORE_PARKING),
-            None => NAP_BEFORE_PARKING,
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(nap),
+            None => nap,
         };
         thread::sleep(nap);
     }
@@ -311,8 +331,9 @@ impl Subscription {
     /// The next event, waiting for one; `None` once the store is closed
     /// (every clone of it dropped) and nothing is left to read.
     ///
-    /// A receiver that finds nothing queued naps for 50 µs and looks again
-    /// before it sleeps until woken: a busy writer's next events usually
+    /// A receiver that finds nothing queued naps for 200 µs (50 µs when its
+    /// last take filled a quarter of its capacity) and looks again before
+    /// it sleeps until woken: a busy writer's next events usually
     /// come within the nap, are taken together, and the writer need not
     /// wake anyone. `recv_timeout` does the same.
     pub fn recv(&self) -> Option<FeedEvent> {

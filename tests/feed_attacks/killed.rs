@@ -52,7 +52,7 @@ fn a_writer_killed_mid_transaction_is_reported_exactly_as_committed() {
     let path = dir.path().join("killed.db");
     let store = Store::open(&url(&path)).unwrap();
     // Room for every event of the transactions committed before the kill
-    // (the default 1024 is five of them): a lag here would hide a loss.
+    // (the default 4096 is about twenty of them): a lag here would hide a loss.
     let feed = store.subscribe_with_capacity(1 << 16).unwrap();
     let mut child = common::child(NAME, path.to_str().unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
