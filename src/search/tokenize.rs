@@ -224,12 +224,36 @@ fn word_tokens<'a>(word: &Word<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
 
 /// Calls `each` with the distinct tokens an index holds for `text`, in
 /// order of first appearance, at most [`MAX_INDEX_BYTES`] of them.
-pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
+pub(crate) fn each_index_token(text: &str, each: impl FnMut(&str)) {
+    if text.is_ascii() {
+        // Most chat text: its words are its runs of ASCII letters and
+        // digits, in lower case (what `words` gives ASCII), found without
+        // building the words one character at a time.
+        let lowered = text.to_ascii_lowercase();
+        let tokens = lowered
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(cut);
+        distinct_within_budget(tokens, each);
+    } else {
+        each_token_of_words(text, each);
+    }
+}
+
+/// [`each_index_token`] through [`words`], for any text.
+fn each_token_of_words(text: &str, each: impl FnMut(&str)) {
     let words = words(text);
-    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+    distinct_within_budget(words.iter().flat_map(|w| word_tokens(&w)), each);
+}
+
+/// Calls `each` with the distinct `tokens`, in order of first appearance,
+/// while their cost (length and 4 bytes each) fits [`MAX_INDEX_BYTES`].
+fn distinct_within_budget<'t>(tokens: impl Iterator<Item = &'t str>, mut each: impl FnMut(&str)) {
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(64, Default::default());
     let mut budget = MAX_INDEX_BYTES;
-    for token in words.iter().flat_map(|w| word_tokens(&w)) {
-        if seen.contains(token) {
+    for token in tokens {
+        if !seen.insert(token) {
             continue;
         }
         let cost = token.len() + 4;
@@ -237,7 +261,6 @@ pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
             return;
         }
         budget -= cost;
-        seen.insert(token);
         each(token);
     }
 }
@@ -287,6 +310,50 @@ mod tests {
 
     fn texts(text: &str) -> Vec<String> {
         words(text).iter().map(|w| w.text.to_owned()).collect()
+    }
+
+    fn tokens_of_words(text: &str) -> Vec<String> {
+        let mut tokens = Vec::new();
+        each_token_of_words(text, |t| tokens.push(t.to_owned()));
+        tokens
+    }
+
+    #[test]
+    fn ascii_text_gives_the_tokens_its_words_give() {
+        let pieces = [
+            "Hello",
+            "WORLD",
+            "it's",
+            "e-mail",
+            "3.14",
+            " ",
+            "  ",
+            ",",
+            "x",
+            "SELECT",
+            "*",
+            "a_b",
+            "Tab\t",
+            "new\nline",
+            "ABC123def",
+            "z",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..2_000 {
+            let text: String = (0..next(40)).map(|_| pieces[next(pieces.len())]).collect();
+            assert_eq!(index_tokens(&text), tokens_of_words(&text), "{text:?}");
+        }
+        let long_word = "Ab".repeat(MAX_TOKEN_BYTES);
+        assert_eq!(index_tokens(&long_word), tokens_of_words(&long_word));
+        let over_budget: String = (0..MAX_INDEX_BYTES).map(|i| format!("w{i} ")).collect();
+        assert_eq!(index_tokens(&over_budget), tokens_of_words(&over_budget));
+        assert!(index_tokens(&over_budget).len() < MAX_INDEX_BYTES);
     }
 
     #[test]
