@@ -18,7 +18,7 @@ use super::queries::{APPEND_MESSAGES, COPY_MESSAGES, LAST_POSITION};
 use super::rows::{duplicate_in, metadata_param};
 use crate::error::{Error, Result};
 use crate::model::{Attachment, ConversationId, Message, MessageId};
-use crate::search::tokenize::index_tokens;
+use crate::search::tokenize::{index_text, index_tokens};
 
 /// Batches at least this long are copied; shorter ones are inserted in one
 /// statement (a copy costs a round trip more, which only volume repays).
@@ -71,10 +71,7 @@ pub(super) fn insert_batch(
             .iter()
             .map(|m| metadata_param(&m.metadata))
             .collect::<Result<Vec<_>>>()?;
-        let tokens: Vec<String> = chunk
-            .iter()
-            .map(|m| index_tokens(&m.content).join(" "))
-            .collect();
+        let tokens: Vec<String> = chunk.iter().map(|m| index_text(&m.content)).collect();
         let refused = |e: postgres::Error| {
             if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
                 duplicate_in(&e, chunk)

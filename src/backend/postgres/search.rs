@@ -20,7 +20,7 @@ use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::model::{from_micros, to_micros};
 use crate::search::query::IndexQuery;
-use crate::search::tokenize::index_tokens;
+use crate::search::tokenize::index_text;
 
 /// `index` as a `tsquery`: every token quoted, prefixes marked `:*`.
 pub(crate) fn tsquery(index: &IndexQuery) -> String {
@@ -164,7 +164,7 @@ pub(super) fn index_unindexed(conn: &mut PgConn, limit: usize) -> Result<u64> {
         let mut tokens = Vec::with_capacity(rows.len());
         for row in &rows {
             ids.push(get::<Uuid>(row, 0, table, "id")?);
-            tokens.push(index_tokens(&get::<String>(row, 1, table, "text")?).join(" "));
+            tokens.push(index_text(&get::<String>(row, 1, table, "text")?));
         }
         if !ids.is_empty() {
             let statement = conn.statement(update)?;
