@@ -395,3 +395,22 @@ impl Slots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A receiver whose takes stay small beside its capacity naps long (its
+    /// core wakes rarely); one whose last take filled more than a quarter
+    /// of it naps short, so that it reads before it lags.
+    #[test]
+    fn a_receiver_naps_short_once_its_takes_fill_a_quarter_of_its_room() {
+        let slot = Slot::new(16);
+        assert_eq!(slot.nap_length(&slot.lock()), NAP_BEFORE_PARKING);
+        slot.lock().taken_at_most = 4;
+        assert_eq!(slot.nap_length(&slot.lock()), NAP_BEFORE_PARKING);
+        slot.lock().taken_at_most = 5;
+        assert_eq!(slot.nap_length(&slot.lock()), SHORT_NAP);
+        assert!(SHORT_NAP < NAP_BEFORE_PARKING);
+    }
+}

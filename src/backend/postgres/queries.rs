@@ -76,13 +76,22 @@ statements! {
     /// metadata is sent as NULL for the same reason. Only what a message of
     /// the branch needs is read: its conversation is known, and its parent
     /// is the message before (see `link_branch`).
+    ///
+    /// The positions are bounded by $2 and $3 (the whole range, from the
+    /// caller) for the plan a store's connection makes once for any
+    /// conversation: it then takes the range, whose ends it cannot see, to
+    /// hold a small share of the rows (PostgreSQL's default for such a
+    /// range) and reads the conversation through its index. Without them,
+    /// when one long conversation holds most messages, that plan took any
+    /// conversation to be most of the table and scanned every message
+    /// (`plans::chat_statements_are_served_by_indexes_beside_one_long_conversation`).
     CONVERSATION_WITH_MESSAGES = concat!(
         "SELECT title, created_at, updated_at, version, archived_at, metadata, message_count, ",
         "NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::jsonb, NULL::jsonb, ",
         "NULL::bigint AS position FROM conversations WHERE id = $1 ",
         "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, ",
         "id, role, content, created_at, attachments, NULLIF(metadata, '{}'), position ",
-        "FROM messages WHERE conversation_id = $1 AND on_path ",
+        "FROM messages WHERE conversation_id = $1 AND on_path AND position BETWEEN $2 AND $3 ",
         "ORDER BY position"
     );
     /// Counts $3 more (or fewer) messages, moves the version forward and

@@ -164,7 +164,8 @@ impl Session for PgSession<'_> {
     }
 
     fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        let rows = self.query(CONVERSATION_WITH_MESSAGES, &[id.as_uuid()])?;
+        let every_position: Params<'_> = &[id.as_uuid(), &i64::MIN, &i64::MAX];
+        let rows = self.query(CONVERSATION_WITH_MESSAGES, every_position)?;
         let Some((last, rows)) = rows.split_last() else {
             return Ok(None);
         };
