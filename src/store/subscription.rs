@@ -14,7 +14,7 @@ use crate::model::{Change, FeedEvent};
 
 /// Events a subscriber holds unread before it is [lagged](FeedEvent::Lagged),
 /// unless it asked for another bound: four times what a receiver takes
-/// after a [nap](NAP_BEFORE_PARKING) behind the fastest writer (an
+/// after a nap (see [`Subscription::recv`]) behind the fastest writer (an
 /// in-memory store appending without pause).
 pub const DEFAULT_CAPACITY: usize = 4096;
 
