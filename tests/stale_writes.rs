@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use silmari_store::prelude::*;
@@ -30,11 +30,10 @@ fn seconds() -> f64 {
         .unwrap_or(10.0)
 }
 
-/// Starts this test binary's test `name` as a child with `arg`.
+/// Starts this test binary's test `name` as a child with `arg`, its
+/// errors shown beside the test's.
 fn child(name: &str, arg: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(common::CHILD_VAR, arg)
+    common::child_command(name, arg)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -316,9 +316,7 @@ pub fn in_child() -> bool {
 /// Starts this test binary's test `name` as a child with `CHILD_VAR` set to
 /// `arg`, its standard output piped.
 pub fn child(name: &str, arg: &str) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, arg)
+    child_command(name, arg)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -347,30 +345,34 @@ pub fn cannot_run_here(what: &str) {
 /// `CHILD_VAR` set to `arg`, to its end: its standard output, once it has
 /// exited successfully (else a panic with both its outputs).
 pub fn child_stdout(name: &str, arg: &str) -> String {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+    successful_stdout(child_command(name, arg).output().expect("run the child"))
+}
+
+/// The standard output of a child started with its output piped (as by
+/// [`child`]), once it has exited successfully (else a panic with it).
+pub fn stdout_of(child: std::process::Child) -> String {
+    successful_stdout(child.wait_with_output().expect("wait for the child"))
+}
+
+/// The command that runs test `name` of this test binary alone, with
+/// `CHILD_VAR` set to `arg`.
+pub fn child_command(name: &str, arg: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, arg)
-        .output()
-        .expect("run the child");
+        .env(CHILD_VAR, arg);
+    command
+}
+
+/// A finished child's standard output, if it exited successfully (else a
+/// panic with both its outputs; its standard error may not have been kept).
+fn successful_stdout(out: std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "child failed ({}): {stdout}{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The standard output of a child started with its output piped (as by
-/// [`child`]), once it has exited successfully (else a panic with it).
-pub fn stdout_of(child: std::process::Child) -> String {
-    let out = child.wait_with_output().expect("wait for the child");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "child failed ({}): {stdout}",
-        out.status
     );
     stdout
 }

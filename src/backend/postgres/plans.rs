@@ -13,9 +13,12 @@ use super::test_database::TestDatabase;
 use crate::migrate::POSTGRES;
 use crate::model::MigrationTarget;
 
-/// 5,000 conversations (every tenth archived) of ten messages each, and one
-/// of 5,000 messages with a branch every hundred messages.
-const FILL: &str = "
+/// 5,000 conversations (every tenth archived), one of `long` messages with
+/// a branch every hundred messages, and ten messages in each conversation
+/// `ten_each` (an SQL condition on `c`) admits.
+fn fill(long: u32, ten_each: &str) -> String {
+    format!(
+        "
     INSERT INTO conversations (id, title, created_at, updated_at, archived_at)
     SELECT gen_random_uuid(), 'c' || n, now() - n * interval '1 second',
            now() - n * interval '1 second',
@@ -26,51 +29,33 @@ const FILL: &str = "
     INSERT INTO messages (id, conversation_id, position, role, content, created_at, on_path)
     SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
            '00000000-0000-7000-8000-000000000001', n, 'user', 'm' || n, now(), n % 100 <> 0
-    FROM generate_series(1, 5000) n;
+    FROM generate_series(1, {long}) n;
     INSERT INTO messages (id, conversation_id, position, role, content, created_at, parent_id)
     SELECT gen_random_uuid(), c.id, n, 'user', 'm' || n, now(),
            CASE WHEN n > 1 THEN gen_random_uuid() END
-    FROM conversations c, generate_series(1, 10) n WHERE c.title <> 'long';
+    FROM conversations c, generate_series(1, 10) n WHERE {ten_each};
     UPDATE messages SET parent_id = ('00000000-0000-7000-8000-' || lpad((position - 1)::text, 12, '0'))::uuid
     WHERE position > 1 AND conversation_id = '00000000-0000-7000-8000-000000000001';
-    ANALYZE;";
-
-/// The same conversations as [`FILL`] would be, skewed as a store with one
-/// long conversation is: 5,000 conversations without messages, one of
-/// 20,000 messages, and `c7` of ten. ANALYZE then counts two conversations
-/// in `messages`, and a plan made for any conversation once took a tenth of
-/// the table for each (`migrations/postgres/V7__planner_statistics.sql`).
-const SKEWED: &str = "
-    INSERT INTO conversations (id, title, created_at, updated_at)
-    SELECT gen_random_uuid(), 'c' || n, now() - n * interval '1 second',
-           now() - n * interval '1 second'
-    FROM generate_series(1, 5000) n;
-    INSERT INTO conversations (id, title, created_at, updated_at)
-    VALUES ('00000000-0000-7000-8000-000000000001', 'long', now(), now());
-    INSERT INTO messages (id, conversation_id, position, role, content, created_at, on_path)
-    SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
-           '00000000-0000-7000-8000-000000000001', n, 'user', 'm' || n, now(), n % 100 <> 0
-    FROM generate_series(1, 20000) n;
-    INSERT INTO messages (id, conversation_id, position, role, content, created_at, parent_id)
-    SELECT gen_random_uuid(), c.id, n, 'user', 'm' || n, now(),
-           CASE WHEN n > 1 THEN gen_random_uuid() END
-    FROM conversations c, generate_series(1, 10) n WHERE c.title = 'c7';
-    UPDATE messages SET parent_id = ('00000000-0000-7000-8000-' || lpad((position - 1)::text, 12, '0'))::uuid
-    WHERE position > 1 AND conversation_id = '00000000-0000-7000-8000-000000000001';
-    ANALYZE;";
+    ANALYZE;"
+    )
+}
 
 #[test]
 fn chat_statements_are_served_by_indexes() {
-    served_by_indexes(FILL, true);
+    // Ten messages in every conversation but the long one of 5,000.
+    served_by_indexes(&fill(5_000, "c.title <> 'long'"), true);
 }
 
-/// A store whose messages are nearly all in one conversation plans every
-/// statement for any values (as its connections do) on an index too. (A
-/// plan for the long conversation's own values may rightly scan: a branch
-/// switch near its start rewrites most of the table.)
+/// A store whose messages are nearly all in one conversation (of 20,000,
+/// beside `c7` of ten and 4,999 without messages) plans every statement for
+/// any values (as its connections do) on an index too. ANALYZE then counts
+/// two conversations in `messages`, and a plan made for any conversation
+/// once took half the table for each. (A plan for the long conversation's
+/// own values may rightly scan: a branch switch near its start rewrites
+/// most of the table.)
 #[test]
 fn chat_statements_are_served_by_indexes_beside_one_long_conversation() {
-    served_by_indexes(SKEWED, false);
+    served_by_indexes(&fill(20_000, "c.title = 'c7'"), false);
 }
 
 /// Every chat statement, planned once for any values (and, if `for_values`,

@@ -30,7 +30,7 @@ pub(super) fn open_error(target: &Target, e: rusqlite::Error) -> Error {
                 path: display_path(target),
             };
         }
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return Error::from(e),
+        _ if is_busy(&e) => return Error::from(e),
         Some(ErrorCode::ReadOnly) => "the database file or its directory is read-only",
         Some(ErrorCode::CannotOpen) => {
             "the file, or the -wal or -shm beside it, cannot be opened or created \
@@ -51,6 +51,15 @@ pub(super) fn open_error(target: &Target, e: rusqlite::Error) -> Error {
     }
 }
 
+/// Whether `e` says another connection held SQLite's lock past the busy
+/// timeout (nothing was done; trying again later may work).
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
@@ -58,7 +67,7 @@ impl From<rusqlite::Error> for Error {
                 reason: e.to_string(),
                 source: Some(Box::new(e)),
             },
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Unavailable {
+            _ if is_busy(&e) => Error::Unavailable {
                 reason: "the database stayed locked by another connection for longer than the busy timeout"
                     .to_owned(),
                 source: Some(Box::new(e)),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::errors::is_busy;
 use crate::error::{Error, Result};
 use crate::migrate::{Dialect, SQLITE, history_entry, revert_failed, run_plan};
 use crate::model::{MigrationTarget, PlannedMigration};
@@ -125,38 +126,38 @@ fn held_lock(e: Error) -> Error {
     else {
         return e;
     };
-    let code = source
+    let busy = source
         .downcast_ref::<refinery::Error>()
         .and_then(|e| match e.kind() {
             refinery::error::Kind::Connection(_, cause) => cause.downcast_ref::<rusqlite::Error>(),
             _ => None,
         })
-        .and_then(rusqlite::Error::sqlite_error_code);
-    match code {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            Error::Unavailable {
-                reason: "the database stayed locked by another connection for longer than the \
-                         busy timeout; no migration was applied"
-                    .to_owned(),
-                source: Some(source),
-            }
+        .is_some_and(is_busy);
+    if busy {
+        Error::Unavailable {
+            reason: "the database stayed locked by another connection for longer than the \
+                     busy timeout; no migration was applied"
+                .to_owned(),
+            source: Some(source),
         }
-        _ => Error::Migration {
+    } else {
+        Error::Migration {
             message,
             source: Some(source),
-        },
+        }
     }
 }
 
 /// Runs one down script and forgets its version, in one transaction.
 fn revert(conn: &mut Connection, step: &PlannedMigration) -> Result<()> {
-    let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
-        // Another connection held the lock past the busy timeout: nothing
-        // was reverted, and trying again later may work.
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+    // Another connection held the lock past the busy timeout: nothing was
+    // reverted, and trying again later may work (`Unavailable`).
+    let failed = |e: rusqlite::Error| {
+        if is_busy(&e) {
             Error::from(e)
+        } else {
+            revert_failed(step, e)
         }
-        _ => revert_failed(step, e),
     };
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

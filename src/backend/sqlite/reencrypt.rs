@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use uuid::Uuid;
 
 use super::cipher::Cipher;
-use super::errors::open_error;
+use super::errors::{is_busy, open_error};
 use super::maintenance::{destination, publish};
 use super::migrations::MigrationLock;
 use super::snapshots::{self, io, remove_with_companions, sync_directory};
@@ -240,13 +240,6 @@ fn hold_alone(conn: &Connection, db: &Path) -> Result<()> {
             Error::from(e)
         }
     })
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
 }
 
 /// Writes the whole database behind `conn` to the new file `partial`,
