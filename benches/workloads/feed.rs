@@ -3,67 +3,107 @@
 //!
 //! * `none`: nobody subscribed (what every write pays for the feed: on an
 //!   SQLite file, one look at `change_listeners` in the transaction);
-//! * `one subscriber`: this store subscribed, its events drained by a thread;
+//! * `one subscriber`: this store subscribed, its events drained by a thread
+//!   (one for the whole run, as an app's forwarding thread is);
 //! * `another store listening` (SQLite file): a second store on the file
 //!   subscribed, so every transaction also writes its `change_log` row.
 //!   On PostgreSQL every write notifies anyway (`none` includes it).
 //!
-//! On memory and an SQLite file each times its appends 2,000 at a
-//! time, each 2,000 on a fresh store made and subscribed to outside the
-//! timing; on PostgreSQL each runs on a store of its own on the bench's
-//! database. Before the group and after it, on memory and SQLite,
-//! `paired` prints the ratio from 300 alternating rounds of 200 appends to
-//! two fresh stores, one subscribed: a noisy machine's drift falls on both
-//! sides alike.
+//! On memory and an SQLite file each times its appends 2,000 at a time,
+//! each 2,000 on a fresh store made and subscribed to outside the timing
+//! and kept until the sample's last append (so every store's memory is new
+//! to the process, as a growing store's is); on PostgreSQL each runs on a
+//! store of its own on the bench's database. Each backend's part runs in
+//! turn, with `paired` before and after it: the ratio from alternating
+//! rounds of appends to two fresh stores, one subscribed (on PostgreSQL
+//! each on a database of its own), so that a noisy machine's drift falls
+//! on both sides alike.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use silmari_store::Subscription;
 use silmari_store::prelude::*;
 
 use super::data::{attachment, content};
 use super::{Backends, group, quick, sqlite_file};
 
-/// A thread reading every event of a subscription to `store`'s feed, in
-/// its loop by the time `new` returns (its start is not timed); it
-/// unsubscribes when dropped.
+/// One subscription's events read by the bench's reading thread, from
+/// `new` (once the thread has it) until dropped (which unsubscribes).
+///
+/// One thread reads every subscription in turn, as an app's thread that
+/// forwards events (to a web view, say) lives as long as the app: a thread
+/// started for each fresh store would spend its first milliseconds where
+/// the scheduler first put it, often the writer's core.
 struct Drain {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    reader: &'static Reader,
+}
+
+/// The bench's reading thread, and what it is told.
+struct Reader {
+    subscriptions: Mutex<mpsc::Sender<Subscription>>,
+    /// Set to stop reading the current subscription (and drop it).
+    detach: AtomicBool,
+    /// Gets a message when the thread has a subscription, and another when
+    /// it has dropped it.
+    acknowledged: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Reader {
+    fn get() -> &'static Reader {
+        static READER: OnceLock<Reader> = OnceLock::new();
+        READER.get_or_init(|| {
+            let (subscriptions, to_read) = mpsc::channel::<Subscription>();
+            let (acknowledge, acknowledged) = mpsc::channel();
+            thread::spawn(move || {
+                for feed in to_read {
+                    acknowledge.send(()).expect("bench thread");
+                    let reader = Reader::get();
+                    while !reader.detach.load(Ordering::Acquire) {
+                        feed.recv_timeout(Duration::from_millis(2));
+                    }
+                    drop(feed);
+                    acknowledge.send(()).expect("bench thread");
+                }
+            });
+            Reader {
+                subscriptions: Mutex::new(subscriptions),
+                detach: AtomicBool::new(false),
+                acknowledged: Mutex::new(acknowledged),
+            }
+        })
+    }
+
+    fn acknowledged(&self) {
+        let acknowledged = self.acknowledged.lock().expect("bench reader");
+        acknowledged.recv().expect("bench reading thread");
+    }
 }
 
 impl Drain {
     fn new(store: &Store) -> Drain {
+        let reader = Reader::get();
+        reader.detach.store(false, Ordering::Release);
         let feed = store.subscribe().expect("subscribe");
-        let stop = Arc::new(AtomicBool::new(false));
-        let (started, running) = std::sync::mpsc::channel();
-        let thread = thread::spawn({
-            let stop = Arc::clone(&stop);
-            move || {
-                started.send(()).expect("bench thread");
-                while !stop.load(Ordering::Relaxed) {
-                    feed.recv_timeout(Duration::from_millis(20));
-                }
-            }
-        });
-        running.recv().expect("drain thread started");
-        Drain {
-            stop,
-            thread: Some(thread),
-        }
+        let sent = reader
+            .subscriptions
+            .lock()
+            .expect("bench reader")
+            .send(feed);
+        sent.expect("bench reading thread");
+        reader.acknowledged();
+        Drain { reader }
     }
 }
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("drain thread");
-        }
+        self.reader.detach.store(true, Ordering::Release);
+        self.reader.acknowledged();
     }
 }
 
@@ -119,21 +159,16 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
             .id;
         (dir, store, conversation)
     };
-    // Not on PostgreSQL: a store listening there hears every store's
-    // writes, the other side's too. Before the group (a fresh process) and
-    // after it (a heap churned by millions of appends, as a long-running
-    // app's is).
-    let paired_backends: Vec<&str> = backends
-        .iter()
-        .copied()
-        .filter(|&name| name != "postgres")
-        .collect();
-    if paired_wanted() {
-        for &name in &paired_backends {
-            paired(name, "in a fresh process", &fresh, &append);
-        }
-    }
+    // Each backend's part in turn, so that no other backend's work (an
+    // SQLite file's writeback, a server) runs beside memory's. The paired
+    // rounds come before its criterion part (memory's in a fresh process)
+    // and after it (a heap churned by millions of appends, as a
+    // long-running app's is).
     for &name in &backends {
+        let paired_here = paired_wanted();
+        if paired_here {
+            paired(name, "before its criterion part", &fresh, &append);
+        }
         // Twice each, alternating: the machine's load drifts, and the
         // second pair shows how much that moves them.
         for pass in ["", ", again"] {
@@ -163,13 +198,11 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
                 })
             });
         }
-    }
-    g.finish();
-    if paired_wanted() {
-        for &name in &paired_backends {
-            paired(name, "after the group", &fresh, &append);
+        if paired_here {
+            paired(name, "after its criterion part", &fresh, &append);
         }
     }
+    g.finish();
 }
 
 /// Whether the paired rounds are asked for: with no filter on the command
@@ -207,7 +240,8 @@ impl Listener {
 }
 
 /// The time of `iters` appends, [`APPENDS_PER_STORE`] to each fresh store
-/// (made, subscribed to and dropped outside the timing).
+/// (made, subscribed to and dropped outside the timing, the last after
+/// the sample's last append).
 fn on_fresh_stores(
     iters: u64,
     name: &str,
@@ -217,6 +251,11 @@ fn on_fresh_stores(
 ) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
+    // Dropped after the timing: a store freed between two others would
+    // hand its memory to the next (or back to the system, to be faulted in
+    // again), so what one side's appends pay for fresh memory would depend
+    // on how much the store before it held, not on the feed.
+    let mut done = Vec::new();
     while left > 0 {
         let appends = left.min(APPENDS_PER_STORE);
         let (file, store, conversation) = fresh(name);
@@ -237,8 +276,10 @@ fn on_fresh_stores(
         }
         total += started.elapsed();
         drop(drain);
+        done.push((file, other, store));
         left -= appends;
     }
+    drop(done);
     total
 }
 
@@ -252,9 +293,34 @@ fn paired(
     fresh: &dyn Fn(&str) -> Fresh,
     append: &dyn Fn(&Store, ConversationId) -> Message,
 ) {
-    let (rounds, per_round) = if quick() { (20, 20) } else { (300, 200) };
-    let (_a_dir, none, a) = fresh(name);
-    let (_b_dir, subscribed, b) = fresh(name);
+    let (rounds, per_round) = match (quick(), name) {
+        (true, _) => (20, 20),
+        (false, "postgres") => (150, 20),
+        (false, _) => (300, 200),
+    };
+    // On PostgreSQL each store is on a database of its own, both made
+    // alike: a store listening on the bench's database would hear the
+    // other side's writes too (notifications stay within a database).
+    #[cfg(feature = "postgres")]
+    let databases = (name == "postgres").then(|| {
+        [(); 2].map(|()| crate::common::pg::Database::create().expect("a database of its own"))
+    });
+    let on = |side: usize| -> Fresh {
+        #[cfg(feature = "postgres")]
+        if let Some(databases) = &databases {
+            let store = Store::open(&databases[side].url).expect("postgres");
+            let conversation = store
+                .conversations()
+                .create(NewConversation::titled("W2 feed"))
+                .expect("create")
+                .id;
+            return (None, store, conversation);
+        }
+        let _ = side;
+        fresh(name)
+    };
+    let (_a_dir, none, a) = on(0);
+    let (_b_dir, subscribed, b) = on(1);
     let _drain = Drain::new(&subscribed);
     let time = |store: &Store, conversation| {
         let t = Instant::now();

@@ -6,7 +6,8 @@
 //!
 //! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W1,
 //! one conversation created, W2, one append, W5, one transaction of 1,000
-//! messages, and W6, one file created and read), KINDS (default "memory sqlite", add
+//! messages, W6, one file created and read, and W2F, W2 on a store whose
+//! change feed a thread reads), KINDS (default "memory sqlite", add
 //! "postgres" with AB_PG_old and AB_PG_new naming one database each),
 //! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
 //! seconds instead, e.g. under a profiler).
@@ -28,6 +29,24 @@ macro_rules! side {
                 appended: ConversationId,
                 content: String,
                 _dir: Option<tempfile::TempDir>,
+                /// For W2F: a store of its own, subscribed to (W2F needs a
+                /// revision with the change feed on both sides).
+                fed: Option<Fed>,
+            }
+
+            /// A store whose feed a thread reads until the store is dropped.
+            pub struct Fed {
+                store: Store,
+                appended: ConversationId,
+                _reader: std::thread::JoinHandle<()>,
+            }
+
+            fn fed() -> Fed {
+                let store = Store::open("memory://").expect("open");
+                let appended = store.conversations().create(NewConversation::titled("W2F")).expect("create").id;
+                let feed = store.subscribe().expect("subscribe");
+                let reader = std::thread::spawn(move || while feed.recv().is_some() {});
+                Fed { store, appended, _reader: reader }
             }
 
             fn message(content: &str) -> NewMessage {
@@ -67,7 +86,9 @@ macro_rules! side {
                     })
                     .expect("conversations");
                 let appended = store.conversations().create(NewConversation::titled("W2")).expect("create").id;
-                Side { store, conversation: c.id, appended, content, _dir: dir }
+                let wanted = std::env::var("WORKLOADS").is_ok_and(|w| w.contains("W2F"));
+                let fed = (wanted && kind == "memory").then(fed);
+                Side { store, conversation: c.id, appended, content, _dir: dir, fed }
             }
 
             pub fn w1(s: &Side) -> usize {
@@ -91,6 +112,12 @@ macro_rules! side {
 
             pub fn w2(s: &Side) -> usize {
                 s.store.conversations().append_message(s.appended, message(&s.content)).expect("append");
+                1
+            }
+
+            pub fn w2f(s: &Side) -> usize {
+                let fed = s.fed.as_ref().expect("W2F runs on memory");
+                fed.store.conversations().append_message(fed.appended, message(&s.content)).expect("append");
                 1
             }
 
@@ -171,7 +198,7 @@ fn main() {
                 ("W5", _) => 1,
                 ("W1" | "W2" | "W6", "postgres") => 20,
                 ("W1" | "W6", _) => 100,
-                ("W2", _) => 100,
+                ("W2" | "W2F", _) => 100,
                 ("W3", "memory") => 500,
                 ("W4", "memory") => 2000,
                 ("W3", "sqlite") => 100,
@@ -182,11 +209,12 @@ fn main() {
             let (old_w, new_w): (fn(&old::Side) -> usize, fn(&new::Side) -> usize) = match name {
                 "W1" => (old::w1, new::w1),
                 "W2" => (old::w2, new::w2),
+                "W2F" => (old::w2f, new::w2f),
                 "W3" => (old::w3, new::w3),
                 "W4" => (old::w4, new::w4),
                 "W5" => (old::w5, new::w5),
                 "W6" => (old::w6, new::w6),
-                _ => panic!("WORKLOADS holds W1, W2, W3, W4, W5, W6"),
+                _ => panic!("WORKLOADS holds W1, W2, W2F, W3, W4, W5, W6"),
             };
             let run_old = || time(iters, || old_w(&o));
             let run_new = || time(iters, || new_w(&n));

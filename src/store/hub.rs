@@ -12,7 +12,7 @@ use super::subscription::{Slot, Slots, Subscription};
 use crate::backend::feed::{ChangeSink, Listening, LogRow};
 use crate::error::Result;
 use crate::limits::KEPT_EVENTS;
-use crate::model::{Change, ChangeBatch, PendingChange};
+use crate::model::{Change, ChangeBatch, ChangeEntity, ChangeKind, PendingChange};
 
 /// The log cursor of a hub whose listener has not started.
 const NOT_LISTENING: u64 = u64::MAX;
@@ -93,10 +93,7 @@ impl Hub {
             start(self)?
         };
         let mut state = self.lock();
-        // A subscribed store fills its ring of kept changes: room for all
-        // of them now, not grown (and copied) on the write path.
-        let room = KEPT_EVENTS - state.kept.len();
-        state.kept.reserve_exact(room);
+        state.make_room_to_keep();
         if listener.is_some() {
             state.listener = listener;
         }
@@ -160,6 +157,29 @@ impl Hub {
 }
 
 impl State {
+    /// Gives the ring of kept changes room for [`KEPT_EVENTS`], once: a
+    /// subscribed store fills it, and neither growing it (a copy) nor the
+    /// first touch of its pages (a page fault each, fresh memory from the
+    /// system) belongs on the write path. Every slot is written here, so the
+    /// memory is the process's before the first write needs it.
+    fn make_room_to_keep(&mut self) {
+        if self.kept.capacity() >= KEPT_EVENTS {
+            return;
+        }
+        let mut ring = VecDeque::with_capacity(KEPT_EVENTS);
+        let blank = PendingChange {
+            entity: ChangeEntity::Message,
+            id: Uuid::nil(),
+            conversation_id: None,
+            kind: ChangeKind::Changed,
+        }
+        .numbered(0);
+        ring.resize(KEPT_EVENTS, blank);
+        ring.clear();
+        ring.extend(self.kept.drain(..));
+        self.kept = ring;
+    }
+
     /// Numbers and delivers one transaction's changes.
     pub(crate) fn deliver(&mut self, batch: ChangeBatch) {
         match batch {
@@ -259,5 +279,43 @@ impl ChangeSink for Hub {
 
     fn log_starts_at(&self, seq: u64) {
         self.log_cursor.store(seq, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: u64) -> Change {
+        PendingChange {
+            entity: ChangeEntity::File,
+            id: Uuid::now_v7(),
+            conversation_id: None,
+            kind: ChangeKind::Created,
+        }
+        .numbered(seq)
+    }
+
+    /// The ring gets its whole room once, keeping what it held, so the
+    /// write path never grows it; a second call leaves it alone.
+    #[test]
+    fn the_kept_ring_gets_its_room_once_and_keeps_its_changes() {
+        let hub = Hub::new();
+        let mut state = hub.lock();
+        let held: Vec<Change> = (1..=3).map(change).collect();
+        state.kept.extend(held.iter().cloned());
+        assert!(state.kept.capacity() < KEPT_EVENTS);
+        state.make_room_to_keep();
+        assert!(state.kept.capacity() >= KEPT_EVENTS);
+        assert!(state.kept.iter().eq(held.iter()));
+        let ring = state.kept.as_slices().0.as_ptr();
+        state.make_room_to_keep();
+        assert_eq!(state.kept.as_slices().0.as_ptr(), ring);
+        for seq in 4..=(KEPT_EVENTS as u64 + 10) {
+            state.keep(change(seq));
+        }
+        assert_eq!(state.kept.len(), KEPT_EVENTS);
+        assert!(state.kept.capacity() < 2 * KEPT_EVENTS);
+        assert_eq!(state.kept.front().map(|c| c.seq), Some(11));
     }
 }
