@@ -148,6 +148,46 @@ pub(crate) fn is_cjk(c: char) -> bool {
 
 /// The words of `text`, in order.
 pub(crate) fn words(text: &str) -> Words {
+    if text.is_ascii() {
+        ascii_words(text)
+    } else {
+        words_by_character(text)
+    }
+}
+
+/// [`words`] of an ASCII text (most chat): its runs of ASCII letters and
+/// digits, in lower case, which is what the loop of
+/// [`words_by_character`] gives ASCII; found by a scan of the lowered
+/// bytes, without pushing each character.
+fn ascii_words(text: &str) -> Words {
+    let folded = text.to_ascii_lowercase();
+    let bytes = folded.as_bytes();
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        spans.push(Span {
+            folded: start..at,
+            range: start..at,
+            starts: 0..0,
+        });
+    }
+    Words {
+        folded,
+        starts: Vec::new(),
+        spans,
+    }
+}
+
+/// [`words`] of any text, one character at a time.
+fn words_by_character(text: &str) -> Words {
     let mut words = Words {
         folded: String::with_capacity(text.len()),
         ..Words::default()
@@ -312,32 +352,20 @@ mod tests {
         words(text).iter().map(|w| w.text.to_owned()).collect()
     }
 
+    /// The index tokens of `text`'s words, made one character at a time.
     fn tokens_of_words(text: &str) -> Vec<String> {
-        let mut tokens = Vec::new();
-        each_token_of_words(text, |t| tokens.push(t.to_owned()));
+        let (words, mut tokens) = (words_by_character(text), Vec::new());
+        let each = words.iter().flat_map(|w| word_tokens(&w));
+        distinct_within_budget(each, |t| tokens.push(t.to_owned()));
         tokens
     }
 
-    #[test]
-    fn ascii_text_gives_the_tokens_its_words_give() {
-        let pieces = [
-            "Hello",
-            "WORLD",
-            "it's",
-            "e-mail",
-            "3.14",
-            " ",
-            "  ",
-            ",",
-            "x",
-            "SELECT",
-            "*",
-            "a_b",
-            "Tab\t",
-            "new\nline",
-            "ABC123def",
-            "z",
-        ];
+    /// 2,000 texts of ASCII words, punctuation and spaces, the same ones on
+    /// every run.
+    fn ascii_texts() -> Vec<String> {
+        let pieces: Vec<&str> = "Hello|WORLD|it's|e-mail|3.14| |  |,|x|SELECT|*|a_b|Tab\t|new\nline|ABC123def|z|~\u{7f}"
+            .split('|')
+            .collect();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = |n: usize| {
             seed ^= seed << 13;
@@ -345,8 +373,14 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        for _ in 0..2_000 {
-            let text: String = (0..next(40)).map(|_| pieces[next(pieces.len())]).collect();
+        (0..2_000)
+            .map(|_| (0..next(40)).map(|_| pieces[next(pieces.len())]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn ascii_text_gives_the_tokens_its_words_give() {
+        for text in ascii_texts() {
             assert_eq!(index_tokens(&text), tokens_of_words(&text), "{text:?}");
         }
         let long_word = "Ab".repeat(MAX_TOKEN_BYTES);
@@ -354,6 +388,18 @@ mod tests {
         let over_budget: String = (0..MAX_INDEX_BYTES).map(|i| format!("w{i} ")).collect();
         assert_eq!(index_tokens(&over_budget), tokens_of_words(&over_budget));
         assert!(index_tokens(&over_budget).len() < MAX_INDEX_BYTES);
+    }
+
+    /// The scan of ASCII text gives the words (folded texts, original
+    /// ranges, not CJK) the loop over characters gives it.
+    #[test]
+    fn ascii_text_gives_the_words_the_character_loop_gives() {
+        let all: String = (0..128u8).map(char::from).collect();
+        for text in ascii_texts().into_iter().chain([all]) {
+            let slow = words_by_character(&text);
+            assert!(ascii_words(&text).iter().eq(slow.iter()), "{text:?}");
+            assert!(words(&text).iter().eq(slow.iter()), "{text:?}");
+        }
     }
 
     #[test]
