@@ -8,6 +8,8 @@ use silmari_store::ConversationId;
 use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
+#[cfg(feature = "postgres")]
+use super::checkpoint;
 use super::{Backends, attachment, content, quick, sqlite_file, sqlite_files};
 
 pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
@@ -46,6 +48,7 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
         )
     });
     for (name, file) in sqlite_files() {
+        b.settle(name);
         g.bench_function(name, |bench| {
             bench.iter_batched(
                 || {
@@ -78,8 +81,9 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
         )
     });
     #[cfg(feature = "postgres")]
-    if let Some((store, base, _)) = &mut b.postgres {
+    if let Some((store, base, database)) = &mut b.postgres {
         let store = &*store;
+        checkpoint(database);
         g.bench_function("postgres", |bench| {
             bench.iter_batched(
                 || targets(store),
@@ -88,6 +92,7 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
             )
         });
         let base = std::cell::RefCell::new(base);
+        checkpoint(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_batched(
                 || {
@@ -145,6 +150,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
     };
     let targets = |store: &Store| new_conversations(store, conversations);
     for (name, file) in sqlite_files() {
+        b.settle(name);
         g.bench_function(name, |bench| {
             bench.iter_batched(
                 || {
@@ -181,8 +187,9 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
         )
     });
     #[cfg(feature = "postgres")]
-    if let Some((store, base, _)) = &mut b.postgres {
+    if let Some((store, base, database)) = &mut b.postgres {
         let store = &*store;
+        checkpoint(database);
         g.bench_function("postgres", |bench| {
             bench.iter_batched(
                 || targets(store),
@@ -191,6 +198,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             )
         });
         let base = std::cell::RefCell::new(base);
+        checkpoint(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_batched(
                 || {

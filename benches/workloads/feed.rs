@@ -180,6 +180,7 @@ pub(super) fn w2_with_feed(c: &mut Criterion, b: &mut Backends) {
                     let (_, store, conversation) = fresh(name);
                     let drain =
                         matches!(listener, Listener::Subscriber).then(|| Drain::new(&store));
+                    b.settle(name);
                     g.bench_function(label, |bench| bench.iter(|| append(&store, conversation)));
                     drop(drain);
                 } else {

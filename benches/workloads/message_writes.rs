@@ -8,6 +8,8 @@ use criterion::Criterion;
 use silmari_store::prelude::*;
 use silmari_store::{ConversationId, MessageEdit};
 
+#[cfg(feature = "postgres")]
+use super::checkpoint;
 use super::{Backends, conversation_of, group};
 
 /// The first message of `conversation`.
@@ -28,6 +30,7 @@ pub(super) fn w8_edit_message(c: &mut Criterion, b: &mut Backends, length: usize
         let conversation = conversation_of(store, length);
         let id = first_message(store, conversation);
         targets.push((name, id));
+        b.settle(name);
         g.bench_function(name, |bench| {
             bench.iter(|| {
                 store
@@ -58,8 +61,9 @@ pub(super) fn w8_edit_message(c: &mut Criterion, b: &mut Backends, length: usize
         });
     }
     #[cfg(feature = "postgres")]
-    if let (Some((store, base, _)), Some(id)) = (&mut b.postgres, target("postgres")) {
+    if let (Some((store, base, database)), Some(id)) = (&mut b.postgres, target("postgres")) {
         assert_eq!(base.edit(*id.as_uuid(), text, false), edited(store, id));
+        checkpoint(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.edit(*id.as_uuid(), text, false))
         });
@@ -100,6 +104,7 @@ pub(super) fn w9_stream_reply(c: &mut Criterion, b: &mut Backends) {
             .conversations()
             .create(NewConversation::titled("W9"))
             .expect("create");
+        b.settle(name);
         g.bench_function(name, |bench| {
             bench.iter_custom(|iterations| {
                 per_increment(
@@ -135,9 +140,10 @@ pub(super) fn w9_stream_reply(c: &mut Criterion, b: &mut Backends) {
         })
     });
     #[cfg(feature = "postgres")]
-    if let Some((_, base, _)) = &mut b.postgres {
+    if let Some((_, base, database)) = &mut b.postgres {
         let conversation = base.create_conversation("W9");
         let base = std::cell::RefCell::new(base);
+        checkpoint(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_custom(|iterations| {
                 per_increment(
