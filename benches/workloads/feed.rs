@@ -36,9 +36,7 @@ use super::{Backends, group, quick, sqlite_file};
 /// `new` (once the thread has it) until dropped (which unsubscribes).
 ///
 /// One thread reads every subscription in turn, as an app's thread that
-/// forwards events (to a web view, say) lives as long as the app: a thread
-/// started for each fresh store would spend its first milliseconds where
-/// the scheduler first put it, often the writer's core.
+/// forwards events (to a web view, say) lives as long as the app.
 struct Drain {
     reader: &'static Reader,
 }
