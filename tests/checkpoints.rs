@@ -249,12 +249,15 @@ fn two_processes_with_a_checkpointer_each_never_fail_a_writer() {
     // Both processes' commits wait for their own thread at eight marks;
     // the log starts again only when it is all checkpointed and neither
     // process reads it, so it holds several restarts' worth of both (an
-    // append writes about 13 pages): bounded, far below the 100 MiB and
-    // more the run writes through it.
+    // append writes about 13 pages). A `RESTART` that gives up (after
+    // 100 ms) leaves it to the next pass: on a loaded 2-core CI machine the
+    // log once reached 24 restarts' worth (12.4 MB) before one succeeded.
+    // Bounded all the same: far below what the run writes through it.
     let restart = 16 * 8 * 4096;
+    let written = acknowledged * 13 * 4096;
     assert!(
-        peak <= 16 * restart,
-        "the log reached {peak} bytes (it starts again at {restart})"
+        peak <= 64 * restart && peak * 4 <= written,
+        "the log reached {peak} bytes (it starts again at {restart}; {written} written through it)"
     );
     common::report(&format!(
         "2 processes, a checkpointer each, {seconds} s: {acknowledged} appends acknowledged \
