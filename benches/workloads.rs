@@ -142,11 +142,11 @@ impl Backends {
     }
 
     /// Before the store named `name` is timed: on PostgreSQL,
-    /// [`checkpoint`] (analyze, then flush).
+    /// [`settle_database`] (analyze, then flush).
     fn settle(&self, name: &str) {
         #[cfg(feature = "postgres")]
         if let (true, Some((_, _, database))) = (name == "postgres", &self.postgres) {
-            checkpoint(database);
+            settle_database(database);
         }
         #[cfg(not(feature = "postgres"))]
         let _ = name;
@@ -173,7 +173,7 @@ impl Backends {
 /// is on disk and the function does not pay for the server flushing it.
 /// A server that refuses (a role without the right) is said so once.
 #[cfg(feature = "postgres")]
-fn checkpoint(database: &common::pg::Database) {
+fn settle_database(database: &common::pg::Database) {
     static REFUSED: std::sync::Once = std::sync::Once::new();
     let mut client = database.client();
     // One at a time: VACUUM cannot run inside the transaction that a
@@ -242,7 +242,7 @@ fn w1_create_conversation(c: &mut Criterion, b: &mut Backends) {
     });
     #[cfg(feature = "postgres")]
     if let Some((_, base, database)) = &mut b.postgres {
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.create_conversation("A new chapter"))
         });
@@ -317,7 +317,7 @@ fn w2_append_message(c: &mut Criterion, b: &mut Backends) {
     #[cfg(feature = "postgres")]
     if let Some((store, base, database)) = &mut b.postgres {
         let conversation = base.create_conversation("W2");
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.append(conversation, &text, &attachments))
         });
@@ -382,7 +382,7 @@ fn w3_get_conversation(c: &mut Criterion, b: &mut Backends) {
             crate_read,
             "the baseline reads what the crate reads"
         );
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| bench.iter(|| base.get(id)));
     }
     g.finish();
@@ -437,7 +437,7 @@ fn w4_list_recent(c: &mut Criterion, b: &mut Backends, total: usize) {
             listed(store),
             "the baseline lists what the crate lists"
         );
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| bench.iter(|| base.recent(50)));
     }
     g.finish();

@@ -9,7 +9,7 @@ use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
 #[cfg(feature = "postgres")]
-use super::checkpoint;
+use super::settle_database;
 use super::{Backends, attachment, content, quick, sqlite_file, sqlite_files};
 
 pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
@@ -83,7 +83,7 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
     #[cfg(feature = "postgres")]
     if let Some((store, base, database)) = &mut b.postgres {
         let store = &*store;
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres", |bench| {
             bench.iter_batched(
                 || targets(store),
@@ -92,7 +92,7 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
             )
         });
         let base = std::cell::RefCell::new(base);
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_batched(
                 || {
@@ -189,7 +189,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
     #[cfg(feature = "postgres")]
     if let Some((store, base, database)) = &mut b.postgres {
         let store = &*store;
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres", |bench| {
             bench.iter_batched(
                 || targets(store),
@@ -198,7 +198,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             )
         });
         let base = std::cell::RefCell::new(base);
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_batched(
                 || {

@@ -11,7 +11,7 @@ use silmari_store::prelude::*;
 
 use super::baseline_sqlite;
 #[cfg(feature = "postgres")]
-use super::checkpoint;
+use super::settle_database;
 use super::{Backends, attachment, content, file_create_get, group};
 
 pub(crate) fn w6_file_create_get(c: &mut Criterion, b: &mut Backends) {
@@ -38,7 +38,7 @@ pub(crate) fn w6_file_create_get(c: &mut Criterion, b: &mut Backends) {
     });
     #[cfg(feature = "postgres")]
     if let Some((_, base, database)) = &mut b.postgres {
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.create_and_get_file("chapter-1.pdf"))
         });

@@ -9,7 +9,7 @@ use silmari_store::prelude::*;
 use silmari_store::{ConversationId, MessageEdit};
 
 #[cfg(feature = "postgres")]
-use super::checkpoint;
+use super::settle_database;
 use super::{Backends, conversation_of, group};
 
 /// The first message of `conversation`.
@@ -63,7 +63,7 @@ pub(super) fn w8_edit_message(c: &mut Criterion, b: &mut Backends, length: usize
     #[cfg(feature = "postgres")]
     if let (Some((store, base, database)), Some(id)) = (&mut b.postgres, target("postgres")) {
         assert_eq!(base.edit(*id.as_uuid(), text, false), edited(store, id));
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter(|| base.edit(*id.as_uuid(), text, false))
         });
@@ -143,7 +143,7 @@ pub(super) fn w9_stream_reply(c: &mut Criterion, b: &mut Backends) {
     if let Some((_, base, database)) = &mut b.postgres {
         let conversation = base.create_conversation("W9");
         let base = std::cell::RefCell::new(base);
-        checkpoint(database);
+        settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_custom(|iterations| {
                 per_increment(

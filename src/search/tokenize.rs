@@ -161,29 +161,32 @@ pub(crate) fn words(text: &str) -> Words {
 /// bytes, without pushing each character.
 fn ascii_words(text: &str) -> Words {
     let folded = text.to_ascii_lowercase();
-    let bytes = folded.as_bytes();
-    let mut spans = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        if !bytes[at].is_ascii_alphanumeric() {
-            at += 1;
-            continue;
-        }
-        let start = at;
-        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
-            at += 1;
-        }
-        spans.push(Span {
-            folded: start..at,
-            range: start..at,
-            starts: 0..0,
-        });
-    }
+    let spans = ascii_runs(&folded)
+        .map(|word| {
+            // A part of `folded`, which has `text`'s bytes.
+            let start = word.as_ptr() as usize - folded.as_ptr() as usize;
+            let range = start..start + word.len();
+            Span {
+                folded: range.clone(),
+                range,
+                starts: 0..0,
+            }
+        })
+        .collect();
     Words {
         folded,
         starts: Vec::new(),
         spans,
     }
+}
+
+/// The words of an ASCII text as written (fold them by ASCII case): its
+/// runs of ASCII letters and digits, in order. The one place that says
+/// what a word of ASCII text is, for [`words`], [`each_index_token`] and
+/// [`ascii_tokens`].
+fn ascii_runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
 }
 
 /// [`words`] of any text, one character at a time.
@@ -270,11 +273,7 @@ pub(crate) fn each_index_token(text: &str, each: impl FnMut(&str)) {
         // digits, in lower case (what `words` gives ASCII), found without
         // building the words one character at a time.
         let lowered = text.to_ascii_lowercase();
-        let tokens = lowered
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|word| !word.is_empty())
-            .map(cut);
-        distinct_within_budget(tokens, each);
+        distinct_within_budget(ascii_runs(&lowered).map(cut), each);
     } else {
         each_token_of_words(text, each);
     }
@@ -324,11 +323,7 @@ pub(crate) fn ascii_tokens(text: &str) -> Option<impl Iterator<Item = &str>> {
     if !text.is_ascii() || text.len() > (MAX_INDEX_BYTES - 2) / 3 {
         return None;
     }
-    Some(
-        text.split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|word| !word.is_empty())
-            .map(cut),
-    )
+    Some(ascii_runs(text).map(cut))
 }
 
 /// [`index_tokens`] joined by spaces.

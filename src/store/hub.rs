@@ -167,13 +167,13 @@ impl State {
             return;
         }
         let mut ring = VecDeque::with_capacity(KEPT_EVENTS);
-        let blank = PendingChange {
+        let blank = Change {
+            seq: 0,
             entity: ChangeEntity::Message,
             id: Uuid::nil(),
             conversation_id: None,
             kind: ChangeKind::Changed,
-        }
-        .numbered(0);
+        };
         ring.resize(KEPT_EVENTS, blank);
         ring.clear();
         ring.extend(self.kept.drain(..));
