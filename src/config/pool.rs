@@ -149,7 +149,11 @@ pub enum Checkpoint {
     /// other writers go on), and the log starts again; the log file is cut
     /// back to eight times `pages` when it does. A reader that stays on an
     /// old snapshot keeps it from starting again, as with SQLite's own
-    /// checkpoints. The thread stops when the last clone of the
+    /// checkpoints (so do the pool's new connections, which each read the
+    /// schema, while a store just opened fills its pool); a log that
+    /// reaches 32 times `pages` all the same is cut short by a `RESTART`
+    /// checkpoint, which holds new writers back (up to 100 ms) while it
+    /// copies the rest. The thread stops when the last clone of the
     /// [`Store`](crate::Store) is dropped; a database file opened by several
     /// stores or processes has a checkpointer in each, and they never wait
     /// for one another (one that finds another at work leaves it to that
