@@ -102,7 +102,9 @@ impl Migrations<'_> {
     /// short (a crash, a kill) resumes where it stopped, and writes made
     /// meanwhile index themselves. [`Store::open`] runs it after migrating;
     /// call it when a store was opened with `migrate_on_open(false)`.
-    /// Texts not yet indexed are not found by [`Store::search`].
+    /// Texts not yet indexed are not found by [`Store::search`]. (Single
+    /// appends on SQLite are indexed with the next ones, 128 at a time, and
+    /// found meanwhile; this indexes those waiting too.)
     pub fn build_search_index(
         &self,
         mut progress: impl FnMut(IndexProgress),

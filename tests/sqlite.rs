@@ -227,7 +227,8 @@ fn migrations_can_wait_until_asked() {
             (3, "conversation_version"),
             (4, "branches_archive_metadata"),
             (5, "search"),
-            (6, "change_feed")
+            (6, "change_feed"),
+            (7, "search_in_batches")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));

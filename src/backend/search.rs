@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::{Backend, Branches, Finish};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Archived, ConversationId, IndexProgress, Role};
 use crate::search::query::IndexQuery;
 
@@ -107,7 +107,12 @@ pub(crate) fn build_index<B: Backend + ?Sized>(
     if done.total == 0 {
         return Ok(done);
     }
-    loop {
+    // A build takes about `total / INDEX_BATCH` batches (more when writers
+    // add texts meanwhile); one that goes on far longer indexes the same
+    // texts again and again, as a damaged index can make it (a row that
+    // its index still lists as unindexed): refused rather than endless.
+    let most_batches = done.total / INDEX_BATCH as u64 * 2 + 10;
+    for _ in 0..most_batches {
         let mut indexed = 0;
         backend.write(&mut |session| {
             indexed = session.index_unindexed(INDEX_BATCH)?;
@@ -122,6 +127,15 @@ pub(crate) fn build_index<B: Backend + ?Sized>(
         done.total = done.total.max(done.indexed);
         progress(done);
     }
+    Err(Error::Migration {
+        message: format!(
+            "building the search index did not finish after {most_batches} batches of {INDEX_BATCH} \
+             texts ({} indexed, {} to index when it began): the database may be damaged \
+             (check it, then rebuild the index)",
+            done.indexed, done.total
+        ),
+        source: None,
+    })
 }
 
 /// A progress report that logs (info) at each tenth of an index build, for

@@ -193,7 +193,8 @@ mod tests {
                 (3, Direction::Up),
                 (4, Direction::Up),
                 (5, Direction::Up),
-                (6, Direction::Up)
+                (6, Direction::Up),
+                (7, Direction::Up)
             ]
         );
         assert!(none[0].sql.contains("CREATE TABLE"));
@@ -215,6 +216,7 @@ mod tests {
         assert_eq!(
             versions,
             [
+                (7, Direction::Down),
                 (6, Direction::Down),
                 (5, Direction::Down),
                 (4, Direction::Down),
@@ -223,14 +225,14 @@ mod tests {
                 (1, Direction::Down)
             ]
         );
-        assert!(down[5].sql.contains("DROP TABLE"));
+        assert!(down[6].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)
                 .unwrap()
                 .is_empty()
         );
-        assert!(SQLITE.plan(&applied, MigrationTarget::Version(7)).is_err());
+        assert!(SQLITE.plan(&applied, MigrationTarget::Version(8)).is_err());
     }
 
     /// A shipped migration is never edited: its checksum is pinned here.

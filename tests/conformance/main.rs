@@ -122,6 +122,8 @@ macro_rules! backends {
                     search_corpus::search_filters_narrow_the_same_hits,
                     search_corpus::search_refuses_queries_with_nothing_to_find,
                     search_writes::search_follows_message_writes,
+                    search_writes::search_follows_appends_across_index_batches,
+                    search_writes::search_follows_titles_across_index_batches,
                     search_writes::search_follows_update_and_titles,
                     search_writes::search_ignores_rolled_back_writes,
                     search_writes::search_follows_imports_and_copies,

@@ -210,3 +210,124 @@ pub fn search_follows_imports_and_copies(store: &Store) {
     assert_eq!(found(store, "chart"), [format!("title:{}", copied.id)]);
     assert_eq!(found(store, "resident").len(), 1);
 }
+
+/// Single appends found before and after the store indexes them (SQLite
+/// indexes them a batch of 128 at a time, and searches read the newest
+/// beside its index): each of 300 appends is found at once by its own
+/// word, edits and streamed deltas of messages on both sides of a batch
+/// are found by their new words only, and deleted ones not at all.
+pub fn search_follows_appends_across_index_batches(store: &Store) {
+    let c = conversation(store, "batches");
+    // Edited, then deleted, before any batch could index it: nothing of it
+    // is left in the index (`check` below counts the index's entries).
+    let doomed = say(store, c, Role::User, "doomed words");
+    let after = say(store, c, Role::User, "the following line");
+    store
+        .conversations()
+        .edit_message(doomed.id, MessageEdit::new().content("doomed edited"))
+        .unwrap();
+    assert!(store.conversations().delete_message(doomed.id).unwrap());
+    // Each message's own word now, or None once deleted; and words gone.
+    let mut words: Vec<(Message, Option<String>)> = vec![(after, Some("following".to_owned()))];
+    let mut gone: Vec<String> = vec!["doomed".to_owned(), "edited".to_owned()];
+    for i in 0..300usize {
+        let word = format!("note{i}x");
+        let m = say(store, c, Role::User, &format!("a line about {word} here"));
+        assert_eq!(found(store, &word), id(&m), "just appended");
+        words.push((m, Some(word)));
+        // Now and then an older message changes: an edit, a delta, a delete.
+        let older = i / 2;
+        let (m, word) = &mut words[older];
+        let Some(old) = word.clone() else { continue };
+        match i % 23 {
+            5 => {
+                let new = format!("edited{i}y");
+                store
+                    .conversations()
+                    .edit_message(m.id, MessageEdit::new().content(format!("now {new}")))
+                    .unwrap();
+                gone.push(old);
+                *word = Some(new);
+            }
+            11 => {
+                let new = format!("grown{i}z");
+                store
+                    .conversations()
+                    .append_to_message(m.id, &format!(" and {new}"))
+                    .unwrap();
+                assert_eq!(found(store, &new), id(m), "a delta");
+                assert_eq!(found(store, &old), id(m), "the text before it");
+            }
+            17 => {
+                assert!(store.conversations().delete_message(m.id).unwrap());
+                gone.push(old);
+                *word = None;
+            }
+            _ => {}
+        }
+    }
+    for (m, word) in &words {
+        if let Some(word) = word {
+            assert_eq!(found(store, word), id(m), "{word}");
+        }
+    }
+    for word in &gone {
+        assert!(found(store, word).is_empty(), "{word} is gone");
+    }
+    let report = store.check().unwrap();
+    assert_eq!(report.search_index_mismatches, 0, "{report:?}");
+}
+
+/// Titles found before and after the store indexes them (SQLite indexes
+/// conversations created one at a time a batch of 128 at a time): each of
+/// 300 is found at once, renamed ones by their new title only, and deleted
+/// ones not at all, on both sides of a batch.
+pub fn search_follows_titles_across_index_batches(store: &Store) {
+    let title = |c: ConversationId| vec![format!("title:{c}")];
+    // Renamed, then deleted, before any batch could index it.
+    let doomed = conversation(store, "doomed voyage");
+    let next = conversation(store, "following voyage");
+    store
+        .conversations()
+        .edit(doomed, ConversationEdit::new().title("doomed renamed"))
+        .unwrap();
+    assert!(store.conversations().delete(doomed).unwrap());
+    let mut names: Vec<(ConversationId, Option<String>)> =
+        vec![(next, Some("following".to_owned()))];
+    let mut gone: Vec<String> = vec!["doomed".to_owned(), "renamed".to_owned()];
+    for i in 0..300usize {
+        let word = format!("chart{i}x");
+        let c = conversation(store, &format!("sea {word}"));
+        assert_eq!(found(store, &word), title(c), "just created");
+        names.push((c, Some(word)));
+        let (older, name) = &mut names[i / 2];
+        let Some(old) = name.clone() else { continue };
+        match i % 19 {
+            4 => {
+                let new = format!("renamed{i}y");
+                store
+                    .conversations()
+                    .edit(*older, ConversationEdit::new().title(format!("sea {new}")))
+                    .unwrap();
+                gone.push(old);
+                *name = Some(new);
+            }
+            13 => {
+                assert!(store.conversations().delete(*older).unwrap());
+                gone.push(old);
+                *name = None;
+            }
+            _ => {}
+        }
+    }
+    for (c, name) in &names {
+        if let Some(name) = name {
+            assert_eq!(found(store, name), title(*c), "{name}");
+        }
+    }
+    for word in &gone {
+        assert!(found(store, word).is_empty(), "{word} is gone");
+    }
+    let report = store.check().unwrap();
+    assert_eq!(report.search_index_mismatches, 0, "{report:?}");
+}

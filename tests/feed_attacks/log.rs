@@ -284,7 +284,7 @@ fn restore(with_other_listener: bool) -> (Vec<FeedEvent>, Option<Vec<FeedEvent>>
     let path = dir.path().join("restore.db");
     let store = Store::open(&url(&path)).unwrap();
     conv(&store, "in the snapshot");
-    // A snapshot of the file at V6 with that conversation.
+    // A snapshot of the file at the latest version with that conversation.
     store.migrations().down_to(5).unwrap();
     store.migrations().up().unwrap();
     let snapshot = store
@@ -292,8 +292,8 @@ fn restore(with_other_listener: bool) -> (Vec<FeedEvent>, Option<Vec<FeedEvent>>
         .snapshots()
         .unwrap()
         .into_iter()
-        .find(|s| s.version == 6)
-        .expect("a V6 snapshot");
+        .find(|s| s.version == crate::common::LATEST)
+        .expect("a snapshot at the latest version");
     let other = Store::open(&url(&path)).unwrap();
     let feed = store.subscribe().unwrap();
     let far = with_other_listener.then(|| other.subscribe().unwrap());

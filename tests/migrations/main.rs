@@ -6,6 +6,7 @@ mod chat_model;
 #[path = "../common/mod.rs"]
 mod common;
 mod db;
+mod search_batches;
 mod search_index;
 
 use silmari_store::prelude::*;
@@ -76,19 +77,19 @@ fn up_down_up_returns_to_the_same_schema() {
             .unwrap();
         let before = store.conversations().get(c.id).unwrap().unwrap().version;
 
-        let reverted = store.migrations().down(5).unwrap();
+        let reverted = store
+            .migrations()
+            .down(common::LATEST as usize - 1)
+            .unwrap();
         assert_eq!(
             reverted
                 .iter()
                 .map(|s| (s.version, s.direction))
                 .collect::<Vec<_>>(),
-            [
-                (6, Direction::Down),
-                (5, Direction::Down),
-                (4, Direction::Down),
-                (3, Direction::Down),
-                (2, Direction::Down)
-            ]
+            (2..=common::LATEST)
+                .rev()
+                .map(|v| (v, Direction::Down))
+                .collect::<Vec<_>>()
         );
         assert_eq!(applied(&store), [1]);
         assert_eq!(store.migrations().current_version().unwrap(), 1);
@@ -98,7 +99,7 @@ fn up_down_up_returns_to_the_same_schema() {
         }
 
         let applied_again = store.migrations().up().unwrap();
-        assert_eq!(applied_again.len(), 5);
+        assert_eq!(applied_again.len() as i64, common::LATEST - 1);
         assert_eq!(applied(&store), common::versions());
         assert_eq!(db.schema(), fresh, "up → down → up equals a fresh schema");
         // The data survived, and V2 recounted the messages.
@@ -134,16 +135,12 @@ fn down_to_zero_leaves_only_the_history_table() {
         let steps: Vec<(i64, Direction)> = plan.iter().map(|s| (s.version, s.direction)).collect();
         assert_eq!(
             steps,
-            [
-                (6, Direction::Down),
-                (5, Direction::Down),
-                (4, Direction::Down),
-                (3, Direction::Down),
-                (2, Direction::Down),
-                (1, Direction::Down)
-            ]
+            (1..=common::LATEST)
+                .rev()
+                .map(|v| (v, Direction::Down))
+                .collect::<Vec<_>>()
         );
-        assert!(plan[5].sql.contains("DROP TABLE"));
+        assert!(plan.last().unwrap().sql.contains("DROP TABLE"));
         assert_eq!(
             applied(&store),
             common::versions(),

@@ -11,6 +11,16 @@
 /// conversation id, conversation title, role, content). ?2 conversation,
 /// ?3 role (NULL: any), ?4 ..?5 time range, before (?6, ?7), ?8 archived
 /// (0 no, 1 yes, 2 both), ?9 all branches, ?10 limit.
+/// The next search rowid of a message: above every message's and above
+/// the mark of indexed messages (V7), so that no rowid at or below the
+/// mark is given again.
+macro_rules! next_message_rowid {
+    () => {
+        "(SELECT MAX(COALESCE(MAX(search_rowid), 0), \
+         (SELECT indexed_upto FROM search_progress WHERE id = 1)) + 1 FROM messages)"
+    };
+}
+
 macro_rules! search_messages {
     ($admitted:literal, $conversation:literal) => {
         concat!(
@@ -101,14 +111,15 @@ statements! {
 
     /// Appends one message below the current leaf, after the last message,
     /// on the current branch, with the next search rowid; returns its
-    /// parent and search rowid.
+    /// parent, its search rowid and the mark of indexed messages.
     APPEND_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ", search_rowid) ",
         "SELECT COALESCE(MAX(position), 0) + 1, 1, ?1, ?2, ?3, ?4, ?5, ?6, ",
         "(SELECT id FROM messages WHERE conversation_id = ?2 AND on_path ",
         "ORDER BY position DESC LIMIT 1), ?7, ",
-        "(SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages) ",
-        "FROM messages WHERE conversation_id = ?2 RETURNING parent_id, search_rowid"
+        next_message_rowid!(), " ",
+        "FROM messages WHERE conversation_id = ?2 ",
+        "RETURNING parent_id, search_rowid, (SELECT indexed_upto FROM search_progress WHERE id = 1)"
     );
     CURRENT_LEAF = "SELECT id FROM messages WHERE conversation_id = ?1 AND on_path \
         ORDER BY position DESC LIMIT 1";
@@ -118,7 +129,7 @@ statements! {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     );
     /// The next free search rowid of a message.
-    NEXT_SEARCH_ROWID = "SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages";
+    NEXT_SEARCH_ROWID = concat!("SELECT ", next_message_rowid!());
     NEXT_POSITION = "SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE conversation_id = ?1";
     /// A page of the current branch.
     BRANCH_PAGE = concat!(
@@ -167,31 +178,80 @@ statements! {
     // `search_rowid`, a conversation's title under minus its; the rowids
     // are given once and kept (VACUUM keeps them: they are columns).
     /// Gives message ?1 its search rowid, unless it has one; returns it.
-    MESSAGE_SEARCH_ROWID = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \
+    MESSAGE_SEARCH_ROWID = concat!(
+        "UPDATE messages SET search_rowid = COALESCE(search_rowid, ", next_message_rowid!(), ") ",
+        "WHERE id = ?1 RETURNING search_rowid"
+    );
+    /// The same before V7 (no mark).
+    MESSAGE_SEARCH_ROWID_V5 = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages)) WHERE id = ?1 RETURNING search_rowid";
-    /// Gives conversation ?1 its search rowid, unless it has one; returns it.
+    /// Whether the schema has the mark of indexed messages (V7 on).
+    HAS_SEARCH_PROGRESS = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('search_progress'))";
+    /// The mark: messages with a search rowid at most this are indexed.
+    INDEXED_UPTO = "SELECT indexed_upto FROM search_progress WHERE id = 1";
+    SET_INDEXED_UPTO = "UPDATE search_progress SET indexed_upto = ?1 WHERE id = 1";
+    /// Up to ?2 messages above the mark ?1, by search rowid.
+    PENDING_TEXTS = "SELECT search_rowid, content FROM messages WHERE search_rowid > ?1 \
+        ORDER BY search_rowid LIMIT ?2 + 0";
+    /// How many messages are above the mark.
+    COUNT_PENDING = "SELECT COUNT(*) FROM messages \
+        WHERE search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1)";
+    /// Gives conversation ?1 its search rowid, above every title's and the
+    /// titles' mark, unless it has one; returns it and the mark.
     TITLE_SEARCH_ROWID = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
+        (SELECT MAX(COALESCE(MAX(search_rowid), 0), \
+         (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)) + 1 FROM conversations)) \
+        WHERE id = ?1 RETURNING search_rowid, (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)";
+    /// The same before V7 (no mark).
+    TITLE_SEARCH_ROWID_V5 = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM conversations)) WHERE id = ?1 RETURNING search_rowid";
+    /// The titles' mark: titles with a search rowid at most this are indexed.
+    TITLES_INDEXED_UPTO = "SELECT titles_indexed_upto FROM search_progress WHERE id = 1";
+    SET_TITLES_INDEXED_UPTO = "UPDATE search_progress SET titles_indexed_upto = ?1 WHERE id = 1";
+    /// Up to ?2 titles above the mark ?1, by search rowid.
+    PENDING_TITLES = "SELECT search_rowid, title FROM conversations WHERE search_rowid > ?1 \
+        ORDER BY search_rowid LIMIT ?2 + 0";
     /// Sets the tokens of text ?1 (its entry replaced if it has one).
     INDEX_TEXT = "INSERT OR REPLACE INTO search_index (rowid, tokens) VALUES (?1, ?2)";
     /// Whether the schema has the search index (V5 on).
     HAS_SEARCH_INDEX = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'search_rowid')";
-    /// Texts not indexed yet.
-    SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
+    /// Texts not indexed yet: without a rowid, or above the mark.
+    SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL \
+        OR search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1)) \
+        + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL \
+        OR search_rowid > (SELECT titles_indexed_upto FROM search_progress WHERE id = 1))";
+    /// The same before V7.
+    SEARCH_BACKLOG_V5 = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL)";
     /// Texts not indexed, and index entries without their text (the
     /// index's count against the texts that have an entry).
+    /// From V7, messages above the mark are waiting, not missing: the
+    /// index holds those at or below it.
     SEARCH_MISMATCHES = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
+        + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \
+        + ABS((SELECT COUNT(*) FROM search_index) \
+              - (SELECT COUNT(*) FROM messages \
+                 WHERE search_rowid <= (SELECT indexed_upto FROM search_progress WHERE id = 1)) \
+              - (SELECT COUNT(*) FROM conversations \
+                 WHERE search_rowid <= (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)))";
+    /// The same before V7.
+    SEARCH_MISMATCHES_V5 = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \
         + ABS((SELECT COUNT(*) FROM search_index) \
               - (SELECT COUNT(*) FROM messages WHERE search_rowid IS NOT NULL) \
               - (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NOT NULL))";
+    /// After [`FORGET_SEARCH_INDEX`], from V7: nothing is indexed.
+    FORGET_MARK = "UPDATE search_progress SET indexed_upto = 0, titles_indexed_upto = 0 WHERE id = 1";
     /// Empties the index and takes every text's rowid (a rebuild follows).
     FORGET_SEARCH_INDEX = "INSERT INTO search_index (search_index) VALUES ('delete-all'); \
         UPDATE messages SET search_rowid = NULL WHERE search_rowid IS NOT NULL; \
         UPDATE conversations SET search_rowid = NULL WHERE search_rowid IS NOT NULL;";
     /// Up to ?1 messages not indexed yet.
     UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
+    /// The ids of up to ?1 messages without a search rowid.
+    UNINDEXED_MESSAGE_IDS = "SELECT id FROM messages WHERE search_rowid IS NULL LIMIT ?1 + 0";
+    /// The ids of up to ?1 conversations whose title has no search rowid.
+    UNINDEXED_TITLE_IDS = "SELECT id FROM conversations WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// Up to ?1 conversations whose title is not indexed yet.
     UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_rowid IS NULL LIMIT ?1 + 0";
     /// The index's terms, one row per occurrence, in term order: read a
@@ -207,8 +267,15 @@ statements! {
         WHERE search_index MATCH ?1 AND rowid > 0 LIMIT ?2 + 0)";
     /// Messages the index admits (?1, an FTS5 expression), driven by the
     /// index: for rare terms.
+    /// With the messages above the mark, not in the index yet, that
+    /// `silmari_admits` admits (?11, the query as `search::encode` writes
+    /// it): one list of rowids, so that the plan stays a lookup of each
+    /// (an `OR` of the two made SQLite walk every message by time).
     MESSAGES_BY_INDEX = search_messages!(
-        "m.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid > 0)",
+        "m.search_rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND rowid > 0 \
+         UNION ALL SELECT p.search_rowid FROM messages p \
+         WHERE p.search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1) \
+         AND silmari_admits(?11, p.content))",
         "?2 IS NULL"
     );
     /// Every message that passes the filters and whose text's tokens meet
@@ -221,10 +288,14 @@ statements! {
     /// The same in one conversation (?2).
     MESSAGES_IN_CONVERSATION =
         search_messages!("silmari_admits(?1, m.content)", "m.conversation_id = ?2");
-    /// Conversation titles the index admits.
+    /// Conversation titles the index admits, and those above the titles'
+    /// mark that `silmari_admits` admits (?11), as for messages.
     TITLES = concat!(
         "SELECT c.created_at, c.id, c.id, c.title, NULL, c.title FROM conversations c ",
-        "WHERE c.search_rowid IN (SELECT -rowid FROM search_index WHERE search_index MATCH ?1 AND rowid < 0) ",
+        "WHERE c.search_rowid IN (SELECT -rowid FROM search_index WHERE search_index MATCH ?1 AND rowid < 0 ",
+        "UNION ALL SELECT p.search_rowid FROM conversations p ",
+        "WHERE p.search_rowid > (SELECT titles_indexed_upto FROM search_progress WHERE id = 1) ",
+        "AND silmari_admits(?11, p.title)) ",
         "AND (?2 IS NULL OR c.id = ?2) AND c.created_at >= ?4 AND c.created_at < ?5 ",
         "AND (c.created_at, c.id) < (?6, ?7) AND (?8 = 2 OR c.archived = ?8) ",
         "ORDER BY c.created_at DESC, c.id DESC LIMIT ?10 + 0"

@@ -1,5 +1,6 @@
-//! Search on SQLite: keeping `search_index` (FTS5) in step with every write
-//! of a message's content or a conversation's title, and reading candidates.
+//! Search on SQLite: reading candidates, through `search_index` (FTS5) or a
+//! walk of the messages by time (`indexer` keeps the index in step with
+//! every write of a message's content or a conversation's title).
 //!
 //! Index queries are built here from the parsed query's tokens, never from
 //! the user's text: each token is quoted, and tokens hold only letters and
@@ -15,81 +16,7 @@ use super::rows::{key, role_at, uuid_at};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
-use crate::model::{ConversationId, MessageId};
 use crate::search::query::IndexQuery;
-use crate::search::tokenize::index_text;
-
-/// (Re)indexes message `id`'s content.
-pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
-    index(conn, MESSAGE_SEARCH_ROWID, key(id), 1, content)
-}
-
-/// (Re)indexes conversation `id`'s title.
-pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) -> Result<()> {
-    index(conn, TITLE_SEARCH_ROWID, key(id), -1, title)
-}
-
-fn index(
-    conn: &Connection,
-    rowid_sql: &str,
-    id: super::rows::Key,
-    sign: i64,
-    text: &str,
-) -> Result<()> {
-    let rowid: Option<i64> = conn
-        .prepare_cached(rowid_sql)?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    match rowid {
-        Some(rowid) => index_at(conn, sign * rowid, text),
-        None => Ok(()),
-    }
-}
-
-/// Sets the index entry `rowid` to `text`'s tokens.
-pub(super) fn index_at(conn: &Connection, rowid: i64, text: &str) -> Result<()> {
-    let tokens = index_text(text);
-    conn.prepare_cached(INDEX_TEXT)?
-        .execute(params![rowid, tokens])?;
-    Ok(())
-}
-
-/// [`Session::unindexed`](crate::backend::Session::unindexed).
-pub(super) fn unindexed(conn: &Connection) -> Result<Option<u64>> {
-    let has_index: bool = conn
-        .prepare_cached(HAS_SEARCH_INDEX)?
-        .query_row([], |r| r.get(0))?;
-    if !has_index {
-        return Ok(None);
-    }
-    let n: i64 = conn
-        .prepare_cached(SEARCH_BACKLOG)?
-        .query_row([], |r| r.get(0))?;
-    Ok(Some(u64::try_from(n).unwrap_or(0)))
-}
-
-/// [`Session::index_unindexed`](crate::backend::Session::index_unindexed).
-pub(super) fn index_unindexed(conn: &Connection, limit: usize) -> Result<u64> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut indexed = 0;
-    for (sql, table) in [
-        (UNINDEXED_MESSAGES, "messages"),
-        (UNINDEXED_TITLES, "conversations"),
-    ] {
-        let texts: Vec<(Uuid, String)> =
-            super::rows::collect(conn.prepare_cached(sql)?.query([limit])?, |row| {
-                Ok((uuid_at(row, 0, table, "id")?, row.get(1)?))
-            })?;
-        for (id, text) in &texts {
-            match table {
-                "messages" => index_message(conn, (*id).into(), text)?,
-                _ => index_title(conn, (*id).into(), text)?,
-            }
-        }
-        indexed += texts.len() as u64;
-    }
-    Ok(indexed)
-}
 
 /// Terms a prefix is expanded to at most (beyond, FTS5's own prefix query).
 const EXPANDED_TERMS: usize = 16;
@@ -176,6 +103,9 @@ const WALK_ROWS_PER_INDEX_ROW: i64 = 4;
 /// through the index when `admitted² × that ≤ limit × messages` (and
 /// always up to 2,000).
 fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bool> {
+    let pending: i64 = conn
+        .prepare_cached(COUNT_PENDING)?
+        .query_row([], |r| r.get(0))?;
     let total: i64 = conn
         .prepare_cached(NEXT_SEARCH_ROWID)?
         .query_row([], |r| r.get(0))?;
@@ -185,7 +115,7 @@ fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bo
     let count: i64 = conn
         .prepare_cached(COUNT_INDEXED)?
         .query_row(params![expression, threshold + 1], |r| r.get(0))?;
-    Ok(count <= threshold)
+    Ok(count.saturating_add(pending) <= threshold)
 }
 
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
@@ -221,18 +151,44 @@ pub(super) fn candidates(
         .unwrap_or(i64::MAX)
         .min(before_time.saturating_add(1));
     let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query(params![
-        query,
+    let (conversation, role) = (
         filter.conversation.map(key),
         filter.role.map(|r| r.as_str()),
-        filter.since.unwrap_or(i64::MIN),
-        until,
-        before_time,
-        key(before_id),
-        filter.archived_param(),
-        filter.branches == Branches::All,
-        i64::try_from(limit).unwrap_or(i64::MAX),
-    ])?;
+    );
+    let since = filter.since.unwrap_or(i64::MIN);
+    let (before_id, archived) = (key(before_id), filter.archived_param());
+    let all_branches = filter.branches == Branches::All;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = if sql == MESSAGES_BY_INDEX || sql == TITLES {
+        // They also check the texts above the mark, not in the index yet.
+        let admits = encode(filter.index);
+        statement.query(params![
+            query,
+            conversation,
+            role,
+            since,
+            until,
+            before_time,
+            before_id,
+            archived,
+            all_branches,
+            limit,
+            admits,
+        ])?
+    } else {
+        statement.query(params![
+            query,
+            conversation,
+            role,
+            since,
+            until,
+            before_time,
+            before_id,
+            archived,
+            all_branches,
+            limit,
+        ])?
+    };
     super::rows::collect(rows, |row| candidate(row, kind))
 }
 
@@ -300,6 +256,7 @@ fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::indexer::{self, Texts, index_at, index_message};
     use super::*;
 
     /// A connection to a new in-memory database at the latest version.
@@ -409,7 +366,8 @@ mod tests {
     }
 
     /// The index holds what the tokenizer made, and narrows: a token finds
-    /// only the texts that hold it, and follows an edit and a delete.
+    /// only the texts that hold it, and follows an edit and a delete. Texts
+    /// given their rowid wait above the mark until a batch indexes them.
     #[test]
     fn the_index_holds_each_text_s_tokens() -> Result<()> {
         let conn = migrated()?;
@@ -417,18 +375,25 @@ mod tests {
             "INSERT INTO conversations (id, title, created_at, updated_at) VALUES \
              ('00000000-0000-7000-8000-000000000001', 't', 0, 0); \
              INSERT INTO messages (id, conversation_id, position, role, content, created_at) VALUES \
-             ('00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-000000000001', 1, 'user', '', 0), \
-             ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-000000000001', 2, 'user', '', 0);",
+             ('00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-000000000001', 1, 'user', 'Café au lait', 0), \
+             ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-000000000001', 2, 'user', '東京 cafe', 0);",
         )?;
         let a = uuid::Uuid::parse_str("00000000-0000-7000-8000-00000000000a").unwrap();
         let b = uuid::Uuid::parse_str("00000000-0000-7000-8000-00000000000b").unwrap();
         index_message(&conn, a.into(), "Café au lait")?;
         index_message(&conn, b.into(), "東京 cafe")?;
+        assert_eq!(matches(&conn, r#""cafe""#), 0, "above the mark");
+        assert_eq!(indexer::index_pending(&conn, Texts::Messages, 10)?, 2);
+        assert_eq!(indexer::indexed_upto(&conn)?, Some(2));
         let count = |expression: &str| matches(&conn, expression);
         assert_eq!(count(r#""cafe""#), 2);
         assert_eq!(count(r#""lait""#), 1);
         assert_eq!(count(r#""東京""#), 1);
         assert_eq!(count(r#""京""#), 1);
+        conn.execute(
+            "UPDATE messages SET content = 'thé' WHERE id = ?1",
+            [key(a)],
+        )?;
         index_message(&conn, a.into(), "thé")?;
         assert_eq!(count(r#""cafe""#), 1);
         assert_eq!(count(r#""the""#), 1);

@@ -5,12 +5,13 @@ use std::cell::Cell;
 use rusqlite::{Connection, params};
 
 use super::conflict_on;
+use super::indexer::{self, index_at, index_message, index_title, index_unindexed, unindexed};
 use super::queries::*;
 use super::rows::{
     attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
-use super::search::{candidates, index_at, index_message, index_title, index_unindexed, unindexed};
+use super::search::candidates;
 use crate::backend::feed::LogRow;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
@@ -257,19 +258,19 @@ impl Session for SqliteSession<'_> {
             ])
             .map_err(conflict_on(Entity::Message, m.id))?;
         let row = rows.next().map_err(conflict_on(Entity::Message, m.id))?;
-        let (parent, rowid) = match row {
+        let (parent, rowids) = match row {
             Some(row) => {
                 let parent = match row.get_ref(0)? {
                     rusqlite::types::ValueRef::Null => None,
                     _ => Some(uuid_at(row, 0, "messages", "parent_id")?.into()),
                 };
-                (parent, Some(row.get::<_, i64>(1)?))
+                (parent, Some((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))
             }
             None => (None, None),
         };
         drop(rows);
-        if let Some(rowid) = rowid {
-            index_at(self.conn, rowid, &m.content)?;
+        if let Some((rowid, mark)) = rowids {
+            indexer::written(self.conn, indexer::Texts::Messages, rowid, mark)?;
         }
         Ok(parent)
     }
@@ -291,19 +292,29 @@ impl Session for SqliteSession<'_> {
             .prepare_cached(NEXT_POSITION)?
             .query_row([key(id)], |r| r.get(0))?;
         // One statement, bound and run per message, as a hand-written loop
-        // would; search rowids taken in order from the next free one.
+        // would; search rowids taken in order from the next free one, above
+        // every message indexed first, and indexed as they are written.
+        indexer::catch_up(self.conn)?;
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
         let rows = (first..).zip(on_path).zip(messages);
+        let mut last = None;
         for (((position, on_path), m), rowid) in rows.zip(next_rowid(self.conn)?..) {
             insert_message(self.conn, &mut insert, (position, *on_path, m), rowid)?;
+            last = Some(rowid);
         }
-        Ok(())
+        match last {
+            Some(last) => indexer::inserted(self.conn, last),
+            None => Ok(()),
+        }
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
         let row = (stored.position, stored.on_path, &stored.message);
+        indexer::catch_up(self.conn)?;
+        let rowid = next_rowid(self.conn)?;
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-        insert_message(self.conn, &mut insert, row, next_rowid(self.conn)?)
+        insert_message(self.conn, &mut insert, row, rowid)?;
+        indexer::inserted(self.conn, rowid)
     }
 
     fn update_message(&self, stored: &Stored) -> Result<()> {
@@ -452,6 +463,9 @@ impl Session for SqliteSession<'_> {
     fn forget_search_index(&self) -> Result<()> {
         if unindexed(self.conn)?.is_some() {
             self.conn.execute_batch(FORGET_SEARCH_INDEX)?;
+            if indexer::indexed_upto(self.conn)?.is_some() {
+                self.conn.execute_batch(FORGET_MARK)?;
+            }
         }
         Ok(())
     }

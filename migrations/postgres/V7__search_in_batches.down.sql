@@ -1,0 +1,2 @@
+-- Reverts V7__search_in_batches (PostgreSQL): nothing to revert.
+SELECT 1;

@@ -1,0 +1,257 @@
+//! Search indexing of texts written one at a time, in batches (V7): a mark
+//! per kind of text (messages, titles) below which every text is in
+//! `search_index`, and the batches that move it.
+//!
+//! A text indexed on its own cost FTS5 a new segment and four records per
+//! transaction (about five pages of the log, 40% of an append). A message
+//! appended or a conversation created now only takes the next search rowid
+//! above both every one of its kind and the mark
+//! (`search_progress.indexed_upto`, `titles_indexed_upto`); the write that
+//! leaves [`BATCH`] texts or more above the mark indexes them all, in its
+//! own transaction, as one segment, and moves the mark past them. Searches
+//! read the index and, beside it, the few texts above the mark, which
+//! `silmari_admits` checks. Edits of texts already indexed, and batches of
+//! messages, are indexed as they are written.
+//!
+//! The rule that keeps the index exact: a text has an entry in
+//! `search_index` exactly when its search rowid is at or below its kind's
+//! mark. Nothing writes an entry above it (an edit of a text not indexed
+//! yet leaves it to the batch, which reads the text as it then is), the
+//! delete triggers remove entries only at or below it, and no rowid at or
+//! below it is given again.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::queries::*;
+use super::rows::{key, uuid_at};
+use crate::error::Result;
+use crate::model::{ConversationId, MessageId};
+use crate::search::tokenize::index_text;
+
+/// Texts above the mark at which a write indexes them: at most this many
+/// (plus what other stores wrote meanwhile) are read beside the index by a
+/// search, and one write in this many pays for the batch.
+pub(super) const BATCH: i64 = 128;
+
+/// A kind of text, with its own rowids and mark.
+#[derive(Clone, Copy)]
+pub(super) enum Texts {
+    /// Message contents: entries at their search rowid.
+    Messages,
+    /// Conversation titles: entries at minus their search rowid.
+    Titles,
+}
+
+impl Texts {
+    fn sign(self) -> i64 {
+        match self {
+            Texts::Messages => 1,
+            Texts::Titles => -1,
+        }
+    }
+
+    fn statements(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Texts::Messages => (INDEXED_UPTO, SET_INDEXED_UPTO, PENDING_TEXTS),
+            Texts::Titles => (TITLES_INDEXED_UPTO, SET_TITLES_INDEXED_UPTO, PENDING_TITLES),
+        }
+    }
+}
+
+/// The messages' mark: every message whose search rowid is at most this
+/// is indexed. `None` before V7 (every text with a rowid is indexed there).
+pub(super) fn indexed_upto(conn: &Connection) -> Result<Option<i64>> {
+    let has_progress: bool = conn
+        .prepare_cached(HAS_SEARCH_PROGRESS)?
+        .query_row([], |r| r.get(0))?;
+    if !has_progress {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(INDEXED_UPTO)?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
+fn mark(conn: &Connection, texts: Texts) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(texts.statements().0)?
+        .query_row([], |r| r.get(0))?)
+}
+
+fn set_mark(conn: &Connection, texts: Texts, rowid: i64) -> Result<()> {
+    conn.prepare_cached(texts.statements().1)?
+        .execute([rowid])?;
+    Ok(())
+}
+
+/// After a text was written with search rowid `rowid` above `mark` (both
+/// of kind `texts`), in the writer's transaction: when it leaves [`BATCH`]
+/// texts or more above the mark, they are indexed.
+pub(super) fn written(conn: &Connection, texts: Texts, rowid: i64, mark: i64) -> Result<()> {
+    if rowid.saturating_sub(mark) >= BATCH {
+        index_pending(conn, texts, usize::MAX)?;
+    }
+    Ok(())
+}
+
+/// Before messages are inserted and indexed as they are written, in the
+/// writer's transaction: indexes every message above the mark, so that the
+/// new ones, given rowids above all of them, can move the mark past
+/// themselves ([`inserted`]).
+pub(super) fn catch_up(conn: &Connection) -> Result<()> {
+    index_pending(conn, Texts::Messages, usize::MAX).map(drop)
+}
+
+/// Messages up to search rowid `last` were inserted and indexed.
+pub(super) fn inserted(conn: &Connection, last: i64) -> Result<()> {
+    set_mark(conn, Texts::Messages, last)
+}
+
+/// Whether the text of kind `texts` with search rowid `rowid` has its
+/// entry (is at or below the mark): an edit re-indexes only such a text.
+pub(super) fn is_indexed(conn: &Connection, texts: Texts, rowid: i64) -> Result<bool> {
+    Ok(rowid <= mark(conn, texts)?)
+}
+
+/// Indexes up to `limit` texts of kind `texts` above the mark, oldest rowid
+/// first, and moves the mark past them; in the caller's write transaction.
+/// One text is held at a time (each may be as long as a message may be).
+/// Returns how many it indexed.
+pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Result<u64> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(texts.statements().2)?;
+    let mut rows = statement.query(params![mark(conn, texts)?, limit])?;
+    let (mut indexed, mut last) = (0, None);
+    while let Some(row) = rows.next()? {
+        let (rowid, text): (i64, String) = (row.get(0)?, row.get(1)?);
+        index_at(conn, texts.sign() * rowid, &text)?;
+        indexed += 1;
+        // The highest, whatever order a damaged index gave: the mark only
+        // moves up.
+        last = last.max(Some(rowid));
+    }
+    if let Some(last) = last {
+        set_mark(conn, texts, last)?;
+    }
+    Ok(indexed)
+}
+
+/// (Re)indexes message `id`'s content, unless it is above the mark of
+/// indexed messages (V7): its batch will read the text as it then is.
+pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
+    let rowid: Option<i64> = conn
+        .prepare_cached(MESSAGE_SEARCH_ROWID)?
+        .query_row([key(id)], |r| r.get(0))
+        .optional()?;
+    match rowid {
+        Some(rowid) if is_indexed(conn, Texts::Messages, rowid)? => index_at(conn, rowid, content),
+        _ => Ok(()),
+    }
+}
+
+/// Indexes conversation `id`'s title (V7): given its search rowid if it
+/// has none, it waits above the titles' mark for a batch, or is indexed
+/// again at once if it is at or below it.
+pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) -> Result<()> {
+    let rowids: Option<(i64, i64)> = conn
+        .prepare_cached(TITLE_SEARCH_ROWID)?
+        .query_row([key(id)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match rowids {
+        Some((rowid, mark)) if rowid <= mark => index_at(conn, -rowid, title),
+        Some((rowid, mark)) => written(conn, Texts::Titles, rowid, mark),
+        None => Ok(()),
+    }
+}
+
+/// Before V7: gives text `id` its rowid by `rowid_sql` (unless it has one)
+/// and its entry at `sign` times that rowid.
+fn index(
+    conn: &Connection,
+    rowid_sql: &str,
+    id: super::rows::Key,
+    sign: i64,
+    text: &str,
+) -> Result<()> {
+    let rowid: Option<i64> = conn
+        .prepare_cached(rowid_sql)?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match rowid {
+        Some(rowid) => index_at(conn, sign * rowid, text),
+        None => Ok(()),
+    }
+}
+
+/// Sets the index entry `rowid` to `text`'s tokens.
+pub(super) fn index_at(conn: &Connection, rowid: i64, text: &str) -> Result<()> {
+    let tokens = index_text(text);
+    conn.prepare_cached(INDEX_TEXT)?
+        .execute(params![rowid, tokens])?;
+    Ok(())
+}
+
+/// [`Session::unindexed`](crate::backend::Session::unindexed): texts
+/// without a search rowid, and (V7) texts above their kind's mark.
+pub(super) fn unindexed(conn: &Connection) -> Result<Option<u64>> {
+    let has_index: bool = conn
+        .prepare_cached(HAS_SEARCH_INDEX)?
+        .query_row([], |r| r.get(0))?;
+    if !has_index {
+        return Ok(None);
+    }
+    let backlog = match indexed_upto(conn)? {
+        Some(_) => SEARCH_BACKLOG,
+        None => SEARCH_BACKLOG_V5,
+    };
+    let n: i64 = conn.prepare_cached(backlog)?.query_row([], |r| r.get(0))?;
+    Ok(Some(u64::try_from(n).unwrap_or(0)))
+}
+
+/// [`Session::index_unindexed`](crate::backend::Session::index_unindexed):
+/// from V7, up to `limit` texts of each kind without a search rowid get one
+/// above their kind's mark, and up to `limit` of each kind above the mark
+/// are indexed (one text held at a time); before V7, up to `limit` texts
+/// without a rowid get one and their entry.
+pub(super) fn index_unindexed(conn: &Connection, limit: usize) -> Result<u64> {
+    let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    if indexed_upto(conn)?.is_none() {
+        return index_unindexed_v5(conn, sql_limit);
+    }
+    for (unindexed, assign, table) in [
+        (UNINDEXED_MESSAGE_IDS, MESSAGE_SEARCH_ROWID, "messages"),
+        (UNINDEXED_TITLE_IDS, TITLE_SEARCH_ROWID, "conversations"),
+    ] {
+        let ids: Vec<Uuid> =
+            super::rows::collect(conn.prepare_cached(unindexed)?.query([sql_limit])?, |row| {
+                uuid_at(row, 0, table, "id")
+            })?;
+        let mut assign = conn.prepare_cached(assign)?;
+        for id in ids {
+            assign.query_row([key(id)], |_| Ok(())).optional()?;
+        }
+    }
+    Ok(index_pending(conn, Texts::Messages, limit)? + index_pending(conn, Texts::Titles, limit)?)
+}
+
+/// [`index_unindexed`] on a database before V7 (migrated down while this
+/// store was open): texts get their rowid and their entry together.
+fn index_unindexed_v5(conn: &Connection, limit: i64) -> Result<u64> {
+    let mut indexed = 0;
+    for (unindexed, assign, table, sign) in [
+        (UNINDEXED_MESSAGES, MESSAGE_SEARCH_ROWID_V5, "messages", 1),
+        (UNINDEXED_TITLES, TITLE_SEARCH_ROWID_V5, "conversations", -1),
+    ] {
+        let texts: Vec<(Uuid, String)> =
+            super::rows::collect(conn.prepare_cached(unindexed)?.query([limit])?, |row| {
+                Ok((uuid_at(row, 0, table, "id")?, row.get(1)?))
+            })?;
+        for (id, text) in &texts {
+            index(conn, assign, key(*id), sign, text)?;
+        }
+        indexed += texts.len() as u64;
+    }
+    Ok(indexed)
+}

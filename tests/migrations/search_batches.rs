@@ -1,0 +1,169 @@
+//! V7 on SQLite: single appends wait above a mark and are indexed a batch
+//! at a time; a store opened again indexes what waited, and down to V6
+//! and up again leaves every text findable.
+
+use silmari_store::prelude::*;
+use silmari_store::{MigrationTarget, SearchQuery};
+
+use crate::on_every_sqlite_file;
+
+/// The mark and the highest search rowid of a message, read raw.
+fn mark_and_top(raw: &rusqlite::Connection) -> (i64, i64) {
+    raw.query_row(
+        "SELECT (SELECT indexed_upto FROM search_progress), \
+             (SELECT COALESCE(MAX(search_rowid), 0) FROM messages)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Index entries of messages, and messages at or below the mark.
+fn entries_and_indexed(raw: &rusqlite::Connection) -> (i64, i64) {
+    raw.query_row(
+        "SELECT (SELECT COUNT(*) FROM search_index WHERE rowid > 0), \
+             (SELECT COUNT(*) FROM messages \
+              WHERE search_rowid <= (SELECT indexed_upto FROM search_progress))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+fn hits(store: &Store, query: &str) -> usize {
+    let query = SearchQuery::new(query).limit(1000).newest_first();
+    store.search(&query).unwrap().items.len()
+}
+
+fn append(store: &Store, c: ConversationId, text: String) {
+    store
+        .conversations()
+        .append_message(c, NewMessage::new(Role::User, text))
+        .unwrap();
+}
+
+#[test]
+fn appends_wait_above_the_mark_a_batch_at_most() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let raw = db.raw();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("batches"))
+            .unwrap()
+            .id;
+        let (mut waited, mut moves, mut last_mark) = (0, 0, 0);
+        for i in 0..600 {
+            append(&store, c, format!("entry{i} of the log"));
+            let (mark, top) = mark_and_top(&raw);
+            assert!(top - mark < 128, "{} wait after append {i}", top - mark);
+            waited = waited.max(top - mark);
+            if mark != last_mark {
+                moves += 1;
+                last_mark = mark;
+                // Exactly the messages at or below the mark have entries.
+                let (entries, indexed) = entries_and_indexed(&raw);
+                assert_eq!(entries, indexed, "after append {i}");
+            }
+        }
+        assert_eq!(waited, 127, "the most that waited");
+        assert_eq!(moves, 600 / 128, "one batch per 128 appends");
+        assert_eq!(hits(&store, "entry599"), 1, "the newest, above the mark");
+        assert_eq!(hits(&store, "entry3"), 1, "an old one, in the index");
+        assert_eq!(hits(&store, "log"), 600);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+#[test]
+fn a_store_opened_again_indexes_what_waited() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let raw = db.raw();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("waiting"))
+            .unwrap()
+            .id;
+        for i in 0..50 {
+            append(&store, c, format!("waiting{i} line"));
+        }
+        let (mark, top) = mark_and_top(&raw);
+        assert_eq!(top - mark, 50);
+        drop(store);
+        let store = db.open().unwrap();
+        let (mark, top) = mark_and_top(&raw);
+        assert_eq!(mark, top, "indexed on open");
+        assert_eq!(entries_and_indexed(&raw), (50, 50));
+        assert_eq!(hits(&store, "line"), 50);
+    });
+}
+
+#[test]
+fn down_to_v6_and_up_again_keeps_waiting_texts_findable() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let raw = db.raw();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("down"))
+            .unwrap()
+            .id;
+        for i in 0..140 {
+            append(&store, c, format!("kept{i} words"));
+        }
+        let (mark, top) = mark_and_top(&raw);
+        assert!(mark > 0 && top > mark, "some indexed, some waiting");
+        store
+            .migrations()
+            .migrate(MigrationTarget::Version(6))
+            .unwrap();
+        // V6 has no mark: what waited lost its rowid and was indexed by
+        // the build that follows a migration.
+        let report = store.check().unwrap();
+        assert_eq!(report.schema_version, 6);
+        assert_eq!(report.search_index_mismatches, 0, "{report:?}");
+        let unindexed: i64 = db
+            .raw()
+            .query_row(
+                "SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unindexed, 0);
+        store.migrations().up().unwrap();
+        let (mark, top) = mark_and_top(&raw);
+        assert_eq!(mark, top, "V7 starts with everything indexed");
+        assert_eq!(hits(&store, "words"), 140);
+        assert_eq!(hits(&store, "kept139"), 1);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+/// A build that indexes the same texts again and again (here a hostile
+/// trigger takes the titles' mark back; a damaged index can do as much) is
+/// refused with an error after a bounded number of batches, instead of
+/// running forever.
+#[test]
+fn a_build_that_never_finishes_is_refused_not_endless() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        store
+            .conversations()
+            .create(NewConversation::titled("looping title"))
+            .unwrap();
+        drop(store);
+        db.execute(
+            "CREATE TRIGGER take_back AFTER UPDATE OF titles_indexed_upto ON search_progress \
+             BEGIN UPDATE search_progress SET titles_indexed_upto = 0; END",
+        );
+        let started = std::time::Instant::now();
+        let error = db.open().expect_err("the build cannot finish");
+        assert!(
+            matches!(&error, Error::Migration { message, .. } if message.contains("did not finish")),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    });
+}
