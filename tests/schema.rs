@@ -19,9 +19,9 @@ fn sqlite_and_postgres_define_the_same_schema() {
     drop(Store::open(&database.url).unwrap());
     let mut sqlite = sqlite_schema(&path);
     let mut postgres = postgres_schema(&database.url);
-    // The search index is each dialect's own: FTS5 tables and a rowid per
-    // text on SQLite, a token array per text (with a GIN index) on
-    // PostgreSQL; compared apart.
+    // The search index is each dialect's own: FTS5 tables, a rowid per
+    // text and the marks of texts indexed in batches (V7) on SQLite, a
+    // token array per text (with a GIN index) on PostgreSQL; compared apart.
     let search_tables: Vec<String> = sqlite
         .keys()
         .filter(|t| t.starts_with("search_"))
@@ -34,7 +34,8 @@ fn sqlite_and_postgres_define_the_same_schema() {
             "search_index_config",
             "search_index_data",
             "search_index_docsize",
-            "search_index_idx"
+            "search_index_idx",
+            "search_progress"
         ]
     );
     sqlite.retain(|t, _| !t.starts_with("search_"));
