@@ -121,11 +121,16 @@ pub(crate) fn build_index<B: Backend + ?Sized>(
         if indexed == 0 {
             return Ok(done);
         }
-        // Texts written meanwhile index themselves; only texts from before
-        // the index are counted, so `total` only grows if a stale count said less.
         done.indexed += indexed;
         done.total = done.total.max(done.indexed);
         progress(done);
+        // A batch short of a full one found nothing more to index when it
+        // ran. Texts written since are the writers' to index (on SQLite a
+        // batch at a time, read beside the index until then): a build that
+        // followed them would go on as long as another store writes.
+        if indexed < INDEX_BATCH as u64 {
+            return Ok(done);
+        }
     }
     Err(Error::Migration {
         message: format!(

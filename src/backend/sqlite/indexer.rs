@@ -34,6 +34,12 @@ use crate::search::tokenize::index_text;
 /// search, and one write in this many pays for the batch.
 pub(super) const BATCH: i64 = 128;
 
+/// A text longer than this (in bytes) does not wait: the write that makes
+/// it, or an edit or a streamed delta that grows it past this, indexes it
+/// with everything waiting. So what a search reads beside the index stays
+/// under [`BATCH`] texts of this size (half a MiB), whatever the texts.
+pub(super) const LONGEST_WAITING: usize = 4 * 1024;
+
 /// A kind of text, with its own rowids and mark.
 #[derive(Clone, Copy)]
 pub(super) enum Texts {
@@ -86,11 +92,17 @@ fn set_mark(conn: &Connection, texts: Texts, rowid: i64) -> Result<()> {
     Ok(())
 }
 
-/// After a text was written with search rowid `rowid` above `mark` (both
-/// of kind `texts`), in the writer's transaction: when it leaves [`BATCH`]
-/// texts or more above the mark, they are indexed.
-pub(super) fn written(conn: &Connection, texts: Texts, rowid: i64, mark: i64) -> Result<()> {
-    if rowid.saturating_sub(mark) >= BATCH {
+/// After a text of `len` bytes was written with search rowid `rowid` above
+/// `mark` (both of kind `texts`), in the writer's transaction: when it
+/// leaves [`BATCH`] texts or more above the mark, or is longer than
+/// [`LONGEST_WAITING`], they are indexed.
+pub(super) fn written(
+    conn: &Connection,
+    texts: Texts,
+    (rowid, mark): (i64, i64),
+    len: usize,
+) -> Result<()> {
+    if rowid.saturating_sub(mark) >= BATCH || len > LONGEST_WAITING {
         index_pending(conn, texts, usize::MAX)?;
     }
     Ok(())
@@ -104,15 +116,11 @@ pub(super) fn catch_up(conn: &Connection) -> Result<()> {
     index_pending(conn, Texts::Messages, usize::MAX).map(drop)
 }
 
-/// Messages up to search rowid `last` were inserted and indexed.
-pub(super) fn inserted(conn: &Connection, last: i64) -> Result<()> {
+/// Messages with search rowids up to `last` are about to be inserted and
+/// indexed: the mark moves first, so that an insert that fails halfway
+/// (in a transaction that commits all the same) leaves no entry above it.
+pub(super) fn inserting(conn: &Connection, last: i64) -> Result<()> {
     set_mark(conn, Texts::Messages, last)
-}
-
-/// Whether the text of kind `texts` with search rowid `rowid` has its
-/// entry (is at or below the mark): an edit re-indexes only such a text.
-pub(super) fn is_indexed(conn: &Connection, texts: Texts, rowid: i64) -> Result<bool> {
-    Ok(rowid <= mark(conn, texts)?)
 }
 
 /// Indexes up to `limit` texts of kind `texts` above the mark, oldest rowid
@@ -139,15 +147,19 @@ pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Re
 }
 
 /// (Re)indexes message `id`'s content, unless it is above the mark of
-/// indexed messages (V7): its batch will read the text as it then is.
+/// indexed messages (V7): its batch will read the text as it then is
+/// (now, if it grew past [`LONGEST_WAITING`]).
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
     let rowid: Option<i64> = conn
         .prepare_cached(MESSAGE_SEARCH_ROWID)?
         .query_row([key(id)], |r| r.get(0))
         .optional()?;
-    match rowid {
-        Some(rowid) if is_indexed(conn, Texts::Messages, rowid)? => index_at(conn, rowid, content),
-        _ => Ok(()),
+    let Some(rowid) = rowid else { return Ok(()) };
+    let mark = mark(conn, Texts::Messages)?;
+    if rowid <= mark {
+        index_at(conn, rowid, content)
+    } else {
+        written(conn, Texts::Messages, (rowid, mark), content.len())
     }
 }
 
@@ -161,7 +173,7 @@ pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) ->
         .optional()?;
     match rowids {
         Some((rowid, mark)) if rowid <= mark => index_at(conn, -rowid, title),
-        Some((rowid, mark)) => written(conn, Texts::Titles, rowid, mark),
+        Some(rowids) => written(conn, Texts::Titles, rowids, title.len()),
         None => Ok(()),
     }
 }

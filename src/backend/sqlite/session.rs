@@ -270,7 +270,8 @@ impl Session for SqliteSession<'_> {
         };
         drop(rows);
         if let Some((rowid, mark)) = rowids {
-            indexer::written(self.conn, indexer::Texts::Messages, rowid, mark)?;
+            let len = m.content.len();
+            indexer::written(self.conn, indexer::Texts::Messages, (rowid, mark), len)?;
         }
         Ok(parent)
     }
@@ -295,26 +296,25 @@ impl Session for SqliteSession<'_> {
         // would; search rowids taken in order from the next free one, above
         // every message indexed first, and indexed as they are written.
         indexer::catch_up(self.conn)?;
+        let from = next_rowid(self.conn)?;
+        if !messages.is_empty() {
+            indexer::inserting(self.conn, from + messages.len() as i64 - 1)?;
+        }
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
         let rows = (first..).zip(on_path).zip(messages);
-        let mut last = None;
-        for (((position, on_path), m), rowid) in rows.zip(next_rowid(self.conn)?..) {
+        for (((position, on_path), m), rowid) in rows.zip(from..) {
             insert_message(self.conn, &mut insert, (position, *on_path, m), rowid)?;
-            last = Some(rowid);
         }
-        match last {
-            Some(last) => indexer::inserted(self.conn, last),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
         let row = (stored.position, stored.on_path, &stored.message);
         indexer::catch_up(self.conn)?;
         let rowid = next_rowid(self.conn)?;
+        indexer::inserting(self.conn, rowid)?;
         let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-        insert_message(self.conn, &mut insert, row, rowid)?;
-        indexer::inserted(self.conn, rowid)
+        insert_message(self.conn, &mut insert, row, rowid)
     }
 
     fn update_message(&self, stored: &Stored) -> Result<()> {
