@@ -7,10 +7,6 @@
 //! which cost a listing about a tenth of its time; an expression is
 //! evaluated at run time like any other (`no_statement_is_prepared_again`).
 
-/// Candidates of a search in messages, newest first: (created_at, id,
-/// conversation id, conversation title, role, content). ?2 conversation,
-/// ?3 role (NULL: any), ?4 ..?5 time range, before (?6, ?7), ?8 archived
-/// (0 no, 1 yes, 2 both), ?9 all branches, ?10 limit.
 /// The next search rowid of a message: above every message's and above
 /// the mark of indexed messages (V7), so that no rowid at or below the
 /// mark is given again.
@@ -21,6 +17,10 @@ macro_rules! next_message_rowid {
     };
 }
 
+/// Candidates of a search in messages, newest first: (created_at, id,
+/// conversation id, conversation title, role, content). ?2 conversation,
+/// ?3 role (NULL: any), ?4 ..?5 time range, before (?6, ?7), ?8 archived
+/// (0 no, 1 yes, 2 both), ?9 all branches, ?10 limit.
 macro_rules! search_messages {
     ($admitted:literal, $conversation:literal) => {
         concat!(
@@ -225,8 +225,8 @@ statements! {
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL)";
     /// Texts not indexed, and index entries without their text (the
     /// index's count against the texts that have an entry).
-    /// From V7, messages above the mark are waiting, not missing: the
-    /// index holds those at or below it.
+    /// From V7, texts above their kind's mark are waiting, not missing:
+    /// the index holds those at or below it.
     SEARCH_MISMATCHES = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \
         + ABS((SELECT COUNT(*) FROM search_index) \
