@@ -278,3 +278,32 @@ fn long_texts_are_indexed_at_once() {
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
     });
 }
+
+/// An open whose index build meets an SQLite error (a corrupt page among
+/// the waiting texts, after a kill and a deleted `-wal`, in CI; here a
+/// hostile trigger) is a typed `Error::Open` naming the file, not a bare
+/// backend error.
+#[test]
+fn an_open_whose_index_build_fails_is_a_typed_open_error() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let raw = db.raw();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("waits"))
+            .unwrap()
+            .id;
+        append(&store, c, "a waiting text".to_owned());
+        drop(store);
+        raw.execute_batch(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON search_progress \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+        let error = db.open().expect_err("the build fails");
+        assert!(matches!(&error, Error::Open { .. }), "{error:?}");
+        raw.execute_batch("DROP TRIGGER refuse").unwrap();
+        let store = db.open().unwrap();
+        assert_eq!(hits(&store, "waiting"), 1);
+    });
+}

@@ -51,6 +51,20 @@ pub(super) fn open_error(target: &Target, e: rusqlite::Error) -> Error {
     }
 }
 
+/// An error of the work an open does after connecting (the search index
+/// build, which reads every text waiting to be indexed): SQLite's errors
+/// named as [`open_error`] names them (a corrupt file is `Open`, saying
+/// so), the crate's own unchanged.
+pub(super) fn while_opening(target: &Target, e: Error) -> Error {
+    match e {
+        Error::Backend(source) => match source.downcast::<rusqlite::Error>() {
+            Ok(e) => open_error(target, *e),
+            Err(source) => Error::Backend(source),
+        },
+        e => e,
+    }
+}
+
 /// Whether `e` says another connection held SQLite's lock past the busy
 /// timeout (nothing was done; trying again later may work).
 pub(super) fn is_busy(e: &rusqlite::Error) -> bool {

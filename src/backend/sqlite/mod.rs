@@ -220,7 +220,9 @@ impl SqliteBackend {
             _closing: Closing(open),
         };
         if migrate_on_open {
-            backend.build_search_index(&mut crate::backend::search::log_progress())?;
+            backend
+                .build_search_index(&mut crate::backend::search::log_progress())
+                .map_err(|e| errors::while_opening(&target, e))?;
         }
         Ok(backend)
     }
