@@ -219,12 +219,28 @@ impl SqliteBackend {
             _keeper: keeper,
             _closing: Closing(open),
         };
-        if migrate_on_open {
-            backend
-                .build_search_index(&mut crate::backend::search::log_progress())
-                .map_err(|e| errors::while_opening(&target, e))?;
+        if migrate_on_open
+            && let Err(e) = backend.build_search_index(&mut crate::backend::search::log_progress())
+        {
+            // Another process migrated the file down since this open
+            // migrated it (the build runs after the migration lock): the
+            // store's calls say so, typed, as they would a moment later.
+            if !backend.schema_moved_below_latest() {
+                return Err(errors::while_opening(&target, e));
+            }
+            log::warn!("the schema moved while the search index was built at open: {e}");
         }
         Ok(backend)
+    }
+
+    /// Whether the file is now below the latest version (another process
+    /// migrated it down).
+    fn schema_moved_below_latest(&self) -> bool {
+        let applied = self.connection().and_then(|conn| applied_migrations(&conn));
+        applied.is_ok_and(|applied| {
+            let version = applied.iter().map(|m| i64::from(m.version())).max();
+            version.unwrap_or(0) < SQLITE.latest()
+        })
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
