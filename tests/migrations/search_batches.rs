@@ -30,6 +30,17 @@ fn entries_and_indexed(raw: &rusqlite::Connection) -> (i64, i64) {
     .unwrap()
 }
 
+/// A store on `db`, a raw connection beside it, and a new conversation.
+fn opened(db: &crate::db::Db, title: &str) -> (Store, rusqlite::Connection, ConversationId) {
+    let store = db.open().unwrap();
+    let c = store
+        .conversations()
+        .create(NewConversation::titled(title))
+        .unwrap()
+        .id;
+    (store, db.raw(), c)
+}
+
 fn hits(store: &Store, query: &str) -> usize {
     let query = SearchQuery::new(query).limit(1000).newest_first();
     store.search(&query).unwrap().items.len()
@@ -45,13 +56,7 @@ fn append(store: &Store, c: ConversationId, text: String) {
 #[test]
 fn appends_wait_above_the_mark_a_batch_at_most() {
     on_every_sqlite_file(|db| {
-        let store = db.open().unwrap();
-        let raw = db.raw();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("batches"))
-            .unwrap()
-            .id;
+        let (store, raw, c) = opened(db, "batches");
         let (mut waited, mut moves, mut last_mark) = (0, 0, 0);
         for i in 0..600 {
             append(&store, c, format!("entry{i} of the log"));
@@ -78,13 +83,7 @@ fn appends_wait_above_the_mark_a_batch_at_most() {
 #[test]
 fn a_store_opened_again_indexes_what_waited() {
     on_every_sqlite_file(|db| {
-        let store = db.open().unwrap();
-        let raw = db.raw();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("waiting"))
-            .unwrap()
-            .id;
+        let (store, raw, c) = opened(db, "waiting");
         for i in 0..50 {
             append(&store, c, format!("waiting{i} line"));
         }
@@ -102,13 +101,7 @@ fn a_store_opened_again_indexes_what_waited() {
 #[test]
 fn down_to_v6_and_up_again_keeps_waiting_texts_findable() {
     on_every_sqlite_file(|db| {
-        let store = db.open().unwrap();
-        let raw = db.raw();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("down"))
-            .unwrap()
-            .id;
+        let (store, raw, c) = opened(db, "down");
         for i in 0..140 {
             append(&store, c, format!("kept{i} words"));
         }
@@ -248,13 +241,7 @@ fn a_batch_failing_halfway_in_a_committed_transaction_leaves_the_index_exact() {
 #[test]
 fn long_texts_are_indexed_at_once() {
     on_every_sqlite_file(|db| {
-        let store = db.open().unwrap();
-        let raw = db.raw();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("long"))
-            .unwrap()
-            .id;
+        let (store, raw, c) = opened(db, "long");
         append(&store, c, "short".to_owned());
         let (mark, top) = mark_and_top(&raw);
         assert_eq!(top - mark, 1, "a short text waits");
@@ -286,13 +273,7 @@ fn long_texts_are_indexed_at_once() {
 #[test]
 fn an_open_whose_index_build_fails_is_a_typed_open_error() {
     on_every_sqlite_file(|db| {
-        let store = db.open().unwrap();
-        let raw = db.raw();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("waits"))
-            .unwrap()
-            .id;
+        let (store, raw, c) = opened(db, "waits");
         append(&store, c, "a waiting text".to_owned());
         drop(store);
         raw.execute_batch(

@@ -150,30 +150,31 @@ pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Re
 /// indexed messages (V7): its batch will read the text as it then is
 /// (now, if it grew past [`LONGEST_WAITING`]).
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
-    let rowid: Option<i64> = conn
-        .prepare_cached(MESSAGE_SEARCH_ROWID)?
-        .query_row([key(id)], |r| r.get(0))
-        .optional()?;
-    let Some(rowid) = rowid else { return Ok(()) };
-    let mark = mark(conn, Texts::Messages)?;
-    if rowid <= mark {
-        index_at(conn, rowid, content)
-    } else {
-        written(conn, Texts::Messages, (rowid, mark), content.len())
-    }
+    index_written(conn, Texts::Messages, key(id), content)
 }
 
 /// Indexes conversation `id`'s title (V7): given its search rowid if it
 /// has none, it waits above the titles' mark for a batch, or is indexed
 /// again at once if it is at or below it.
 pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) -> Result<()> {
+    index_written(conn, Texts::Titles, key(id), title)
+}
+
+/// Text `id` of kind `texts` was written: given its search rowid if it has
+/// none (one statement, which also reads the mark), indexed again at once
+/// at or below the mark, else left to its batch ([`written`]).
+fn index_written(conn: &Connection, texts: Texts, id: super::rows::Key, text: &str) -> Result<()> {
+    let rowid_sql = match texts {
+        Texts::Messages => MESSAGE_SEARCH_ROWID,
+        Texts::Titles => TITLE_SEARCH_ROWID,
+    };
     let rowids: Option<(i64, i64)> = conn
-        .prepare_cached(TITLE_SEARCH_ROWID)?
-        .query_row([key(id)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached(rowid_sql)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match rowids {
-        Some((rowid, mark)) if rowid <= mark => index_at(conn, -rowid, title),
-        Some(rowids) => written(conn, Texts::Titles, rowids, title.len()),
+        Some((rowid, mark)) if rowid <= mark => index_at(conn, texts.sign() * rowid, text),
+        Some(rowids) => written(conn, texts, rowids, text.len()),
         None => Ok(()),
     }
 }

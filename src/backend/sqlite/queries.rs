@@ -177,10 +177,11 @@ statements! {
     // Search (V5). A message's text is in `search_index` under its
     // `search_rowid`, a conversation's title under minus its; the rowids
     // are given once and kept (VACUUM keeps them: they are columns).
-    /// Gives message ?1 its search rowid, unless it has one; returns it.
+    /// Gives message ?1 its search rowid, unless it has one; returns it and
+    /// the mark of indexed messages.
     MESSAGE_SEARCH_ROWID = concat!(
         "UPDATE messages SET search_rowid = COALESCE(search_rowid, ", next_message_rowid!(), ") ",
-        "WHERE id = ?1 RETURNING search_rowid"
+        "WHERE id = ?1 RETURNING search_rowid, (SELECT indexed_upto FROM search_progress WHERE id = 1)"
     );
     /// The same before V7 (no mark).
     MESSAGE_SEARCH_ROWID_V5 = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \

@@ -159,36 +159,24 @@ pub(super) fn candidates(
     let (before_id, archived) = (key(before_id), filter.archived_param());
     let all_branches = filter.branches == Branches::All;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = if sql == MESSAGES_BY_INDEX || sql == TITLES {
-        // They also check the texts above the mark, not in the index yet.
-        let admits = encode(filter.index);
-        statement.query(params![
-            query,
-            conversation,
-            role,
-            since,
-            until,
-            before_time,
-            before_id,
-            archived,
-            all_branches,
-            limit,
-            admits,
-        ])?
-    } else {
-        statement.query(params![
-            query,
-            conversation,
-            role,
-            since,
-            until,
-            before_time,
-            before_id,
-            archived,
-            all_branches,
-            limit,
-        ])?
-    };
+    // The index's statements also check the texts above the mark (?11).
+    let admits = (sql == MESSAGES_BY_INDEX || sql == TITLES).then(|| encode(filter.index));
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &query,
+        &conversation,
+        &role,
+        &since,
+        &until,
+        &before_time,
+        &before_id,
+        &archived,
+        &all_branches,
+        &limit,
+    ];
+    if let Some(admits) = &admits {
+        values.push(admits);
+    }
+    let rows = statement.query(values.as_slice())?;
     super::rows::collect(rows, |row| candidate(row, kind))
 }
 
