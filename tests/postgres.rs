@@ -58,6 +58,64 @@ fn terminated_connections_are_replaced_without_reopening() {
     println!("terminated {killed} connections; 60 calls after it all succeeded");
 }
 
+/// A transaction whose connection is lost half way is over: its later
+/// calls and the transaction itself say `TransactionAborted` (typed, also
+/// when the closure returns `Ok`), nothing of it is written, and the store
+/// goes on with a new connection.
+#[test]
+fn a_connection_lost_inside_a_transaction_aborts_it_and_writes_nothing() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let store = open(&database, Duration::from_secs(10));
+    let kept = store
+        .conversations()
+        .create(NewConversation::titled("kept"))
+        .unwrap();
+    let mut lost = None;
+    let result = store.transaction(|tx| -> silmari_store::Result<()> {
+        tx.conversations()
+            .create(NewConversation::titled("never written"))?;
+        tx.conversations()
+            .append_message(kept.id, NewMessage::new(Role::User, "never written"))?;
+        assert!(terminate_all(&database) >= 1);
+        std::thread::sleep(TERMINATION_GRACE * 2);
+        lost = Some(
+            tx.conversations()
+                .append_message(kept.id, NewMessage::new(Role::User, "lost"))
+                .unwrap_err(),
+        );
+        for later in [
+            tx.conversations().get(kept.id).map(drop),
+            tx.files().list(PageRequest::first(1)).map(drop),
+            tx.conversations()
+                .create(NewConversation::titled("after"))
+                .map(drop),
+        ] {
+            assert!(
+                matches!(later, Err(Error::TransactionAborted { .. })),
+                "{later:?}"
+            );
+        }
+        Ok(())
+    });
+    let lost = lost.expect("the closure ran");
+    assert!(
+        !matches!(lost, Error::TransactionAborted { .. }),
+        "the call that met the lost connection says what it met: {lost:?}"
+    );
+    assert!(
+        matches!(&result, Err(Error::TransactionAborted { .. })),
+        "{result:?}"
+    );
+    let json = serde_json::to_value(result.unwrap_err()).unwrap();
+    assert_eq!(json["kind"], "transaction_aborted");
+    let all = store.conversations().list_all().unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].messages.is_empty());
+    append(&store, kept.id, "after the loss").unwrap();
+}
+
 /// How long after `pg_terminate_backend` returns a server backend may still
 /// be on its way out (signal delivery, process exit): calls started within it
 /// count as in flight.

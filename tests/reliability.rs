@@ -12,14 +12,14 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use silmari_store::StoreConfig;
 use silmari_store::prelude::*;
+use silmari_store::{SearchQuery, StoreConfig};
 
 use common::{Rng, cannot_run_here, child, run, size_from_env, sqlite_url as url};
 
 /// The child side of the crash loop: open (maybe migrating), then append
-/// batches of three messages with attachments forever, printing each
-/// acknowledged batch. `arg` is the path and the pages at which the
+/// batches of three messages with attachments forever (as one call, or as
+/// three in one transaction), printing each acknowledged batch. `arg` is the path and the pages at which the
 /// background checkpointer starts (small in every other round, so that the
 /// kills land in checkpoints too), and whether the file is encrypted.
 fn crash_child(arg: &str) {
@@ -52,10 +52,20 @@ fn crash_child(arg: &str) {
                 )
             })
             .collect();
-        let made = store
-            .conversations()
-            .append_messages(c.id, messages)
-            .expect("append");
+        // Every other batch as three single appends in one transaction:
+        // singles wait above the search index's mark and every 128th
+        // indexes them all, so kills land in those batches too.
+        let made = if batch % 2 == 0 {
+            store.conversations().append_messages(c.id, messages)
+        } else {
+            store.transaction(|tx| {
+                messages
+                    .into_iter()
+                    .map(|m| tx.conversations().append_message(c.id, m))
+                    .collect::<silmari_store::Result<Vec<_>>>()
+            })
+        }
+        .expect("append");
         let ids: Vec<String> = made.iter().map(|m| m.id.to_string()).collect();
         println!("ACK {} {}", c.id, ids.join(" "));
     }
@@ -173,6 +183,7 @@ fn crash_loop(name: &str, encrypted: bool) {
         );
         assert_eq!(report.foreign_key_violations, Some(0));
         assert_eq!(report.message_count_mismatches, 0);
+        assert_eq!(report.search_index_mismatches, 0, "round {round}");
         let mut by_conversation: std::collections::HashMap<ConversationId, Vec<MessageId>> =
             std::collections::HashMap::new();
         for (conversation, ids) in &acknowledged {
@@ -193,11 +204,30 @@ fn crash_loop(name: &str, encrypted: bool) {
                 .filter(|m| m.attachments.len() == 1 && m.content.starts_with("batch "))
                 .map(|m| m.id)
                 .collect();
-            for id in ids {
+            for id in &ids {
                 assert!(
-                    whole.contains(&id),
+                    whole.contains(id),
                     "acknowledged message {id} lost or damaged"
                 );
+            }
+            // The newest acknowledged messages are found by their words.
+            for id in ids.iter().rev().take(3) {
+                let text = &stored
+                    .messages
+                    .iter()
+                    .find(|m| m.id == *id)
+                    .unwrap()
+                    .content;
+                let phrase = format!("\"{text}\"");
+                let query = SearchQuery::new(phrase).in_conversation(conversation);
+                let hits: Vec<_> = store
+                    .search(&query)
+                    .unwrap()
+                    .items
+                    .iter()
+                    .filter_map(|h| h.message.as_ref().map(|m| m.id))
+                    .collect();
+                assert_eq!(hits, vec![*id], "round {round}: {text:?} found");
             }
         }
         for c in store.conversations().list_all().unwrap() {

@@ -42,6 +42,19 @@ pub(crate) enum Finish {
     Rollback,
 }
 
+/// A step of the savepoint around one call of a
+/// [`Transaction`](crate::Transaction), so that a call that fails leaves
+/// nothing of itself in the transaction. One at a time: a call never makes another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Savepoint {
+    /// Set the savepoint before the call's first statement.
+    Begin,
+    /// Keep what the call wrote (it succeeded).
+    Release,
+    /// Undo what the call wrote (it failed), and drop the savepoint.
+    RollBack,
+}
+
 pub(crate) use chat::Chat;
 
 /// A body run inside [`Backend::read`] or [`Backend::write`].
@@ -264,6 +277,9 @@ pub(crate) type TimeKey = (i64, Uuid);
 /// implements. What the API does with them, the same way on every backend,
 /// is in [`Chat`].
 pub(crate) trait Session {
+    /// Takes one step of the savepoint of a call inside an open transaction.
+    fn savepoint(&self, step: Savepoint) -> Result<()>;
+
     fn insert_file(&self, file: &FileMetadata) -> Result<()>;
     fn file(&self, id: FileId) -> Result<Option<FileMetadata>>;
     /// Newest first, strictly after `after`.

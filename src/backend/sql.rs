@@ -1,7 +1,7 @@
 //! What the SQL backends share beyond the seam: statement macros, the pool
 //! settings, the choice of list statement, and how values are bound.
 
-use super::{Archive, Fields, TimeKey};
+use super::{Archive, Fields, Savepoint, TimeKey};
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};
 use crate::model::ConversationOrder;
@@ -121,6 +121,16 @@ macro_rules! subtree {
 /// with a query on checkout (a round trip per call); backends check cheaply
 /// themselves. Built without waiting: the caller has opened one connection
 /// already, so errors surface at once.
+/// The statements of a savepoint step, the same in both dialects (one
+/// name: a call never sets a second savepoint inside its own).
+pub(crate) fn savepoint_sql(step: Savepoint) -> &'static str {
+    match step {
+        Savepoint::Begin => "SAVEPOINT silmari_call",
+        Savepoint::Release => "RELEASE SAVEPOINT silmari_call",
+        Savepoint::RollBack => "ROLLBACK TO SAVEPOINT silmari_call; RELEASE SAVEPOINT silmari_call",
+    }
+}
+
 pub(crate) fn pool<M: r2d2::ManageConnection>(config: &PoolConfig, manager: M) -> r2d2::Pool<M> {
     r2d2::Pool::builder()
         .max_size(config.max_size())

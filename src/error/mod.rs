@@ -205,6 +205,19 @@ pub enum Error {
     )]
     InTransaction,
 
+    /// The transaction can no longer be used, and is rolled back whatever
+    /// its closure returns: an earlier call in it failed in a way that
+    /// could not be undone on its own (the connection was lost, the
+    /// database failed to read or to roll the call back), so nothing of the
+    /// transaction is written. A call that fails for its input (not found,
+    /// conflict, stale, invalid) never does this: it leaves nothing of
+    /// itself, and the transaction goes on.
+    #[error("the transaction was rolled back: an earlier call in it failed ({reason})")]
+    TransactionAborted {
+        /// The failure, in words.
+        reason: String,
+    },
+
     /// This backend cannot do that (for example an online backup of PostgreSQL).
     #[error("{operation} is not supported by the {backend} backend")]
     Unsupported {
@@ -287,6 +300,19 @@ impl fmt::Display for Described<'_> {
 }
 
 impl Error {
+    /// Whether the database failed (rather than the call's input being
+    /// refused): a read that fails so ends its transaction.
+    pub(crate) fn is_database_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Backend(_)
+                | Error::Unavailable { .. }
+                | Error::DiskFull { .. }
+                | Error::Migration { .. }
+                | Error::SchemaTooNew { .. }
+        )
+    }
+
     /// Builds an [`Error::InvalidInput`].
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {

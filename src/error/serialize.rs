@@ -11,8 +11,8 @@ impl Error {
     /// serialized error, one per variant (`not_found`, `conflict`, `stale`,
     /// `invalid_input`, `schema_too_new`, `migration`, `unavailable`,
     /// `disk_full`, `open`, `connect`, `not_a_database`, `key`,
-    /// `corrupt_row`, `in_transaction`, `unsupported`, `import`, `io`,
-    /// `backend`). A name, once given, is never changed or reused.
+    /// `corrupt_row`, `in_transaction`, `transaction_aborted`,
+    /// `unsupported`, `import`, `io`, `backend`). A name, once given, is never changed or reused.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::NotFound { .. } => "not_found",
@@ -29,6 +29,7 @@ impl Error {
             Error::Key { .. } => "key",
             Error::CorruptRow { .. } => "corrupt_row",
             Error::InTransaction => "in_transaction",
+            Error::TransactionAborted { .. } => "transaction_aborted",
             Error::Unsupported { .. } => "unsupported",
             Error::Import { .. } => "import",
             Error::Io { .. } => "io",

@@ -1,11 +1,12 @@
 //! The repository handles of a store or a transaction, and what they check
 //! before a backend sees a call.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use super::Store;
 use crate::backend::update::update_conversation;
-use crate::backend::{Chat, PositionRange, Session};
+use crate::backend::{Chat, PositionRange, Savepoint, Session};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Conversation, ConversationEdit, ConversationId, ConversationOrder, ConversationQuery,
@@ -18,8 +19,16 @@ use crate::repo::{ConversationRepository, FileRepository};
 use crate::validate;
 
 /// An open transaction, handed to the closure of [`Store::transaction`].
+///
+/// Each call through its handles is atomic on its own, on every backend: a
+/// call that fails leaves nothing of itself (a savepoint around its
+/// writes), and the closure may handle the error and go on. Only a failure
+/// of the database itself (see [`Error::TransactionAborted`]) ends the
+/// transaction early.
 pub struct Transaction<'a> {
     session: &'a dyn Session,
+    /// Why the transaction can no longer be used, once it cannot.
+    aborted: RefCell<Option<String>>,
 }
 
 impl fmt::Debug for Transaction<'_> {
@@ -30,20 +39,80 @@ impl fmt::Debug for Transaction<'_> {
 
 impl<'a> Transaction<'a> {
     pub(super) fn new(session: &'a dyn Session) -> Self {
-        Transaction { session }
+        Transaction {
+            session,
+            aborted: RefCell::new(None),
+        }
     }
 
     /// Uploaded-file metadata, inside this transaction.
     pub fn files(&self) -> Files<'_> {
         Files {
-            target: Target::Transaction(self.session),
+            target: Target::Transaction(self),
         }
     }
 
     /// Conversations, inside this transaction.
     pub fn conversations(&self) -> Conversations<'_> {
         Conversations {
-            target: Target::Transaction(self.session),
+            target: Target::Transaction(self),
+        }
+    }
+
+    /// [`Error::TransactionAborted`] once an earlier call has ended the
+    /// transaction.
+    pub(super) fn usable(&self) -> Result<()> {
+        match &*self.aborted.borrow() {
+            Some(reason) => Err(Error::TransactionAborted {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the transaction for `failure` (the first failure is the one
+    /// kept).
+    fn abort(&self, failure: &Error) {
+        let mut aborted = self.aborted.borrow_mut();
+        if aborted.is_none() {
+            log::warn!("transaction aborted: {failure}");
+            *aborted = Some(failure.to_string());
+        }
+    }
+
+    /// Runs one reading call. A read the database failed (on PostgreSQL
+    /// that aborts the transaction) ends it, on every backend alike.
+    fn read<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.usable()?;
+        f(self.session).inspect_err(|e| {
+            if e.is_database_failure() {
+                self.abort(e);
+            }
+        })
+    }
+
+    /// Runs one writing call inside a savepoint: when it fails, what it
+    /// wrote is rolled back and the transaction goes on; when even that
+    /// fails, the transaction is ended.
+    fn write<T>(&self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
+        self.usable()?;
+        let session = self.session;
+        session
+            .savepoint(Savepoint::Begin)
+            .inspect_err(|e| self.abort(e))?;
+        match f(session) {
+            Ok(value) => {
+                session
+                    .savepoint(Savepoint::Release)
+                    .inspect_err(|e| self.abort(e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(undo) = session.savepoint(Savepoint::RollBack) {
+                    self.abort(&undo);
+                }
+                Err(e)
+            }
         }
     }
 }
@@ -69,22 +138,22 @@ impl Store {
 enum Target<'a> {
     /// Each call in its own transaction.
     Store(&'a Store),
-    /// Calls inside an open transaction.
-    Transaction(&'a dyn Session),
+    /// Calls inside an open transaction, each atomic on its own.
+    Transaction(&'a Transaction<'a>),
 }
 
 impl Target<'_> {
     fn read<T>(self, f: impl Fn(&dyn Session) -> Result<T>) -> Result<T> {
         match self {
             Target::Store(store) => store.run_read(f),
-            Target::Transaction(session) => f(session),
+            Target::Transaction(tx) => tx.read(f),
         }
     }
 
     fn write<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
         match self {
             Target::Store(store) => store.run_write(f),
-            Target::Transaction(session) => f(session),
+            Target::Transaction(tx) => tx.write(f),
         }
     }
 
@@ -92,7 +161,7 @@ impl Target<'_> {
     fn write_single<T>(self, f: impl FnOnce(&dyn Session) -> Result<T>) -> Result<T> {
         match self {
             Target::Store(store) => store.run_write_single(f),
-            Target::Transaction(session) => f(session),
+            Target::Transaction(tx) => tx.write(f),
         }
     }
 }

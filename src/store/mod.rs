@@ -7,6 +7,7 @@
 mod builder;
 mod handles;
 pub(crate) mod hub;
+mod recorder;
 mod recording;
 mod subscription;
 mod writing;
@@ -158,6 +159,13 @@ impl Store {
     /// Runs `f` in one transaction: everything it wrote is committed when it
     /// returns `Ok`, and nothing is when it returns `Err` or panics.
     ///
+    /// Each call inside is atomic on its own: one that fails leaves nothing
+    /// of itself, and `f` may handle its error and go on (the same on every
+    /// backend). When the database itself fails inside (a lost connection),
+    /// the transaction ends there: later calls in it, and then the
+    /// transaction itself, return [`Error::TransactionAborted`], and nothing
+    /// of it is written.
+    ///
     /// Use the handles of the [`Transaction`] inside `f`; calling the store
     /// itself there returns [`Error::InTransaction`]. Transactions that write
     /// are serialized: on SQLite this is `BEGIN IMMEDIATE`.
@@ -185,7 +193,11 @@ impl Store {
         let mut outcome: Option<Result<T, E>> = None;
         let finished = self.write_body(false, &mut |session| {
             let f = f.take().ok_or_else(body_reentered)?;
-            let result = f(&Transaction::new(session));
+            let tx = Transaction::new(session);
+            let result = f(&tx).and_then(|value| match tx.usable() {
+                Ok(()) => Ok(value),
+                Err(aborted) => Err(E::from(aborted)),
+            });
             let finish = if result.is_ok() {
                 Finish::Commit
             } else {

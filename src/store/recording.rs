@@ -3,201 +3,18 @@
 //! written. Every write of the API, of a transaction, of an import or a copy
 //! goes through one, so the feed says the same on every backend.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-use uuid::Uuid;
-
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::{
-    Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
+    Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Savepoint, Session, Stored,
+    TimeKey, Touch,
 };
 use crate::error::Result;
-use crate::limits::MAX_CHANGES_PER_TRANSACTION;
 use crate::model::{
-    ChangeBatch, ChangeEntity, ChangeKind, Conversation, ConversationId, ConversationOrder,
-    ConversationSummary, Counts, FileId, FileMetadata, Message, MessageEdit, MessageId,
-    PendingChange,
+    ChangeEntity, ChangeKind, Conversation, ConversationId, ConversationOrder, ConversationSummary,
+    Counts, FileId, FileMetadata, Message, MessageEdit, MessageId,
 };
 
-/// The changes of one transaction, one per record, in the order first written.
-pub(crate) struct Recorder {
-    changes: RefCell<Vec<PendingChange>>,
-    /// Where each record's change is, once there are more than
-    /// [`SCANNED`] (fewer are found by a scan, with no allocation).
-    index: RefCell<Option<HashMap<(ChangeEntity, Uuid), usize>>>,
-    overflow: Cell<bool>,
-    /// Conversations of messages seen, for a deleted message's event
-    /// (made on the first).
-    conversation_of: RefCell<Option<HashMap<MessageId, ConversationId>>>,
-}
-
-/// Changes of a transaction found by a scan rather than an index.
-const SCANNED: usize = 32;
-
-thread_local! {
-    /// An empty change list left by this thread's last delivered
-    /// transaction: the next one records into it without allocating.
-    static SPARE: Cell<Vec<PendingChange>> = const { Cell::new(Vec::new()) };
-}
-
-/// Hands a delivered transaction's change list back for the next one on
-/// this thread (emptied; only a small one is kept).
-pub(crate) fn recycle(mut changes: Vec<PendingChange>) {
-    if changes.capacity() <= SCANNED {
-        changes.clear();
-        // In a thread-local's destructor, after `SPARE`'s: nothing kept.
-        let _ = SPARE.try_with(|spare| spare.set(changes));
-    }
-}
-
-impl Recorder {
-    /// A recorder with nothing recorded, in this thread's spare list.
-    pub(crate) fn new() -> Recorder {
-        Recorder {
-            // A write from a thread-local's destructor may come after
-            // `SPARE`'s: a new list then.
-            changes: RefCell::new(SPARE.try_with(Cell::take).unwrap_or_default()),
-            index: RefCell::default(),
-            overflow: Cell::new(false),
-            conversation_of: RefCell::default(),
-        }
-    }
-
-    fn note(
-        &self,
-        entity: ChangeEntity,
-        id: Uuid,
-        conversation_id: Option<ConversationId>,
-        kind: ChangeKind,
-    ) {
-        if self.overflow.get() {
-            return;
-        }
-        let mut changes = self.changes.borrow_mut();
-        let found = if changes.len() <= SCANNED {
-            changes
-                .iter()
-                .position(|c| c.entity == entity && c.id == id)
-        } else {
-            let index = self.index.borrow();
-            index
-                .as_ref()
-                .and_then(|index| index.get(&(entity, id)).copied())
-        };
-        if let Some(at) = found {
-            let earlier = &mut changes[at];
-            earlier.kind = earlier.kind.then(kind);
-            return;
-        }
-        if changes.len() == MAX_CHANGES_PER_TRANSACTION {
-            self.overflow.set(true);
-            *changes = Vec::new();
-            *self.index.borrow_mut() = None;
-            return;
-        }
-        if changes.len() >= SCANNED {
-            let mut index = self.index.borrow_mut();
-            let index = index.get_or_insert_with(|| {
-                changes
-                    .iter()
-                    .enumerate()
-                    .map(|(at, c)| ((c.entity, c.id), at))
-                    .collect()
-            });
-            index.insert((entity, id), changes.len());
-        }
-        changes.push(PendingChange {
-            entity,
-            id,
-            conversation_id,
-            kind,
-        });
-    }
-
-    fn add(&self, change: PendingChange) {
-        self.note(
-            change.entity,
-            change.id,
-            change.conversation_id,
-            change.kind,
-        );
-    }
-
-    fn conversation(&self, id: ConversationId, kind: ChangeKind) {
-        self.add(conversation_change(id, kind));
-    }
-
-    fn message(&self, id: MessageId, conversation: ConversationId, kind: ChangeKind) {
-        self.note(
-            ChangeEntity::Message,
-            *id.as_uuid(),
-            Some(conversation),
-            kind,
-        );
-    }
-
-    fn nodes(&self, nodes: &[Node]) {
-        for node in nodes {
-            self.saw(node.id, node.conversation_id);
-        }
-    }
-
-    /// Notes that message `id` is in `conversation`.
-    fn saw(&self, id: MessageId, conversation: ConversationId) {
-        self.conversation_of
-            .borrow_mut()
-            .get_or_insert_with(HashMap::new)
-            .insert(id, conversation);
-    }
-
-    /// The conversation of message `id`, if this transaction saw it.
-    fn seen_conversation_of(&self, id: MessageId) -> Option<ConversationId> {
-        let known = self.conversation_of.borrow();
-        known.as_ref().and_then(|known| known.get(&id).copied())
-    }
-
-    /// The conversation of message `id`, if this transaction wrote it.
-    fn recorded_conversation_of(&self, id: MessageId) -> Option<ConversationId> {
-        let changes = self.changes.borrow();
-        changes
-            .iter()
-            .find(|c| c.entity == ChangeEntity::Message && c.id == *id.as_uuid())
-            .and_then(|c| c.conversation_id)
-    }
-
-    /// Whether nothing was written.
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.overflow.get() && self.changes.borrow().is_empty()
-    }
-
-    /// What the transaction changed.
-    pub(crate) fn batch(self) -> ChangeBatch {
-        if self.overflow.get() {
-            ChangeBatch::Resync
-        } else {
-            ChangeBatch::Changes(self.changes.into_inner())
-        }
-    }
-}
-
-fn conversation_change(id: ConversationId, kind: ChangeKind) -> PendingChange {
-    PendingChange {
-        entity: ChangeEntity::Conversation,
-        id: *id.as_uuid(),
-        conversation_id: Some(id),
-        kind,
-    }
-}
-
-fn file_change(id: FileId, kind: ChangeKind) -> PendingChange {
-    PendingChange {
-        entity: ChangeEntity::File,
-        id: *id.as_uuid(),
-        conversation_id: None,
-        kind,
-    }
-}
+use super::recorder::{Recorder, conversation_change, file_change};
 
 /// The backend's session, recording into a [`Recorder`].
 pub(crate) struct Recording<'a> {
@@ -206,6 +23,14 @@ pub(crate) struct Recording<'a> {
 }
 
 impl Session for Recording<'_> {
+    fn savepoint(&self, step: Savepoint) -> Result<()> {
+        let result = self.inner.savepoint(step);
+        if step != Savepoint::Begin || result.is_ok() {
+            self.recorder.step(step);
+        }
+        result
+    }
+
     fn insert_file(&self, file: &FileMetadata) -> Result<()> {
         let change = file_change(file.id, ChangeKind::Created);
         self.inner.stage_single(&change);

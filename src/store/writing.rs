@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::Store;
 use super::hub::{Hub, State};
-use super::recording::{Recorder, Recording, recycle};
+use super::recorder::{Recorder, recycle};
+use super::recording::Recording;
 use crate::backend::feed::{LogRow, Transport};
 use crate::backend::{Body, Finish, Session};
 use crate::error::Result;

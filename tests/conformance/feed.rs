@@ -164,7 +164,7 @@ pub fn feed_ignores_rolled_back_and_refused_writes(store: &Store) {
             .unwrap()
     );
     let stale = store.conversations().get(c).unwrap().unwrap();
-    say(store, c, Role::User, "moves the version");
+    let said = say(store, c, Role::User, "moves the version");
     let before = until_marker(store, &feed);
     assert_eq!(before.len(), 2, "only the append: {before:?}");
     assert!(matches!(
@@ -175,6 +175,29 @@ pub fn feed_ignores_rolled_back_and_refused_writes(store: &Store) {
         until_marker(store, &feed),
         Vec::new(),
         "nothing from the stale update"
+    );
+
+    // A call that failed inside a committed transaction says nothing: its
+    // first message was written and undone, and the conversation it
+    // touched did not change.
+    let mut duplicate = NewMessage::new(Role::User, "duplicate");
+    duplicate.id = Some(said.id);
+    let added = store
+        .transaction(|tx| {
+            let refused = tx
+                .conversations()
+                .append_messages(c, vec![NewMessage::new(Role::User, "undone"), duplicate]);
+            assert!(
+                matches!(refused, Err(Error::Conflict { .. })),
+                "{refused:?}"
+            );
+            tx.conversations().create(NewConversation::titled("added"))
+        })
+        .unwrap();
+    use ChangeKind::*;
+    assert_eq!(
+        seen(&until_marker(store, &feed)),
+        vec![conv(added.id, Created)]
     );
 
     // A committed transaction's changes arrive together, in its order.
@@ -190,7 +213,6 @@ pub fn feed_ignores_rolled_back_and_refused_writes(store: &Store) {
         })
         .unwrap();
     let changes = until_marker(store, &feed);
-    use ChangeKind::*;
     assert_eq!(
         seen(&changes),
         vec![conv(c, Changed), msg(m1.id, Created), msg(m2.id, Created)]

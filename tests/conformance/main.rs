@@ -74,6 +74,7 @@ macro_rules! backends {
                     transactions::transaction_rolls_back_updates_and_deletes,
                     transactions::transaction_refuses_direct_store_calls,
                     transactions::transaction_sees_its_own_writes,
+                    transactions::transaction_goes_on_after_a_failed_call,
                     validation::validation_refuses_bad_files,
                     validation::validation_refuses_bad_conversations,
                     validation::validation_refuses_bad_messages,

@@ -2,7 +2,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use silmari_store::prelude::*;
 
-use crate::support::{contents, new_file};
+use silmari_store::{Message, SearchQuery};
+
+use crate::support::{contents, conversation, get, listed, new_file, say};
 
 pub fn transaction_commits(store: &Store) {
     let (c, f) = store
@@ -166,4 +168,105 @@ pub fn transaction_sees_its_own_writes(store: &Store) {
             Ok(())
         })
         .unwrap();
+}
+
+/// A call that fails inside a transaction leaves nothing of itself, and the
+/// transaction goes on: the closure handles the error, later calls work,
+/// and the commit keeps exactly what succeeded. Each refused call here
+/// fails after writing part of its work (the first of two messages, a
+/// renamed title before a foreign message), or on the database's own
+/// unique key (which aborts a PostgreSQL transaction unless undone alone).
+pub fn transaction_goes_on_after_a_failed_call(store: &Store) {
+    let c = conversation(store, "kept");
+    let first = say(store, c, Role::User, "first");
+    let other = conversation(store, "other");
+    let foreign = say(store, other, Role::User, "not c's");
+    let file = store.files().create(new_file("taken.txt")).unwrap();
+    let before = get(store, c);
+    let before_all = contents(store);
+
+    let (added, reply) = store
+        .transaction(|tx| -> silmari_store::Result<_> {
+            let conversations = tx.conversations();
+            let mut duplicate = NewMessage::new(Role::User, "second");
+            duplicate.id = Some(first.id);
+            let refused = conversations.append_messages(
+                c,
+                vec![NewMessage::new(Role::User, "stray zebra"), duplicate],
+            );
+            assert!(
+                matches!(refused, Err(Error::Conflict { .. })),
+                "{refused:?}"
+            );
+
+            let mut again = new_file("again.txt");
+            again.id = Some(file.id);
+            let refused = tx.files().create(again);
+            assert!(
+                matches!(refused, Err(Error::Conflict { .. })),
+                "{refused:?}"
+            );
+
+            let mut renamed = conversations.get(c)?.expect("c");
+            renamed.title = "stray title".into();
+            renamed.messages.push(Message {
+                conversation_id: c,
+                ..foreign.clone()
+            });
+            let refused = conversations.update(&renamed);
+            assert!(
+                matches!(refused, Err(Error::Conflict { .. })),
+                "{refused:?}"
+            );
+
+            assert_eq!(conversations.get(c)?.as_ref(), Some(&before), "as before");
+            let added = conversations.create(NewConversation::titled("added"))?;
+            let reply =
+                conversations.append_message(c, NewMessage::new(Role::Assistant, "reply zebra"))?;
+            Ok((added, reply))
+        })
+        .unwrap();
+
+    let after = get(store, c);
+    assert_eq!(after.title, "kept");
+    assert_eq!(after.messages, vec![first, reply.clone()]);
+    assert_eq!(after.version, before.version + 1, "one write: the reply");
+    assert_eq!(
+        store.files().get(file.id).unwrap().as_ref(),
+        before_all.0.first()
+    );
+    assert_eq!(
+        store
+            .files()
+            .list(PageRequest::first(10))
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.conversations().list_all().unwrap().len(),
+        before_all.1.len() + 1
+    );
+    assert!(store.conversations().get(added.id).unwrap().is_some());
+    let hits: Vec<_> = crate::search_corpus::all_hits(store, SearchQuery::new("zebra"), 5)
+        .into_iter()
+        .filter_map(|h| h.message.map(|m| m.id))
+        .collect();
+    assert_eq!(hits, vec![reply.id], "the stray message is not indexed");
+    assert!(
+        crate::search_corpus::all_hits(store, SearchQuery::new("stray"), 5).is_empty(),
+        "nor the refused title"
+    );
+    let report = store.check().unwrap();
+    assert_eq!(
+        (
+            report.message_count_mismatches,
+            report.tree_mismatches,
+            report.search_index_mismatches
+        ),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(listed(store, c).message_count, 2);
 }

@@ -72,6 +72,13 @@ pub enum Op {
         title: String,
         content: String,
     },
+    /// A committed transaction in which a batch is refused after its
+    /// first message was written (its second takes the id of `message`).
+    RefusedInTransaction {
+        conversation: usize,
+        message: Pick,
+        content: String,
+    },
     BranchFrom {
         conversation: usize,
         parent: Parent,
@@ -243,6 +250,9 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|filename| Op::CreateFile { filename }),
         1 => c().prop_map(|file| Op::DeleteFile { file }),
         1 => (text(), text()).prop_map(|(title, content)| Op::FailingTransaction { title, content }),
+        1 => (c(), pick(), text()).prop_map(|(conversation, message, content)| {
+            Op::RefusedInTransaction { conversation, message, content }
+        }),
         5 => (c(), parent(), text(), metadata()).prop_map(|(conversation, parent, content, metadata)| {
             Op::BranchFrom { conversation, parent, content, metadata }
         }),

@@ -288,6 +288,37 @@ pub fn step(store: &Store, model: &mut Model, op: &Op) -> Result<Option<Effect>,
             prop_assert!(result.is_err());
             Ok(None)
         }
+        Op::RefusedInTransaction {
+            conversation,
+            message,
+            content,
+        } => {
+            let (Some(i), Some((taken, Some(_)))) = (
+                pick(*conversation, model.conversations.len()),
+                target(model, message),
+            ) else {
+                return Ok(None);
+            };
+            let c = model.conversations[i].id;
+            let mut duplicate = NewMessage::new(Role::User, "duplicate");
+            duplicate.id = Some(taken);
+            let result: Result<(), Error> = store.transaction(|tx| {
+                let refused = tx.conversations().append_messages(
+                    c,
+                    vec![NewMessage::new(Role::User, content.clone()), duplicate],
+                );
+                assert!(
+                    matches!(
+                        refused,
+                        Err(Error::Conflict { .. } | Error::InvalidInput { .. })
+                    ),
+                    "{refused:?}"
+                );
+                Ok(())
+            });
+            result.map_err(fail)?;
+            Ok(None)
+        }
         _ => crate::tree::step(store, model, op),
     }
 }

@@ -1,17 +1,19 @@
 //! The memory backend's session: the locked state, the undo log, and the
 //! record lookups its [`Session`](crate::backend::Session) operations share.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use super::{Entry, Key, Slot, State, Undo};
-use crate::backend::{Node, TimeKey};
+use crate::backend::{Node, Savepoint, TimeKey};
 use crate::model::{Conversation, ConversationId, ConversationSummary, Message, MessageId};
 
 pub(crate) struct MemorySession<'a> {
     pub(super) state: RefCell<&'a mut State>,
     undo: RefCell<Vec<Undo>>,
+    /// The undo log's length when the open savepoint was set.
+    savepoint: Cell<Option<usize>>,
 }
 
 impl Drop for MemorySession<'_> {
@@ -40,6 +42,28 @@ impl<'a> MemorySession<'a> {
         MemorySession {
             state: RefCell::new(state),
             undo: RefCell::new(Vec::new()),
+            savepoint: Cell::new(None),
+        }
+    }
+
+    /// Takes a step of the savepoint of one call: undoing the log back to
+    /// where it was set rolls back what the call wrote.
+    pub(super) fn step(&self, step: Savepoint) {
+        match step {
+            Savepoint::Begin => self.savepoint.set(Some(self.undo.borrow().len())),
+            Savepoint::Release => self.savepoint.set(None),
+            Savepoint::RollBack => {
+                let Some(mark) = self.savepoint.take() else {
+                    return;
+                };
+                let mut state = self.state.borrow_mut();
+                let mut undo = self.undo.borrow_mut();
+                while undo.len() > mark {
+                    if let Some(last) = undo.pop() {
+                        state.undo(last);
+                    }
+                }
+            }
         }
     }
 

@@ -8,7 +8,8 @@ use super::access::{MemorySession, newest_first, node_of};
 use super::{Entry, Slot, Undo};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::{
-    Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
+    Archive, Branches, Fields, HeaderWrite, Node, PositionRange, Savepoint, Session, Stored,
+    TimeKey, Touch,
 };
 use crate::error::{Entity, Error, Result};
 use crate::model::{
@@ -17,6 +18,11 @@ use crate::model::{
 };
 
 impl Session for MemorySession<'_> {
+    fn savepoint(&self, step: Savepoint) -> Result<()> {
+        self.step(step);
+        Ok(())
+    }
+
     fn insert_file(&self, file: &FileMetadata) -> Result<()> {
         let mut state = self.state.borrow_mut();
         if state.files.contains_key(&file.id) {

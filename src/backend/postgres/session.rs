@@ -17,9 +17,9 @@ use super::rows::{
 use super::search;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
-use crate::backend::sql::{archive_params, version_param};
+use crate::backend::sql::{archive_params, savepoint_sql, version_param};
 use crate::backend::{
-    Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
+    Branches, Fields, HeaderWrite, Node, PositionRange, Savepoint, Session, Stored, TimeKey, Touch,
 };
 use crate::error::{Entity, Error, Result};
 use crate::model::{
@@ -106,6 +106,11 @@ fn conversation_id_at(row: &Row) -> Result<ConversationId> {
 }
 
 impl Session for PgSession<'_> {
+    fn savepoint(&self, step: Savepoint) -> Result<()> {
+        let sql = savepoint_sql(step);
+        Ok(self.conn.borrow_mut().client.batch_execute(sql)?)
+    }
+
     fn insert_file(&self, f: &FileMetadata) -> Result<()> {
         self.single(
             [INSERT_FILE, INSERT_FILE_NOTIFYING],

@@ -15,9 +15,9 @@ use super::search::candidates;
 use crate::backend::feed::LogRow;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
-use crate::backend::sql::{archive_params, version_param};
+use crate::backend::sql::{archive_params, savepoint_sql, version_param};
 use crate::backend::{
-    Branches, Fields, HeaderWrite, Node, PositionRange, Session, Stored, TimeKey, Touch,
+    Branches, Fields, HeaderWrite, Node, PositionRange, Savepoint, Session, Stored, TimeKey, Touch,
 };
 use crate::error::{Entity, Result};
 use crate::model::{
@@ -114,6 +114,13 @@ fn next_rowid(conn: &Connection) -> Result<i64> {
 }
 
 impl Session for SqliteSession<'_> {
+    fn savepoint(&self, step: Savepoint) -> Result<()> {
+        match step {
+            Savepoint::RollBack => Ok(self.conn.execute_batch(savepoint_sql(step))?),
+            _ => self.execute(savepoint_sql(step), []).map(drop),
+        }
+    }
+
     fn insert_file(&self, f: &FileMetadata) -> Result<()> {
         self.conn
             .prepare_cached(INSERT_FILE)?
