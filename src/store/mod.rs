@@ -161,10 +161,16 @@ impl Store {
     ///
     /// Each call inside is atomic on its own: one that fails leaves nothing
     /// of itself, and `f` may handle its error and go on (the same on every
-    /// backend). When the database itself fails inside (a lost connection),
-    /// the transaction ends there: later calls in it, and then the
-    /// transaction itself, return [`Error::TransactionAborted`], and nothing
-    /// of it is written.
+    /// backend). When the database itself fails inside (a lost connection,
+    /// a read the database fails), the transaction ends there: later calls
+    /// in it, and then the transaction itself, return
+    /// [`Error::TransactionAborted`], and nothing of it is written.
+    ///
+    /// Each writing call is a savepoint; on PostgreSQL, a subtransaction.
+    /// More than 64 writing calls in one transaction overflow PostgreSQL's
+    /// per-session cache of subtransactions, which slows other sessions'
+    /// reads while it runs: write many messages with one
+    /// [`append_messages`](crate::ConversationRepository::append_messages).
     ///
     /// Use the handles of the [`Transaction`] inside `f`; calling the store
     /// itself there returns [`Error::InTransaction`]. Transactions that write

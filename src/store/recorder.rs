@@ -33,6 +33,8 @@ struct Journal {
     len: usize,
     /// (where, its kind before), oldest first.
     merged: Vec<(usize, ChangeKind)>,
+    /// The call filled the list (nothing more is recorded in it).
+    full: bool,
 }
 
 /// Changes of a transaction found by a scan rather than an index.
@@ -69,9 +71,9 @@ impl Recorder {
     }
 
     /// Takes a step of the savepoint of one call: a rolled-back call's
-    /// changes are dropped and its merges into earlier ones undone. (A call
-    /// that made the transaction overflow leaves it overflowed: its
-    /// subscribers are told to reload, which is never wrong.)
+    /// changes are dropped and its merges into earlier ones undone; a call
+    /// that filled the transaction's list overflows it only once it is
+    /// kept.
     pub(super) fn step(&self, step: Savepoint) {
         let journal = match step {
             Savepoint::Begin => {
@@ -79,16 +81,21 @@ impl Recorder {
                 *self.savepoint.borrow_mut() = Some(Journal {
                     len,
                     merged: Vec::new(),
+                    full: false,
                 });
                 return;
             }
-            Savepoint::Release => None,
-            Savepoint::RollBack => self.savepoint.borrow_mut().take(),
+            Savepoint::Release | Savepoint::RollBack => self.savepoint.borrow_mut().take(),
         };
-        let Some(Journal { len, merged }) = journal else {
-            *self.savepoint.borrow_mut() = None;
+        let Some(Journal { len, merged, full }) = journal else {
             return;
         };
+        if step == Savepoint::Release {
+            if full {
+                self.overflow_now();
+            }
+            return;
+        }
         if self.overflow.get() {
             return;
         }
@@ -103,6 +110,13 @@ impl Recorder {
         *self.index.borrow_mut() = (changes.len() > SCANNED).then(|| index_of(&changes));
     }
 
+    /// Gives up the list: the transaction is announced as a resync.
+    fn overflow_now(&self) {
+        self.overflow.set(true);
+        *self.changes.borrow_mut() = Vec::new();
+        *self.index.borrow_mut() = None;
+    }
+
     pub(super) fn note(
         &self,
         entity: ChangeEntity,
@@ -110,7 +124,8 @@ impl Recorder {
         conversation_id: Option<ConversationId>,
         kind: ChangeKind,
     ) {
-        if self.overflow.get() {
+        let full_in_call = self.savepoint.borrow().as_ref().is_some_and(|j| j.full);
+        if self.overflow.get() || full_in_call {
             return;
         }
         let mut changes = self.changes.borrow_mut();
@@ -135,9 +150,12 @@ impl Recorder {
             return;
         }
         if changes.len() == MAX_CHANGES_PER_TRANSACTION {
-            self.overflow.set(true);
-            *changes = Vec::new();
-            *self.index.borrow_mut() = None;
+            drop(changes);
+            match self.savepoint.borrow_mut().as_mut() {
+                // Decided when the call ends: one rolled back overflowed nothing.
+                Some(journal) => journal.full = true,
+                None => self.overflow_now(),
+            }
             return;
         }
         if changes.len() >= SCANNED {
@@ -294,16 +312,35 @@ mod tests {
         }
     }
 
-    /// A call that overflowed the transaction leaves it a resync, rolled
-    /// back or not.
+    /// A call that filled the transaction's list makes it a resync only
+    /// when the call is kept; rolled back, the changes before it stay.
     #[test]
-    fn an_overflow_inside_a_savepoint_stays_a_resync() {
-        let recorder = Recorder::new();
-        recorder.step(Savepoint::Begin);
-        for _ in 0..=MAX_CHANGES_PER_TRANSACTION {
-            recorder.conversation(ConversationId::new(), ChangeKind::Created);
+    fn a_call_that_fills_the_list_overflows_it_only_when_kept() {
+        for kept in [false, true] {
+            let recorder = Recorder::new();
+            let before = ConversationId::new();
+            recorder.conversation(before, ChangeKind::Created);
+            recorder.step(Savepoint::Begin);
+            for _ in 0..MAX_CHANGES_PER_TRANSACTION {
+                recorder.conversation(ConversationId::new(), ChangeKind::Created);
+            }
+            recorder.conversation(before, ChangeKind::Deleted);
+            recorder.step(if kept {
+                Savepoint::Release
+            } else {
+                Savepoint::RollBack
+            });
+            let after = ConversationId::new();
+            recorder.conversation(after, ChangeKind::Created);
+            match recorder.batch() {
+                ChangeBatch::Resync => assert!(kept),
+                ChangeBatch::Changes(changes) => {
+                    assert!(!kept);
+                    let got: Vec<_> = changes.iter().map(|c| (c.id, c.kind)).collect();
+                    let want = [before, after].map(|c| (*c.as_uuid(), ChangeKind::Created));
+                    assert_eq!(got, want);
+                }
+            }
         }
-        recorder.step(Savepoint::RollBack);
-        assert!(matches!(recorder.batch(), ChangeBatch::Resync));
     }
 }
