@@ -36,6 +36,18 @@ fn role(text: &str) -> Role {
     }
 }
 
+/// The search tokens the store writes with an ASCII text (the bench's):
+/// its runs of letters and digits in lower case, each once, in order.
+fn search_tokens(text: &str) -> Vec<String> {
+    let lowered = text.to_ascii_lowercase();
+    let mut seen = std::collections::HashSet::new();
+    lowered
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty() && seen.insert(*word))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The columns [`message_at`] reads, in its order.
 macro_rules! message_columns {
     () => {
@@ -188,18 +200,34 @@ impl Baseline {
 
     /// W5: COPY in binary format, positions after the last, each message
     /// following the one before it, the first the current leaf.
+    /// Whether the tokens this baseline would write with `content` are
+    /// the ones the store wrote with a message of that text.
+    pub fn writes_the_stores_tokens(&mut self, content: &str) -> bool {
+        let row = self
+            .client
+            .query_one(
+                "SELECT search_tokens FROM messages WHERE content = $1 LIMIT 1",
+                &[&content],
+            )
+            .expect("a message the store wrote");
+        row.get::<_, Vec<String>>(0) == search_tokens(content)
+    }
+
     pub fn bulk(&mut self, conversation: Uuid, contents: &[String]) {
-        self.import(&[conversation], contents, &[]);
+        self.import(&[conversation], contents, &[], false);
     }
 
     /// W5 as an app writes it: in one transaction, each conversation
     /// counted (which locks it) and its last message read, then every
-    /// conversation's messages, each with `attachments`, in one binary COPY.
+    /// conversation's messages, each with `attachments`, in one binary COPY;
+    /// `with_tokens`: each with its search tokens too, as the store writes
+    /// its rows (which its GIN index then holds).
     pub fn import(
         &mut self,
         conversations: &[Uuid],
         contents: &[String],
         attachments: &[Attachment],
+        with_tokens: bool,
     ) {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.client.transaction().expect("begin");
@@ -215,8 +243,8 @@ impl Baseline {
         let sink = tx
             .copy_in(
                 "COPY messages \
-                 (position, on_path, parent_id, id, conversation_id, role, content, created_at, attachments) \
-                 FROM STDIN BINARY",
+                 (position, on_path, parent_id, id, conversation_id, role, content, created_at, \
+                 attachments, search_tokens) FROM STDIN BINARY",
             )
             .expect("copy");
         let types = [
@@ -229,11 +257,13 @@ impl Baseline {
             Type::TEXT,
             Type::TIMESTAMPTZ,
             Type::JSONB,
+            Type::TEXT_ARRAY,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for (conversation, (last, mut parent)) in conversations.iter().zip(starts) {
             for (i, content) in contents.iter().enumerate() {
                 let id = Uuid::now_v7();
+                let tokens = with_tokens.then(|| search_tokens(content));
                 writer
                     .write(&[
                         &(last + 1 + i as i64),
@@ -245,6 +275,7 @@ impl Baseline {
                         content,
                         &now,
                         &Json(attachments),
+                        &tokens,
                     ])
                     .expect("row");
                 parent = Some(id);

@@ -6,8 +6,8 @@
 //!
 //! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W1,
 //! one conversation created, W2, one append, W5, one transaction of 1,000
-//! messages, W6, one file created and read, and W2F, W2 on a store whose
-//! change feed a thread reads), KINDS (default "memory sqlite", add
+//! messages, W5A, 20 of them in one transaction, W6, one file created
+//! and read, and W2F, W2 on a store whose change feed a thread reads), KINDS (default "memory sqlite", add
 //! "postgres" with AB_PG_old and AB_PG_new naming one database each),
 //! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
 //! seconds instead, e.g. under a profiler).
@@ -121,6 +121,22 @@ macro_rules! side {
                 1
             }
 
+            /// W5 as an app writes it: 20 conversations of 1,000 messages
+            /// (an attachment each) in one transaction, a batch a call.
+            pub fn w5a(s: &Side) -> usize {
+                s.store
+                    .transaction(|tx| -> $m::Result<usize> {
+                        let mut n = 0;
+                        for _ in 0..20 {
+                            let c = tx.conversations().create(NewConversation::titled("W5A"))?;
+                            let batch = (0..1000).map(|_| message(&s.content)).collect();
+                            n += tx.conversations().append_messages(c.id, batch)?.len();
+                        }
+                        Ok(n)
+                    })
+                    .expect("import")
+            }
+
             pub fn w5(s: &Side) -> usize {
                 s.store
                     .transaction(|tx| -> $m::Result<usize> {
@@ -195,7 +211,7 @@ fn main() {
         let workloads = std::env::var("WORKLOADS").unwrap_or_else(|_| "W3 W4".into());
         for name in workloads.split_whitespace() {
             let iters = match (name, kind) {
-                ("W5", _) => 1,
+                ("W5" | "W5A", _) => 1,
                 ("W1" | "W2" | "W6", "postgres") => 20,
                 ("W1" | "W6", _) => 100,
                 ("W2" | "W2F", _) => 100,
@@ -213,8 +229,9 @@ fn main() {
                 "W3" => (old::w3, new::w3),
                 "W4" => (old::w4, new::w4),
                 "W5" => (old::w5, new::w5),
+                "W5A" => (old::w5a, new::w5a),
                 "W6" => (old::w6, new::w6),
-                _ => panic!("WORKLOADS holds W1, W2, W2F, W3, W4, W5, W6"),
+                _ => panic!("WORKLOADS holds W1, W2, W2F, W3, W4, W5, W5A, W6"),
             };
             let run_old = || time(iters, || old_w(&o));
             let run_new = || time(iters, || new_w(&n));
