@@ -44,7 +44,8 @@ pub(crate) enum Finish {
 
 /// A step of the savepoint around one call of a
 /// [`Transaction`](crate::Transaction), so that a call that fails leaves
-/// nothing of itself in the transaction. One at a time: a call never makes another.
+/// nothing of itself in the transaction. One at a time: a call never makes
+/// another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Savepoint {
     /// Set the savepoint before the call's first statement.

@@ -115,12 +115,6 @@ macro_rules! subtree {
     };
 }
 
-/// An r2d2 pool as [`PoolConfig`](crate::PoolConfig) says: `max_size =
-/// pool_size + max_overflow`, `min_idle = pool_size`, `connection_timeout =
-/// pool_timeout`, `max_lifetime = pool_recycle`. Connections are not tested
-/// with a query on checkout (a round trip per call); backends check cheaply
-/// themselves. Built without waiting: the caller has opened one connection
-/// already, so errors surface at once.
 /// The statements of a savepoint step, the same in both dialects (one
 /// name: a call never sets a second savepoint inside its own).
 pub(crate) fn savepoint_sql(step: Savepoint) -> &'static str {
@@ -131,6 +125,12 @@ pub(crate) fn savepoint_sql(step: Savepoint) -> &'static str {
     }
 }
 
+/// An r2d2 pool as [`PoolConfig`](crate::PoolConfig) says: `max_size =
+/// pool_size + max_overflow`, `min_idle = pool_size`, `connection_timeout =
+/// pool_timeout`, `max_lifetime = pool_recycle`. Connections are not tested
+/// with a query on checkout (a round trip per call); backends check cheaply
+/// themselves. Built without waiting: the caller has opened one connection
+/// already, so errors surface at once.
 pub(crate) fn pool<M: r2d2::ManageConnection>(config: &PoolConfig, manager: M) -> r2d2::Pool<M> {
     r2d2::Pool::builder()
         .max_size(config.max_size())
