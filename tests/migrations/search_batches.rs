@@ -260,8 +260,71 @@ fn long_texts_are_indexed_at_once() {
                 .unwrap();
         }
         let (mark, top) = mark_and_top(&raw);
-        assert_eq!(mark, top, "a reply that grew past 4 KiB is indexed");
+        assert_eq!(
+            (top - mark, long_waiting(&raw)),
+            (1, 1),
+            "a reply that grew past 4 KiB waits, the only long text waiting"
+        );
         assert_eq!(hits(&store, "delta"), 1);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+/// Messages waiting above the mark with more than 4 KiB, read raw.
+fn long_waiting(raw: &rusqlite::Connection) -> i64 {
+    raw.query_row(
+        "SELECT COUNT(*) FROM messages WHERE search_rowid > \
+         (SELECT indexed_upto FROM search_progress) AND length(CAST(content AS BLOB)) > 4096",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Long replies streamed side by side, each delta with words of its own:
+/// at most one long text waits at any time (the other is indexed again at
+/// each delta, as before), every word of both is found at every step, the
+/// index holds exactly the texts at or below the mark, and a reply past
+/// 256 KiB no longer waits.
+#[test]
+fn long_streamed_replies_wait_one_at_a_time_and_are_found_at_every_delta() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, c) = opened(db, "streams");
+        let conversations = store.conversations();
+        let reply = |_| {
+            conversations
+                .append_message(c, NewMessage::new(Role::Assistant, ""))
+                .unwrap()
+                .id
+        };
+        let replies: Vec<MessageId> = (0..2).map(reply).collect();
+        for step in 0..400 {
+            let which = if step < 150 { 0 } else { step % 2 };
+            let delta = format!("reply{which} step{step} {:<40}", "and more words");
+            conversations
+                .append_to_message(replies[which], &delta)
+                .unwrap();
+            assert!(long_waiting(&raw) <= 1, "step {step}");
+            if step % 25 == 0 || step > 390 {
+                assert_eq!(hits(&store, &format!("step{step}")), 1, "step {step}");
+                assert_eq!(hits(&store, "step0"), 1, "step {step}");
+                let (entries, indexed) = entries_and_indexed(&raw);
+                assert_eq!(entries, indexed, "step {step}");
+            }
+        }
+        assert_eq!(long_waiting(&raw), 1);
+        assert_eq!(hits(&store, "reply1"), 1);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+
+        // Past 256 KiB a reply no longer waits: each delta indexes it.
+        let big = "w".repeat(64 * 1024);
+        for _ in 0..5 {
+            conversations.append_to_message(replies[0], &big).unwrap();
+        }
+        assert_eq!(long_waiting(&raw), 0, "the big reply is indexed");
+        assert_eq!(hits(&store, "reply0"), 1);
+        let (entries, indexed) = entries_and_indexed(&raw);
+        assert_eq!(entries, indexed);
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
     });
 }

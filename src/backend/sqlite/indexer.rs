@@ -11,7 +11,8 @@
 //! own transaction, as one segment, and moves the mark past them. Searches
 //! read the index and, beside it, the few texts above the mark, which
 //! `silmari_admits` checks. Edits of texts already indexed, and batches of
-//! messages, are indexed as they are written.
+//! messages, are indexed as they are written; a long reply being streamed
+//! waits for its batch ([`index_grown`]).
 //!
 //! The rule that keeps the index exact: a text has an entry in
 //! `search_index` exactly when its search rowid is at or below its kind's
@@ -39,6 +40,12 @@ pub(super) const BATCH: i64 = 128;
 /// with everything waiting. So what a search reads beside the index stays
 /// under [`BATCH`] texts of this size (half a MiB), whatever the texts.
 pub(super) const LONGEST_WAITING: usize = 4 * 1024;
+
+/// A streamed text longer than [`LONGEST_WAITING`] may wait for its batch
+/// (one at a time, and up to this long) instead of being indexed again at
+/// every delta, its whole token list each time: what a search reads beside
+/// the index grows by at most this while a long reply streams.
+pub(super) const LONGEST_STREAM_WAITING: usize = 256 * 1024;
 
 /// A kind of text, with its own rowids and mark.
 #[derive(Clone, Copy)]
@@ -151,6 +158,48 @@ pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Re
 /// (now, if it grew past [`LONGEST_WAITING`]).
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
     index_written(conn, Texts::Messages, key(id), content)
+}
+
+/// Message `id`'s content grew by `delta` bytes to `content` (a streamed
+/// reply): indexed as an edit is ([`index_message`]), except that a text
+/// past [`LONGEST_WAITING`] (and up to [`LONGEST_STREAM_WAITING`]) waits
+/// for its batch while no other long text does: taken out of the index and
+/// given a new rowid above the mark once, then left to wait as it grows.
+pub(super) fn index_grown(
+    conn: &Connection,
+    id: MessageId,
+    content: &str,
+    delta: usize,
+) -> Result<()> {
+    let len = content.len();
+    if len <= LONGEST_WAITING || len > LONGEST_STREAM_WAITING {
+        return index_message(conn, id, content);
+    }
+    let rowids: Option<(i64, i64)> = conn
+        .prepare_cached(MESSAGE_SEARCH_ROWID)?
+        .query_row([key(id)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((rowid, mark)) = rowids else {
+        return Ok(());
+    };
+    if rowid > mark && len - delta.min(len) > LONGEST_WAITING {
+        // The long text waiting already: it goes on waiting.
+        return Ok(());
+    }
+    let other: bool = conn
+        .prepare_cached(OTHER_LONG_WAITING)?
+        .query_row(params![mark, rowid, LONGEST_WAITING as i64], |r| r.get(0))?;
+    match (other, rowid <= mark) {
+        (true, true) => index_at(conn, rowid, content),
+        (true, false) => index_pending(conn, Texts::Messages, usize::MAX).map(drop),
+        (false, true) => {
+            conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
+            conn.prepare_cached(MESSAGE_WAITS_AGAIN)?
+                .execute([key(id)])?;
+            Ok(())
+        }
+        (false, false) => Ok(()),
+    }
 }
 
 /// Indexes conversation `id`'s title (V7): given its search rowid if it

@@ -183,6 +183,18 @@ statements! {
         "UPDATE messages SET search_rowid = COALESCE(search_rowid, ", next_message_rowid!(), ") ",
         "WHERE id = ?1 RETURNING search_rowid, (SELECT indexed_upto FROM search_progress WHERE id = 1)"
     );
+    /// Whether a message other than the one of search rowid ?2 waits above
+    /// the mark ?1 with more than ?3 bytes (the bytes are in each row's
+    /// header: no text is read).
+    OTHER_LONG_WAITING = "SELECT EXISTS (SELECT 1 FROM messages WHERE search_rowid > ?1 \
+        AND search_rowid <> ?2 AND octet_length(content) > ?3)";
+    /// Drops entry ?1 from the index.
+    UNINDEX_TEXT = "DELETE FROM search_index WHERE rowid = ?1";
+    /// Gives message ?1 a new search rowid, above every message's and the
+    /// mark (so it waits for its batch).
+    MESSAGE_WAITS_AGAIN = concat!(
+        "UPDATE messages SET search_rowid = ", next_message_rowid!(), " WHERE id = ?1"
+    );
     /// The same before V7 (no mark).
     MESSAGE_SEARCH_ROWID_V5 = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages)) WHERE id = ?1 RETURNING search_rowid";
