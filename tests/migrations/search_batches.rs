@@ -351,3 +351,54 @@ fn an_open_whose_index_build_fails_is_a_typed_open_error() {
         assert_eq!(hits(&store, "waiting"), 1);
     });
 }
+
+/// Found by a review: a reply put back to wait counts toward the batch (a
+/// reply of 4,090 bytes grown past 4 KiB with 127 texts waiting starts the
+/// batch); and a long text an index rebuild has not reached yet, grown
+/// while the rebuild runs, waits only if no other long text does.
+#[test]
+fn a_reply_put_back_to_wait_counts_and_a_rebuild_keeps_one_long_text_waiting() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, c) = opened(db, "review");
+        let conversations = store.conversations();
+        let say = |role, text: String| {
+            conversations
+                .append_message(c, NewMessage::new(role, text))
+                .unwrap()
+                .id
+        };
+        let reply = say(Role::Assistant, "x".repeat(4090));
+        say(Role::User, "y ".repeat(2100)); // long: everything indexed
+        for i in 0..127 {
+            say(Role::User, format!("s{i}"));
+        }
+        conversations
+            .append_to_message(reply, " grownpast")
+            .unwrap();
+        let (mark, top) = mark_and_top(&raw);
+        assert!(top - mark < 128, "{} wait", top - mark);
+        assert_eq!(hits(&store, "grownpast"), 1);
+
+        for i in 0..1200 {
+            say(Role::User, format!("short{i} text"));
+        }
+        let long = [0, 1].map(|i| say(Role::Assistant, format!("long{i} ").repeat(700)));
+        let mut most = 0;
+        store
+            .migrations()
+            .rebuild_search_index(|_| {
+                if most == 0 {
+                    for id in long {
+                        conversations.append_to_message(id, " grown").unwrap();
+                    }
+                    most = long_waiting(&raw).max(1);
+                }
+            })
+            .unwrap();
+        assert_eq!(most, 1, "long texts waiting during the rebuild");
+        assert_eq!(hits(&store, "grown"), 2);
+        let (entries, indexed) = entries_and_indexed(&raw);
+        assert_eq!(entries, indexed);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}

@@ -160,17 +160,12 @@ pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> 
     index_written(conn, Texts::Messages, key(id), content)
 }
 
-/// Message `id`'s content grew by `delta` bytes to `content` (a streamed
+/// Message `id`'s content grew to `content` (a streamed
 /// reply): indexed as an edit is ([`index_message`]), except that a text
 /// past [`LONGEST_WAITING`] (and up to [`LONGEST_STREAM_WAITING`]) waits
 /// for its batch while no other long text does: taken out of the index and
 /// given a new rowid above the mark once, then left to wait as it grows.
-pub(super) fn index_grown(
-    conn: &Connection,
-    id: MessageId,
-    content: &str,
-    delta: usize,
-) -> Result<()> {
+pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
     let len = content.len();
     if len <= LONGEST_WAITING || len > LONGEST_STREAM_WAITING {
         return index_message(conn, id, content);
@@ -182,24 +177,28 @@ pub(super) fn index_grown(
     let Some((rowid, mark)) = rowids else {
         return Ok(());
     };
-    if rowid > mark && len - delta.min(len) > LONGEST_WAITING {
-        // The long text waiting already: it goes on waiting.
-        return Ok(());
-    }
+    // Asked at every delta: the rowid may have been given just now (a text
+    // an index build had not reached), so "above the mark and long" does
+    // not tell that it is the one allowed to wait.
     let other: bool = conn
         .prepare_cached(OTHER_LONG_WAITING)?
         .query_row(params![mark, rowid, LONGEST_WAITING as i64], |r| r.get(0))?;
-    match (other, rowid <= mark) {
-        (true, true) => index_at(conn, rowid, content),
-        (true, false) => index_pending(conn, Texts::Messages, usize::MAX).map(drop),
-        (false, true) => {
-            conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
-            conn.prepare_cached(MESSAGE_WAITS_AGAIN)?
-                .execute([key(id)])?;
-            Ok(())
-        }
-        (false, false) => Ok(()),
+    if other {
+        return if rowid <= mark {
+            index_at(conn, rowid, content)
+        } else {
+            index_pending(conn, Texts::Messages, usize::MAX).map(drop)
+        };
     }
+    let rowid = if rowid <= mark {
+        conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
+        conn.prepare_cached(MESSAGE_WAITS_AGAIN)?
+            .query_row([key(id)], |r| r.get(0))?
+    } else {
+        rowid
+    };
+    // Waiting, it counts toward the batch as a new text does.
+    written(conn, Texts::Messages, (rowid, mark), 0)
 }
 
 /// Indexes conversation `id`'s title (V7): given its search rowid if it

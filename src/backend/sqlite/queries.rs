@@ -191,9 +191,10 @@ statements! {
     /// Drops entry ?1 from the index.
     UNINDEX_TEXT = "DELETE FROM search_index WHERE rowid = ?1";
     /// Gives message ?1 a new search rowid, above every message's and the
-    /// mark (so it waits for its batch).
+    /// mark (so it waits for its batch); returns it.
     MESSAGE_WAITS_AGAIN = concat!(
-        "UPDATE messages SET search_rowid = ", next_message_rowid!(), " WHERE id = ?1"
+        "UPDATE messages SET search_rowid = ", next_message_rowid!(), " WHERE id = ?1 ",
+        "RETURNING search_rowid"
     );
     /// The same before V7 (no mark).
     MESSAGE_SEARCH_ROWID_V5 = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \

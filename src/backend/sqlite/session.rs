@@ -377,7 +377,7 @@ impl Session for SqliteSession<'_> {
         let params = params![key(id), delta, delta.len() as i64, max as i64];
         let message = self.row(GROW_MESSAGE, params, message_at)?;
         if let Some(m) = &message {
-            indexer::index_grown(self.conn, m.id, &m.content, delta.len())?;
+            indexer::index_grown(self.conn, m.id, &m.content)?;
         }
         Ok(message)
     }
