@@ -170,11 +170,7 @@ pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Re
     if len <= LONGEST_WAITING || len > LONGEST_STREAM_WAITING {
         return index_message(conn, id, content);
     }
-    let rowids: Option<(i64, i64)> = conn
-        .prepare_cached(MESSAGE_SEARCH_ROWID)?
-        .query_row([key(id)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((rowid, mark)) = rowids else {
+    let Some((rowid, mark)) = search_rowid(conn, Texts::Messages, key(id))? else {
         return Ok(());
     };
     // Asked at every delta: the rowid may have been given just now (a text
@@ -212,19 +208,29 @@ pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) ->
 /// none (one statement, which also reads the mark), indexed again at once
 /// at or below the mark, else left to its batch ([`written`]).
 fn index_written(conn: &Connection, texts: Texts, id: super::rows::Key, text: &str) -> Result<()> {
-    let rowid_sql = match texts {
-        Texts::Messages => MESSAGE_SEARCH_ROWID,
-        Texts::Titles => TITLE_SEARCH_ROWID,
-    };
-    let rowids: Option<(i64, i64)> = conn
-        .prepare_cached(rowid_sql)?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match rowids {
+    match search_rowid(conn, texts, id)? {
         Some((rowid, mark)) if rowid <= mark => index_at(conn, texts.sign() * rowid, text),
         Some(rowids) => written(conn, texts, rowids, text.len()),
         None => Ok(()),
     }
+}
+
+/// Text `id`'s search rowid (given now if it has none: one statement,
+/// which also reads its kind's mark) and the mark; `None` when there is no
+/// such text.
+fn search_rowid(
+    conn: &Connection,
+    texts: Texts,
+    id: super::rows::Key,
+) -> Result<Option<(i64, i64)>> {
+    let rowid_sql = match texts {
+        Texts::Messages => MESSAGE_SEARCH_ROWID,
+        Texts::Titles => TITLE_SEARCH_ROWID,
+    };
+    Ok(conn
+        .prepare_cached(rowid_sql)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// Before V7: gives text `id` its rowid by `rowid_sql` (unless it has one)
