@@ -39,6 +39,12 @@ fn crash_child(arg: &str) {
         .create(NewConversation::titled("crash"))
         .expect("create");
     println!("CONV {}", c.id);
+    // A reply streamed beside the batches: past 4 KiB it waits for the
+    // index's batch (taken out of the index once), so kills land there too.
+    let reply = store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::Assistant, ""))
+        .expect("reply");
     for batch in 0u64.. {
         let messages = (0..3)
             .map(|i| {
@@ -68,6 +74,12 @@ fn crash_child(arg: &str) {
         .expect("append");
         let ids: Vec<String> = made.iter().map(|m| m.id.to_string()).collect();
         println!("ACK {} {}", c.id, ids.join(" "));
+        let delta = format!(" streamed{batch} {}", "and more words ".repeat(40));
+        store
+            .conversations()
+            .append_to_message(reply.id, &delta)
+            .expect("grow");
+        println!("GREW {} {} {batch}", c.id, reply.id);
     }
 }
 
@@ -121,6 +133,10 @@ fn crash_loop(name: &str, encrypted: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
     let mut acknowledged: Vec<(ConversationId, Vec<MessageId>)> = Vec::new();
+    // Each streamed reply's last acknowledged delta.
+    let mut grown: std::collections::HashMap<(ConversationId, MessageId), u64> =
+        std::collections::HashMap::new();
+    let mut long_streams = 0;
     let mut fresh_files = 0;
     let mut total_acknowledged = 0;
     for round in 0..rounds {
@@ -131,6 +147,7 @@ fn crash_loop(name: &str, encrypted: bool) {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
             acknowledged.clear();
+            grown.clear();
             fresh_files += 1;
         }
         let pages = if round % 2 == 0 { 1000 } else { 4 };
@@ -152,6 +169,19 @@ fn crash_loop(name: &str, encrypted: bool) {
             .unwrap();
         for line in out.lines() {
             // A line cut by the kill is not an acknowledgement.
+            if let Some(rest) = line.strip_prefix("GREW ") {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                if let [c, m, n] = parts[..]
+                    && let (Ok(c), Ok(m), Ok(n)) = (c.parse(), m.parse(), n.parse())
+                {
+                    // A delta is about 611 bytes: the seventh takes a reply past 4 KiB.
+                    if n == 6 {
+                        long_streams += 1;
+                    }
+                    grown.insert((ConversationId::from_uuid(c), MessageId::from_uuid(m)), n);
+                }
+                continue;
+            }
             let Some(rest) = line.strip_prefix("ACK ") else {
                 continue;
             };
@@ -231,7 +261,35 @@ fn crash_loop(name: &str, encrypted: bool) {
             }
         }
         for c in store.conversations().list_all().unwrap() {
-            assert_eq!(c.messages.len() % 3, 0, "no batch half visible");
+            let batched = c
+                .messages
+                .iter()
+                .filter(|m| m.content.starts_with("batch "));
+            assert_eq!(batched.count() % 3, 0, "no batch half visible");
+        }
+        // Every acknowledged delta of a streamed reply is there and found.
+        for (&(conversation, reply), &n) in &grown {
+            let word = format!("streamed{n}");
+            let stored = store.conversations().get(conversation).unwrap().unwrap();
+            let text = &stored
+                .messages
+                .iter()
+                .find(|m| m.id == reply)
+                .unwrap()
+                .content;
+            assert!(
+                text.contains(&format!("{word} ")),
+                "round {round}: {word} lost"
+            );
+            let query = SearchQuery::new(word.as_str()).in_conversation(conversation);
+            let hits: Vec<_> = store
+                .search(&query)
+                .unwrap()
+                .items
+                .iter()
+                .filter_map(|h| h.message.as_ref().map(|m| m.id))
+                .collect();
+            assert_eq!(hits, vec![reply], "round {round}: {word} found");
         }
         store
             .conversations()
@@ -240,7 +298,8 @@ fn crash_loop(name: &str, encrypted: bool) {
     }
     println!(
         "{rounds} SIGKILLs (encrypted: {encrypted}; {fresh_files} on fresh files, during open and migration): \
-         {total_acknowledged} acknowledged appends (in batches of 3), 0 lost, 0 half-visible batches"
+         {total_acknowledged} acknowledged appends (in batches of 3), 0 lost, 0 half-visible batches; \
+         {long_streams} replies streamed past 4 KiB, every acknowledged delta found"
     );
 }
 
