@@ -13,10 +13,11 @@ use super::hub::Hub;
 use crate::model::{Change, FeedEvent};
 
 /// Events a subscriber holds unread before it is [lagged](FeedEvent::Lagged),
-/// unless it asked for another bound: four times what a receiver takes
-/// after a nap (see [`Subscription::recv`]) behind the fastest writer (an
-/// in-memory store appending without pause).
-pub const DEFAULT_CAPACITY: usize = 4096;
+/// unless it asked for another bound: about eight times what a receiver
+/// takes after a nap (see [`Subscription::recv`]) behind the fastest writer
+/// (an in-memory store appending without pause, about 2,000 events a
+/// millisecond), so that such a receiver keeps its long nap.
+pub const DEFAULT_CAPACITY: usize = 16_384;
 
 /// How long a receiver that found its queue empty naps before it looks
 /// again, and parks if nothing came. A busy writer's next transactions
@@ -25,13 +26,16 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// an in-memory write), and the two cores trade the queue's cache lines
 /// once per nap rather than once per event. Long enough that the reading
 /// thread wakes rarely: each wake of a second core slows the writer's,
-/// whatever the reader does (measured in BENCHMARKS.md, "Change feed").
-const NAP_BEFORE_PARKING: Duration = Duration::from_micros(200);
+/// whatever the reader does (measured in BENCHMARKS.md, "Change feed":
+/// 1.08–1.10x with this nap, 1.09–1.23x with 200 µs). An event that comes
+/// during a nap waits at most this long, well inside a screen's frame;
+/// one that comes once the receiver parked wakes it at once.
+const NAP_BEFORE_PARKING: Duration = Duration::from_millis(1);
 
 /// The nap of a receiver whose last take filled more than a quarter of
 /// its capacity: a subscriber with little room reads more often rather
 /// than lag.
-const SHORT_NAP: Duration = Duration::from_micros(50);
+const SHORT_NAP: Duration = Duration::from_micros(200);
 
 /// A subscriber's queue, shared by the hub (which pushes) and the
 /// [`Subscription`] (which pops).
@@ -331,7 +335,7 @@ impl Subscription {
     /// The next event, waiting for one; `None` once the store is closed
     /// (every clone of it dropped) and nothing is left to read.
     ///
-    /// A receiver that finds nothing queued naps for 200 µs (50 µs when its
+    /// A receiver that finds nothing queued naps for 1 ms (200 µs when its
     /// last take filled a quarter of its capacity) and looks again before
     /// it sleeps until woken: a busy writer's next events usually
     /// come within the nap, are taken together, and the writer need not

@@ -106,10 +106,22 @@ fn encrypting_or_rekeying_killed_midway_leaves_the_old_key_or_the_new_one() {
         }
         // What was acknowledged opens it, or (killed after the rename,
         // before the line) the next; never neither, and never less data.
+        let left = files_and_sizes(dir.path());
+        let acknowledged = holds;
         match open(&path, holds.key()) {
             Ok(store) => drop(store),
             Err(Error::Key { .. }) => holds = holds.next(),
             Err(e) => panic!("round {round}: {e}"),
+        }
+        if let Err(e) = open(&path, holds.key()) {
+            panic!(
+                "round {round}: acknowledged {acknowledged:?}, then {holds:?} does not open \
+                 it either ({e}); the kill left {left:?}; now {:?}, and {:?} opens it",
+                files_and_sizes(dir.path()),
+                [Holds::Plain, Holds::Old, Holds::New]
+                    .into_iter()
+                    .find(|h| open(&path, h.key()).is_ok()),
+            );
         }
         assert_whole(&path, holds.key(), c, messages);
     }
@@ -118,4 +130,15 @@ fn encrypting_or_rekeying_killed_midway_leaves_the_old_key_or_the_new_one() {
          {changes} acknowledged changes, {partial_seen} kills left a partial file (removed by \
          the next change); the file opened with its old or new key and held every record each time"
     );
+}
+
+/// The files in `dir` with their sizes, for a failure's message.
+fn files_and_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
+    names(dir)
+        .into_iter()
+        .map(|n| {
+            let size = std::fs::metadata(dir.join(&n)).map_or(0, |m| m.len());
+            (n, size)
+        })
+        .collect()
 }

@@ -138,9 +138,9 @@ fn a_resync_on_a_full_queue_comes_after_the_queued_events_and_before_later_chang
 #[test]
 fn a_transaction_larger_than_the_kept_events_reaches_a_roomy_subscriber_whole() {
     let store = Store::open("memory://").unwrap();
-    let roomy = store.subscribe_with_capacity(2 * KEPT_EVENTS).unwrap();
+    let count = KEPT_EVENTS.max(DEFAULT_CAPACITY) + 100;
+    let roomy = store.subscribe_with_capacity(count).unwrap();
     let default = store.subscribe().unwrap();
-    let count = KEPT_EVENTS + 100;
     let written: Vec<Uuid> = store
         .transaction(|tx| {
             (0..count)
