@@ -169,7 +169,7 @@ fn crash_loop(name: &str, encrypted: bool) {
             .unwrap();
         for line in out.lines() {
             // A line cut by the kill is not an acknowledgement.
-            if let Some(rest) = line.strip_prefix("GREW ") {
+            if let Some(rest) = common::after_tag(line, "GREW ") {
                 let parts: Vec<&str> = rest.split(' ').collect();
                 if let [c, m, n] = parts[..]
                     && let (Ok(c), Ok(m), Ok(n)) = (c.parse(), m.parse(), n.parse())
@@ -182,7 +182,7 @@ fn crash_loop(name: &str, encrypted: bool) {
                 }
                 continue;
             }
-            let Some(rest) = line.strip_prefix("ACK ") else {
+            let Some(rest) = common::after_tag(line, "ACK ") else {
                 continue;
             };
             let ids: Vec<&str> = rest.split(' ').collect();

@@ -313,8 +313,17 @@ pub fn in_child() -> bool {
     std::env::var_os(CHILD_VAR).is_some()
 }
 
+/// What follows `tag` in `line`, a line of a child's standard output,
+/// wherever the tag starts: the test harness prints `test NAME ... `
+/// without a line break before it runs the test, so the child's first
+/// line follows that text on the same line (a parser that wanted the tag
+/// at the start lost every child's first line).
+pub fn after_tag<'l>(line: &'l str, tag: &str) -> Option<&'l str> {
+    line.split_once(tag).map(|(_, rest)| rest)
+}
+
 /// Starts this test binary's test `name` as a child with `CHILD_VAR` set to
-/// `arg`, its standard output piped.
+/// `arg`, its standard output piped (read its lines with [`after_tag`]).
 pub fn child(name: &str, arg: &str) -> std::process::Child {
     child_command(name, arg)
         .stdout(std::process::Stdio::piped())

@@ -93,7 +93,7 @@ fn encrypting_or_rekeying_killed_midway_leaves_the_old_key_or_the_new_one() {
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
-        for line in out.lines().filter_map(|l| l.strip_prefix("HOLDS ")) {
+        for line in out.lines().filter_map(|l| common::after_tag(l, "HOLDS ")) {
             holds = match line {
                 "Old" => Holds::Old,
                 "New" => Holds::New,

@@ -52,14 +52,14 @@ fn a_writer_killed_mid_transaction_is_reported_exactly_as_committed() {
     let path = dir.path().join("killed.db");
     let store = Store::open(&url(&path)).unwrap();
     // Room for every event of the transactions committed before the kill
-    // (the default 4096 is about twenty of them): a lag here would hide a loss.
+    // (the default 16,384 is about eighty of them): a lag here would hide a loss.
     let feed = store.subscribe_with_capacity(1 << 16).unwrap();
     let mut child = common::child(NAME, path.to_str().unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acknowledged: HashSet<Uuid> = HashSet::new();
     while acknowledged.len() < 5 {
         let line = lines.next().expect("the child writes").unwrap();
-        if let Some(id) = line.strip_prefix("COMMITTED ") {
+        if let Some(id) = common::after_tag(&line, "COMMITTED ") {
             acknowledged.insert(id.trim().parse().unwrap());
         }
     }
@@ -69,7 +69,7 @@ fn a_writer_killed_mid_transaction_is_reported_exactly_as_committed() {
     child.wait().unwrap();
     // Commits acknowledged after the ones counted, before the kill.
     for line in lines.map_while(Result::ok) {
-        if let Some(id) = line.strip_prefix("COMMITTED ") {
+        if let Some(id) = common::after_tag(&line, "COMMITTED ") {
             acknowledged.insert(id.trim().parse().unwrap());
         }
     }

@@ -3,7 +3,7 @@
 //! arguments, subscribe/unsubscribe churn, the store dropped under a
 //! waiting receiver, and a write racing `subscribe`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -228,28 +228,42 @@ fn a_steady_subscriber_sees_every_write_once_in_order_during_subscription_churn(
     ] {
         let steady = store.subscribe().unwrap();
         let done = AtomicBool::new(false);
+        let turns = AtomicUsize::new(0);
         let (written, churned) = thread::scope(|s| {
             let churn = s.spawn(|| {
-                let mut n = 0;
                 while !done.load(Ordering::SeqCst) {
                     let a = store.subscribe_with_capacity(2).unwrap();
                     let _ = a.try_recv();
                     let _ = store.changes_since(a.started_after());
                     drop(a);
-                    n += 1;
+                    turns.fetch_add(1, Ordering::SeqCst);
                 }
-                n
             });
             let writer = s.spawn(|| {
                 (0..200)
-                    .map(|i| *conv(&store, &format!("{i}")).as_uuid())
+                    .map(|i| {
+                        // Every 20 writes wait for a subscription made and
+                        // dropped since: the churn overlaps the writes
+                        // however the threads are scheduled (200 in-memory
+                        // writes take less than a millisecond).
+                        if i % 20 == 0 {
+                            let seen = turns.load(Ordering::SeqCst);
+                            let deadline = Instant::now() + Duration::from_secs(30);
+                            while turns.load(Ordering::SeqCst) == seen {
+                                assert!(Instant::now() < deadline, "the churn goes on");
+                                thread::yield_now();
+                            }
+                        }
+                        *conv(&store, &format!("{i}")).as_uuid()
+                    })
                     .collect::<Vec<_>>()
             });
             let written = writer.join().unwrap();
             done.store(true, Ordering::SeqCst);
-            (written, churn.join().unwrap())
+            churn.join().unwrap();
+            (written, turns.load(Ordering::SeqCst))
         });
-        assert!(churned > 0, "subscriptions churned during the writes");
+        assert!(churned >= 10, "subscriptions churned during the writes");
         let got: Vec<Uuid> = changes(&drain(&steady, Duration::from_millis(200)))
             .iter()
             .map(|c| c.id)
