@@ -2,10 +2,11 @@
 //! in commit order; nothing from a rolled-back or refused write; a slow
 //! subscriber lagged, never a blocked writer.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use silmari_store::prelude::*;
-use silmari_store::{Change, ChangeEntity, ChangeKind, Subscription};
+use silmari_store::{Change, ChangeEntity, ChangeKind, Subscription, TransferOptions};
 use uuid::Uuid;
 
 use crate::support::{assert_invalid, conversation, say};
@@ -281,4 +282,69 @@ pub fn feed_refuses_bad_subscriptions(store: &Store) {
     let c = conversation(store, "one");
     assert_eq!(next(&feed).id, *c.as_uuid());
     assert_eq!(store.changes_since(latest + 1), Some(Vec::new()));
+}
+
+/// A memory store holding `n` conversations of two messages and a file each:
+/// its records' ids.
+fn source_of(n: usize) -> (Store, BTreeSet<Uuid>) {
+    let source = Store::open("memory://").unwrap();
+    let mut ids = BTreeSet::new();
+    for i in 0..n {
+        let c = conversation(&source, &format!("copied {i}"));
+        ids.insert(*c.as_uuid());
+        for j in 0..2 {
+            let m = source
+                .conversations()
+                .append_message(c, NewMessage::new(Role::User, format!("{i}.{j}")))
+                .unwrap();
+            ids.insert(*m.id.as_uuid());
+        }
+        let f = source
+            .files()
+            .create(crate::support::new_file(&format!("{i}.txt")))
+            .unwrap();
+        ids.insert(*f.id.as_uuid());
+    }
+    (source, ids)
+}
+
+/// The records created in `changes`: each created once, and nothing else
+/// reported but a conversation created here changed again (its messages,
+/// written in a later batch of the copy or import, move it).
+fn created_once(changes: &[Change]) -> BTreeSet<Uuid> {
+    assert_numbered_in_order(changes);
+    let mut created = BTreeSet::new();
+    for change in changes.iter().filter(|c| c.kind == ChangeKind::Created) {
+        assert!(created.insert(change.id), "created twice: {changes:?}");
+    }
+    for change in changes.iter().filter(|c| c.kind != ChangeKind::Created) {
+        assert!(
+            change.kind == ChangeKind::Changed
+                && change.entity == ChangeEntity::Conversation
+                && created.contains(&change.id),
+            "only records written are reported: {change:?} in {changes:?}"
+        );
+    }
+    created
+}
+
+/// A copy into the store and an import into it (merged into what it holds)
+/// are heard like any write: one creation per record written, in order.
+pub fn feed_hears_copies_and_imports(store: &Store) {
+    let feed = store.subscribe().unwrap();
+    let (source, copied) = source_of(3);
+    source
+        .copy_to(store, TransferOptions::default(), |_| {})
+        .unwrap();
+    assert_eq!(created_once(&until_marker(store, &feed)), copied);
+
+    let (other, imported) = source_of(2);
+    let mut dump = Vec::new();
+    other.export_jsonl(&mut dump, |_| {}).unwrap();
+    let merge = TransferOptions {
+        merge: true,
+        ..TransferOptions::default()
+    };
+    store.import_jsonl(&dump[..], merge, |_| {}).unwrap();
+    assert_eq!(created_once(&until_marker(store, &feed)), imported);
 }

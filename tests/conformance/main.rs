@@ -133,6 +133,7 @@ macro_rules! backends {
                     feed::feed_follows_commit_order_across_threads,
                     feed::feed_lags_a_slow_subscriber_and_changes_since_catches_up,
                     feed::feed_refuses_bad_subscriptions,
+                    feed::feed_hears_copies_and_imports,
                 );
             }
         )*
