@@ -107,11 +107,38 @@ fn file_errors_serialize_too() {
     let err = Store::open(&common::sqlite_url(&missing)).unwrap_err();
     assert_eq!(json(&err)["kind"], "open");
 
-    let store = Store::open(&common::sqlite_url(&dir.path().join("ok.db"))).unwrap();
+    let path = dir.path().join("ok.db");
+    let store = Store::open(&common::sqlite_url(&path)).unwrap();
     let err = store
         .backup_to(dir.path().join("no-such-dir").join("b.db"))
         .unwrap_err();
     assert_eq!(json(&err)["kind"], "io");
+
+    // A row another program damaged: `corrupt_row`.
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("t"))
+        .unwrap();
+    store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "x"))
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE messages SET attachments = '{not json'", [])
+        .unwrap();
+    let err = store.conversations().get(c.id).unwrap_err();
+    assert_eq!(json(&err)["kind"], "corrupt_row");
+
+    // A file a newer build migrated: `schema_too_new`.
+    drop(store);
+    raw.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '1')",
+        [],
+    )
+    .unwrap();
+    let err = Store::open(&common::sqlite_url(&path)).unwrap_err();
+    assert_eq!(json(&err)["kind"], "schema_too_new");
 }
 
 /// A server that cannot be reached, with a password in the URL: the
