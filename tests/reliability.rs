@@ -124,6 +124,28 @@ fn crash_loop_on_an_encrypted_file_loses_nothing_acknowledged() {
     crash_loop(NAME, true);
 }
 
+/// The content of message `id` of `conversation`.
+fn text_of(conversation: &Conversation, id: MessageId) -> &str {
+    &conversation
+        .messages
+        .iter()
+        .find(|m| m.id == id)
+        .expect("the message")
+        .content
+}
+
+/// The messages of `conversation` that `query` finds.
+fn found_in(store: &Store, query: &str, conversation: ConversationId) -> Vec<MessageId> {
+    let query = SearchQuery::new(query).in_conversation(conversation);
+    store
+        .search(&query)
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|h| h.message.as_ref().map(|m| m.id))
+        .collect()
+}
+
 /// Kills children appending to one file (named `name`, on an encrypted
 /// file if `encrypted`) at random moments, and after each checks that
 /// everything acknowledged is there and whole.
@@ -242,21 +264,8 @@ fn crash_loop(name: &str, encrypted: bool) {
             }
             // The newest acknowledged messages are found by their words.
             for id in ids.iter().rev().take(3) {
-                let text = &stored
-                    .messages
-                    .iter()
-                    .find(|m| m.id == *id)
-                    .unwrap()
-                    .content;
-                let phrase = format!("\"{text}\"");
-                let query = SearchQuery::new(phrase).in_conversation(conversation);
-                let hits: Vec<_> = store
-                    .search(&query)
-                    .unwrap()
-                    .items
-                    .iter()
-                    .filter_map(|h| h.message.as_ref().map(|m| m.id))
-                    .collect();
+                let text = text_of(&stored, *id);
+                let hits = found_in(&store, &format!("\"{text}\""), conversation);
                 assert_eq!(hits, vec![*id], "round {round}: {text:?} found");
             }
         }
@@ -271,24 +280,11 @@ fn crash_loop(name: &str, encrypted: bool) {
         for (&(conversation, reply), &n) in &grown {
             let word = format!("streamed{n}");
             let stored = store.conversations().get(conversation).unwrap().unwrap();
-            let text = &stored
-                .messages
-                .iter()
-                .find(|m| m.id == reply)
-                .unwrap()
-                .content;
             assert!(
-                text.contains(&format!("{word} ")),
+                text_of(&stored, reply).contains(&format!("{word} ")),
                 "round {round}: {word} lost"
             );
-            let query = SearchQuery::new(word.as_str()).in_conversation(conversation);
-            let hits: Vec<_> = store
-                .search(&query)
-                .unwrap()
-                .items
-                .iter()
-                .filter_map(|h| h.message.as_ref().map(|m| m.id))
-                .collect();
+            let hits = found_in(&store, &word, conversation);
             assert_eq!(hits, vec![reply], "round {round}: {word} found");
         }
         store

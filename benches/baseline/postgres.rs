@@ -198,8 +198,6 @@ impl Baseline {
         id
     }
 
-    /// W5: COPY in binary format, positions after the last, each message
-    /// following the one before it, the first the current leaf.
     /// Whether the tokens this baseline would write with `content` are
     /// the ones the store wrote with a message of that text.
     pub fn writes_the_stores_tokens(&mut self, content: &str) -> bool {
@@ -213,6 +211,8 @@ impl Baseline {
         row.get::<_, Vec<String>>(0) == search_tokens(content)
     }
 
+    /// W5: COPY in binary format, positions after the last, each message
+    /// following the one before it, the first the current leaf.
     pub fn bulk(&mut self, conversation: Uuid, contents: &[String]) {
         self.import(&[conversation], contents, &[], false);
     }

@@ -91,24 +91,11 @@ pub(crate) fn w5_bulk_import(c: &mut Criterion, b: &mut Backends) {
                 BatchSize::PerIteration,
             )
         });
-        let probe = new_conversations(store, 1)[0];
-        store
-            .conversations()
-            .append_message(probe, NewMessage::new(Role::User, contents[1].clone()))
-            .expect("probe");
-        assert!(
-            base.writes_the_stores_tokens(&contents[1]),
-            "the baseline's rows are the store's"
-        );
         let base = std::cell::RefCell::new(base);
         settle_database(database);
         g.bench_function("postgres baseline", |bench| {
             bench.iter_batched(
-                || {
-                    (0..conversations)
-                        .map(|_| base.borrow_mut().create_conversation("W5"))
-                        .collect::<Vec<_>>()
-                },
+                || baseline_targets(&base, conversations),
                 |ids| {
                     for id in ids {
                         base.borrow_mut().bulk(id, &contents);
@@ -206,6 +193,17 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
                 BatchSize::PerIteration,
             )
         });
+        // The baseline writing the store's rows writes its search tokens:
+        // checked against a message the store wrote.
+        let probe = new_conversations(store, 1)[0];
+        store
+            .conversations()
+            .append_message(probe, NewMessage::new(Role::User, contents[1].clone()))
+            .expect("probe");
+        assert!(
+            base.writes_the_stores_tokens(&contents[1]),
+            "the baseline's rows are the store's"
+        );
         let base = std::cell::RefCell::new(base);
         // The baseline as issue 12 set it (no search tokens: the store's
         // rows hold them since search), and writing the store's rows.
@@ -216,11 +214,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
             settle_database(database);
             g.bench_function(name, |bench| {
                 bench.iter_batched(
-                    || {
-                        (0..conversations)
-                            .map(|_| base.borrow_mut().create_conversation("W5"))
-                            .collect::<Vec<_>>()
-                    },
+                    || baseline_targets(&base, conversations),
                     |ids| {
                         base.borrow_mut()
                             .import(&ids, &contents, &attachments, with_tokens)
@@ -245,5 +239,16 @@ fn new_conversations(store: &Store, n: usize) -> Vec<ConversationId> {
                 .expect("create")
                 .id
         })
+        .collect()
+}
+
+/// `n` new conversations of the PostgreSQL baseline, to import into.
+#[cfg(feature = "postgres")]
+fn baseline_targets(
+    base: &std::cell::RefCell<&mut super::baseline_postgres::Baseline>,
+    n: usize,
+) -> Vec<uuid::Uuid> {
+    (0..n)
+        .map(|_| base.borrow_mut().create_conversation("W5"))
         .collect()
 }

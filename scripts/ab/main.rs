@@ -7,8 +7,9 @@
 //! Environment: ROUNDS (default 200), WORKLOADS (default "W3 W4"; also W1,
 //! one conversation created, W2, one append, W5, one transaction of 1,000
 //! messages, W5A, 20 of them in one transaction, W6, one file created
-//! and read, and W2F, W2 on a store whose change feed a thread reads), KINDS (default "memory sqlite", add
-//! "postgres" with AB_PG_old and AB_PG_new naming one database each),
+//! and read, and W2F, W2 on a store whose change feed a thread reads),
+//! KINDS (default "memory sqlite", add "postgres" with AB_PG_old and
+//! AB_PG_new naming one database each),
 //! PROFILE (`old:W3`, `new:W4`, …: run that one side alone for five
 //! seconds instead, e.g. under a profiler).
 

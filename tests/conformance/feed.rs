@@ -293,10 +293,7 @@ fn source_of(n: usize) -> (Store, BTreeSet<Uuid>) {
         let c = conversation(&source, &format!("copied {i}"));
         ids.insert(*c.as_uuid());
         for j in 0..2 {
-            let m = source
-                .conversations()
-                .append_message(c, NewMessage::new(Role::User, format!("{i}.{j}")))
-                .unwrap();
+            let m = say(&source, c, Role::User, &format!("{i}.{j}"));
             ids.insert(*m.id.as_uuid());
         }
         let f = source

@@ -115,10 +115,11 @@ pub(super) fn written(
     Ok(())
 }
 
-/// Before messages are inserted and indexed as they are written, in the
-/// writer's transaction: indexes every message above the mark, so that the
-/// new ones, given rowids above all of them, can move the mark past
-/// themselves ([`inserted`]).
+/// Indexes every message above the mark, in the writer's transaction:
+/// before messages are inserted and indexed as they are written (so that
+/// the new ones, given rowids above all of them, can move the mark past
+/// themselves, [`inserting`]), and when a second long text would wait
+/// ([`index_grown`]).
 pub(super) fn catch_up(conn: &Connection) -> Result<()> {
     index_pending(conn, Texts::Messages, usize::MAX).map(drop)
 }
@@ -183,7 +184,7 @@ pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Re
         return if rowid <= mark {
             index_at(conn, rowid, content)
         } else {
-            index_pending(conn, Texts::Messages, usize::MAX).map(drop)
+            catch_up(conn)
         };
     }
     let rowid = if rowid <= mark {
