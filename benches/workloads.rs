@@ -44,6 +44,7 @@ use silmari_store::prelude::*;
 use tempfile::TempDir;
 
 use data::{attachment, content, file_create_get};
+use message_writes::Edited;
 
 fn quick() -> bool {
     std::env::var("SILMARI_BENCH_QUICK").is_ok_and(|v| v != "0")
@@ -461,8 +462,9 @@ fn main() {
     bulk_import::w5_app_import(&mut c, &mut b);
     files_and_threads::w6_file_create_get(&mut c, &mut b);
     files_and_threads::w7_four_writers(&mut c, &mut b);
-    message_writes::w8_edit_message(&mut c, &mut b, 100);
-    message_writes::w8_edit_message(&mut c, &mut b, 10_000);
+    message_writes::w8_edit_message(&mut c, &mut b, 100, Edited::TheFirst);
+    message_writes::w8_edit_message(&mut c, &mut b, 10_000, Edited::TheFirst);
+    message_writes::w8_edit_message(&mut c, &mut b, 10_000, Edited::EachInTurn);
     message_writes::w9_stream_reply(&mut c, &mut b);
     feed::w2_with_feed(&mut c, &mut b);
     #[cfg(feature = "encryption")]

@@ -20,7 +20,8 @@ fn sqlite_and_postgres_define_the_same_schema() {
     let mut sqlite = sqlite_schema(&path);
     let mut postgres = postgres_schema(&database.url);
     // The search index is each dialect's own: FTS5 tables, a rowid per
-    // text and the marks of texts indexed in batches (V7) on SQLite, a
+    // text, the marks of texts indexed in batches (V7) and the entries no
+    // text holds any more (V8) on SQLite, a
     // token array per text (with a GIN index) on PostgreSQL; compared apart.
     let search_tables: Vec<String> = sqlite
         .keys()
@@ -35,7 +36,8 @@ fn sqlite_and_postgres_define_the_same_schema() {
             "search_index_data",
             "search_index_docsize",
             "search_index_idx",
-            "search_progress"
+            "search_progress",
+            "search_stale"
         ]
     );
     sqlite.retain(|t, _| !t.starts_with("search_"));

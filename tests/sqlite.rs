@@ -228,7 +228,8 @@ fn migrations_can_wait_until_asked() {
             (4, "branches_archive_metadata"),
             (5, "search"),
             (6, "change_feed"),
-            (7, "search_in_batches")
+            (7, "search_in_batches"),
+            (8, "search_stale_entries")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));

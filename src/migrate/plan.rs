@@ -185,18 +185,8 @@ mod tests {
         let none = SQLITE.plan(&[], MigrationTarget::Latest).unwrap();
         let versions: Vec<(i64, Direction)> =
             none.iter().map(|s| (s.version, s.direction)).collect();
-        assert_eq!(
-            versions,
-            [
-                (1, Direction::Up),
-                (2, Direction::Up),
-                (3, Direction::Up),
-                (4, Direction::Up),
-                (5, Direction::Up),
-                (6, Direction::Up),
-                (7, Direction::Up)
-            ]
-        );
+        let ups: Vec<(i64, Direction)> = (1..=8).map(|v| (v, Direction::Up)).collect();
+        assert_eq!(versions, ups);
         assert!(none[0].sql.contains("CREATE TABLE"));
         let applied: Vec<refinery::Migration> = SQLITE
             .known()
@@ -213,26 +203,16 @@ mod tests {
         let down = SQLITE.plan(&applied, MigrationTarget::Version(0)).unwrap();
         let versions: Vec<(i64, Direction)> =
             down.iter().map(|s| (s.version, s.direction)).collect();
-        assert_eq!(
-            versions,
-            [
-                (7, Direction::Down),
-                (6, Direction::Down),
-                (5, Direction::Down),
-                (4, Direction::Down),
-                (3, Direction::Down),
-                (2, Direction::Down),
-                (1, Direction::Down)
-            ]
-        );
-        assert!(down[6].sql.contains("DROP TABLE"));
+        let downs: Vec<(i64, Direction)> = (1..=8).rev().map(|v| (v, Direction::Down)).collect();
+        assert_eq!(versions, downs);
+        assert!(down[7].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)
                 .unwrap()
                 .is_empty()
         );
-        assert!(SQLITE.plan(&applied, MigrationTarget::Version(8)).is_err());
+        assert!(SQLITE.plan(&applied, MigrationTarget::Version(9)).is_err());
     }
 
     /// A shipped migration is never edited: its checksum is pinned here.
@@ -265,6 +245,10 @@ mod tests {
         (2, 2_539_034_352_414_106_656),
         (3, 7_503_696_678_266_180_047),
         (4, 11_256_560_541_955_449_824),
+        (5, 11_073_491_811_287_549_737),
+        (6, 802_222_026_931_295_024),
+        (7, 1_001_027_754_692_275_101),
+        (8, 17_146_690_062_836_081_969),
     ];
     #[cfg(feature = "postgres")]
     const POSTGRES_CHECKSUMS: &[(i32, u64)] = &[
@@ -272,5 +256,9 @@ mod tests {
         (2, 159_051_661_184_464_278),
         (3, 17_752_081_730_667_504_522),
         (4, 1_742_462_363_685_212_156),
+        (5, 11_699_153_112_665_450_149),
+        (6, 16_449_966_844_640_470_258),
+        (7, 5_944_645_022_755_994_308),
+        (8, 5_731_596_462_189_771_597),
     ];
 }

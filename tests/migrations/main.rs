@@ -7,6 +7,7 @@ mod chat_model;
 mod common;
 mod db;
 mod search_batches;
+mod search_edits;
 mod search_index;
 
 use silmari_store::prelude::*;

@@ -1,6 +1,7 @@
 //! V7 on SQLite: single appends wait above a mark and are indexed a batch
 //! at a time; a store opened again indexes what waited, and down to V6
-//! and up again leaves every text findable.
+//! and up again leaves every text findable. V8: edits of indexed texts
+//! wait too, their old entries listed for the batch to drop.
 
 use silmari_store::prelude::*;
 use silmari_store::{MigrationTarget, SearchQuery};
@@ -18,12 +19,14 @@ fn mark_and_top(raw: &rusqlite::Connection) -> (i64, i64) {
     .unwrap()
 }
 
-/// Index entries of messages, and messages at or below the mark.
+/// Index entries of messages, and messages at or below the mark with the
+/// message entries listed as held by no text (V8).
 fn entries_and_indexed(raw: &rusqlite::Connection) -> (i64, i64) {
     raw.query_row(
         "SELECT (SELECT COUNT(*) FROM search_index WHERE rowid > 0), \
              (SELECT COUNT(*) FROM messages \
-              WHERE search_rowid <= (SELECT indexed_upto FROM search_progress))",
+              WHERE search_rowid <= (SELECT indexed_upto FROM search_progress)) \
+             + (SELECT COUNT(*) FROM search_stale WHERE rowid > 0)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )

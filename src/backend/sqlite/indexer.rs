@@ -10,16 +10,20 @@
 //! leaves [`BATCH`] texts or more above the mark indexes them all, in its
 //! own transaction, as one segment, and moves the mark past them. Searches
 //! read the index and, beside it, the few texts above the mark, which
-//! `silmari_admits` checks. Edits of texts already indexed, and batches of
-//! messages, are indexed as they are written; a long reply being streamed
-//! waits for its batch ([`index_grown`]).
+//! `silmari_admits` checks. Batches of messages are indexed as they are
+//! written. An edit of a text already indexed (V8), or a long reply being
+//! streamed ([`index_grown`]), waits for its batch too: the text takes a
+//! new rowid above the mark, and its old entry, which no text's rowid names
+//! any more, is listed in `search_stale` for the next batch to drop.
 //!
 //! The rule that keeps the index exact: a text has an entry in
 //! `search_index` exactly when its search rowid is at or below its kind's
-//! mark. Nothing writes an entry above it (an edit of a text not indexed
-//! yet leaves it to the batch, which reads the text as it then is), the
-//! delete triggers remove entries only at or below it, and no rowid at or
-//! below it is given again.
+//! mark, and every other entry is listed in `search_stale`. Nothing writes
+//! an entry above the mark (an edit of a text not indexed yet leaves it to
+//! the batch, which reads the text as it then is), the delete triggers
+//! remove entries only at or below it, and no rowid at or below it is
+//! given again, so a listed entry never comes to name a text: searches,
+//! which join entries to texts by rowid, find nothing through it.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -47,6 +51,12 @@ pub(super) const LONGEST_WAITING: usize = 4 * 1024;
 /// the index grows by at most this while a long reply streams.
 pub(super) const LONGEST_STREAM_WAITING: usize = 256 * 1024;
 
+/// At most about this many entries are listed as held by no text: the
+/// edit that lists one more indexes what waits and drops them (edits of
+/// texts then deleted before their batch list entries without leaving a
+/// text to wait).
+const MOST_STALE: i64 = BATCH;
+
 /// A kind of text, with its own rowids and mark.
 #[derive(Clone, Copy)]
 pub(super) enum Texts {
@@ -68,6 +78,15 @@ impl Texts {
         match self {
             Texts::Messages => (INDEXED_UPTO, SET_INDEXED_UPTO, PENDING_TEXTS),
             Texts::Titles => (TITLES_INDEXED_UPTO, SET_TITLES_INDEXED_UPTO, PENDING_TITLES),
+        }
+    }
+
+    /// The statement that gives a text of this kind a new rowid above the
+    /// mark.
+    fn waits_again(self) -> &'static str {
+        match self {
+            Texts::Messages => MESSAGE_WAITS_AGAIN,
+            Texts::Titles => TITLE_WAITS_AGAIN,
         }
     }
 }
@@ -132,10 +151,12 @@ pub(super) fn inserting(conn: &Connection, last: i64) -> Result<()> {
 }
 
 /// Indexes up to `limit` texts of kind `texts` above the mark, oldest rowid
-/// first, and moves the mark past them; in the caller's write transaction.
-/// One text is held at a time (each may be as long as a message may be).
-/// Returns how many it indexed.
+/// first, and moves the mark past them, and drops the entries no text
+/// holds any more; in the caller's write transaction. One text is held at
+/// a time (each may be as long as a message may be). Returns how many it
+/// indexed.
 pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Result<u64> {
+    drop_stale(conn)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(texts.statements().2)?;
     let mut rows = statement.query(params![mark(conn, texts)?, limit])?;
@@ -154,9 +175,10 @@ pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Re
     Ok(indexed)
 }
 
-/// (Re)indexes message `id`'s content, unless it is above the mark of
-/// indexed messages (V7): its batch will read the text as it then is
-/// (now, if it grew past [`LONGEST_WAITING`]).
+/// Message `id`'s content was written: it waits above the mark of indexed
+/// messages for its batch, which will read the text as it then is (now,
+/// if it is longer than [`LONGEST_WAITING`]); if it was indexed, its old
+/// entry is left for that batch to drop ([`wait_again`]).
 pub(super) fn index_message(conn: &Connection, id: MessageId, content: &str) -> Result<()> {
     index_written(conn, Texts::Messages, key(id), content)
 }
@@ -171,7 +193,7 @@ pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Re
     if len <= LONGEST_WAITING || len > LONGEST_STREAM_WAITING {
         return index_message(conn, id, content);
     }
-    let Some((rowid, mark)) = search_rowid(conn, Texts::Messages, key(id))? else {
+    let Some((rowid, mark)) = search_rowid(conn, Texts::Messages, &key(id))? else {
         return Ok(());
     };
     // Asked at every delta: the rowid may have been given just now (a text
@@ -187,33 +209,102 @@ pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Re
             catch_up(conn)
         };
     }
-    let rowid = if rowid <= mark {
-        conn.prepare_cached(UNINDEX_TEXT)?.execute([rowid])?;
-        conn.prepare_cached(MESSAGE_WAITS_AGAIN)?
-            .query_row([key(id)], |r| r.get(0))?
-    } else {
-        rowid
-    };
-    // Waiting, it counts toward the batch as a new text does.
+    if rowid <= mark {
+        // Once: then it waits as it grows, counting toward the batch as a
+        // new text does.
+        return wait_again(conn, Texts::Messages, key(id), (rowid, mark), 0);
+    }
     written(conn, Texts::Messages, (rowid, mark), 0)
 }
 
 /// Indexes conversation `id`'s title (V7): given its search rowid if it
-/// has none, it waits above the titles' mark for a batch, or is indexed
-/// again at once if it is at or below it.
+/// has none, it waits above the titles' mark for a batch, as an edited
+/// message does ([`index_message`]).
 pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) -> Result<()> {
     index_written(conn, Texts::Titles, key(id), title)
 }
 
 /// Text `id` of kind `texts` was written: given its search rowid if it has
-/// none (one statement, which also reads the mark), indexed again at once
-/// at or below the mark, else left to its batch ([`written`]).
+/// none (one statement, which also reads the mark), and left to its batch
+/// ([`written`]); at or below the mark, it first waits again
+/// ([`wait_again`]).
 fn index_written(conn: &Connection, texts: Texts, id: super::rows::Key, text: &str) -> Result<()> {
-    match search_rowid(conn, texts, id)? {
-        Some((rowid, mark)) if rowid <= mark => index_at(conn, texts.sign() * rowid, text),
+    match search_rowid(conn, texts, &id)? {
+        Some(rowids @ (rowid, mark)) if rowid <= mark => {
+            wait_again(conn, texts, id, rowids, text.len())
+        }
         Some(rowids) => written(conn, texts, rowids, text.len()),
         None => Ok(()),
     }
+}
+
+/// Text `id` of kind `texts`, indexed at `rowid` (at or below `mark`), now
+/// holds `len` bytes it was not indexed with: it takes a new rowid above
+/// the mark and waits there as a new text does ([`written`]), and its old
+/// entry is listed for the next batch to drop. So an edit writes no index:
+/// FTS5's delete marker and new segment for one edit cost more than the
+/// edit itself (BENCHMARKS.md, "Edits wait for their batch"); the batch
+/// writes its texts as one segment and its deletes in one transaction.
+///
+/// Before V8 (the schema moved down under this store), which has no such
+/// list, the old entry is dropped at once.
+fn wait_again(
+    conn: &Connection,
+    texts: Texts,
+    id: super::rows::Key,
+    (rowid, mark): (i64, i64),
+    len: usize,
+) -> Result<()> {
+    let entry = texts.sign() * rowid;
+    let stale: i64 = if has_stale_list(conn)? {
+        conn.prepare_cached(STALE_ENTRY)?
+            .query_row([entry], |r| r.get(0))?
+    } else {
+        conn.prepare_cached(UNINDEX_TEXT)?.execute([entry])?;
+        0
+    };
+    let rowid: i64 = conn
+        .prepare_cached(texts.waits_again())?
+        .query_row([&id], |r| r.get(0))?;
+    if stale >= MOST_STALE {
+        return index_pending(conn, texts, usize::MAX).map(drop);
+    }
+    written(conn, texts, (rowid, mark), len)
+}
+
+/// Whether the schema lists entries held by no text (V8 on).
+fn has_stale_list(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(HAS_SEARCH_STALE)?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Drops the entries listed as held by no text, and the list (V8).
+fn drop_stale(conn: &Connection) -> Result<()> {
+    if !has_stale_list(conn)? {
+        return Ok(());
+    }
+    let stale: Vec<i64> =
+        super::rows::collect(conn.prepare_cached(STALE_ENTRIES)?.query([])?, |row| {
+            Ok(row.get(0)?)
+        })?;
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let mut unindex = conn.prepare_cached(UNINDEX_TEXT)?;
+    for rowid in stale {
+        unindex.execute([rowid])?;
+    }
+    conn.prepare_cached(FORGET_STALE_ENTRIES)?.execute([])?;
+    Ok(())
+}
+
+/// After the index was emptied for a rebuild: no entry is stale (V8).
+pub(super) fn forget_stale(conn: &Connection) -> Result<()> {
+    if has_stale_list(conn)? {
+        conn.prepare_cached(FORGET_STALE_ENTRIES)?.execute([])?;
+    }
+    Ok(())
 }
 
 /// Text `id`'s search rowid (given now if it has none: one statement,
@@ -222,7 +313,7 @@ fn index_written(conn: &Connection, texts: Texts, id: super::rows::Key, text: &s
 fn search_rowid(
     conn: &Connection,
     texts: Texts,
-    id: super::rows::Key,
+    id: &super::rows::Key,
 ) -> Result<Option<(i64, i64)>> {
     let rowid_sql = match texts {
         Texts::Messages => MESSAGE_SEARCH_ROWID,

@@ -210,8 +210,10 @@ pub(super) fn check(
     } else {
         0
     };
-    let search_index_mismatches = if schema_version >= 7 {
+    let search_index_mismatches = if schema_version >= 8 {
         number(conn, super::queries::SEARCH_MISMATCHES)? as u64
+    } else if schema_version >= 7 {
+        number(conn, super::queries::SEARCH_MISMATCHES_V7)? as u64
     } else if schema_version >= 5 {
         number(conn, super::queries::SEARCH_MISMATCHES_V5)? as u64
     } else {

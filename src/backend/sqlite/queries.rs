@@ -17,6 +17,15 @@ macro_rules! next_message_rowid {
     };
 }
 
+/// The next search rowid of a title: above every title's and above the
+/// titles' mark, for the same reason.
+macro_rules! next_title_rowid {
+    () => {
+        "(SELECT MAX(COALESCE(MAX(search_rowid), 0), \
+         (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)) + 1 FROM conversations)"
+    };
+}
+
 /// Candidates of a search in messages, newest first: (created_at, id,
 /// conversation id, conversation title, role, content). ?2 conversation,
 /// ?3 role (NULL: any), ?4 ..?5 time range, before (?6, ?7), ?8 archived
@@ -33,6 +42,23 @@ macro_rules! search_messages {
             "AND m.created_at >= ?4 AND m.created_at < ?5 AND (m.created_at, m.id) < (?6, ?7) ",
             "AND (?8 = 2 OR c.archived = ?8) AND (?9 OR m.on_path) ",
             "ORDER BY m.created_at DESC, m.id DESC LIMIT ?10 + 0"
+        )
+    };
+}
+
+/// [`SEARCH_MISMATCHES`] from V7, less `$stale` from the index's count.
+macro_rules! search_mismatches {
+    ($stale:literal) => {
+        concat!(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) ",
+            "+ (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) ",
+            "+ ABS((SELECT COUNT(*) FROM search_index) ",
+            "- (SELECT COUNT(*) FROM messages ",
+            "WHERE search_rowid <= (SELECT indexed_upto FROM search_progress WHERE id = 1)) ",
+            "- (SELECT COUNT(*) FROM conversations ",
+            "WHERE search_rowid <= (SELECT titles_indexed_upto FROM search_progress WHERE id = 1))",
+            $stale,
+            ")"
         )
     };
 }
@@ -196,6 +222,21 @@ statements! {
         "UPDATE messages SET search_rowid = ", next_message_rowid!(), " WHERE id = ?1 ",
         "RETURNING search_rowid"
     );
+    /// The same for conversation ?1's title.
+    TITLE_WAITS_AGAIN = concat!(
+        "UPDATE conversations SET search_rowid = ", next_title_rowid!(), " WHERE id = ?1 ",
+        "RETURNING search_rowid"
+    );
+    /// Lists entry ?1 as one no text holds any more (V8); returns how many
+    /// are listed.
+    STALE_ENTRY = "INSERT INTO search_stale (rowid) VALUES (?1) \
+        RETURNING (SELECT COUNT(*) FROM search_stale)";
+    /// The entries no text holds any more.
+    STALE_ENTRIES = "SELECT rowid FROM search_stale";
+    /// Empties that list.
+    FORGET_STALE_ENTRIES = "DELETE FROM search_stale";
+    /// Whether the schema lists entries no text holds (V8 on).
+    HAS_SEARCH_STALE = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('search_stale'))";
     /// The same before V7 (no mark).
     MESSAGE_SEARCH_ROWID_V5 = "UPDATE messages SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM messages)) WHERE id = ?1 RETURNING search_rowid";
@@ -212,10 +253,10 @@ statements! {
         WHERE search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1)";
     /// Gives conversation ?1 its search rowid, above every title's and the
     /// titles' mark, unless it has one; returns it and the mark.
-    TITLE_SEARCH_ROWID = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
-        (SELECT MAX(COALESCE(MAX(search_rowid), 0), \
-         (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)) + 1 FROM conversations)) \
-        WHERE id = ?1 RETURNING search_rowid, (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)";
+    TITLE_SEARCH_ROWID = concat!(
+        "UPDATE conversations SET search_rowid = COALESCE(search_rowid, ", next_title_rowid!(), ") ",
+        "WHERE id = ?1 RETURNING search_rowid, (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)"
+    );
     /// The same before V7 (no mark).
     TITLE_SEARCH_ROWID_V5 = "UPDATE conversations SET search_rowid = COALESCE(search_rowid, \
         (SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM conversations)) WHERE id = ?1 RETURNING search_rowid";
@@ -240,14 +281,11 @@ statements! {
     /// Texts not indexed, and index entries without their text (the
     /// index's count against the texts that have an entry).
     /// From V7, texts above their kind's mark are waiting, not missing:
-    /// the index holds those at or below it.
-    SEARCH_MISMATCHES = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
-        + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \
-        + ABS((SELECT COUNT(*) FROM search_index) \
-              - (SELECT COUNT(*) FROM messages \
-                 WHERE search_rowid <= (SELECT indexed_upto FROM search_progress WHERE id = 1)) \
-              - (SELECT COUNT(*) FROM conversations \
-                 WHERE search_rowid <= (SELECT titles_indexed_upto FROM search_progress WHERE id = 1)))";
+    /// the index holds those at or below it, and (V8) the entries listed
+    /// as held by no text.
+    SEARCH_MISMATCHES = search_mismatches!(" - (SELECT COUNT(*) FROM search_stale)");
+    /// The same at V7 (every entry is a text's).
+    SEARCH_MISMATCHES_V7 = search_mismatches!("");
     /// The same before V7.
     SEARCH_MISMATCHES_V5 = "SELECT (SELECT COUNT(*) FROM messages WHERE search_rowid IS NULL) \
         + (SELECT COUNT(*) FROM conversations WHERE search_rowid IS NULL) \

@@ -382,7 +382,10 @@ mod tests {
             "UPDATE messages SET content = 'thé' WHERE id = ?1",
             [key(a)],
         )?;
+        // The edit waits for its batch; its old entry stays until then.
         index_message(&conn, a.into(), "thé")?;
+        assert_eq!((count(r#""cafe""#), count(r#""the""#)), (2, 0));
+        assert_eq!(indexer::index_pending(&conn, Texts::Messages, 10)?, 1);
         assert_eq!(count(r#""cafe""#), 1);
         assert_eq!(count(r#""the""#), 1);
         conn.execute("DELETE FROM messages WHERE id = ?1", [key(b)])?;

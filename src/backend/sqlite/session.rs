@@ -473,6 +473,7 @@ impl Session for SqliteSession<'_> {
             if indexer::indexed_upto(self.conn)?.is_some() {
                 self.conn.execute_batch(FORGET_MARK)?;
             }
+            indexer::forget_stale(self.conn)?;
         }
         Ok(())
     }

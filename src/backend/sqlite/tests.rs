@@ -85,6 +85,11 @@ fn every_statement_uses_an_index() -> Result<()> {
         let details: Vec<String> = stmt
             .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?
             .collect::<rusqlite::Result<_>>()?;
+        // Emptied whole: SQLite drops the table's pages, with no plan.
+        if *name == "FORGET_STALE_ENTRIES" {
+            assert!(details.is_empty(), "{details:?}");
+            continue;
+        }
         assert!(!details.is_empty(), "{name}: no plan");
         for detail in &details {
             // A walk up or down the tree reads the rows it found (`SCAN
@@ -98,7 +103,10 @@ fn every_statement_uses_an_index() -> Result<()> {
             let searched = (["MESSAGES_BY_INDEX", "MESSAGES_IN_CONVERSATION", "TITLES"]
                 .contains(name)
                 && detail == "USE TEMP B-TREE FOR ORDER BY")
-                || (*name == "COUNT_INDEXED" && detail == "SCAN (subquery-1)");
+                || (*name == "COUNT_INDEXED" && detail == "SCAN (subquery-1)")
+                // The entries no text holds are read or counted whole (a
+                // batch at most).
+                || detail == "SCAN search_stale";
             // Read through the index: a lookup of each rowid it lists.
             if *name == "MESSAGES_BY_INDEX" && detail.starts_with("SEARCH m ") {
                 assert!(detail.contains("ix_messages_search_rowid"), "{details:?}");

@@ -1,0 +1,12 @@
+-- V8 (SQLite): an edit of an indexed text waits for its batch, as a new text does.
+--
+--   search_stale.rowid   an entry of search_index that no text holds any more.
+--
+-- Before V8 an edit of a text at or below its kind's mark wrote its tokens to FTS5 at once
+-- (the old entry deleted, a new segment: four times the writes of the edit itself). Now the
+-- text takes a new search rowid above the mark, where it waits for its batch like a new one,
+-- and its old entry, which no text's rowid names any more (searches join entries to texts by
+-- rowid, so it finds nothing), is listed here. The batch that next indexes drops every listed
+-- entry (src/backend/sqlite/indexer.rs). Rowids at or below a mark are never given again, so
+-- a listed entry cannot come to name a text.
+CREATE TABLE search_stale (rowid INTEGER PRIMARY KEY);

@@ -1,0 +1,206 @@
+//! V8 on SQLite: an edit of an indexed text writes no index. The text takes
+//! a new search rowid above its kind's mark and waits for its batch; its
+//! old entry is listed in `search_stale` until that batch drops it. Every
+//! search sees the new text and never the old one, the health check counts
+//! nothing out of step, and the list stays bounded.
+
+use silmari_store::prelude::*;
+use silmari_store::{ConversationEdit, MessageEdit, MigrationTarget, SearchQuery};
+
+use crate::on_every_sqlite_file;
+
+/// Entries listed as held by no text: of messages, of titles.
+fn stale(raw: &rusqlite::Connection) -> (i64, i64) {
+    raw.query_row(
+        "SELECT (SELECT COUNT(*) FROM search_stale WHERE rowid > 0), \
+             (SELECT COUNT(*) FROM search_stale WHERE rowid < 0)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Every entry of the index is a text's at or below its kind's mark or a
+/// listed one, and no listed entry names a text.
+fn assert_exact(raw: &rusqlite::Connection, at: &str) {
+    let (entries, expected, named): (i64, i64, i64) = raw
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM search_index), \
+                 (SELECT COUNT(*) FROM messages \
+                  WHERE search_rowid <= (SELECT indexed_upto FROM search_progress)) \
+                 + (SELECT COUNT(*) FROM conversations \
+                  WHERE search_rowid <= (SELECT titles_indexed_upto FROM search_progress)) \
+                 + (SELECT COUNT(*) FROM search_stale), \
+                 (SELECT COUNT(*) FROM search_stale s WHERE \
+                  EXISTS (SELECT 1 FROM messages WHERE search_rowid = s.rowid) \
+                  OR EXISTS (SELECT 1 FROM conversations WHERE search_rowid = -s.rowid))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((entries, named), (expected, 0), "{at}");
+}
+
+fn hits(store: &Store, query: &str) -> usize {
+    let query = SearchQuery::new(query).limit(1000).newest_first();
+    store.search(&query).unwrap().items.len()
+}
+
+/// A store on `db` with one conversation of `n` messages written as one
+/// batch (so indexed at once), a raw connection beside it, and the ids.
+fn with_indexed(db: &crate::db::Db, n: usize) -> (Store, rusqlite::Connection, Vec<MessageId>) {
+    let store = db.open().unwrap();
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("edits"))
+        .unwrap()
+        .id;
+    let batch = (0..n).map(|i| NewMessage::new(Role::User, format!("before{i} text")));
+    let ids = store
+        .conversations()
+        .append_messages(c, batch.collect())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    (store, db.raw(), ids)
+}
+
+fn edit(store: &Store, id: MessageId, text: String) {
+    store
+        .conversations()
+        .edit_message(id, MessageEdit::new().content(text))
+        .unwrap();
+}
+
+#[test]
+fn an_edit_waits_for_its_batch_and_its_old_entry_goes_with_it() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, ids) = with_indexed(db, 300);
+        assert_eq!(stale(&raw), (0, 0));
+        for (i, id) in ids.iter().enumerate().take(100) {
+            edit(&store, *id, format!("after{i} text"));
+            assert_eq!(stale(&raw).0, i as i64 + 1, "edit {i}");
+            assert_eq!(hits(&store, &format!("before{i}")), 0, "edit {i}");
+            assert_eq!(hits(&store, &format!("after{i}")), 1, "edit {i}");
+            if i % 10 == 0 {
+                assert_exact(&raw, &format!("edit {i}"));
+            }
+        }
+        // Edited again while it waits: nothing more is listed.
+        edit(&store, ids[0], "again0 text".into());
+        assert_eq!(stale(&raw).0, 100);
+        assert_eq!((hits(&store, "after0"), hits(&store, "again0")), (0, 1));
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+        // The 128th waiting text brings the batch, which drops the list.
+        for (i, id) in ids.iter().enumerate().take(128).skip(100) {
+            edit(&store, *id, format!("after{i} text"));
+        }
+        assert_eq!(stale(&raw), (0, 0));
+        assert_exact(&raw, "after the batch");
+        assert_eq!(hits(&store, "text"), 300);
+        assert_eq!(hits(&store, "before5"), 0);
+        assert_eq!(hits(&store, "before200"), 1);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+#[test]
+fn a_renamed_title_waits_like_an_edited_message() {
+    on_every_sqlite_file(|db| {
+        let store = db.open().unwrap();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("Harbour notes"))
+            .unwrap()
+            .id;
+        drop(store);
+        // Opening again indexes the waiting title.
+        let store = db.open().unwrap();
+        let raw = db.raw();
+        let title_hits = |q: &str| {
+            let query = SearchQuery::new(q).newest_first();
+            store.search(&query).unwrap().items.len()
+        };
+        assert_eq!(title_hits("harbour"), 1);
+        store
+            .conversations()
+            .edit(c, ConversationEdit::new().title("Lighthouse notes"))
+            .unwrap();
+        assert_eq!(stale(&raw), (0, 1));
+        assert_exact(&raw, "renamed");
+        assert_eq!((title_hits("harbour"), title_hits("lighthouse")), (0, 1));
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+#[test]
+fn edits_of_texts_then_deleted_keep_the_list_bounded() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, ids) = with_indexed(db, 400);
+        let mut most = 0;
+        // Each edit lists an entry and leaves a text waiting, which the
+        // delete then takes away: no batch comes from waiting texts.
+        for (i, id) in ids.iter().enumerate() {
+            edit(&store, *id, format!("gone{i} text"));
+            assert!(store.conversations().delete_message(*id).unwrap());
+            most = most.max(stale(&raw).0);
+        }
+        // The edit that lists the 128th drops them all.
+        assert_eq!(most, 127, "listed at most");
+        assert_exact(&raw, "after 400 edits and deletes");
+        assert_eq!(hits(&store, "text"), 0);
+        assert_eq!(hits(&store, "gone399"), 0);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+#[test]
+fn a_rolled_back_edit_lists_nothing_and_a_rebuild_empties_the_list() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, ids) = with_indexed(db, 10);
+        let result: Result<(), Error> = store.transaction(|tx| {
+            tx.conversations()
+                .edit_message(ids[0], MessageEdit::new().content("undone text"))?;
+            Err(Error::InTransaction)
+        });
+        assert!(result.is_err());
+        assert_eq!(stale(&raw), (0, 0));
+        assert_eq!((hits(&store, "before0"), hits(&store, "undone")), (1, 0));
+        edit(&store, ids[1], "kept text".into());
+        assert_eq!(stale(&raw), (1, 0));
+        store.migrations().rebuild_search_index(|_| {}).unwrap();
+        assert_eq!(stale(&raw), (0, 0));
+        assert_exact(&raw, "rebuilt");
+        assert_eq!((hits(&store, "before1"), hits(&store, "kept")), (0, 1));
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+#[test]
+fn down_to_v7_drops_the_listed_entries_and_edits_there_unindex_at_once() {
+    on_every_sqlite_file(|db| {
+        let (store, raw, ids) = with_indexed(db, 20);
+        for (i, id) in ids.iter().enumerate().take(5) {
+            edit(&store, *id, format!("after{i} text"));
+        }
+        assert_eq!(stale(&raw), (5, 0));
+        store
+            .migrations()
+            .migrate(MigrationTarget::Version(7))
+            .unwrap();
+        let report = store.check().unwrap();
+        assert_eq!(report.schema_version, 7);
+        assert_eq!(report.search_index_mismatches, 0, "{report:?}");
+        assert_eq!((hits(&store, "before0"), hits(&store, "after0")), (0, 1));
+        // Under this build at V7 (no list), an edit drops the old entry at once.
+        edit(&store, ids[10], "moved text".into());
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+        assert_eq!((hits(&store, "before10"), hits(&store, "moved")), (0, 1));
+        store.migrations().up().unwrap();
+        assert_eq!(stale(&raw), (0, 0));
+        assert_exact(&raw, "up again");
+        assert_eq!(hits(&store, "text"), 20);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
