@@ -6,6 +6,7 @@ mod chat_model;
 #[path = "../common/mod.rs"]
 mod common;
 mod db;
+mod search_attacks;
 mod search_batches;
 mod search_edits;
 mod search_index;

@@ -8,6 +8,7 @@ use silmari_store::prelude::*;
 use silmari_store::{ConversationEdit, MessageEdit, MigrationTarget, SearchQuery};
 
 use crate::on_every_sqlite_file;
+use crate::search_attacks::assert_exact;
 
 /// Entries listed as held by no text: of messages, of titles.
 fn stale(raw: &rusqlite::Connection) -> (i64, i64) {
@@ -20,42 +21,24 @@ fn stale(raw: &rusqlite::Connection) -> (i64, i64) {
     .unwrap()
 }
 
-/// Every entry of the index is a text's at or below its kind's mark or a
-/// listed one, and no listed entry names a text.
-fn assert_exact(raw: &rusqlite::Connection, at: &str) {
-    let (entries, expected, named): (i64, i64, i64) = raw
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM search_index), \
-                 (SELECT COUNT(*) FROM messages \
-                  WHERE search_rowid <= (SELECT indexed_upto FROM search_progress)) \
-                 + (SELECT COUNT(*) FROM conversations \
-                  WHERE search_rowid <= (SELECT titles_indexed_upto FROM search_progress)) \
-                 + (SELECT COUNT(*) FROM search_stale), \
-                 (SELECT COUNT(*) FROM search_stale s WHERE \
-                  EXISTS (SELECT 1 FROM messages WHERE search_rowid = s.rowid) \
-                  OR EXISTS (SELECT 1 FROM conversations WHERE search_rowid = -s.rowid))",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!((entries, named), (expected, 0), "{at}");
-}
-
 fn hits(store: &Store, query: &str) -> usize {
     let query = SearchQuery::new(query).limit(1000).newest_first();
     store.search(&query).unwrap().items.len()
 }
 
-/// A store on `db` with one conversation of `n` messages written as one
-/// batch (so indexed at once), a raw connection beside it, and the ids.
-fn with_indexed(db: &crate::db::Db, n: usize) -> (Store, rusqlite::Connection, Vec<MessageId>) {
-    let store = db.open().unwrap();
+/// A conversation titled `title` of `texts`, written as one batch (so
+/// indexed at once); its id and its messages'.
+pub(crate) fn indexed_conversation(
+    store: &Store,
+    title: &str,
+    texts: impl Iterator<Item = String>,
+) -> (ConversationId, Vec<MessageId>) {
     let c = store
         .conversations()
-        .create(NewConversation::titled("edits"))
+        .create(NewConversation::titled(title))
         .unwrap()
         .id;
-    let batch = (0..n).map(|i| NewMessage::new(Role::User, format!("before{i} text")));
+    let batch = texts.map(|text| NewMessage::new(Role::User, text));
     let ids = store
         .conversations()
         .append_messages(c, batch.collect())
@@ -63,6 +46,14 @@ fn with_indexed(db: &crate::db::Db, n: usize) -> (Store, rusqlite::Connection, V
         .into_iter()
         .map(|m| m.id)
         .collect();
+    (c, ids)
+}
+
+/// A store on `db` with one conversation of `n` indexed messages, a raw
+/// connection beside it, and the messages' ids.
+fn with_indexed(db: &crate::db::Db, n: usize) -> (Store, rusqlite::Connection, Vec<MessageId>) {
+    let store = db.open().unwrap();
+    let (_, ids) = indexed_conversation(&store, "edits", (0..n).map(|i| format!("before{i} text")));
     (store, db.raw(), ids)
 }
 
