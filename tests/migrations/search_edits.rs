@@ -122,6 +122,27 @@ fn a_renamed_title_waits_like_an_edited_message() {
         assert_exact(&raw, "renamed");
         assert_eq!((title_hits("harbour"), title_hits("lighthouse")), (0, 1));
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+
+        // Written again unchanged (`update` writes the title with every
+        // other change): nothing is listed and the title stays indexed.
+        drop(store);
+        let store = db.open().unwrap();
+        let title_rowid = || -> i64 {
+            raw.query_row("SELECT search_rowid FROM conversations", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = title_rowid();
+        let conversations = store.conversations();
+        conversations
+            .edit(c, ConversationEdit::new().title("Lighthouse notes"))
+            .unwrap();
+        let mut whole = conversations.get(c).unwrap().unwrap();
+        whole
+            .messages
+            .push(Message::new(c, NewMessage::new(Role::User, "a new line")));
+        conversations.update(&whole).unwrap();
+        assert_eq!((stale(&raw), title_rowid()), ((0, 0), before));
+        assert_exact(&raw, "written unchanged");
     });
 }
 

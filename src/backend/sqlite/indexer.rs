@@ -224,6 +224,24 @@ pub(super) fn index_title(conn: &Connection, id: ConversationId, title: &str) ->
     index_written(conn, Texts::Titles, key(id), title)
 }
 
+/// `title`, when writing it to conversation `id` changes it (read before
+/// the write): a title written unchanged (`update` writes the title with
+/// every other change) is not indexed again.
+pub(super) fn renamed<'t>(
+    conn: &Connection,
+    id: ConversationId,
+    title: Option<&'t str>,
+) -> Result<Option<&'t str>> {
+    let Some(title) = title else {
+        return Ok(None);
+    };
+    let stored: Option<String> = conn
+        .prepare_cached(CONVERSATION)?
+        .query_row([key(id)], |r| r.get(0))
+        .optional()?;
+    Ok((stored.as_deref() != Some(title)).then_some(title))
+}
+
 /// Text `id` of kind `texts` was written: given its search rowid if it has
 /// none (one statement, which also reads the mark), and left to its batch
 /// ([`written`]); at or below the mark, it first waits again
@@ -299,8 +317,17 @@ fn drop_stale(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// After the index was emptied for a rebuild: no entry is stale (V8).
-pub(super) fn forget_stale(conn: &Connection) -> Result<()> {
+/// [`Session::forget_search_index`](crate::backend::Session::forget_search_index):
+/// empties the index and takes every text's rowid, the marks (V7) and the
+/// list of entries no text holds (V8); a rebuild follows.
+pub(super) fn forget(conn: &Connection) -> Result<()> {
+    if unindexed(conn)?.is_none() {
+        return Ok(());
+    }
+    conn.execute_batch(FORGET_SEARCH_INDEX)?;
+    if indexed_upto(conn)?.is_some() {
+        conn.execute_batch(FORGET_MARK)?;
+    }
     if has_stale_list(conn)? {
         conn.prepare_cached(FORGET_STALE_ENTRIES)?.execute([])?;
     }

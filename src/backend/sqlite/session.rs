@@ -223,9 +223,10 @@ impl Session for SqliteSession<'_> {
     ) -> Result<Option<ConversationSummary>> {
         let (mode, at) = archive_params(&fields);
         let metadata = fields.metadata.map(metadata_json).transpose()?;
+        let renamed = indexer::renamed(self.conn, id, fields.title)?;
         let params = params![key(id), fields.title, metadata, mode, at.map(to_micros)];
         let summary = self.row(SET_FIELDS, params, summary_at)?;
-        if let (Some(title), Some(_)) = (fields.title, &summary) {
+        if let (Some(title), Some(_)) = (renamed, &summary) {
             index_title(self.conn, id, title)?;
         }
         Ok(summary)
@@ -239,9 +240,10 @@ impl Session for SqliteSession<'_> {
             to_micros(header.now),
             version_param(header.expected),
         ];
+        let renamed = indexer::renamed(self.conn, header.id, Some(header.title))?;
         let summary = self.row(UPDATE_CONVERSATION, params, summary_at)?;
-        if summary.is_some() {
-            index_title(self.conn, header.id, header.title)?;
+        if let (Some(title), Some(_)) = (renamed, &summary) {
+            index_title(self.conn, header.id, title)?;
         }
         Ok(summary)
     }
@@ -468,14 +470,7 @@ impl Session for SqliteSession<'_> {
     }
 
     fn forget_search_index(&self) -> Result<()> {
-        if unindexed(self.conn)?.is_some() {
-            self.conn.execute_batch(FORGET_SEARCH_INDEX)?;
-            if indexer::indexed_upto(self.conn)?.is_some() {
-                self.conn.execute_batch(FORGET_MARK)?;
-            }
-            indexer::forget_stale(self.conn)?;
-        }
-        Ok(())
+        indexer::forget(self.conn)
     }
 
     fn index_unindexed(&self, limit: usize) -> Result<u64> {
