@@ -89,12 +89,12 @@ pub(crate) trait Chat: Session {
 
     /// `append_to_message` of the API.
     fn grow_one(&self, id: MessageId, delta: &str, now: OffsetDateTime) -> Result<Message> {
-        self.touch_of(id, Touch::write(Some(now), 0))?;
-        if let Some(message) = self.grow_message(id, delta, MAX_CONTENT_BYTES)? {
+        let touch = Touch::write(Some(now), 0);
+        if let Some(message) = self.grow_message(id, touch, delta)? {
             return Ok(message);
         }
-        // Deleted between the two statements (PostgreSQL reads each
-        // statement's own snapshot), or too long.
+        // Not there (or deleted between two statements: PostgreSQL reads
+        // each statement's own snapshot), or too long.
         self.existing(id)?;
         Err(Error::invalid(
             "delta",

@@ -370,11 +370,15 @@ pub(crate) trait Session {
     /// `edit` gives (not its version check); the message as stored, or
     /// `None` when there is no such message.
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>>;
-    /// Appends `delta` to message `id`'s content in one statement (a reader
-    /// sees the old or the new text), unless it would then be longer than
-    /// `max` bytes; the message as stored, or `None` when there is no such
-    /// message or it would grow too long.
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>>;
+    /// Touches the conversation of message `id` as
+    /// [`touch_conversation_of`](Self::touch_conversation_of) does (its row
+    /// locked first), then appends `delta` to the message's content in one
+    /// statement (a reader sees the old or the new text), unless it would
+    /// then be longer than [`MAX_CONTENT_BYTES`](crate::limits::MAX_CONTENT_BYTES);
+    /// the message as stored, or `None` when there is no such message or it
+    /// would grow too long (the caller then fails, and its transaction or
+    /// savepoint undoes the touch).
+    fn grow_message(&self, id: MessageId, touch: Touch, delta: &str) -> Result<Option<Message>>;
     fn node(&self, id: MessageId) -> Result<Option<Node>>;
     /// Message `id` and its ancestors, upwards, up to and including the
     /// first on the current branch (all of them when none is).

@@ -189,11 +189,14 @@ impl Session for Recording<'_> {
         Ok(edited)
     }
 
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
-        let grown = self.inner.grow_message(id, delta, max)?;
+    fn grow_message(&self, id: MessageId, touch: Touch, delta: &str) -> Result<Option<Message>> {
+        let grown = self.inner.grow_message(id, touch, delta)?;
         if let Some(message) = &grown {
+            let conversation = message.conversation_id;
             self.recorder
-                .message(id, message.conversation_id, ChangeKind::Changed);
+                .conversation(conversation, ChangeKind::Changed);
+            self.recorder.saw(id, conversation);
+            self.recorder.message(id, conversation, ChangeKind::Changed);
         }
         Ok(grown)
     }

@@ -269,7 +269,11 @@ impl Session for MemorySession<'_> {
         }))
     }
 
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
+    fn grow_message(&self, id: MessageId, touch: Touch, delta: &str) -> Result<Option<Message>> {
+        if self.touch_conversation_of(id, touch)?.is_none() {
+            return Ok(None);
+        }
+        let max = crate::limits::MAX_CONTENT_BYTES;
         Ok(self.change(id, |slot| {
             let content = &mut slot.message.content;
             let fits = content.len().saturating_add(delta.len()) <= max;

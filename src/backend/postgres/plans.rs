@@ -80,6 +80,8 @@ fn served_by_indexes(fill: &str, for_values: bool) {
     // A page from the middle; a branch switch near the end (as a
     // regenerate is: everything after most of the conversation).
     let (after, first, last, fork) = (10_i64, i64::MIN, i64::MAX, 4_990_i64);
+    // A streamed delta: the conversation touched, the message grown.
+    let (added, any_version, delta, len, max) = (0_i64, None::<i64>, "more", 4_i64, 1_i64 << 20);
     let cases: Vec<(&str, &str, Vec<&(dyn ToSql + Sync)>)> = vec![
         ("BY_UPDATED_FIRST", BY_UPDATED_FIRST, vec![&limit]),
         ("BY_UPDATED_AFTER", BY_UPDATED_AFTER, vec![&t, &id, &limit]),
@@ -128,6 +130,11 @@ fn served_by_indexes(fill: &str, for_values: bool) {
             REPARENT,
             vec![&conversation, &message, &message],
         ),
+        (
+            "TOUCH_AND_GROW",
+            TOUCH_AND_GROW,
+            vec![&message, &t, &added, &any_version, &delta, &len, &max],
+        ),
     ];
     for (name, sql, params) in cases.iter().filter(|_| for_values) {
         let plan = explain(&mut conn.client, &format!("EXPLAIN {sql}"), params, name);
@@ -173,6 +180,16 @@ fn explain(
 }
 
 fn assert_index_driven(name: &str, plan: &str) {
+    // The conversation's row is locked before the message's: its update
+    // (a CTE) runs in a one-time filter ahead of the message's scan.
+    if name.starts_with("TOUCH_AND_GROW") {
+        let gate = plan.find("One-Time Filter");
+        let scan = plan.rfind("Index Scan using messages_pkey on messages");
+        assert!(
+            plan.contains("CTE touched") && gate.is_some() && gate < scan,
+            "{name} may lock the message first:\n{plan}"
+        );
+    }
     for store_table in ["conversations", "messages"] {
         assert!(
             !plan.contains(&format!("Seq Scan on {store_table}")),

@@ -1,6 +1,18 @@
 //! Every SQL statement of the PostgreSQL backend, as constants: prepared once
 //! per connection and cached, never built at run time.
 
+/// Touches the conversation of message $1 ([`TOUCH_CONVERSATION_OF`]).
+macro_rules! touch_conversation_of {
+    () => {
+        "UPDATE conversations \
+        SET updated_at = CASE WHEN $2::timestamptz IS NULL THEN updated_at \
+                ELSE GREATEST($2, updated_at + interval '1 microsecond') END, \
+            message_count = GREATEST(message_count + $3, 0), version = version + 1 \
+        WHERE id = (SELECT conversation_id FROM messages WHERE id = $1) \
+          AND ($4::bigint IS NULL OR version = $4) RETURNING id"
+    };
+}
+
 /// Whether message `m`'s token array holds every token of `$11` and none
 /// of `$12` (array operators; NULL, not indexed: no).
 macro_rules! holds_tokens {
@@ -111,12 +123,7 @@ statements! {
     /// message after the lock, finds it gone and rolls back. The count is
     /// kept at 0 or more for that moment, so the caller's `NotFound` is
     /// what surfaces, not the CHECK on `message_count`.
-    TOUCH_CONVERSATION_OF = "UPDATE conversations \
-        SET updated_at = CASE WHEN $2::timestamptz IS NULL THEN updated_at \
-                ELSE GREATEST($2, updated_at + interval '1 microsecond') END, \
-            message_count = GREATEST(message_count + $3, 0), version = version + 1 \
-        WHERE id = (SELECT conversation_id FROM messages WHERE id = $1) \
-          AND ($4::bigint IS NULL OR version = $4) RETURNING id";
+    TOUCH_CONVERSATION_OF = touch_conversation_of!();
     /// Title $2 (with its search tokens $6) and metadata $3 where given;
     /// archive mode $4 (1: set to $5 unless set, 2: clear).
     SET_FIELDS = concat!(
@@ -233,9 +240,17 @@ statements! {
         "WHERE id = $1 RETURNING ", message_columns!()
     );
     /// Appends $2 ($3 bytes) to the content unless it would exceed $4 bytes.
-    GROW_MESSAGE = concat!(
-        "UPDATE messages SET content = content || $2 ",
-        "WHERE id = $1 AND octet_length(content)::bigint + $3::bigint <= $4::bigint RETURNING ",
+    /// [`TOUCH_CONVERSATION_OF`] ($1–$4), then appends $5 ($6 bytes) to
+    /// message $1's content unless it would exceed $7 bytes, in one
+    /// statement: the touch is a CTE that gates the message's scan (a
+    /// one-time filter), so the conversation's row is locked before the
+    /// message's, as on every path (`chat_statements_are_served_by_indexes`
+    /// checks the plan).
+    TOUCH_AND_GROW = concat!(
+        "WITH touched AS (", touch_conversation_of!(), ") ",
+        "UPDATE messages SET content = content || $5 ",
+        "WHERE id = $1 AND octet_length(content)::bigint + $6::bigint <= $7::bigint ",
+        "AND EXISTS (SELECT 1 FROM touched) RETURNING ",
         message_columns!()
     );
 

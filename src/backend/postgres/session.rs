@@ -350,18 +350,22 @@ impl Session for PgSession<'_> {
         self.row(EDIT_MESSAGE, params, message_at)
     }
 
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
-        let (len, max) = (delta.len() as i64, max as i64);
-        let grown = self.row(
-            GROW_MESSAGE,
-            &[id.as_uuid(), &delta, &len, &max],
-            message_at,
-        )?;
-        if let Some(m) = &grown {
-            self.execute(
-                SET_SEARCH_TOKENS,
-                &[id.as_uuid(), &index_tokens(&m.content)],
-            )?;
+    fn grow_message(&self, id: MessageId, t: Touch, delta: &str) -> Result<Option<Message>> {
+        // The conversation touched and the message grown in one statement.
+        let (len, max) = (delta.len() as i64, crate::limits::MAX_CONTENT_BYTES as i64);
+        let expected = t.expected.map(version_param);
+        let p: Params<'_> = &[
+            id.as_uuid(),
+            &t.bump,
+            &t.added,
+            &expected,
+            &delta,
+            &len,
+            &max,
+        ];
+        let grown = self.row(TOUCH_AND_GROW, p, message_at)?;
+        if let Some(tokens) = grown.as_ref().map(|m| index_tokens(&m.content)) {
+            self.execute(SET_SEARCH_TOKENS, &[id.as_uuid(), &tokens])?;
         }
         Ok(grown)
     }

@@ -375,8 +375,12 @@ impl Session for SqliteSession<'_> {
         Ok(message)
     }
 
-    fn grow_message(&self, id: MessageId, delta: &str, max: usize) -> Result<Option<Message>> {
-        let params = params![key(id), delta, delta.len() as i64, max as i64];
+    fn grow_message(&self, id: MessageId, touch: Touch, delta: &str) -> Result<Option<Message>> {
+        if self.touch_conversation_of(id, touch)?.is_none() {
+            return Ok(None);
+        }
+        let max = crate::limits::MAX_CONTENT_BYTES as i64;
+        let params = params![key(id), delta, delta.len() as i64, max];
         let message = self.row(GROW_MESSAGE, params, message_at)?;
         if let Some(m) = &message {
             indexer::index_grown(self.conn, m.id, &m.content)?;
