@@ -115,18 +115,8 @@ fn file_errors_serialize_too() {
     assert_eq!(json(&err)["kind"], "io");
 
     // A row another program damaged: `corrupt_row`.
-    let c = store
-        .conversations()
-        .create(NewConversation::titled("t"))
-        .unwrap();
-    store
-        .conversations()
-        .append_message(c.id, NewMessage::new(Role::User, "x"))
-        .unwrap();
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE messages SET attachments = '{not json'", [])
-        .unwrap();
-    let err = store.conversations().get(c.id).unwrap_err();
+    let (c, raw) = common::damaged_attachments(&store, &path);
+    let err = store.conversations().get(c).unwrap_err();
     assert_eq!(json(&err)["kind"], "corrupt_row");
 
     // A file a newer build migrated: `schema_too_new`.

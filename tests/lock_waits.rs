@@ -10,7 +10,8 @@
 //! connections holds the lock, tries after 50 µs, doubling to every
 //! millisecond, jittered. Here the waiting writer makes a call
 //! every 10 ms for `SILMARI_LOCK_WAIT_SECONDS` (default 5) with a busy
-//! timeout of 1 s; none may time out, and the waits are reported.
+//! timeout of 1 s; none may time out, and the waits are reported. A
+//! control shows the harness can see `SQLITE_BUSY` at all.
 #![cfg(feature = "sqlite")]
 
 mod common;
@@ -184,4 +185,37 @@ fn a_busy_timeout_counts_whole_milliseconds() {
             "{micros} µs: {created:?}"
         );
     }
+}
+
+/// The control: the harness can see SQLITE_BUSY. Two raw connections read,
+/// then both try to write; the second meets a lock it cannot wait out.
+#[test]
+fn control_raw_connections_reproduce_sqlite_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    drop(Store::open(&common::sqlite_url(&path)).unwrap());
+    let a = rusqlite::Connection::open(&path).unwrap();
+    let b = rusqlite::Connection::open(&path).unwrap();
+    for conn in [&a, &b] {
+        conn.busy_timeout(Duration::from_millis(200)).unwrap();
+        conn.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM conversations;")
+            .unwrap();
+    }
+    a.execute(
+        "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ('a', 'a', 0, 0)",
+        [],
+    )
+    .unwrap();
+    a.execute_batch("COMMIT").unwrap();
+    let err = b
+        .execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES ('b', 'b', 0, 0)",
+            [],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy),
+        "{err}"
+    );
 }

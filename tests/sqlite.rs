@@ -279,18 +279,8 @@ fn foreign_keys_and_checks_guard_raw_writes_too() {
 fn tampered_rows_are_corrupt_row_errors() {
     let (_dir, path) = db();
     let store = Store::open(&url(&path)).unwrap();
-    let c = store
-        .conversations()
-        .create(NewConversation::titled("t"))
-        .unwrap();
-    store
-        .conversations()
-        .append_message(c.id, NewMessage::new(Role::User, "x"))
-        .unwrap();
-    let raw = Connection::open(&path).unwrap();
-    raw.execute("UPDATE messages SET attachments = '{not json'", [])
-        .unwrap();
-    match store.conversations().get(c.id).unwrap_err() {
+    let (c, raw) = common::damaged_attachments(&store, &path);
+    match store.conversations().get(c).unwrap_err() {
         silmari_store::Error::CorruptRow { table, column, .. } => {
             assert_eq!((table, column), ("messages", "attachments"));
         }
@@ -302,7 +292,7 @@ fn tampered_rows_are_corrupt_row_errors() {
     )
     .unwrap();
     assert!(matches!(
-        store.conversations().get(c.id).unwrap_err(),
+        store.conversations().get(c).unwrap_err(),
         silmari_store::Error::CorruptRow { column: "id", .. }
     ));
 }

@@ -407,3 +407,26 @@ pub fn report_peak_kib() {
         .expect("VmHWM");
     println!("PEAK_KIB {}", peak.trim().trim_end_matches("kB").trim());
 }
+
+/// A conversation of one message in `store` (on the SQLite file at `path`)
+/// whose attachment list another program then damaged, and that program's
+/// connection.
+#[cfg(feature = "sqlite")]
+pub fn damaged_attachments(
+    store: &silmari_store::Store,
+    path: &std::path::Path,
+) -> (silmari_store::ConversationId, rusqlite::Connection) {
+    use silmari_store::prelude::*;
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("t"))
+        .unwrap();
+    store
+        .conversations()
+        .append_message(c.id, NewMessage::new(Role::User, "x"))
+        .unwrap();
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute("UPDATE messages SET attachments = '{not json'", [])
+        .unwrap();
+    (c.id, raw)
+}
