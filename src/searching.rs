@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::search::{AdmittedCount, Candidate, SearchFilter, TextKind};
 use crate::backend::{Branches, Session, TimeKey};
 use crate::error::{Error, Result};
 use crate::limits::{RELEVANCE_WINDOW, SEARCH_EXAMINED};
@@ -77,6 +77,7 @@ impl Store {
             }
         }
         let index = parsed.index_query();
+        let admitted = AdmittedCount::default();
         let filter = SearchFilter {
             index: &index,
             conversation: query.conversation,
@@ -88,8 +89,10 @@ impl Store {
                 SearchBranches::Current => Branches::Current,
                 SearchBranches::All => Branches::All,
             },
+            admitted: &admitted,
         };
         self.run_read(|session| {
+            admitted.forget();
             // One snapshot for every call of the search.
             let mut out = None;
             session.in_snapshot(&mut || {
@@ -227,7 +230,24 @@ fn collect_newest(
                 stopped_at: None,
             });
         }
-        batch = (batch * 4).min(MAX_BATCH);
+        batch = next_batch(want - found.len(), found.len(), examined);
+    }
+}
+
+/// How many candidates to ask for next: enough, at the rate of hits among
+/// the candidates examined so far, for the hits still wanted and a quarter
+/// more, between [`FIRST_BATCH`] and [`MAX_BATCH`]. A backend walks about
+/// as many texts as the batch asks of it, so asking for more than needed
+/// (a phrase of common words: ten candidates for each hit) reads texts for
+/// nothing, and asking for fewer costs another call.
+fn next_batch(wanted: usize, found: usize, examined: usize) -> usize {
+    // One more of each: a batch without a hit yet grows (to MAX_BATCH).
+    let per_hit = (examined + 1) as f64 / (found + 1) as f64;
+    let next = (wanted as f64 * per_hit * 1.25).ceil();
+    if next >= MAX_BATCH as f64 {
+        MAX_BATCH
+    } else {
+        (next as usize).max(FIRST_BATCH)
     }
 }
 
@@ -318,4 +338,22 @@ fn hit(found: Found) -> Result<SearchHit> {
         },
         score: score as f64 / 1e6,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIRST_BATCH, MAX_BATCH, next_batch};
+
+    #[test]
+    fn a_batch_asks_for_what_the_hit_rate_says_is_needed() {
+        // One hit in ten candidates, 18 hits wanted: 18 × 10 × 1.25.
+        assert_eq!(next_batch(18, 3, 39), 225);
+        // Every candidate a hit: at least the first batch's size.
+        assert_eq!(next_batch(5, 30, 30), FIRST_BATCH);
+        // No hit yet, or few: as many as a call may ask.
+        assert_eq!(next_batch(21, 0, 32), 867);
+        assert_eq!(next_batch(21, 0, 1_000), MAX_BATCH);
+        assert_eq!(next_batch(usize::MAX, 0, usize::MAX - 1), MAX_BATCH);
+        assert_eq!(next_batch(1_000, 1, 20_000), MAX_BATCH);
+    }
 }

@@ -119,22 +119,27 @@ fn via(url: &str, address: &str) -> (String, String) {
     (host.to_owned(), proxied)
 }
 
-#[test]
-fn each_call_makes_the_round_trips_it_needs() {
-    let Some(database) = Database::create() else {
-        return;
-    };
+/// A store on `database` through a counting proxy, with one connection,
+/// opened up front: no pool refills in the counts.
+fn through_a_proxy(database: &Database) -> (Proxy, Store) {
     let (server, _) = via(&database.url, "");
     let proxy = Proxy::start(server);
     let (_, url) = via(&database.url, &proxy.address);
     let mut config: StoreConfig = url.parse().unwrap();
-    // One connection, opened up front: no pool refills in the counts.
     config.pool = PoolConfig {
         pool_size: 1,
         max_overflow: 0,
         ..PoolConfig::default()
     };
-    let store = Store::open_with(config).unwrap();
+    (proxy, Store::open_with(config).unwrap())
+}
+
+#[test]
+fn each_call_makes_the_round_trips_it_needs() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let (proxy, store) = through_a_proxy(&database);
     let conversations = store.conversations();
     let c = conversations
         .create(NewConversation::titled("round trips"))
@@ -229,4 +234,37 @@ fn each_call_makes_the_round_trips_it_needs() {
         ("W6 read it back", 1),
     ];
     assert_eq!(rows, expected);
+}
+
+/// A search that asks for several batches of candidates (a phrase of
+/// words that 2,100 messages hold apart, and only older ones together)
+/// counts what the index admits once, not once a batch: each batch is one
+/// walk of messages and one read of titles, in one snapshot.
+#[test]
+fn a_search_counts_its_matches_once() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let (proxy, store) = through_a_proxy(&database);
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("phrases"))
+        .unwrap();
+    let together = vec![NewMessage::new(Role::User, "once upon a time: the story"); 3];
+    store
+        .conversations()
+        .append_messages(c.id, together)
+        .unwrap();
+    let apart = vec![NewMessage::new(Role::User, "a story about the sea"); 2_100];
+    store.conversations().append_messages(c.id, apart).unwrap();
+    let query = silmari_store::SearchQuery::new("\"the story\"").newest_first();
+    let search = || store.search(&query).unwrap();
+    assert_eq!(search().items.len(), 3);
+    let before = proxy.count();
+    assert_eq!(search().items.len(), 3);
+    let made = proxy.count() - before;
+    // BEGIN, the count, 4 batches (32 candidates, then as many as the hit
+    // rate asks: 867, 1,000 and 1,000) of a walk and a read of titles
+    // each, COMMIT.
+    assert_eq!(made, 1 + 1 + 4 * 2 + 1, "round trips of one search");
 }

@@ -2,6 +2,8 @@
 //! worth checking, newest first. The check itself (the same for every
 //! backend) is the facade's.
 
+use std::cell::Cell;
+
 use uuid::Uuid;
 
 use super::{Backend, Branches, Finish};
@@ -24,6 +26,50 @@ pub(crate) struct SearchFilter<'a> {
     pub(crate) archived: Archived,
     /// Messages of current branches only, or all.
     pub(crate) branches: Branches,
+    /// What a backend counted of the messages the index admits, for the
+    /// search's later calls.
+    pub(crate) admitted: &'a AdmittedCount,
+}
+
+/// How many messages a search's index admits, as far as a backend counted
+/// them, kept for the search's later calls: they read one snapshot, so the
+/// count stays true, and counting again costs (on PostgreSQL a count reads
+/// a common token's whole list from the GIN index, 20 ms on a million
+/// messages, and a phrase of common words asks for many batches).
+#[derive(Debug, Default)]
+pub(crate) struct AdmittedCount(Cell<Option<Counted>>);
+
+/// A count made up to a bound: `n` admitted, or at least `n` when it
+/// reached the bound.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    n: u64,
+    bound: u64,
+}
+
+impl AdmittedCount {
+    /// The number of messages admitted, or `bound` when there are at least
+    /// that many: from what was counted, when it says, else from
+    /// `count(bound)` (which must return the same: the number, at most
+    /// `bound`), then kept.
+    #[allow(dead_code)] // unused in a memory-only build
+    pub(crate) fn up_to(&self, bound: u64, count: impl FnOnce(u64) -> Result<u64>) -> Result<u64> {
+        match self.0.get() {
+            // Exact: the count stopped short of its bound.
+            Some(c) if c.n < c.bound => return Ok(c.n.min(bound)),
+            // At least `c.n`, which is at least `bound`.
+            Some(c) if c.n >= bound => return Ok(bound),
+            _ => {}
+        }
+        let n = count(bound)?.min(bound);
+        self.0.set(Some(Counted { n, bound }));
+        Ok(n)
+    }
+
+    /// Forgets the count (a search read again from a new snapshot).
+    pub(crate) fn forget(&self) {
+        self.0.set(None);
+    }
 }
 
 impl SearchFilter<'_> {
@@ -153,5 +199,52 @@ pub(crate) fn log_progress() -> impl FnMut(IndexProgress) {
             logged = tenth.max(1);
             log::info!("search index: {} of {} texts indexed", p.indexed, p.total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdmittedCount;
+
+    /// `up_to` with a count of `admitted` texts, recording each count made.
+    fn up_to(kept: &AdmittedCount, bound: u64, admitted: u64, made: &mut Vec<u64>) -> u64 {
+        kept.up_to(bound, |bound| {
+            made.push(bound);
+            Ok(admitted.min(bound))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_count_is_made_again_only_when_the_kept_one_cannot_say() {
+        let mut made = Vec::new();
+        // Exact (short of its bound): answers every later bound.
+        let kept = AdmittedCount::default();
+        assert_eq!(up_to(&kept, 100, 40, &mut made), 40);
+        assert_eq!(up_to(&kept, 30, 40, &mut made), 30);
+        assert_eq!(up_to(&kept, 1_000, 40, &mut made), 40);
+        assert_eq!(made, [100]);
+        // At its bound: at least that many, which answers smaller bounds;
+        // a larger one counts again.
+        made.clear();
+        let kept = AdmittedCount::default();
+        assert_eq!(up_to(&kept, 100, 5_000, &mut made), 100);
+        assert_eq!(up_to(&kept, 100, 5_000, &mut made), 100);
+        assert_eq!(up_to(&kept, 50, 5_000, &mut made), 50);
+        assert_eq!(up_to(&kept, 1_000, 5_000, &mut made), 1_000);
+        assert_eq!(up_to(&kept, 10_000, 5_000, &mut made), 5_000);
+        assert_eq!(up_to(&kept, 20_000, 5_000, &mut made), 5_000);
+        assert_eq!(made, [100, 1_000, 10_000]);
+        // Forgotten: counted again.
+        kept.forget();
+        assert_eq!(up_to(&kept, 100, 5_000, &mut made), 100);
+        assert_eq!(made, [100, 1_000, 10_000, 100]);
+        // A failed count keeps nothing.
+        let kept = AdmittedCount::default();
+        assert!(
+            kept.up_to(10, |_| Err(crate::error::Error::Backend("down".into())))
+                .is_err()
+        );
+        assert_eq!(up_to(&kept, 10, 3, &mut made), 3);
     }
 }

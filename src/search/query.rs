@@ -16,6 +16,8 @@
 //! emoji) is ignored. An unclosed quote runs to the end of the query. Every
 //! string parses to a query or to [`Error::InvalidInput`] naming `query`.
 
+use std::cell::RefCell;
+
 use super::tokenize::{ascii_tokens, bigrams, cut, each_index_token, words};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
@@ -60,31 +62,62 @@ impl IndexQuery {
     /// Whether `text`'s index tokens meet the condition (what an index
     /// would answer), reading them once, without keeping them.
     pub(crate) fn admits(&self, text: &str) -> bool {
-        let mut check = Admission::new(self);
         match ascii_tokens(text) {
             // Most chat text: words as written, compared ignoring case. A
             // token or prefix wanted is then somewhere in the text as
             // written: most texts lack one, and are out at a glance.
-            Some(_) if !self.all_wanted_in(text) => return false,
-            Some(tokens) => tokens.for_each(|t| check.see(t)),
-            None => each_index_token(text, |t| check.see(t)),
+            Some(_) if !self.all_wanted_in(text) => false,
+            Some(tokens) => {
+                let mut check = Admission::new(self);
+                tokens.for_each(|t| check.see(t));
+                check.admitted()
+            }
+            None => {
+                let mut check = Admission::new(self);
+                each_index_token(text, |t| check.see(t));
+                check.admitted()
+            }
         }
-        check.admitted()
     }
 
     /// Whether every token and prefix wanted is somewhere in ASCII `text`
     /// (ignoring case): a condition of its tokens holding them, checked
     /// by the standard library's vectorised search rather than by reading
     /// the words. (The query's tokens are folded: an ASCII one is in
-    /// lower case, and no other is in ASCII text.)
+    /// lower case, and no other is in ASCII text.) The text is lowered
+    /// into this thread's buffer, kept from call to call: a walk checks
+    /// thousands of texts.
     fn all_wanted_in(&self, text: &str) -> bool {
-        let lowered = text.to_ascii_lowercase();
-        self.tokens
-            .iter()
-            .chain(&self.prefixes)
-            .all(|t| lowered.contains(t.as_str()))
+        thread_local! {
+            static LOWERED: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        let check = |lowered: &mut String| {
+            lowered.clear();
+            lowered.push_str(text);
+            lowered.make_ascii_lowercase();
+            self.tokens
+                .iter()
+                .chain(&self.prefixes)
+                .all(|t| lowered.contains(t.as_str()))
+        };
+        LOWERED
+            .try_with(|buffer| match buffer.try_borrow_mut() {
+                Ok(mut lowered) => {
+                    let admitted = check(&mut lowered);
+                    // A long text's buffer is not kept.
+                    if lowered.capacity() > KEPT_BUFFER_BYTES {
+                        *lowered = String::new();
+                    }
+                    admitted
+                }
+                Err(_) => check(&mut String::new()),
+            })
+            .unwrap_or_else(|_| check(&mut String::new()))
     }
 }
+
+/// The largest buffer [`IndexQuery::all_wanted_in`] keeps for its thread.
+const KEPT_BUFFER_BYTES: usize = 64 * 1024;
 
 /// What [`IndexQuery::admits`] has seen of a text's tokens so far.
 struct Admission<'q> {

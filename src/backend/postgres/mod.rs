@@ -74,6 +74,8 @@ pub(crate) struct PgConn {
     notify: Vec<String>,
     /// The payload the next single statement sends, outside a transaction.
     staged: Option<String>,
+    /// Whether the database's encoding is UTF-8, once asked.
+    utf8: Option<bool>,
 }
 
 impl PgConn {
@@ -129,6 +131,7 @@ impl ManageConnection for Manager {
             channel: Arc::clone(&self.channel),
             notify: Vec::new(),
             staged: None,
+            utf8: None,
         })
     }
 

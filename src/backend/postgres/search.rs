@@ -11,8 +11,8 @@ use super::PgConn;
 use super::queries::{
     COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
     SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
-    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, UNINDEXED_MESSAGES,
-    UNINDEXED_TITLES,
+    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING,
+    UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
@@ -35,9 +35,36 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
 /// as arrays.
 const TOKEN_WALKS: [&str; 2] = [SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION];
 
+/// The walks that check the `tsquery` $1 only in texts that may hold the
+/// needle $11 (`holds_tsquery_after_needle!`).
+const NEEDLE_WALKS: [&str; 2] = [SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION];
+
+/// The needle of a walk: the query's longest token or prefix (the rarest,
+/// as a rule), which every ASCII text it admits holds in lower case.
+fn needle_of(index: &IndexQuery) -> Option<&str> {
+    index
+        .tokens
+        .iter()
+        .chain(&index.prefixes)
+        .map(String::as_str)
+        .max_by_key(|t| t.len())
+}
+
+/// Whether the database's encoding is UTF-8 (asked once per connection).
+fn is_utf8(conn: &mut PgConn) -> Result<bool> {
+    if let Some(utf8) = conn.utf8 {
+        return Ok(utf8);
+    }
+    let statement = conn.statement(SERVER_ENCODING)?;
+    let encoding: String = conn.client.query_one(&statement, &[])?.try_get(0)?;
+    let utf8 = encoding == "UTF8";
+    conn.utf8 = Some(utf8);
+    Ok(utf8)
+}
+
 /// Above this many messages admitted by the index, a search walks messages
 /// by time (the page fills early) instead of reading every match.
-const COMMON: i64 = 2_000;
+const COMMON: u64 = 2_000;
 
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
 /// Which statement reads messages is chosen here, not by the planner (its
@@ -62,8 +89,11 @@ pub(super) fn candidates(
             SEARCH_MESSAGES_IN_CONVERSATION
         }
     } else if kind == TextKind::Message {
-        let count = conn.statement(COUNT_INDEXED)?;
-        let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
+        let n = filter.admitted.up_to(COMMON + 1, |_| {
+            let count = conn.statement(COUNT_INDEXED)?;
+            let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })?;
         match (n > COMMON, by_tokens) {
             (true, true) => SEARCH_TOKENS_BY_TIME,
             (true, false) => SEARCH_MESSAGES_BY_TIME,
@@ -71,6 +101,11 @@ pub(super) fn candidates(
         }
     } else {
         SEARCH_MESSAGES_BY_INDEX
+    };
+    let needle = if NEEDLE_WALKS.contains(&messages) && is_utf8(conn)? {
+        needle_of(index)
+    } else {
+        None
     };
     let conversation = filter.conversation.map(Uuid::from);
     let since = filter.since.and_then(from_micros);
@@ -97,6 +132,8 @@ pub(super) fn candidates(
             ];
             if TOKEN_WALKS.contains(&messages) {
                 params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+            } else if NEEDLE_WALKS.contains(&messages) {
+                params.push(&needle);
             }
             (messages, params)
         }
@@ -211,6 +248,31 @@ mod tests {
         let conn = &mut db.conn;
         migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
         conn.client.batch_execute(FILL).expect("fill");
+        // A walk resumed after a cursor starts there in the generic plan a
+        // prepared statement comes to (the bound is the index's, not a
+        // filter on every row before it).
+        conn.client
+            .batch_execute(&format!(
+                "SET plan_cache_mode = force_generic_plan; PREPARE resumed AS {SEARCH_TOKENS_BY_TIME}"
+            ))
+            .expect("prepare");
+        let resumed: Vec<String> = conn
+            .client
+            .query(
+                "EXPLAIN EXECUTE resumed('''common''', NULL, NULL, NULL, NULL, now(), \
+                 'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}')",
+                &[],
+            )
+            .expect("explain")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(
+            resumed
+                .iter()
+                .any(|l| l.contains("Index Cond:") && l.contains("ROW(created_at, id) < ROW(")),
+            "{resumed:#?}"
+        );
         let mut plan = |sql: &str, token: &str, mode: &str| -> String {
             conn.client
                 .batch_execute(&format!("SET plan_cache_mode = {mode}"))
@@ -241,8 +303,11 @@ mod tests {
                 &all,
                 &limit,
             ];
+            let needle = needle_of(&index);
             if TOKEN_WALKS.contains(&sql) {
                 params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+            } else if NEEDLE_WALKS.contains(&sql) {
+                params.push(&needle);
             }
             let rows = conn
                 .client

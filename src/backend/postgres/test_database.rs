@@ -38,6 +38,7 @@ impl TestDatabase {
             channel: super::feed::channel("public").into(),
             notify: Vec::new(),
             staged: None,
+            utf8: None,
         };
         Some(TestDatabase { server, name, conn })
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{key, role_at, uuid_at};
-use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::search::{AdmittedCount, Candidate, SearchFilter, TextKind};
 use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::search::query::IndexQuery;
@@ -102,7 +102,12 @@ const WALK_ROWS_PER_INDEX_ROW: i64 = 4;
 /// `admitted` rows that each cost [`WALK_ROWS_PER_INDEX_ROW`] as much; so
 /// through the index when `admitted² × that ≤ limit × messages` (and
 /// always up to 2,000).
-fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bool> {
+fn through_index(
+    conn: &Connection,
+    expression: &str,
+    limit: usize,
+    admitted: &AdmittedCount,
+) -> Result<bool> {
     let pending: i64 = conn
         .prepare_cached(COUNT_PENDING)?
         .query_row([], |r| r.get(0))?;
@@ -112,9 +117,15 @@ fn through_index(conn: &Connection, expression: &str, limit: usize) -> Result<bo
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let threshold = (limit.saturating_mul(total) as f64 / WALK_ROWS_PER_INDEX_ROW as f64).sqrt();
     let threshold = (threshold as i64).max(2_000);
-    let count: i64 = conn
-        .prepare_cached(COUNT_INDEXED)?
-        .query_row(params![expression, threshold + 1], |r| r.get(0))?;
+    let bound = u64::try_from(threshold).unwrap_or(0) + 1;
+    let count = admitted.up_to(bound, |bound| {
+        let n: i64 = conn.prepare_cached(COUNT_INDEXED)?.query_row(
+            params![expression, i64::try_from(bound).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    })?;
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
     Ok(count.saturating_add(pending) <= threshold)
 }
 
@@ -136,7 +147,7 @@ pub(super) fn candidates(
         }
         TextKind::Message => {
             let expression = fts_expression(conn, filter.index)?;
-            if through_index(conn, &expression, limit)? {
+            if through_index(conn, &expression, limit, filter.admitted)? {
                 (MESSAGES_BY_INDEX, expression)
             } else {
                 (MESSAGES_BY_TIME, encode(filter.index))
