@@ -356,7 +356,9 @@ pub(crate) trait Session {
     /// id is taken.
     fn insert_message(&self, stored: &Stored) -> Result<()>;
     /// Rewrites the message with `stored.message.id`: its place and fields.
-    fn update_message(&self, stored: &Stored) -> Result<()>;
+    /// `text_changed`: whether its text differs from the stored one's (a
+    /// search index keeps the entry of a text that did not change).
+    fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()>;
     /// Messages positioned after `range.after`, at most `range.limit`, of
     /// the current branch or of all (none for a conversation that does not
     /// exist).

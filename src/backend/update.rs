@@ -72,8 +72,13 @@ pub(crate) fn update_conversation<S: Session + ?Sized>(
         on_path: true,
         message: (*m).clone(),
     };
+    let stored_text: std::collections::HashMap<MessageId, &str> = path
+        .iter()
+        .map(|(_, m)| (m.id, m.content.as_str()))
+        .collect();
     for change in &plan.update {
-        session.update_message(&on_path(change))?;
+        let text_changed = stored_text.get(&change.1.id) != Some(&change.1.content.as_str());
+        session.update_message(&on_path(change), text_changed)?;
     }
     for new in &plan.insert {
         session.insert_message(&on_path(new))?;

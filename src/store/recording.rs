@@ -163,8 +163,8 @@ impl Session for Recording<'_> {
         Ok(())
     }
 
-    fn update_message(&self, stored: &Stored) -> Result<()> {
-        self.inner.update_message(stored)?;
+    fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()> {
+        self.inner.update_message(stored, text_changed)?;
         let message = &stored.message;
         self.recorder
             .message(message.id, message.conversation_id, ChangeKind::Changed);

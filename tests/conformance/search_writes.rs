@@ -129,6 +129,20 @@ pub fn search_follows_update_and_titles(store: &Store) {
     assert_eq!(found(store, "voyage"), [format!("title:{c}")]);
     assert!(found(store, "untitled").is_empty());
 
+    // update() that renumbers: a message put first, the others' texts
+    // unchanged (their index entries kept), one of them with a new role.
+    let mut copy = get(store, c);
+    let first = NewMessage::new(Role::System, "opening bearings");
+    copy.messages.insert(0, Message::new(c, first));
+    copy.messages[2].role = Role::User;
+    let stored = store.conversations().update(&copy).unwrap();
+    assert_eq!(found(store, "bearings"), id(&stored.messages[0]));
+    assert_eq!(found(store, "compass"), id(&stored.messages[1]));
+    assert_eq!(found(store, "sextant"), id(&stored.messages[2]));
+    let by_user = SearchQuery::new("sextant").role(Role::User);
+    assert_eq!(store.search(&by_user).unwrap().items.len(), 1);
+    assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+
     // edit(): the title alone.
     store
         .conversations()

@@ -211,7 +211,7 @@ impl Session for MemorySession<'_> {
         Ok(())
     }
 
-    fn update_message(&self, stored: &Stored) -> Result<()> {
+    fn update_message(&self, stored: &Stored, _text_changed: bool) -> Result<()> {
         let id = stored.message.id;
         if let Some((conversation, old, _)) = self.find(id) {
             let slot = Slot {

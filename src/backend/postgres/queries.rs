@@ -232,8 +232,8 @@ statements! {
         "SELECT ", message_columns!(), " FROM messages WHERE on_path ORDER BY conversation_id, position"
     );
     UPDATE_MESSAGE = "UPDATE messages SET position = $2, on_path = $3, role = $4, content = $5, \
-        created_at = $6, attachments = $7, parent_id = $8, metadata = $9, search_tokens = $10 \
-        WHERE id = $1";
+        created_at = $6, attachments = $7, parent_id = $8, metadata = $9, \
+        search_tokens = COALESCE($10, search_tokens) WHERE id = $1";
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";

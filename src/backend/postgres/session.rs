@@ -302,7 +302,7 @@ impl Session for PgSession<'_> {
         Ok(())
     }
 
-    fn update_message(&self, stored: &Stored) -> Result<()> {
+    fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()> {
         let m = &stored.message;
         self.execute(
             UPDATE_MESSAGE,
@@ -316,7 +316,7 @@ impl Session for PgSession<'_> {
                 &Json(&m.attachments),
                 &m.parent_id.as_ref().map(MessageId::as_uuid),
                 &metadata_param(&m.metadata)?,
-                &index_tokens(&m.content),
+                &text_changed.then(|| index_tokens(&m.content)),
             ],
         )?;
         Ok(())

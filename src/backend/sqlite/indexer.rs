@@ -91,6 +91,13 @@ impl Texts {
     }
 }
 
+/// The next free search rowid of a message.
+pub(super) fn next_rowid(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(NEXT_SEARCH_ROWID)?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// The messages' mark: every message whose search rowid is at most this
 /// is indexed. `None` before V7 (every text with a rowid is indexed there).
 pub(super) fn indexed_upto(conn: &Connection) -> Result<Option<i64>> {

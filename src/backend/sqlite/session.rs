@@ -5,7 +5,9 @@ use std::cell::Cell;
 use rusqlite::{Connection, params};
 
 use super::conflict_on;
-use super::indexer::{self, index_at, index_message, index_title, index_unindexed, unindexed};
+use super::indexer::{
+    self, index_at, index_message, index_title, index_unindexed, next_rowid, unindexed,
+};
 use super::queries::*;
 use super::rows::{
     attachments_json, branch_message_at, collect, file_at, header_at, key, message_at,
@@ -104,13 +106,6 @@ fn insert_message(
         ])
         .map_err(conflict_on(Entity::Message, m.id))?;
     index_at(conn, rowid, &m.content)
-}
-
-/// The next free search rowid of a message.
-fn next_rowid(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(NEXT_SEARCH_ROWID)?
-        .query_row([], |r| r.get(0))?)
 }
 
 impl Session for SqliteSession<'_> {
@@ -326,7 +321,7 @@ impl Session for SqliteSession<'_> {
         insert_message(self.conn, &mut insert, row, rowid)
     }
 
-    fn update_message(&self, stored: &Stored) -> Result<()> {
+    fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()> {
         let m = &stored.message;
         self.execute(
             UPDATE_MESSAGE,
@@ -342,7 +337,10 @@ impl Session for SqliteSession<'_> {
                 metadata_json(&m.metadata)?,
             ],
         )?;
-        index_message(self.conn, m.id, &m.content)
+        if text_changed {
+            index_message(self.conn, m.id, &m.content)?;
+        }
+        Ok(())
     }
 
     fn message_page(
