@@ -11,6 +11,18 @@ use silmari_store::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// What [`Baseline::import`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// The rows issue 12 set, without search tokens, in one copy.
+    Plain,
+    /// The store's rows, with their search tokens, in one copy.
+    WithTokens,
+    /// The store's rows, a copy per conversation (as the store's
+    /// `append_messages` calls each make one).
+    CopyPerConversation,
+}
+
 pub struct Baseline {
     client: Client,
     create: Statement,
@@ -214,21 +226,22 @@ impl Baseline {
     /// W5: COPY in binary format, positions after the last, each message
     /// following the one before it, the first the current leaf.
     pub fn bulk(&mut self, conversation: Uuid, contents: &[String]) {
-        self.import(&[conversation], contents, &[], false);
+        self.import(&[conversation], contents, &[], Rows::Plain);
     }
 
     /// W5 as an app writes it: in one transaction, each conversation
     /// counted (which locks it) and its last message read, then every
-    /// conversation's messages, each with `attachments`, in one binary COPY;
-    /// `with_tokens`: each with its search tokens too, as the store writes
-    /// its rows (which its GIN index then holds).
+    /// conversation's messages, each with `attachments`, in one binary COPY
+    /// (or one per conversation), each with its search tokens or not, as
+    /// `rows` says.
     pub fn import(
         &mut self,
         conversations: &[Uuid],
         contents: &[String],
         attachments: &[Attachment],
-        with_tokens: bool,
+        rows: Rows,
     ) {
+        let with_tokens = rows != Rows::Plain;
         let now = OffsetDateTime::now_utc();
         let mut tx = self.client.transaction().expect("begin");
         let mut starts = Vec::with_capacity(conversations.len());
@@ -240,48 +253,55 @@ impl Baseline {
                 .expect("position");
             starts.push((row.get::<_, i64>(0), row.get::<_, Option<Uuid>>(1)));
         }
-        let sink = tx
-            .copy_in(
-                "COPY messages \
+        let starts: Vec<_> = conversations.iter().zip(starts).collect();
+        let copies = match rows {
+            Rows::CopyPerConversation => starts.chunks(1).collect::<Vec<_>>(),
+            Rows::Plain | Rows::WithTokens => vec![&starts[..]],
+        };
+        for copy in copies {
+            let sink = tx
+                .copy_in(
+                    "COPY messages \
                  (position, on_path, parent_id, id, conversation_id, role, content, created_at, \
                  attachments, search_tokens) FROM STDIN BINARY",
-            )
-            .expect("copy");
-        let types = [
-            Type::INT8,
-            Type::BOOL,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TIMESTAMPTZ,
-            Type::JSONB,
-            Type::TEXT_ARRAY,
-        ];
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for (conversation, (last, mut parent)) in conversations.iter().zip(starts) {
-            for (i, content) in contents.iter().enumerate() {
-                let id = Uuid::now_v7();
-                let tokens = with_tokens.then(|| search_tokens(content));
-                writer
-                    .write(&[
-                        &(last + 1 + i as i64),
-                        &true,
-                        &parent,
-                        &id,
-                        conversation,
-                        &"user",
-                        content,
-                        &now,
-                        &Json(attachments),
-                        &tokens,
-                    ])
-                    .expect("row");
-                parent = Some(id);
+                )
+                .expect("copy");
+            let types = [
+                Type::INT8,
+                Type::BOOL,
+                Type::UUID,
+                Type::UUID,
+                Type::UUID,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TIMESTAMPTZ,
+                Type::JSONB,
+                Type::TEXT_ARRAY,
+            ];
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            for &(conversation, (last, mut parent)) in copy {
+                for (i, content) in contents.iter().enumerate() {
+                    let id = Uuid::now_v7();
+                    let tokens = with_tokens.then(|| search_tokens(content));
+                    writer
+                        .write(&[
+                            &(last + 1 + i as i64),
+                            &true,
+                            &parent,
+                            &id,
+                            conversation,
+                            &"user",
+                            content,
+                            &now,
+                            &Json(attachments),
+                            &tokens,
+                        ])
+                        .expect("row");
+                    parent = Some(id);
+                }
             }
+            writer.finish().expect("finish");
         }
-        writer.finish().expect("finish");
         tx.commit().expect("commit");
     }
 

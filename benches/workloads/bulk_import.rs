@@ -206,10 +206,13 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
         );
         let base = std::cell::RefCell::new(base);
         // The baseline as issue 12 set it (no search tokens: the store's
-        // rows hold them since search), and writing the store's rows.
-        for (name, with_tokens) in [
-            ("postgres baseline", false),
-            ("postgres baseline with search tokens", true),
+        // rows hold them since search), writing the store's rows, and
+        // writing them in a copy per conversation, as the store does.
+        use super::baseline_postgres::Rows;
+        for (name, rows) in [
+            ("postgres baseline", Rows::Plain),
+            ("postgres baseline with search tokens", Rows::WithTokens),
+            ("postgres copy per conversation", Rows::CopyPerConversation),
         ] {
             settle_database(database);
             g.bench_function(name, |bench| {
@@ -217,7 +220,7 @@ pub(crate) fn w5_app_import(c: &mut Criterion, b: &mut Backends) {
                     || baseline_targets(&base, conversations),
                     |ids| {
                         base.borrow_mut()
-                            .import(&ids, &contents, &attachments, with_tokens)
+                            .import(&ids, &contents, &attachments, rows)
                     },
                     BatchSize::PerIteration,
                 )
