@@ -230,7 +230,10 @@ fn collect_newest(
                 stopped_at: None,
             });
         }
-        batch = next_batch(want - found.len(), found.len(), examined);
+        // Never less than four times the last: a search whose hits came
+        // early and whose tail holds none would otherwise ask 32 at a time.
+        let grown = batch.saturating_mul(4).min(MAX_BATCH);
+        batch = next_batch(want - found.len(), found.len(), examined).max(grown);
     }
 }
 
