@@ -230,28 +230,28 @@ fn collect_newest(
                 stopped_at: None,
             });
         }
-        // Never less than four times the last: a search whose hits came
-        // early and whose tail holds none would otherwise ask 32 at a time.
-        let grown = batch.saturating_mul(4).min(MAX_BATCH);
-        batch = next_batch(want - found.len(), found.len(), examined).max(grown);
+        batch = next_batch(want - found.len(), found.len(), examined, batch);
     }
 }
 
-/// How many candidates to ask for next: enough, at the rate of hits among
-/// the candidates examined so far, for the hits still wanted and a quarter
-/// more, between [`FIRST_BATCH`] and [`MAX_BATCH`]. A backend walks about
-/// as many texts as the batch asks of it, so asking for more than needed
-/// (a phrase of common words: ten candidates for each hit) reads texts for
-/// nothing, and asking for fewer costs another call.
-fn next_batch(wanted: usize, found: usize, examined: usize) -> usize {
+/// How many candidates to ask for after a batch of `last`: enough, at the
+/// rate of hits among the candidates examined so far, for the hits still
+/// wanted and a quarter more, and never less than four times `last` (a
+/// search whose hits came early and whose tail holds none would otherwise
+/// ask a few at a time, a call each), at most [`MAX_BATCH`]. A backend
+/// walks about as many texts as the batch asks of it, so asking for more
+/// than needed (a phrase of common words: ten candidates for each hit)
+/// reads texts for nothing, and asking for fewer costs another call.
+fn next_batch(wanted: usize, found: usize, examined: usize, last: usize) -> usize {
     // One more of each: a batch without a hit yet grows (to MAX_BATCH).
     let per_hit = (examined + 1) as f64 / (found + 1) as f64;
     let next = (wanted as f64 * per_hit * 1.25).ceil();
-    if next >= MAX_BATCH as f64 {
+    let by_rate = if next >= MAX_BATCH as f64 {
         MAX_BATCH
     } else {
-        (next as usize).max(FIRST_BATCH)
-    }
+        next as usize
+    };
+    by_rate.max(last.saturating_mul(4)).min(MAX_BATCH)
 }
 
 fn newest(
@@ -350,13 +350,17 @@ mod tests {
     #[test]
     fn a_batch_asks_for_what_the_hit_rate_says_is_needed() {
         // One hit in ten candidates, 18 hits wanted: 18 × 10 × 1.25.
-        assert_eq!(next_batch(18, 3, 39), 225);
-        // Every candidate a hit: at least the first batch's size.
-        assert_eq!(next_batch(5, 30, 30), FIRST_BATCH);
+        assert_eq!(next_batch(18, 3, 39, FIRST_BATCH), 225);
+        // Every candidate a hit: four times the last batch.
+        assert_eq!(next_batch(5, 30, 30, FIRST_BATCH), 4 * FIRST_BATCH);
         // No hit yet, or few: as many as a call may ask.
-        assert_eq!(next_batch(21, 0, 32), 867);
-        assert_eq!(next_batch(21, 0, 1_000), MAX_BATCH);
-        assert_eq!(next_batch(usize::MAX, 0, usize::MAX - 1), MAX_BATCH);
-        assert_eq!(next_batch(1_000, 1, 20_000), MAX_BATCH);
+        assert_eq!(next_batch(21, 0, 32, FIRST_BATCH), 867);
+        assert_eq!(next_batch(21, 0, 1_000, 1_000), MAX_BATCH);
+        assert_eq!(next_batch(usize::MAX, 0, usize::MAX - 1, 1), MAX_BATCH);
+        assert_eq!(next_batch(1_000, 1, 20_000, MAX_BATCH), MAX_BATCH);
+        // Hits early, a tail without: the batch still grows four times.
+        assert_eq!(next_batch(1, 999, 1_000, 32), 128);
+        assert_eq!(next_batch(1, 999, 1_128, 128), 512);
+        assert_eq!(next_batch(1, 999, 1_640, 512), MAX_BATCH);
     }
 }

@@ -273,6 +273,12 @@ mod tests {
                 .any(|l| l.contains("Index Cond:") && l.contains("ROW(created_at, id) < ROW(")),
             "{resumed:#?}"
         );
+        assert!(
+            resumed
+                .iter()
+                .any(|l| l.contains("Index Scan Backward using ix_messages_created_at")),
+            "{resumed:#?}"
+        );
         let mut plan = |sql: &str, token: &str, mode: &str| -> String {
             conn.client
                 .batch_execute(&format!("SET plan_cache_mode = {mode}"))
