@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::limits::{RELEVANCE_WINDOW, SEARCH_EXAMINED};
 use crate::model::{
     CursorKey, HitConversation, HitMessage, MessageId, Page, SearchBranches, SearchHit,
-    SearchOrder, SearchQuery, Snippet, from_micros, to_micros, truncate,
+    SearchOrder, SearchQuery, Snippet, bound_micros, from_micros,
 };
 use crate::search::matching::{Matched, TITLE_WEIGHT, matches, snippet};
 use crate::search::query::{ParsedQuery, parse};
@@ -82,8 +82,8 @@ impl Store {
             index: &index,
             conversation: query.conversation,
             role: query.role,
-            since: query.since.map(|t| to_micros(truncate(t))),
-            until: query.until.map(|t| to_micros(truncate(t))),
+            since: query.since.map(bound_micros),
+            until: query.until.map(bound_micros),
             archived: query.archived,
             branches: match query.branches {
                 SearchBranches::Current => Branches::Current,

@@ -229,7 +229,8 @@ fn migrations_can_wait_until_asked() {
             (5, "search"),
             (6, "change_feed"),
             (7, "search_in_batches"),
-            (8, "search_stale_entries")
+            (8, "search_stale_entries"),
+            (9, "search_folds_case_last")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));

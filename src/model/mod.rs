@@ -35,4 +35,4 @@ pub use search::{
     HitConversation, HitMessage, IndexProgress, SearchBranches, SearchHit, SearchOrder,
     SearchQuery, Snippet,
 };
-pub(crate) use timestamps::{bump, from_micros, now, to_micros, truncate};
+pub(crate) use timestamps::{bound_micros, bump, from_micros, now, to_micros, truncate};

@@ -1,6 +1,8 @@
 //! Timestamps as every backend keeps them: UTC, microseconds.
 
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::limits::MIN_YEAR;
 
 /// The current UTC time truncated to microseconds.
 pub(crate) fn now() -> OffsetDateTime {
@@ -24,6 +26,18 @@ pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
 /// The inverse of [`to_micros`]; `None` when out of range.
 pub(crate) fn from_micros(micros: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()
+}
+
+/// `t` as a bound on stored timestamps (a search's `since` or `until`), in
+/// microseconds: truncated, and moved into the range a stored timestamp can
+/// have (from the first day of [`MIN_YEAR`] to the last instant `time`
+/// holds), which admits the same stored times and keeps the bound inside
+/// every backend's range (PostgreSQL's starts in 4713 BC).
+pub(crate) fn bound_micros(t: OffsetDateTime) -> i64 {
+    let lowest = Date::from_calendar_date(MIN_YEAR, Month::January, 1)
+        .map_or(i64::MIN, |day| to_micros(day.midnight().assume_utc()));
+    let highest = to_micros(PrimitiveDateTime::MAX.assume_utc());
+    to_micros(truncate(t)).clamp(lowest, highest)
 }
 
 /// A strictly later `updated_at` than `previous`: now, or one microsecond

@@ -1,5 +1,6 @@
 //! Search on one fixed corpus (English, accents, German compounds, emoji,
-//! Chinese, Japanese, Korean, code, SQL and FTS syntax as plain text): every
+//! Chinese, Japanese, Korean, code, SQL and FTS syntax as plain text,
+//! letters styled by Unicode's mathematical and enclosed forms): every
 //! query of the table finds exactly the texts it names, newest first in the
 //! same order, on every backend; snippets point at the matched words.
 
@@ -134,6 +135,12 @@ const CORPUS: &[(&str, &str, bool, &[Text])] = &[
         true,
         &[("h1", Role::User, "Archived storm notes")],
     ),
+    (
+        "I",
+        "𝐒𝐭𝐲𝐥𝐞𝐝 𝚺𝚷",
+        false,
+        &[("styled1", Role::User, "𝐁𝐨𝐥𝐝 greetings, 𝚫𝚯 and 🄰🄱🄲")],
+    ),
 ];
 
 /// Queries and the labels of what they find (a title hit is its
@@ -189,6 +196,10 @@ const QUERIES: &[(&str, &[&str])] = &[
     ("rust", &["code1"]),
     ("ausgezeichnet kaffee", &["acc2"]),
     ("\"storm letter\"", &["fts1"]),
+    ("bold", &["styled1"]),
+    ("𝐁𝐎𝐋𝐃 greetings", &["styled1"]),
+    ("δθ abc", &["styled1"]),
+    ("styled σπ", &["I"]),
 ];
 
 /// The corpus written to `store`: label → (hit key, created_at), where a
@@ -415,6 +426,17 @@ pub fn search_filters_narrow_the_same_hits(store: &Store) {
     assert_eq!(labels(q().since(en1).until(en2)), ["en1"]);
     assert_eq!(labels(q().since(en2)), ["G", "en2", "en4", "fts1"]);
     assert!(labels(q().since(en2).until(en2)).is_empty());
+    // Bounds beyond any stored time (and PostgreSQL's range) admit all or
+    // nothing, in both orders.
+    let ancient = datetime!(-5000-01-01 00:00 UTC);
+    let last = datetime!(9999-12-31 23:59:59.999_999 UTC);
+    let every = labels(q());
+    assert_eq!(labels(q().since(ancient).until(last)), every);
+    assert!(labels(q().until(ancient)).is_empty());
+    assert!(labels(q().since(last)).is_empty());
+    let ranked = all_hits(store, q().since(ancient).until(last), 50);
+    assert_eq!(ranked.len(), every.len());
+    assert!(all_hits(store, q().until(ancient), 50).is_empty());
 }
 
 pub fn search_refuses_queries_with_nothing_to_find(store: &Store) {

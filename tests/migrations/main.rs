@@ -9,6 +9,7 @@ mod db;
 mod search_attacks;
 mod search_batches;
 mod search_edits;
+mod search_folding;
 mod search_index;
 
 use silmari_store::prelude::*;
@@ -177,7 +178,13 @@ fn down_to_zero_leaves_only_the_history_table() {
                 .unwrap_err()
                 .is_invalid_input()
         );
-        assert!(store.migrations().up_to(9).unwrap_err().is_invalid_input());
+        assert!(
+            store
+                .migrations()
+                .up_to(common::LATEST + 1)
+                .unwrap_err()
+                .is_invalid_input()
+        );
     });
 }
 
