@@ -5,8 +5,8 @@
 //! server already sent, such as the notice of a terminated backend), so
 //! connections killed by a server restart are discarded instead of used; a
 //! call whose first statement finds its connection dead anyway is retried
-//! once on a fresh one when nothing of it can have taken effect (a read, or
-//! the `BEGIN` of a write).
+//! on a fresh one (at most once per pooled connection) when nothing of it
+//! can have taken effect (a read, or the `BEGIN` of a write).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -273,9 +273,6 @@ impl PostgresBackend {
     }
 }
 
-/// How often a read that met a dead connection runs again on another.
-const READ_RETRIES: u32 = 2;
-
 impl PostgresBackend {
     /// A live connection with `BEGIN` sent. `BEGIN` changes nothing, so when
     /// it meets a dead connection (one the server closed an instant before,
@@ -367,11 +364,15 @@ impl Backend for PostgresBackend {
     }
 
     fn read(&self, body: &mut Body<'_>) -> Result<()> {
+        // A read that met a dead connection runs again on another: after a
+        // restart every idle connection may be dead, and the server's
+        // notice may reach some only after the checkout's probe, so each
+        // may need a try (as for `BEGIN`).
         let mut attempt = 0;
         loop {
             let mut conn = self.connection()?;
             match body(&PgSession::new(&mut conn, false)) {
-                Err(e) if retryable(&e) && attempt < READ_RETRIES => {
+                Err(e) if retryable(&e) && attempt < self.pool.max_size() => {
                     log::warn!("retrying a read on a fresh connection: {e}");
                     attempt += 1;
                 }
