@@ -5,7 +5,9 @@
 //! nothing out of step, and the list stays bounded.
 
 use silmari_store::prelude::*;
-use silmari_store::{ConversationEdit, MessageEdit, MigrationTarget, SearchQuery};
+use silmari_store::{
+    Checkpoint, ConversationEdit, MessageEdit, MigrationTarget, SearchQuery, SqliteOptions,
+};
 
 use crate::on_every_sqlite_file;
 use crate::search_attacks::assert_exact;
@@ -253,6 +255,62 @@ fn down_to_v7_drops_the_listed_entries_and_edits_there_unindex_at_once() {
         assert_eq!(stale(&raw), (0, 0));
         assert_exact(&raw, "up again");
         assert_eq!(hits(&store, "text"), 20);
+        assert_eq!(store.check().unwrap().search_index_mismatches, 0);
+    });
+}
+
+/// An edit or a streamed delta of a text that waits for its batch writes
+/// the pages the hand-written `UPDATE`s of the same write do: it reads the
+/// text's search rowid, where setting it to itself wrote a page of its
+/// index at every call.
+#[test]
+fn a_waiting_text_s_edits_write_the_pages_of_their_updates() {
+    on_every_sqlite_file(|db| {
+        let never = Checkpoint::Inline { pages: 1_000_000 };
+        let options = SqliteOptions {
+            checkpoint: never,
+            snapshots_kept: 0,
+            ..SqliteOptions::default()
+        };
+        let store = db.builder().sqlite(options).open().unwrap();
+        let raw = db.raw();
+        let (c, ids) = indexed_conversation(&store, "pages", (0..10).map(|i| format!("text {i}")));
+        // The first edit moves the text above the mark, where it waits.
+        edit(&store, ids[0], "waiting text".into());
+        let logged = |write: &dyn Fn(usize)| -> i64 {
+            let restarted: i64 = raw
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(restarted, 0, "the log restarts");
+            (0..20).for_each(write);
+            raw.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .unwrap()
+        };
+        let (id, conversation) = (ids[0].to_string(), c.to_string());
+        let by_hand = |content: &str, i: usize| {
+            let sql = format!(
+                "BEGIN IMMEDIATE; UPDATE messages SET content = {content} WHERE id = '{id}'; \
+                 UPDATE conversations SET updated_at = updated_at + 1, version = version + 1 \
+                 WHERE id = '{conversation}'; COMMIT;"
+            );
+            raw.execute_batch(&sql.replace("{i}", &i.to_string()))
+                .unwrap();
+        };
+        let edits = logged(&|i| edit(&store, ids[0], format!("edit {i}")));
+        assert_eq!(edits, logged(&|i| by_hand("'edit {i}'", i)), "edits");
+        let deltas = logged(&|i| {
+            store
+                .conversations()
+                .append_to_message(ids[0], &format!(" delta{i}"))
+                .map(drop)
+                .unwrap()
+        });
+        assert_eq!(
+            deltas,
+            logged(&|i| by_hand("content || ' delta{i}'", i)),
+            "deltas"
+        );
+        assert_eq!(hits(&store, "delta19"), 1);
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
     });
 }

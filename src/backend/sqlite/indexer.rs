@@ -341,22 +341,31 @@ pub(super) fn forget(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Text `id`'s search rowid (given now if it has none: one statement,
-/// which also reads its kind's mark) and the mark; `None` when there is no
-/// such text.
+/// Text `id`'s search rowid (given now if it has none) and its kind's
+/// mark; `None` when there is no such text. Read first: most texts have
+/// their rowid, and giving it again would write the rowid's index (a page
+/// of the log at every edit and every streamed delta).
 fn search_rowid(
     conn: &Connection,
     texts: Texts,
     id: &super::rows::Key,
 ) -> Result<Option<(i64, i64)>> {
-    let rowid_sql = match texts {
-        Texts::Messages => MESSAGE_SEARCH_ROWID,
-        Texts::Titles => TITLE_SEARCH_ROWID,
+    let (read_sql, give_sql) = match texts {
+        Texts::Messages => (MESSAGE_SEARCH_ROWID_OF, MESSAGE_SEARCH_ROWID),
+        Texts::Titles => (TITLE_SEARCH_ROWID_OF, TITLE_SEARCH_ROWID),
     };
-    Ok(conn
-        .prepare_cached(rowid_sql)?
+    let found: Option<(Option<i64>, i64)> = conn
+        .prepare_cached(read_sql)?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some((Some(rowid), mark)) => Ok(Some((rowid, mark))),
+        Some((None, _)) => Ok(conn
+            .prepare_cached(give_sql)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?),
+    }
 }
 
 /// Before V7: gives text `id` its rowid by `rowid_sql` (unless it has one)

@@ -203,6 +203,11 @@ statements! {
     // Search (V5). A message's text is in `search_index` under its
     // `search_rowid`, a conversation's title under minus its; the rowids
     // are given once and kept (VACUUM keeps them: they are columns).
+    /// Message ?1's search rowid (NULL: none yet) and the mark of indexed
+    /// messages. A read: an `UPDATE` that sets the rowid to itself writes
+    /// its entry of `ix_messages_search_rowid` again.
+    MESSAGE_SEARCH_ROWID_OF = "SELECT search_rowid, \
+        (SELECT indexed_upto FROM search_progress WHERE id = 1) FROM messages WHERE id = ?1";
     /// Gives message ?1 its search rowid, unless it has one; returns it and
     /// the mark of indexed messages.
     MESSAGE_SEARCH_ROWID = concat!(
@@ -251,6 +256,9 @@ statements! {
     /// How many messages are above the mark.
     COUNT_PENDING = "SELECT COUNT(*) FROM messages \
         WHERE search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1)";
+    /// Conversation ?1's search rowid (NULL: none yet) and the titles' mark.
+    TITLE_SEARCH_ROWID_OF = "SELECT search_rowid, \
+        (SELECT titles_indexed_upto FROM search_progress WHERE id = 1) FROM conversations WHERE id = ?1";
     /// Gives conversation ?1 its search rowid, above every title's and the
     /// titles' mark, unless it has one; returns it and the mark.
     TITLE_SEARCH_ROWID = concat!(
