@@ -236,8 +236,8 @@ fn each_call_makes_the_round_trips_it_needs() {
     assert_eq!(rows, expected);
 }
 
-/// A search that asks for several batches of candidates (a phrase of
-/// words that 2,100 messages hold apart, and only older ones together)
+/// A search that asks for several batches of candidates (a phrase whose
+/// word pairs 2,100 messages hold apart, and only older ones in order)
 /// counts what the index admits once, not once a batch: each batch is one
 /// walk of messages and one read of titles, in one snapshot.
 #[test]
@@ -250,14 +250,14 @@ fn a_search_counts_its_matches_once() {
         .conversations()
         .create(NewConversation::titled("phrases"))
         .unwrap();
-    let together = vec![NewMessage::new(Role::User, "once upon a time: the story"); 3];
+    let together = vec![NewMessage::new(Role::User, "once upon a time: the story teller"); 3];
     store
         .conversations()
         .append_messages(c.id, together)
         .unwrap();
-    let apart = vec![NewMessage::new(Role::User, "a story about the sea"); 2_100];
+    let apart = vec![NewMessage::new(Role::User, "the story, story teller"); 2_100];
     store.conversations().append_messages(c.id, apart).unwrap();
-    let query = silmari_store::SearchQuery::new("\"the story\"").newest_first();
+    let query = silmari_store::SearchQuery::new("\"the story teller\"").newest_first();
     let search = || store.search(&query).unwrap();
     assert_eq!(search().items.len(), 3);
     let before = proxy.count();

@@ -289,7 +289,7 @@ fn a_common_word_finds_the_same_hits_on_every_backend() {
     }
 }
 
-/// A phrase of words that are everywhere but rarely together: a page
+/// A phrase whose word pairs are everywhere but rarely in order: a page
 /// checks at most `SEARCH_EXAMINED` texts, returns what it found with a
 /// cursor that goes on from there, and the next page finds the rest; the
 /// same on every backend.
@@ -304,10 +304,10 @@ fn a_page_stops_after_checking_its_share_of_texts() {
             .create(NewConversation::titled("examined"))
             .unwrap();
         let mut texts = vec![
-            "beta alpha, the oldest".to_owned(),
-            "beta alpha again".to_owned(),
+            "gamma beta alpha, the oldest".to_owned(),
+            "gamma beta alpha again".to_owned(),
         ];
-        texts.extend((0..SEARCH_EXAMINED + 500).map(|i| format!("alpha and beta {i}")));
+        texts.extend((0..SEARCH_EXAMINED + 500).map(|i| format!("gamma beta beta alpha {i}")));
         for chunk in texts.chunks(5_000) {
             let batch = chunk
                 .iter()
@@ -316,7 +316,7 @@ fn a_page_stops_after_checking_its_share_of_texts() {
             store.conversations().append_messages(c.id, batch).unwrap();
         }
     }
-    let query = SearchQuery::new("\"beta alpha\"").newest_first();
+    let query = SearchQuery::new("\"gamma beta alpha\"").newest_first();
     for (name, store) in stores {
         let first = store.search(&query).unwrap();
         assert!(
@@ -332,7 +332,7 @@ fn a_page_stops_after_checking_its_share_of_texts() {
             .collect();
         assert_eq!(
             found,
-            ["beta alpha again", "beta alpha, the oldest"],
+            ["gamma beta alpha again", "gamma beta alpha, the oldest"],
             "{name}"
         );
         assert!(second.next.is_none(), "{name}");

@@ -16,6 +16,7 @@
 mod browse;
 #[cfg_attr(not(feature = "encryption"), path = "no_keys.rs")]
 mod keys;
+mod migrate;
 mod progress;
 mod search;
 
@@ -25,11 +26,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use silmari_store::{Archived, ConversationId, DEFAULT_URL, Direction, Error, Role, Store};
-use silmari_store::{MigrationTarget, PlannedMigration, TransferOptions};
-use time::format_description::well_known::Rfc3339;
+use silmari_store::{Archived, ConversationId, DEFAULT_URL, Error, Role, TransferOptions};
 
 use browse::{ListOptions, ShowOptions};
+use migrate::{Migrate, migrate};
 use progress::Reporter;
 use search::SearchOptions;
 
@@ -175,31 +175,6 @@ struct Merge {
     merge: bool,
 }
 
-#[derive(Subcommand)]
-enum Migrate {
-    /// Every known migration: applied or pending.
-    Status,
-    /// Apply pending migrations (all, or up to a version).
-    Up {
-        #[arg(long)]
-        to: Option<i64>,
-    },
-    /// Revert migrations (the newest one by default).
-    Down {
-        /// How many to revert.
-        #[arg(long, conflicts_with = "to")]
-        steps: Option<usize>,
-        /// Revert down to this version (0 removes the schema).
-        #[arg(long)]
-        to: Option<i64>,
-    },
-    /// Show what `up` (or a move to `--to`) would run, with its SQL, changing nothing.
-    Plan {
-        #[arg(long)]
-        to: Option<i64>,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -258,7 +233,7 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
         #[cfg(feature = "encryption")]
         Command::Encrypt { new_key } => {
             let path = keys::file_of(&cli.url)?;
-            Store::encrypt(&path, &new_key.key()?)?;
+            silmari_store::Store::encrypt(&path, &new_key.key()?)?;
             println!("encrypted {}", path.display());
             Ok(())
         }
@@ -266,7 +241,7 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
         Command::Rekey { new_key } => {
             let path = keys::file_of(&cli.url)?;
             let old = cli.keys.required()?;
-            Store::rekey(&path, &old, &new_key.key()?)?;
+            silmari_store::Store::rekey(&path, &old, &new_key.key()?)?;
             println!("re-keyed {}", path.display());
             Ok(())
         }
@@ -274,7 +249,7 @@ fn run(cli: Cli) -> silmari_store::Result<()> {
         Command::Decrypt { to } => {
             let path = keys::file_of(&cli.url)?;
             let key = cli.keys.required()?;
-            Store::decrypt(&path, &key, &to)?;
+            silmari_store::Store::decrypt(&path, &key, &to)?;
             println!("decrypted {} to {}", path.display(), to.display());
             Ok(())
         }
@@ -439,63 +414,4 @@ fn transfer(options: Merge) -> TransferOptions {
         merge: options.merge,
         ..TransferOptions::default()
     }
-}
-
-fn migrate(store: &Store, command: Migrate) -> silmari_store::Result<()> {
-    let migrations = store.migrations();
-    let ran = match command {
-        Migrate::Status => {
-            for m in migrations.status()? {
-                let state = match m.applied_on {
-                    Some(at) => format!("applied {}", at.format(&Rfc3339).unwrap_or_default()),
-                    None => "pending".to_owned(),
-                };
-                println!(
-                    "V{:<3} {:<32} {:<40} checksum {}",
-                    m.version, m.name, state, m.checksum
-                );
-            }
-            println!("version {}", migrations.current_version()?);
-            return Ok(());
-        }
-        Migrate::Plan { to } => {
-            let plan =
-                migrations.plan(to.map_or(MigrationTarget::Latest, MigrationTarget::Version))?;
-            if plan.is_empty() {
-                println!("nothing to do");
-            }
-            for step in plan {
-                println!("{}", describe(&step));
-                for line in step.sql.lines() {
-                    println!("    {line}");
-                }
-            }
-            return Ok(());
-        }
-        Migrate::Up { to: None } => {
-            let progress = Reporter::new("search index");
-            let ran = migrations.up_with_progress(|p| progress.count(p.indexed, Some(p.total)))?;
-            progress.finish("");
-            ran
-        }
-        Migrate::Up { to: Some(v) } => migrations.up_to(v)?,
-        Migrate::Down { to: Some(v), .. } => migrations.down_to(v)?,
-        Migrate::Down { steps, to: None } => migrations.down(steps.unwrap_or(1))?,
-    };
-    if ran.is_empty() {
-        println!("nothing to do");
-    }
-    for step in &ran {
-        println!("{}", describe(step));
-    }
-    println!("version {}", migrations.current_version()?);
-    Ok(())
-}
-
-fn describe(step: &PlannedMigration) -> String {
-    let verb = match step.direction {
-        Direction::Up => "apply ",
-        Direction::Down => "revert",
-    };
-    format!("{verb} V{}__{}", step.version, step.name)
 }

@@ -185,7 +185,7 @@ mod tests {
         let none = SQLITE.plan(&[], MigrationTarget::Latest).unwrap();
         let versions: Vec<(i64, Direction)> =
             none.iter().map(|s| (s.version, s.direction)).collect();
-        let ups: Vec<(i64, Direction)> = (1..=9).map(|v| (v, Direction::Up)).collect();
+        let ups: Vec<(i64, Direction)> = (1..=10).map(|v| (v, Direction::Up)).collect();
         assert_eq!(versions, ups);
         assert!(none[0].sql.contains("CREATE TABLE"));
         let applied: Vec<refinery::Migration> = SQLITE
@@ -203,16 +203,16 @@ mod tests {
         let down = SQLITE.plan(&applied, MigrationTarget::Version(0)).unwrap();
         let versions: Vec<(i64, Direction)> =
             down.iter().map(|s| (s.version, s.direction)).collect();
-        let downs: Vec<(i64, Direction)> = (1..=9).rev().map(|v| (v, Direction::Down)).collect();
+        let downs: Vec<(i64, Direction)> = (1..=10).rev().map(|v| (v, Direction::Down)).collect();
         assert_eq!(versions, downs);
-        assert!(down[8].sql.contains("DROP TABLE"));
+        assert!(down[9].sql.contains("DROP TABLE"));
         assert!(
             SQLITE
                 .plan(&applied, MigrationTarget::Latest)
                 .unwrap()
                 .is_empty()
         );
-        assert!(SQLITE.plan(&applied, MigrationTarget::Version(10)).is_err());
+        assert!(SQLITE.plan(&applied, MigrationTarget::Version(11)).is_err());
     }
 
     /// A shipped migration is never edited: its checksum is pinned here.
@@ -250,6 +250,7 @@ mod tests {
         (7, 1_001_027_754_692_275_101),
         (8, 17_146_690_062_836_081_969),
         (9, 17_556_508_797_512_186_080),
+        (10, 9_995_291_211_928_187_780),
     ];
     #[cfg(feature = "postgres")]
     const POSTGRES_CHECKSUMS: &[(i32, u64)] = &[
@@ -262,5 +263,6 @@ mod tests {
         (7, 5_944_645_022_755_994_308),
         (8, 5_731_596_462_189_771_597),
         (9, 3_313_990_245_604_425_039),
+        (10, 10_715_272_274_894_724_872),
     ];
 }

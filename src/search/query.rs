@@ -18,7 +18,9 @@
 
 use std::cell::RefCell;
 
-use super::tokenize::{ascii_tokens, bigrams, cut, each_index_token, words};
+use super::tokenize::{
+    ascii_tokens, bigrams, cut, each_index_token, is_pair_token, pair_token, words,
+};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
 
@@ -52,6 +54,9 @@ pub(crate) struct ParsedQuery {
 pub(crate) struct IndexQuery {
     /// Tokens that must all be there.
     pub(crate) tokens: Vec<String>,
+    /// Words (of `tokens`) that must be there one right after the other: a
+    /// phrase's, as [`pair_token`]s.
+    pub(crate) pairs: Vec<(String, String)>,
     /// Prefixes that each must start some token.
     pub(crate) prefixes: Vec<String>,
     /// Tokens that must not be there.
@@ -59,6 +64,19 @@ pub(crate) struct IndexQuery {
 }
 
 impl IndexQuery {
+    /// The tokens an index must hold for a text to be admitted (excluded
+    /// and prefixes aside): each pair's token, and the tokens no pair
+    /// holds (an index holds a pair only with its words).
+    pub(crate) fn required(&self) -> Vec<String> {
+        let paired = |t: &String| self.pairs.iter().any(|(a, b)| a == t || b == t);
+        self.tokens
+            .iter()
+            .filter(|t| !paired(t))
+            .cloned()
+            .chain(self.pairs.iter().map(|(a, b)| pair_token(a, b)))
+            .collect()
+    }
+
     /// Whether `text`'s index tokens meet the condition (what an index
     /// would answer), reading them once, without keeping them.
     pub(crate) fn admits(&self, text: &str) -> bool {
@@ -69,7 +87,14 @@ impl IndexQuery {
             Some(_) if !self.all_wanted_in(text) => false,
             Some(tokens) => {
                 let mut check = Admission::new(self);
-                tokens.for_each(|t| check.see(t));
+                let mut last = None;
+                for token in tokens {
+                    check.see(token);
+                    if let Some(first) = last {
+                        check.see_after(first, token);
+                    }
+                    last = Some(token);
+                }
                 check.admitted()
             }
             None => {
@@ -123,6 +148,7 @@ const KEPT_BUFFER_BYTES: usize = 64 * 1024;
 struct Admission<'q> {
     query: &'q IndexQuery,
     tokens: Vec<bool>,
+    pairs: Vec<bool>,
     prefixes: Vec<bool>,
     excluded: bool,
 }
@@ -132,8 +158,17 @@ impl<'q> Admission<'q> {
         Admission {
             query,
             tokens: vec![false; query.tokens.len()],
+            pairs: vec![false; query.pairs.len()],
             prefixes: vec![false; query.prefixes.len()],
             excluded: false,
+        }
+    }
+
+    /// Words `first` and `token` one right after the other in an ASCII
+    /// text, as written (the pair token its index holds).
+    fn see_after(&mut self, first: &str, token: &str) {
+        for (seen, (a, b)) in self.pairs.iter_mut().zip(&self.query.pairs) {
+            *seen |= first.eq_ignore_ascii_case(a) && token.eq_ignore_ascii_case(b);
         }
     }
 
@@ -146,6 +181,9 @@ impl<'q> Admission<'q> {
         for (seen, t) in self.tokens.iter_mut().zip(&self.query.tokens) {
             *seen |= token.eq_ignore_ascii_case(t);
         }
+        for (seen, (a, b)) in self.pairs.iter_mut().zip(&self.query.pairs) {
+            *seen |= is_pair_token(token, a, b);
+        }
         for (seen, p) in self.prefixes.iter_mut().zip(&self.query.prefixes) {
             *seen |= starts(p);
         }
@@ -157,7 +195,10 @@ impl<'q> Admission<'q> {
     }
 
     fn admitted(self) -> bool {
-        !self.excluded && self.tokens.into_iter().all(|s| s) && self.prefixes.into_iter().all(|s| s)
+        !self.excluded
+            && self.tokens.into_iter().all(|s| s)
+            && self.pairs.into_iter().all(|s| s)
+            && self.prefixes.into_iter().all(|s| s)
     }
 }
 
@@ -246,6 +287,16 @@ impl ParsedQuery {
                 continue;
             }
             let last = term.words.len() - 1;
+            // Words one right after the other, neither CJK nor a prefix.
+            for (i, pair) in term.words.windows(2).enumerate() {
+                let into_prefix = term.prefix && i + 1 == last;
+                if !(pair[0].cjk || pair[1].cjk || into_prefix) {
+                    let pair = (cut(&pair[0].text).to_owned(), cut(&pair[1].text).to_owned());
+                    if !index.pairs.contains(&pair) {
+                        index.pairs.push(pair);
+                    }
+                }
+            }
             for (i, word) in term.words.iter().enumerate() {
                 if word.cjk {
                     if word.text.chars().count() == 1 {
@@ -278,143 +329,4 @@ fn push_new(list: &mut Vec<String>, token: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The ASCII path of `admits` answers as the folding tokenizer's
-    /// tokens do, on text of every shape: cases, digits, punctuation,
-    /// repeats, words longer than a token.
-    #[test]
-    fn ascii_text_is_admitted_as_its_folded_tokens_say() {
-        use crate::search::tokenize::index_tokens;
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        let pieces = [
-            "ab",
-            "AB",
-            "abc",
-            "Abd",
-            "b",
-            "9",
-            "x1",
-            " ",
-            "-",
-            ".",
-            "''",
-            &"Q".repeat(70),
-        ];
-        let queries = [
-            IndexQuery {
-                tokens: vec!["ab".into()],
-                ..Default::default()
-            },
-            IndexQuery {
-                tokens: vec!["abc".into(), "9".into()],
-                ..Default::default()
-            },
-            IndexQuery {
-                prefixes: vec!["ab".into()],
-                excluded: vec!["b".into()],
-                ..Default::default()
-            },
-            IndexQuery {
-                tokens: vec!["q".repeat(64)],
-                ..Default::default()
-            },
-            IndexQuery {
-                prefixes: vec!["qqq".into(), "x".into()],
-                ..Default::default()
-            },
-        ];
-        for _ in 0..2_000 {
-            let text: String = (0..next(12))
-                .map(|_| pieces[next(pieces.len() as u64) as usize])
-                .collect();
-            assert!(ascii_tokens(&text).is_some());
-            let tokens = index_tokens(&text);
-            for q in &queries {
-                let expected = q.tokens.iter().all(|t| tokens.contains(t))
-                    && q.prefixes
-                        .iter()
-                        .all(|p| tokens.iter().any(|t| t.starts_with(p.as_str())))
-                    && !q.excluded.iter().any(|t| tokens.contains(t));
-                assert_eq!(q.admits(&text), expected, "{text:?} {q:?}");
-            }
-        }
-        assert!(ascii_tokens("café").is_none());
-    }
-
-    fn shape(query: &str) -> Vec<(bool, Vec<String>, bool)> {
-        parse(query)
-            .expect("parses")
-            .terms
-            .into_iter()
-            .map(|t| {
-                (
-                    t.excluded,
-                    t.words.into_iter().map(|w| w.text).collect(),
-                    t.prefix,
-                )
-            })
-            .collect()
-    }
-
-    fn owned(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| (*w).to_owned()).collect()
-    }
-
-    #[test]
-    fn words_phrases_prefixes_and_exclusions() {
-        assert_eq!(
-            shape(r#"Storm "the Letter" harb* -rain -"old man" -sea*"#),
-            vec![
-                (false, owned(&["storm"]), false),
-                (false, owned(&["the", "letter"]), false),
-                (false, owned(&["harb"]), true),
-                (true, owned(&["rain"]), false),
-                (true, owned(&["old", "man"]), false),
-                (true, owned(&["sea"]), true),
-            ]
-        );
-        assert_eq!(shape("e-mail"), vec![(false, owned(&["e", "mail"]), false)]);
-        assert_eq!(
-            shape(r#""unclosed phrase"#),
-            vec![(false, owned(&["unclosed", "phrase"]), false)]
-        );
-        assert_eq!(shape("ok 🙂 ..."), vec![(false, owned(&["ok"]), false)]);
-    }
-
-    #[test]
-    fn refuses_what_cannot_be_searched() {
-        for bad in [
-            "",
-            "   ",
-            "🙂",
-            "-only",
-            "a*",
-            "-\"x y\"",
-            &"w ".repeat(17),
-            &"x".repeat(1025),
-        ] {
-            match parse(bad) {
-                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "query"),
-                other => panic!("{bad:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn index_query_needs_what_every_match_has() {
-        let q = parse("東京 東 tower* the -x -long* -\"a b\"")
-            .expect("parses")
-            .index_query();
-        assert_eq!(q.tokens, owned(&["東京", "the"]));
-        assert_eq!(q.prefixes, owned(&["tower"]));
-        assert_eq!(q.excluded, owned(&["x"]));
-    }
-}
+mod tests;

@@ -17,9 +17,13 @@
 //!
 //! What the indexes hold ([`index_tokens`]): each non-CJK word, cut to
 //! [`MAX_TOKEN_BYTES`]; for each CJK run its character bigrams and its last
-//! character (a run of one: that character). At most [`MAX_INDEX_BYTES`] of
-//! distinct tokens per text are indexed (the first ones); words past that in
-//! a text longer than any chat message are not found.
+//! character (a run of one: that character); then, for each two non-CJK
+//! words one right after the other, a *pair* token ([`pair_token`]), which
+//! lets an index answer a phrase of common words (`"the story"`) with the
+//! texts holding it rather than every text holding both words. At most
+//! [`MAX_INDEX_BYTES`] of distinct tokens per text are indexed (words
+//! first, then pairs); words past that in a text longer than any chat
+//! message are not found.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -277,42 +281,133 @@ fn word_tokens<'a>(word: &Word<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
     bigrams(run).chain(last).chain(plain)
 }
 
-/// Calls `each` with the distinct tokens an index holds for `text`, in
-/// order of first appearance, at most [`MAX_INDEX_BYTES`] of them.
-pub(crate) fn each_index_token(text: &str, each: impl FnMut(&str)) {
+/// What starts a pair token and separates its two words: a character no
+/// token of a word holds (they hold letters and digits only) and that
+/// SQLite's `ascii` tokenizer keeps inside a token (it is not ASCII). A
+/// pair token never starts like a word, so a prefix query's terms are
+/// words only.
+pub(crate) const PAIR_MARK: char = '\u{b7}';
+
+/// The index token of words `first` and `second` (tokens, so cut) one
+/// right after the other: `·first·second`.
+pub(crate) fn pair_token(first: &str, second: &str) -> String {
+    let mut token = String::with_capacity(first.len() + second.len() + 2 * PAIR_MARK.len_utf8());
+    push_pair(&mut token, first, second);
+    token
+}
+
+fn push_pair(buffer: &mut String, first: &str, second: &str) {
+    buffer.push(PAIR_MARK);
+    buffer.push_str(first);
+    buffer.push(PAIR_MARK);
+    buffer.push_str(second);
+}
+
+/// Whether `token` is the [`pair_token`] of `first` and `second` (ASCII
+/// compared ignoring case, as the index's ASCII tokens are).
+pub(crate) fn is_pair_token(token: &str, first: &str, second: &str) -> bool {
+    let Some(rest) = token.strip_prefix(PAIR_MARK) else {
+        return false;
+    };
+    match (rest.get(..first.len()), rest.get(first.len()..)) {
+        (Some(head), Some(tail)) => {
+            head.eq_ignore_ascii_case(first)
+                && tail
+                    .strip_prefix(PAIR_MARK)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(second))
+        }
+        _ => false,
+    }
+}
+
+/// Calls `each` with the distinct tokens an index holds for `text`, words
+/// in order of first appearance and then pairs, at most
+/// [`MAX_INDEX_BYTES`] of them.
+pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
     if text.is_ascii() {
         // Most chat text: its words are its runs of ASCII letters and
         // digits, in lower case (what `words` gives ASCII), found without
         // building the words one character at a time.
         let lowered = text.to_ascii_lowercase();
-        distinct_within_budget(ascii_runs(&lowered).map(cut), each);
+        let pairs = pairs(ascii_runs(&lowered).map(|w| Some(cut(w))));
+        let mut budget = Budget::new();
+        if budget.take(ascii_runs(&lowered).map(cut), &mut each) {
+            budget.take(pairs.iter(), &mut each);
+        }
     } else {
         each_token_of_words(text, each);
     }
 }
 
 /// [`each_index_token`] through [`words`], for any text.
-fn each_token_of_words(text: &str, each: impl FnMut(&str)) {
+fn each_token_of_words(text: &str, mut each: impl FnMut(&str)) {
     let words = words(text);
-    distinct_within_budget(words.iter().flat_map(|w| word_tokens(&w)), each);
+    let pairs = pairs(words.iter().map(|w| (!w.is_cjk()).then(|| cut(w.text))));
+    let mut budget = Budget::new();
+    if budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each) {
+        budget.take(pairs.iter(), &mut each);
+    }
 }
 
-/// Calls `each` with the distinct `tokens`, in order of first appearance,
-/// while their cost (length and 4 bytes each) fits [`MAX_INDEX_BYTES`].
-fn distinct_within_budget<'t>(tokens: impl Iterator<Item = &'t str>, mut each: impl FnMut(&str)) {
-    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
-        HashSet::with_capacity_and_hasher(64, Default::default());
-    let mut budget = MAX_INDEX_BYTES;
-    for token in tokens {
-        if !seen.insert(token) {
-            continue;
+/// The pair tokens of words one right after the other (`None`: a CJK
+/// word, which pairs with neither neighbour), in one buffer.
+fn pairs<'w>(words: impl Iterator<Item = Option<&'w str>>) -> Pairs {
+    let mut pairs = Pairs::default();
+    let mut last: Option<&str> = None;
+    for word in words {
+        if let (Some(first), Some(second)) = (last, word) {
+            let start = pairs.buffer.len();
+            push_pair(&mut pairs.buffer, first, second);
+            pairs.ends.push(start..pairs.buffer.len());
         }
-        let cost = token.len() + 4;
-        if cost > budget {
-            return;
+        last = word;
+    }
+    pairs
+}
+
+/// Pair tokens, kept in one buffer.
+#[derive(Default)]
+struct Pairs {
+    buffer: String,
+    ends: Vec<Range<usize>>,
+}
+
+impl Pairs {
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.ends.iter().map(|r| &self.buffer[r.clone()])
+    }
+}
+
+/// The distinct tokens given so far and the bytes left for more: each
+/// token costs its length and 4 bytes, out of [`MAX_INDEX_BYTES`].
+struct Budget<'t> {
+    seen: HashSet<&'t str, foldhash::fast::RandomState>,
+    left: usize,
+}
+
+impl<'t> Budget<'t> {
+    fn new() -> Self {
+        Budget {
+            seen: HashSet::with_capacity_and_hasher(64, Default::default()),
+            left: MAX_INDEX_BYTES,
         }
-        budget -= cost;
-        each(token);
+    }
+
+    /// Calls `each` with the `tokens` not seen before while they fit;
+    /// false once one did not (the budget is spent).
+    fn take(&mut self, tokens: impl Iterator<Item = &'t str>, each: &mut impl FnMut(&str)) -> bool {
+        for token in tokens {
+            if !self.seen.insert(token) {
+                continue;
+            }
+            let cost = token.len() + 4;
+            if cost > self.left {
+                return false;
+            }
+            self.left -= cost;
+            each(token);
+        }
+        true
     }
 }
 
@@ -325,14 +420,16 @@ pub(crate) fn index_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
-/// The tokens of a text of ASCII letters, digits and punctuation only, as
-/// written (fold them by ASCII case), with repeats: the same tokens as
-/// [`each_index_token`] gives, without building the words. `None` for other
-/// text, and for text long enough that its tokens could exceed
-/// [`MAX_INDEX_BYTES`] (a token costs its length and 4 bytes, and a text of
-/// `n` bytes has at most `(n + 1) / 2` words: `3n + 2` in all).
+/// The word tokens of a text of ASCII letters, digits and punctuation
+/// only, as written (fold them by ASCII case), with repeats: the words
+/// [`each_index_token`] gives, without building them (its pairs are those
+/// of the words one right after the other). `None` for other text, and for
+/// text long enough that its tokens could exceed [`MAX_INDEX_BYTES`]: a
+/// text of `n` bytes has at most `(n + 1) / 2` words, each costing its
+/// length and 4 bytes, and one pair fewer, each costing its words' lengths
+/// and 8 (its marks and 4): `9n - 2` in all.
 pub(crate) fn ascii_tokens(text: &str) -> Option<impl Iterator<Item = &str>> {
-    if !text.is_ascii() || text.len() > (MAX_INDEX_BYTES - 2) / 3 {
+    if !text.is_ascii() || text.len() > MAX_INDEX_BYTES / 9 {
         return None;
     }
     Some(ascii_runs(text).map(cut))

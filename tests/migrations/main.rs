@@ -11,6 +11,7 @@ mod search_batches;
 mod search_edits;
 mod search_folding;
 mod search_index;
+mod search_pairs;
 
 use silmari_store::prelude::*;
 use silmari_store::{Direction, MigrationTarget, SqliteOptions};

@@ -25,7 +25,7 @@ use crate::search::tokenize::index_text;
 /// `index` as a `tsquery`: every token quoted, prefixes marked `:*`.
 pub(crate) fn tsquery(index: &IndexQuery) -> String {
     let quote = |t: &str| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''"));
-    let mut parts: Vec<String> = index.tokens.iter().map(|t| quote(t)).collect();
+    let mut parts: Vec<String> = index.required().iter().map(|t| quote(t)).collect();
     parts.extend(index.prefixes.iter().map(|p| format!("{}:*", quote(p))));
     parts.extend(index.excluded.iter().map(|t| format!("!{}", quote(t))));
     parts.join(" & ")
@@ -80,6 +80,7 @@ pub(super) fn candidates(
 ) -> Result<Vec<Candidate>> {
     let query = tsquery(filter.index);
     let index = filter.index;
+    let required = index.required();
     // A walk checks a query without prefixes by array operators.
     let by_tokens = index.prefixes.is_empty();
     let messages = if filter.conversation.is_some() {
@@ -131,7 +132,7 @@ pub(super) fn candidates(
                 &limit,
             ];
             if TOKEN_WALKS.contains(&messages) {
-                params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+                params.extend([&required as &(dyn ToSql + Sync), &index.excluded]);
             } else if NEEDLE_WALKS.contains(&messages) {
                 params.push(&needle);
             }
@@ -310,8 +311,9 @@ mod tests {
                 &limit,
             ];
             let needle = needle_of(&index);
+            let required = index.required();
             if TOKEN_WALKS.contains(&sql) {
-                params.extend([&index.tokens as &(dyn ToSql + Sync), &index.excluded]);
+                params.extend([&required as &(dyn ToSql + Sync), &index.excluded]);
             } else if NEEDLE_WALKS.contains(&sql) {
                 params.push(&needle);
             }
@@ -367,10 +369,14 @@ mod tests {
     #[test]
     fn tsqueries_quote_every_token() {
         let index = IndexQuery {
-            tokens: vec!["it's".into(), "a\\b".into()],
+            tokens: vec!["it's".into(), "a\\b".into(), "x".into(), "y".into()],
+            pairs: vec![("x".into(), "y".into())],
             prefixes: vec!["pre".into()],
             excluded: vec!["no".into()],
         };
-        assert_eq!(tsquery(&index), r"'it''s' & 'a\\b' & 'pre':* & !'no'");
+        assert_eq!(
+            tsquery(&index),
+            "'it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y' & 'pre':* & !'no'"
+        );
     }
 }

@@ -78,7 +78,7 @@ fn expression(index: &IndexQuery, expanded: &[Option<Vec<String>>]) -> String {
             None => format!("{} *", quote(p)),
         });
     let all: Vec<String> = index
-        .tokens
+        .required()
         .iter()
         .map(|t| quote(t))
         .chain(prefixes)
@@ -217,18 +217,25 @@ pub(super) fn register_admits(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// `index` as the text `silmari_admits` reads: its three lists as JSON.
+/// `index` as the text `silmari_admits` reads: its four lists as JSON.
 pub(super) fn encode(index: &IndexQuery) -> String {
-    serde_json::to_string(&(&index.tokens, &index.prefixes, &index.excluded)).unwrap_or_default()
+    let lists = (
+        &index.tokens,
+        &index.pairs,
+        &index.prefixes,
+        &index.excluded,
+    );
+    serde_json::to_string(&lists).unwrap_or_default()
 }
 
-type Lists = (Vec<String>, Vec<String>, Vec<String>);
+type Lists = (Vec<String>, Vec<(String, String)>, Vec<String>, Vec<String>);
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn decode(text: &str) -> std::result::Result<IndexQuery, serde_json::Error> {
-    let (tokens, prefixes, excluded): Lists = serde_json::from_str(text)?;
+    let (tokens, pairs, prefixes, excluded): Lists = serde_json::from_str(text)?;
     Ok(IndexQuery {
         tokens,
+        pairs,
         prefixes,
         excluded,
     })
@@ -285,6 +292,7 @@ mod tests {
     fn fts_expressions_quote_every_token() {
         let index = IndexQuery {
             tokens: vec!["say \"x\"".into(), "b".into()],
+            pairs: Vec::new(),
             prefixes: vec!["pre".into()],
             excluded: vec!["no".into(), "nor".into()],
         };
@@ -295,6 +303,16 @@ mod tests {
         assert_eq!(
             expression(&index, &[Some(vec!["pre".into(), "prefix".into()])]),
             r#"("say ""x""" AND "b" AND ("pre" OR "prefix")) NOT "no" NOT "nor""#
+        );
+        // A phrase's words are asked for as their pair alone.
+        let phrase = IndexQuery {
+            tokens: vec!["the".into(), "story".into(), "b".into()],
+            pairs: vec![("the".into(), "story".into())],
+            ..IndexQuery::default()
+        };
+        assert_eq!(
+            expression(&phrase, &[]),
+            "(\"b\" AND \"\u{b7}the\u{b7}story\")"
         );
     }
 

@@ -9,8 +9,12 @@ fn texts(text: &str) -> Vec<String> {
 /// The index tokens of `text`'s words, made one character at a time.
 fn tokens_of_words(text: &str) -> Vec<String> {
     let (words, mut tokens) = (words_by_character(text), Vec::new());
-    let each = words.iter().flat_map(|w| word_tokens(&w));
-    distinct_within_budget(each, |t| tokens.push(t.to_owned()));
+    let pairs = pairs(words.iter().map(|w| (!w.is_cjk()).then(|| cut(w.text))));
+    let mut budget = Budget::new();
+    let mut each = |t: &str| tokens.push(t.to_owned());
+    if budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each) {
+        budget.take(pairs.iter(), &mut each);
+    }
     tokens
 }
 
@@ -114,7 +118,15 @@ fn cjk_runs_are_words_of_their_own() {
 fn index_tokens_are_words_bigrams_and_run_ends() {
     assert_eq!(
         index_tokens("東京タワー tower Tower"),
-        ["東京", "京タ", "タワ", "ワー", "ー", "tower"]
+        [
+            "東京",
+            "京タ",
+            "タワ",
+            "ワー",
+            "ー",
+            "tower",
+            "\u{b7}tower\u{b7}tower"
+        ]
     );
     assert_eq!(index_tokens("東 x"), ["東", "x"]);
     let long = "a".repeat(200);
@@ -150,4 +162,53 @@ fn index_tokens_are_bounded() {
         bytes <= MAX_INDEX_BYTES && bytes > MAX_INDEX_BYTES - 100,
         "{bytes}"
     );
+}
+
+/// Words one right after the other give pair tokens after every word:
+/// not across a CJK run, the same pair once, words cut first.
+#[test]
+fn pair_tokens_follow_the_words() {
+    assert_eq!(
+        index_tokens("The story, the STORY; then 東京 x"),
+        [
+            "the",
+            "story",
+            "then",
+            "東京",
+            "京",
+            "x",
+            "\u{b7}the\u{b7}story",
+            "\u{b7}story\u{b7}the",
+            "\u{b7}story\u{b7}then",
+        ]
+    );
+    assert_eq!(
+        index_tokens("Café au lait"),
+        [
+            "cafe",
+            "au",
+            "lait",
+            "\u{b7}cafe\u{b7}au",
+            "\u{b7}au\u{b7}lait"
+        ]
+    );
+    let long = "a".repeat(100);
+    assert_eq!(
+        index_tokens(&format!("{long} b"))[2],
+        pair_token(cut(&long), "b")
+    );
+    assert!(is_pair_token(&pair_token("the", "story"), "THE", "Story"));
+    assert!(!is_pair_token(&pair_token("the", "story"), "th", "estory"));
+    assert!(!is_pair_token(&pair_token("thé", "x"), "th", "x"));
+    assert!(!is_pair_token("the", "the", ""));
+}
+
+/// A text whose words fill the budget has no pair: words come first.
+#[test]
+fn words_come_before_pairs_in_the_budget() {
+    let text: String = (0..200_000).map(|i| format!("w{i} ")).collect();
+    let tokens = index_tokens(&text);
+    assert!(tokens.iter().all(|t| !t.starts_with(PAIR_MARK)));
+    let short = "one two three";
+    assert_eq!(index_tokens(short).len(), 5);
 }
