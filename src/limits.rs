@@ -42,8 +42,10 @@ pub const MAX_QUERY_TERMS: usize = 16;
 /// its first bytes (cut on a character boundary) and still matched in full.
 pub const MAX_TOKEN_BYTES: usize = 64;
 /// Most bytes of distinct index tokens kept for one message or title (each
-/// counted with 4 bytes of overhead): the first ones. Words past them, in a
-/// text longer than any chat message, are not found.
+/// counted with 4 bytes of overhead): the first ones, words before the
+/// pairs that answer phrases. Words past them, in a text longer than any
+/// chat message, are not found; a phrase in a text whose pairs did not all
+/// fit is still found (by its words, checking more candidates).
 pub const MAX_INDEX_BYTES: usize = 512 * 1024;
 /// Hits ranked by [`SearchOrder::Relevance`](crate::SearchOrder::Relevance):
 /// the best of this many newest hits.

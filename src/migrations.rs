@@ -72,6 +72,7 @@ impl Migrations<'_> {
     ) -> Result<Vec<PlannedMigration>> {
         let backend = self.store.backend_ref()?;
         let migrated = backend.migrate(target);
+        self.store.note_schema_moved();
         if migrated.as_ref().is_ok_and(|steps| !steps.is_empty()) {
             // Down steps drop columns, tables, what the feed reads: reload.
             self.store.announce_resync();

@@ -76,7 +76,10 @@ impl Store {
                 ));
             }
         }
-        let index = parsed.index_query();
+        let mut index = parsed.index_query();
+        if !self.indexes_word_pairs() {
+            index.pairs.clear();
+        }
         let admitted = AdmittedCount::default();
         let filter = SearchFilter {
             index: &index,

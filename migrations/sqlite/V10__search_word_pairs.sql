@@ -2,7 +2,7 @@
 -- token (src/search/tokenize.rs), so a phrase of common words is answered by the texts holding
 -- it rather than every text holding its words. Every text gives up its entry and its search
 -- rowid here and is indexed again, as a text from before the index is (Store::open builds the
--- index after it migrates, in batches; until then a search checks those texts one by one).
+-- index after it migrates, in batches; a search does not find a text until its batch has run).
 -- 'delete-all' empties a contentless table at once; the stale list named entries it held.
 INSERT INTO search_index (search_index) VALUES ('delete-all');
 DELETE FROM search_stale;

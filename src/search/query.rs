@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 
 use super::tokenize::{
-    ascii_tokens, bigrams, cut, each_index_token, is_pair_token, pair_token, words,
+    PAIRS_CUT, ascii_tokens, bigrams, cut, each_index_token, is_pair_token, pair_token, words,
 };
 use crate::error::{Error, Result};
 use crate::limits::{MAX_QUERY_BYTES, MAX_QUERY_TERMS};
@@ -66,7 +66,8 @@ pub(crate) struct IndexQuery {
 impl IndexQuery {
     /// The tokens an index must hold for a text to be admitted (excluded
     /// and prefixes aside): each pair's token, and the tokens no pair
-    /// holds (an index holds a pair only with its words).
+    /// holds (an index holds a pair only with its words); or else the
+    /// [`fallback`](Self::fallback).
     pub(crate) fn required(&self) -> Vec<String> {
         let paired = |t: &String| self.pairs.iter().any(|(a, b)| a == t || b == t);
         self.tokens
@@ -75,6 +76,17 @@ impl IndexQuery {
             .cloned()
             .chain(self.pairs.iter().map(|(a, b)| pair_token(a, b)))
             .collect()
+    }
+
+    /// What also admits a text when a query has pairs: every token and
+    /// [`PAIRS_CUT`], which a text holds whose pairs did not all fit in its
+    /// index. `None` for a query without pairs.
+    pub(crate) fn fallback(&self) -> Option<Vec<String>> {
+        (!self.pairs.is_empty()).then(|| {
+            let mut all = self.tokens.clone();
+            all.push(PAIRS_CUT.to_owned());
+            all
+        })
     }
 
     /// Whether `text`'s index tokens meet the condition (what an index
@@ -149,6 +161,8 @@ struct Admission<'q> {
     query: &'q IndexQuery,
     tokens: Vec<bool>,
     pairs: Vec<bool>,
+    /// Whether the text holds [`PAIRS_CUT`].
+    pairs_cut: bool,
     prefixes: Vec<bool>,
     excluded: bool,
 }
@@ -159,6 +173,7 @@ impl<'q> Admission<'q> {
             query,
             tokens: vec![false; query.tokens.len()],
             pairs: vec![false; query.pairs.len()],
+            pairs_cut: false,
             prefixes: vec![false; query.prefixes.len()],
             excluded: false,
         }
@@ -184,6 +199,7 @@ impl<'q> Admission<'q> {
         for (seen, (a, b)) in self.pairs.iter_mut().zip(&self.query.pairs) {
             *seen |= is_pair_token(token, a, b);
         }
+        self.pairs_cut |= token == PAIRS_CUT;
         for (seen, p) in self.prefixes.iter_mut().zip(&self.query.prefixes) {
             *seen |= starts(p);
         }
@@ -197,7 +213,7 @@ impl<'q> Admission<'q> {
     fn admitted(self) -> bool {
         !self.excluded
             && self.tokens.into_iter().all(|s| s)
-            && self.pairs.into_iter().all(|s| s)
+            && (self.pairs_cut || self.pairs.into_iter().all(|s| s))
             && self.prefixes.into_iter().all(|s| s)
     }
 }

@@ -23,7 +23,8 @@
 //! texts holding it rather than every text holding both words. At most
 //! [`MAX_INDEX_BYTES`] of distinct tokens per text are indexed (words
 //! first, then pairs); words past that in a text longer than any chat
-//! message are not found.
+//! message are not found, and a text whose pairs did not all fit holds
+//! [`PAIRS_CUT`] instead, which a phrase admits by its words alone.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -288,6 +289,11 @@ fn word_tokens<'a>(word: &Word<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
 /// words only.
 pub(crate) const PAIR_MARK: char = '\u{b7}';
 
+/// The schema version from which every index entry holds its text's pair
+/// tokens (migration V10 indexed every text again). Below it, a phrase is
+/// asked of an index by its words.
+pub(crate) const PAIRS_SINCE_VERSION: i64 = 10;
+
 /// The index token of words `first` and `second` (tokens, so cut) one
 /// right after the other: `·first·second`.
 pub(crate) fn pair_token(first: &str, second: &str) -> String {
@@ -302,6 +308,12 @@ fn push_pair(buffer: &mut String, first: &str, second: &str) {
     buffer.push(PAIR_MARK);
     buffer.push_str(second);
 }
+
+/// The token an index holds for a text whose pairs did not all fit in
+/// [`MAX_INDEX_BYTES`] (a text of tens of thousands of words): the mark
+/// alone, which no word or pair token is. A phrase admits such a text by
+/// its words (see [`IndexQuery`](super::query::IndexQuery)).
+pub(crate) const PAIRS_CUT: &str = "\u{b7}";
 
 /// Whether `token` is the [`pair_token`] of `first` and `second` (ASCII
 /// compared ignoring case, as the index's ASCII tokens are).
@@ -322,7 +334,7 @@ pub(crate) fn is_pair_token(token: &str, first: &str, second: &str) -> bool {
 
 /// Calls `each` with the distinct tokens an index holds for `text`, words
 /// in order of first appearance and then pairs, at most
-/// [`MAX_INDEX_BYTES`] of them.
+/// [`MAX_INDEX_BYTES`] of them; then [`PAIRS_CUT`] if a pair did not fit.
 pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
     if text.is_ascii() {
         // Most chat text: its words are its runs of ASCII letters and
@@ -331,8 +343,10 @@ pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
         let lowered = text.to_ascii_lowercase();
         let pairs = pairs(ascii_runs(&lowered).map(|w| Some(cut(w))));
         let mut budget = Budget::new();
-        if budget.take(ascii_runs(&lowered).map(cut), &mut each) {
-            budget.take(pairs.iter(), &mut each);
+        let all = budget.take(ascii_runs(&lowered).map(cut), &mut each)
+            && budget.take(pairs.iter(), &mut each);
+        if !all {
+            each(PAIRS_CUT);
         }
     } else {
         each_token_of_words(text, each);
@@ -340,12 +354,18 @@ pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
 }
 
 /// [`each_index_token`] through [`words`], for any text.
-fn each_token_of_words(text: &str, mut each: impl FnMut(&str)) {
-    let words = words(text);
+fn each_token_of_words(text: &str, each: impl FnMut(&str)) {
+    each_token_in(&words(text), each);
+}
+
+/// The index tokens of a text's `words`.
+fn each_token_in(words: &Words, mut each: impl FnMut(&str)) {
     let pairs = pairs(words.iter().map(|w| (!w.is_cjk()).then(|| cut(w.text))));
     let mut budget = Budget::new();
-    if budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each) {
-        budget.take(pairs.iter(), &mut each);
+    let all = budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each)
+        && budget.take(pairs.iter(), &mut each);
+    if !all {
+        each(PAIRS_CUT);
     }
 }
 
@@ -379,7 +399,8 @@ impl Pairs {
 }
 
 /// The distinct tokens given so far and the bytes left for more: each
-/// token costs its length and 4 bytes, out of [`MAX_INDEX_BYTES`].
+/// token costs its length and 4 bytes, out of [`MAX_INDEX_BYTES`] less
+/// what [`PAIRS_CUT`] would cost.
 struct Budget<'t> {
     seen: HashSet<&'t str, foldhash::fast::RandomState>,
     left: usize,
@@ -389,7 +410,7 @@ impl<'t> Budget<'t> {
     fn new() -> Self {
         Budget {
             seen: HashSet::with_capacity_and_hasher(64, Default::default()),
-            left: MAX_INDEX_BYTES,
+            left: MAX_INDEX_BYTES - CUT_COST,
         }
     }
 
@@ -411,6 +432,9 @@ impl<'t> Budget<'t> {
     }
 }
 
+/// What [`PAIRS_CUT`] costs of the budget.
+const CUT_COST: usize = PAIRS_CUT.len() + 4;
+
 /// The distinct tokens an index holds for `text`, in order of first
 /// appearance, at most [`MAX_INDEX_BYTES`] of them.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL's arrays, and tests
@@ -427,9 +451,10 @@ pub(crate) fn index_tokens(text: &str) -> Vec<String> {
 /// text long enough that its tokens could exceed [`MAX_INDEX_BYTES`]: a
 /// text of `n` bytes has at most `(n + 1) / 2` words, each costing its
 /// length and 4 bytes, and one pair fewer, each costing its words' lengths
-/// and 8 (its marks and 4): `9n - 2` in all.
+/// and 8 (its marks and 4): `9n - 2` in all, which must fit beside
+/// [`PAIRS_CUT`]'s cost.
 pub(crate) fn ascii_tokens(text: &str) -> Option<impl Iterator<Item = &str>> {
-    if !text.is_ascii() || text.len() > MAX_INDEX_BYTES / 9 {
+    if !text.is_ascii() || text.len() > (MAX_INDEX_BYTES - CUT_COST) / 9 {
         return None;
     }
     Some(ascii_runs(text).map(cut))

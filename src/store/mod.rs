@@ -16,12 +16,14 @@ use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, Finish, Session};
 use crate::config::{Location, StoreConfig};
 use crate::error::{Error, Result};
 use crate::model::BackendKind;
+use crate::search::tokenize::PAIRS_SINCE_VERSION;
 
 pub use builder::{DEFAULT_URL, StoreBuilder};
 pub use handles::{Conversations, Files, Transaction};
@@ -52,6 +54,9 @@ struct Inner {
     backend: Box<dyn Backend>,
     location: Location,
     hub: Arc<hub::Hub>,
+    /// Whether the schema, when last seen, indexes word pairs (see
+    /// [`Store::indexes_word_pairs`]).
+    word_pairs: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -130,13 +135,31 @@ impl Store {
             }
         };
         log::info!("opened {} store at {}", backend.kind(), config.location);
+        // Migrated on open: the latest schema, which indexes pairs.
+        let word_pairs = config.migrate_on_open || schema_indexes_word_pairs(&*backend)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
                 location: config.location,
                 hub: Arc::new(hub::Hub::new()),
+                word_pairs: AtomicBool::new(word_pairs),
             }),
         })
+    }
+
+    /// Whether every index entry holds its text's word pairs, as the
+    /// schema was when opened or last migrated by this store: then a
+    /// phrase is asked of the index by its pairs, else by its words (a
+    /// store opened with `migrate_on_open(false)` on an older schema).
+    pub(crate) fn indexes_word_pairs(&self) -> bool {
+        self.inner.word_pairs.load(Ordering::Relaxed)
+    }
+
+    /// Reads the schema's version again after a migration (not knowing
+    /// it: no pairs, which finds the same texts, checking more).
+    pub(crate) fn note_schema_moved(&self) {
+        let pairs = schema_indexes_word_pairs(&*self.inner.backend).unwrap_or(false);
+        self.inner.word_pairs.store(pairs, Ordering::Relaxed);
     }
 
     /// Which backend this store runs on.
@@ -318,4 +341,14 @@ impl Drop for OpenTransaction {
     fn drop(&mut self) {
         let _ = OPEN_TRANSACTIONS.try_with(|open| open.borrow_mut().retain(|id| *id != self.0));
     }
+}
+
+/// Whether `backend`'s schema indexes word pairs (a backend without
+/// migrations, memory, always does).
+fn schema_indexes_word_pairs(backend: &dyn Backend) -> Result<bool> {
+    let status = backend.migration_status()?;
+    Ok(status.is_empty()
+        || status
+            .iter()
+            .any(|m| m.is_applied() && m.version >= PAIRS_SINCE_VERSION))
 }

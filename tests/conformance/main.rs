@@ -16,6 +16,7 @@ mod files;
 mod messages;
 mod metadata;
 mod search_corpus;
+mod search_phrases;
 mod search_walks;
 mod search_writes;
 mod single_messages;
@@ -130,6 +131,7 @@ macro_rules! backends {
                     search_writes::search_ignores_rolled_back_writes,
                     search_writes::search_follows_imports_and_copies,
                     search_walks::search_walks_find_every_folded_form,
+                    search_phrases::search_phrases_find_texts_whose_pairs_did_not_fit,
                     feed::feed_reports_each_write_once_in_order,
                     feed::feed_ignores_rolled_back_and_refused_writes,
                     feed::feed_follows_commit_order_across_threads,

@@ -13,11 +13,13 @@ macro_rules! touch_conversation_of {
     };
 }
 
-/// Whether message `m`'s token array holds every token of `$11` and none
-/// of `$12` (array operators; NULL, not indexed: no).
+/// Whether message `m`'s token array holds every token of `$11` (or of
+/// `$13`, the query's fallback, NULL for none) and none of `$12` (array
+/// operators; NULL, not indexed: no).
 macro_rules! holds_tokens {
     () => {
-        "(m.search_tokens @> $11::text[] AND NOT (m.search_tokens && $12::text[])) IS TRUE"
+        "((m.search_tokens @> $11::text[] OR m.search_tokens @> $13::text[]) \
+          AND NOT (m.search_tokens && $12::text[])) IS TRUE"
     };
 }
 
@@ -45,7 +47,8 @@ macro_rules! holds_tsquery_after_needle {
 /// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
 /// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
 /// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter
-/// (and, in a walk by `holds_tokens!`, $11 tokens, $12 excluded; in one by
+/// (and, in a walk by `holds_tokens!`, $11 tokens, $12 excluded, $13
+/// fallback; in one by
 /// `holds_tsquery_after_needle!`, $11 the needle).
 macro_rules! search_messages {
     ($with:literal, $from:literal, $($admitted:expr),+) => {

@@ -25,14 +25,26 @@ use crate::search::tokenize::index_text;
 /// `index` as a `tsquery`: every token quoted, prefixes marked `:*`.
 pub(crate) fn tsquery(index: &IndexQuery) -> String {
     let quote = |t: &str| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''"));
-    let mut parts: Vec<String> = index.required().iter().map(|t| quote(t)).collect();
+    let all = |tokens: Vec<String>| {
+        let quoted: Vec<String> = tokens.iter().map(|t| quote(t)).collect();
+        quoted.join(" & ")
+    };
+    let mut parts: Vec<String> = match index.fallback() {
+        // A text whose pairs did not all fit: by its words.
+        Some(fallback) => vec![format!(
+            "(({}) | ({}))",
+            all(index.required()),
+            all(fallback)
+        )],
+        None => index.required().iter().map(|t| quote(t)).collect(),
+    };
     parts.extend(index.prefixes.iter().map(|p| format!("{}:*", quote(p))));
     parts.extend(index.excluded.iter().map(|t| format!("!{}", quote(t))));
     parts.join(" & ")
 }
 
-/// The walks that take the query's tokens ($11) and excluded tokens ($12)
-/// as arrays.
+/// The walks that take the query's tokens ($11), excluded tokens ($12)
+/// and fallback tokens ($13, NULL for none) as arrays.
 const TOKEN_WALKS: [&str; 2] = [SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION];
 
 /// The walks that check the `tsquery` $1 only in texts that may hold the
@@ -80,7 +92,7 @@ pub(super) fn candidates(
 ) -> Result<Vec<Candidate>> {
     let query = tsquery(filter.index);
     let index = filter.index;
-    let required = index.required();
+    let (required, fallback) = (index.required(), index.fallback());
     // A walk checks a query without prefixes by array operators.
     let by_tokens = index.prefixes.is_empty();
     let messages = if filter.conversation.is_some() {
@@ -132,7 +144,7 @@ pub(super) fn candidates(
                 &limit,
             ];
             if TOKEN_WALKS.contains(&messages) {
-                params.extend([&required as &(dyn ToSql + Sync), &index.excluded]);
+                params.extend([&required as &(dyn ToSql + Sync), &index.excluded, &fallback]);
             } else if NEEDLE_WALKS.contains(&messages) {
                 params.push(&needle);
             }
@@ -261,7 +273,7 @@ mod tests {
             .client
             .query(
                 "EXPLAIN EXECUTE resumed('''common''', NULL, NULL, NULL, NULL, now(), \
-                 'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}')",
+                 'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}', NULL)",
                 &[],
             )
             .expect("explain")
@@ -311,9 +323,9 @@ mod tests {
                 &limit,
             ];
             let needle = needle_of(&index);
-            let required = index.required();
+            let (required, fallback) = (index.required(), index.fallback());
             if TOKEN_WALKS.contains(&sql) {
-                params.extend([&required as &(dyn ToSql + Sync), &index.excluded]);
+                params.extend([&required as &(dyn ToSql + Sync), &index.excluded, &fallback]);
             } else if NEEDLE_WALKS.contains(&sql) {
                 params.push(&needle);
             }
@@ -376,7 +388,8 @@ mod tests {
         };
         assert_eq!(
             tsquery(&index),
-            "'it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y' & 'pre':* & !'no'"
+            "(('it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y') | \
+             ('it''s' & 'a\\\\b' & 'x' & 'y' & '\u{b7}')) & 'pre':* & !'no'"
         );
     }
 }

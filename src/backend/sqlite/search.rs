@@ -77,12 +77,20 @@ fn expression(index: &IndexQuery, expanded: &[Option<Vec<String>>]) -> String {
             }
             None => format!("{} *", quote(p)),
         });
-    let all: Vec<String> = index
-        .required()
-        .iter()
-        .map(|t| quote(t))
-        .chain(prefixes)
-        .collect();
+    let all = |tokens: Vec<String>| {
+        let quoted: Vec<String> = tokens.iter().map(|t| quote(t)).collect();
+        quoted.join(" AND ")
+    };
+    let tokens = match index.fallback() {
+        // A text whose pairs did not all fit: by its words.
+        Some(fallback) => vec![format!(
+            "(({}) OR ({}))",
+            all(index.required()),
+            all(fallback)
+        )],
+        None => index.required().iter().map(|t| quote(t)).collect(),
+    };
+    let all: Vec<String> = tokens.into_iter().chain(prefixes).collect();
     let mut expression = format!("({})", all.join(" AND "));
     for t in &index.excluded {
         expression.push_str(" NOT ");
@@ -304,7 +312,8 @@ mod tests {
             expression(&index, &[Some(vec!["pre".into(), "prefix".into()])]),
             r#"("say ""x""" AND "b" AND ("pre" OR "prefix")) NOT "no" NOT "nor""#
         );
-        // A phrase's words are asked for as their pair alone.
+        // A phrase's words are asked for as their pair, or as themselves
+        // in a text whose pairs did not all fit.
         let phrase = IndexQuery {
             tokens: vec!["the".into(), "story".into(), "b".into()],
             pairs: vec![("the".into(), "story".into())],
@@ -312,7 +321,8 @@ mod tests {
         };
         assert_eq!(
             expression(&phrase, &[]),
-            "(\"b\" AND \"\u{b7}the\u{b7}story\")"
+            "(((\"b\" AND \"\u{b7}the\u{b7}story\") OR \
+             (\"the\" AND \"story\" AND \"b\" AND \"\u{b7}\")))"
         );
     }
 

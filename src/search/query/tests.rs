@@ -92,6 +92,21 @@ fn ascii_text_is_admitted_as_its_folded_tokens_say() {
     assert!(phrase.admits("é AB abc"));
     assert!(!phrase.admits("é abc AB"));
     assert!(!phrase.admits("AB é abc"));
+    // A text whose pairs did not all fit is admitted by its words.
+    let long: String = (0..25_000).map(|i| format!("σ{i} ")).collect();
+    let cut = IndexQuery {
+        tokens: vec!["σ24998".into(), "σ24999".into()],
+        pairs: vec![("σ24998".into(), "σ24999".into())],
+        ..Default::default()
+    };
+    assert!(!index_tokens(&long).contains(&pair_token("σ24998", "σ24999")));
+    assert!(cut.admits(&long));
+    let absent = IndexQuery {
+        tokens: vec!["σ24998".into(), "nowhere".into()],
+        pairs: vec![("σ24998".into(), "nowhere".into())],
+        ..Default::default()
+    };
+    assert!(!absent.admits(&long));
 }
 
 fn shape(query: &str) -> Vec<(bool, Vec<String>, bool)> {

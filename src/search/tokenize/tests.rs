@@ -8,13 +8,8 @@ fn texts(text: &str) -> Vec<String> {
 
 /// The index tokens of `text`'s words, made one character at a time.
 fn tokens_of_words(text: &str) -> Vec<String> {
-    let (words, mut tokens) = (words_by_character(text), Vec::new());
-    let pairs = pairs(words.iter().map(|w| (!w.is_cjk()).then(|| cut(w.text))));
-    let mut budget = Budget::new();
-    let mut each = |t: &str| tokens.push(t.to_owned());
-    if budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each) {
-        budget.take(pairs.iter(), &mut each);
-    }
+    let mut tokens = Vec::new();
+    each_token_in(&words_by_character(text), |t| tokens.push(t.to_owned()));
     tokens
 }
 
@@ -206,9 +201,28 @@ fn pair_tokens_follow_the_words() {
 /// A text whose words fill the budget has no pair: words come first.
 #[test]
 fn words_come_before_pairs_in_the_budget() {
+    // Words past the budget: no pair, and the mark that pairs are missing.
     let text: String = (0..200_000).map(|i| format!("w{i} ")).collect();
     let tokens = index_tokens(&text);
-    assert!(tokens.iter().all(|t| !t.starts_with(PAIR_MARK)));
+    let (last, words) = tokens.split_last().unwrap();
+    assert_eq!(last, PAIRS_CUT);
+    assert!(words.iter().all(|t| !t.starts_with(PAIR_MARK)));
+    // Every word, some pairs, the mark; the same on the non-ASCII path.
+    for word in [|i| format!("w{i}"), |i| format!("σ{i}")] {
+        let text: String = (0..25_000).map(|i| word(i) + " ").collect();
+        let tokens = index_tokens(&text);
+        assert_eq!(tokens.last().map(String::as_str), Some(PAIRS_CUT));
+        assert_eq!(tokens[24_999], word(24_999));
+        assert_eq!(tokens[25_000], pair_token(&word(0), &word(1)));
+        let last_pair = pair_token(&word(24_998), &word(24_999));
+        assert!(!tokens.contains(&last_pair));
+        let bytes: usize = tokens.iter().map(|t| t.len() + 4).sum();
+        assert!(bytes <= MAX_INDEX_BYTES, "{bytes}");
+        assert!(bytes + 2 * word(24_999).len() + 12 > MAX_INDEX_BYTES);
+    }
+    // All that fits: no mark.
     let short = "one two three";
     assert_eq!(index_tokens(short).len(), 5);
+    let long: String = (0..5_000).map(|i| format!("ü{i} w{i} ")).collect();
+    assert!(!index_tokens(&long).iter().any(|t| t == PAIRS_CUT));
 }
