@@ -196,7 +196,10 @@ impl Migrations<'_> {
     /// [`FeedEvent::Resync`](crate::FeedEvent::Resync) (others, on the
     /// same file, when their listener finds the change log gone back).
     pub fn restore_snapshot(&self, snapshot: &Path) -> Result<()> {
-        self.store.backend_ref()?.restore_snapshot(snapshot)?;
+        let restored = self.store.backend_ref()?.restore_snapshot(snapshot);
+        // Even a failed restore may have replaced the file.
+        self.store.note_schema_moved();
+        restored?;
         self.store.announce_resync();
         Ok(())
     }

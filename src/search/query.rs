@@ -82,9 +82,10 @@ impl IndexQuery {
     /// [`PAIRS_CUT`], which a text holds whose pairs did not all fit in its
     /// index. `None` for a query without pairs.
     pub(crate) fn fallback(&self) -> Option<Vec<String>> {
+        // The mark first: an array walk rejects a text without it at once.
         (!self.pairs.is_empty()).then(|| {
-            let mut all = self.tokens.clone();
-            all.push(PAIRS_CUT.to_owned());
+            let mut all = vec![PAIRS_CUT.to_owned()];
+            all.extend(self.tokens.iter().cloned());
             all
         })
     }

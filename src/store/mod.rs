@@ -135,8 +135,9 @@ impl Store {
             }
         };
         log::info!("opened {} store at {}", backend.kind(), config.location);
-        // Migrated on open: the latest schema, which indexes pairs.
-        let word_pairs = config.migrate_on_open || schema_indexes_word_pairs(&*backend)?;
+        // Read even when migrated on open: another process may have
+        // moved the schema down since.
+        let word_pairs = schema_indexes_word_pairs(&*backend)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
@@ -155,11 +156,14 @@ impl Store {
         self.inner.word_pairs.load(Ordering::Relaxed)
     }
 
-    /// Reads the schema's version again after a migration (not knowing
-    /// it: no pairs, which finds the same texts, checking more).
+    /// Reads the schema's version again after a migration or a restore.
+    /// When it cannot be read (the database busy or gone), what was known
+    /// stays: the call that moved the schema has failed too, or a later
+    /// one will read it.
     pub(crate) fn note_schema_moved(&self) {
-        let pairs = schema_indexes_word_pairs(&*self.inner.backend).unwrap_or(false);
-        self.inner.word_pairs.store(pairs, Ordering::Relaxed);
+        if let Ok(pairs) = schema_indexes_word_pairs(&*self.inner.backend) {
+            self.inner.word_pairs.store(pairs, Ordering::Relaxed);
+        }
     }
 
     /// Which backend this store runs on.

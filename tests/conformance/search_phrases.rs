@@ -54,6 +54,11 @@ pub fn search_phrases_find_texts_whose_pairs_did_not_fit(store: &Store) {
     assert_eq!(found(&last), [written[1]], "{last}");
     assert_eq!(found("\"gamma delta\""), [written[1]]);
     assert_eq!(found("\"w1 w2 w3\""), [written[0]], "pairs that fit");
+    // With a prefix, an excluded word.
+    let phrase = format!("\"w{} w{}\"", WORDS - 2, WORDS - 1);
+    assert_eq!(found(&format!("{phrase} w2499*")), [written[0]]);
+    assert_eq!(found(&format!("{phrase} -alpha")), []);
+    assert_eq!(found("\"gamma delta\" -alpha ü1*"), [written[1]]);
     // Words the text holds, not one right after the other.
     assert_eq!(found(&format!("\"w{} w0\"", WORDS - 1)), []);
     assert_eq!(found("\"beta alpha\""), []);

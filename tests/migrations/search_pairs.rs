@@ -87,3 +87,36 @@ fn v10_indexes_every_text_again_with_its_word_pairs() {
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
     });
 }
+
+/// A snapshot taken before V10 and restored holds entries without pairs:
+/// the store asks for phrases by their words again.
+#[test]
+fn a_snapshot_restored_below_v10_finds_phrases_by_their_words() {
+    crate::on_every_sqlite_file(|db| {
+        let store = db.builder().migrate_on_open(false).open().unwrap();
+        store.migrations().up_to(9).unwrap();
+        let c = store
+            .conversations()
+            .create(NewConversation::titled("notes"))
+            .unwrap();
+        let m = NewMessage::new(Role::User, "once the story began");
+        store.conversations().append_message(c.id, m).unwrap();
+        store.migrations().build_search_index(|_| {}).unwrap();
+        set_entry(
+            db,
+            "once the story began",
+            &["once", "the", "story", "began"],
+        );
+        drop(store);
+
+        // Opened as an app opens it: a snapshot of V9, then V10.
+        let store = db.open().unwrap();
+        assert_eq!(hits(&store, "\"the story\""), 1, "V10's entries");
+        let snapshot = store.migrations().snapshots().unwrap();
+        let v9 = snapshot.iter().find(|s| s.version == 9).unwrap();
+        store.migrations().restore_snapshot(&v9.path).unwrap();
+        assert_eq!(store.migrations().current_version().unwrap(), 9);
+        assert_eq!(hits(&store, "\"the story\""), 1, "V9's entries");
+        assert_eq!(hits(&store, "\"story the\""), 0);
+    });
+}

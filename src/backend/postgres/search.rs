@@ -389,7 +389,7 @@ mod tests {
         assert_eq!(
             tsquery(&index),
             "(('it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y') | \
-             ('it''s' & 'a\\\\b' & 'x' & 'y' & '\u{b7}')) & 'pre':* & !'no'"
+             ('\u{b7}' & 'it''s' & 'a\\\\b' & 'x' & 'y')) & 'pre':* & !'no'"
         );
     }
 }

@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(
             expression(&phrase, &[]),
             "(((\"b\" AND \"\u{b7}the\u{b7}story\") OR \
-             (\"the\" AND \"story\" AND \"b\" AND \"\u{b7}\")))"
+             (\"\u{b7}\" AND \"the\" AND \"story\" AND \"b\")))"
         );
     }
 
