@@ -335,19 +335,14 @@ pub(crate) fn is_pair_token(token: &str, first: &str, second: &str) -> bool {
 /// Calls `each` with the distinct tokens an index holds for `text`, words
 /// in order of first appearance and then pairs, at most
 /// [`MAX_INDEX_BYTES`] of them; then [`PAIRS_CUT`] if a pair did not fit.
-pub(crate) fn each_index_token(text: &str, mut each: impl FnMut(&str)) {
+pub(crate) fn each_index_token(text: &str, each: impl FnMut(&str)) {
     if text.is_ascii() {
         // Most chat text: its words are its runs of ASCII letters and
         // digits, in lower case (what `words` gives ASCII), found without
         // building the words one character at a time.
         let lowered = text.to_ascii_lowercase();
         let pairs = pairs(ascii_runs(&lowered).map(|w| Some(cut(w))));
-        let mut budget = Budget::new();
-        let all = budget.take(ascii_runs(&lowered).map(cut), &mut each)
-            && budget.take(pairs.iter(), &mut each);
-        if !all {
-            each(PAIRS_CUT);
-        }
+        words_then_pairs(ascii_runs(&lowered).map(cut), &pairs, each);
     } else {
         each_token_of_words(text, each);
     }
@@ -359,12 +354,20 @@ fn each_token_of_words(text: &str, each: impl FnMut(&str)) {
 }
 
 /// The index tokens of a text's `words`.
-fn each_token_in(words: &Words, mut each: impl FnMut(&str)) {
+fn each_token_in(words: &Words, each: impl FnMut(&str)) {
     let pairs = pairs(words.iter().map(|w| (!w.is_cjk()).then(|| cut(w.text))));
+    words_then_pairs(words.iter().flat_map(|w| word_tokens(&w)), &pairs, each);
+}
+
+/// Calls `each` with the distinct word tokens, then the distinct pairs,
+/// while they fit in the budget; then [`PAIRS_CUT`] if one did not.
+fn words_then_pairs<'t>(
+    words: impl Iterator<Item = &'t str>,
+    pairs: &'t Pairs,
+    mut each: impl FnMut(&str),
+) {
     let mut budget = Budget::new();
-    let all = budget.take(words.iter().flat_map(|w| word_tokens(&w)), &mut each)
-        && budget.take(pairs.iter(), &mut each);
-    if !all {
+    if !(budget.take(words, &mut each) && budget.take(pairs.iter(), &mut each)) {
         each(PAIRS_CUT);
     }
 }

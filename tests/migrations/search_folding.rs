@@ -31,6 +31,18 @@ pub(crate) fn entries(db: &Db) -> Vec<Vec<String>> {
     })
 }
 
+/// A store opened without migrating, moved up to `version`, and a
+/// conversation titled `title` in it.
+pub(crate) fn store_at(db: &Db, version: i64, title: &str) -> (Store, Conversation) {
+    let store = db.builder().migrate_on_open(false).open().unwrap();
+    store.migrations().up_to(version).unwrap();
+    let c = store
+        .conversations()
+        .create(NewConversation::titled(title))
+        .unwrap();
+    (store, c)
+}
+
 /// Replaces the index entry of the message or title whose text is `text`
 /// with `tokens`, as an older tokenizer wrote it.
 pub(crate) fn set_entry(db: &Db, text: &str, tokens: &[&str]) {
@@ -56,12 +68,7 @@ pub(crate) fn set_entry(db: &Db, text: &str, tokens: &[&str]) {
 #[test]
 fn v9_indexes_again_the_texts_outside_ascii_and_keeps_the_others() {
     on_every_dialect(|db| {
-        let store = db.builder().migrate_on_open(false).open().unwrap();
-        store.migrations().up_to(8).unwrap();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("𝚺𝚷 plans"))
-            .unwrap();
+        let (store, c) = store_at(db, 8, "𝚺𝚷 plans");
         let texts = ["𝚫𝚯 and 𝐇𝐞𝐥𝐥𝐨", "plain ascii words", "café au lait"];
         let batch = texts.map(|t| NewMessage::new(Role::User, t)).to_vec();
         store.conversations().append_messages(c.id, batch).unwrap();

@@ -5,18 +5,13 @@
 use silmari_store::MigrationTarget;
 use silmari_store::prelude::*;
 
-use crate::search_folding::{entries, hits, set_entry};
+use crate::search_folding::{entries, hits, set_entry, store_at};
 use crate::{Db, on_every_dialect};
 
 #[test]
 fn v10_indexes_every_text_again_with_its_word_pairs() {
     on_every_dialect(|db| {
-        let store = db.builder().migrate_on_open(false).open().unwrap();
-        store.migrations().up_to(9).unwrap();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("The story so far"))
-            .unwrap();
+        let (store, c) = store_at(db, 9, "The story so far");
         let texts = [
             "once upon a time the story began",
             "story the end",
@@ -93,12 +88,7 @@ fn v10_indexes_every_text_again_with_its_word_pairs() {
 #[test]
 fn a_snapshot_restored_below_v10_finds_phrases_by_their_words() {
     crate::on_every_sqlite_file(|db| {
-        let store = db.builder().migrate_on_open(false).open().unwrap();
-        store.migrations().up_to(9).unwrap();
-        let c = store
-            .conversations()
-            .create(NewConversation::titled("notes"))
-            .unwrap();
+        let (store, c) = store_at(db, 9, "notes");
         let m = NewMessage::new(Role::User, "once the story began");
         store.conversations().append_message(c.id, m).unwrap();
         store.migrations().build_search_index(|_| {}).unwrap();

@@ -29,15 +29,13 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
         let quoted: Vec<String> = tokens.iter().map(|t| quote(t)).collect();
         quoted.join(" & ")
     };
-    let mut parts: Vec<String> = match index.fallback() {
+    let tokens = match index.fallback() {
         // A text whose pairs did not all fit: by its words.
-        Some(fallback) => vec![format!(
-            "(({}) | ({}))",
-            all(index.required()),
-            all(fallback)
-        )],
-        None => index.required().iter().map(|t| quote(t)).collect(),
+        Some(fallback) => format!("(({}) | ({}))", all(index.required()), all(fallback)),
+        None => all(index.required()),
     };
+    // A query of prefixes alone requires no token.
+    let mut parts: Vec<String> = Some(tokens).filter(|t| !t.is_empty()).into_iter().collect();
     parts.extend(index.prefixes.iter().map(|p| format!("{}:*", quote(p))));
     parts.extend(index.excluded.iter().map(|t| format!("!{}", quote(t))));
     parts.join(" & ")

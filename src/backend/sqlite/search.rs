@@ -83,13 +83,11 @@ fn expression(index: &IndexQuery, expanded: &[Option<Vec<String>>]) -> String {
     };
     let tokens = match index.fallback() {
         // A text whose pairs did not all fit: by its words.
-        Some(fallback) => vec![format!(
-            "(({}) OR ({}))",
-            all(index.required()),
-            all(fallback)
-        )],
-        None => index.required().iter().map(|t| quote(t)).collect(),
+        Some(fallback) => format!("(({}) OR ({}))", all(index.required()), all(fallback)),
+        None => all(index.required()),
     };
+    // A query of prefixes alone requires no token.
+    let tokens = Some(tokens).filter(|t| !t.is_empty());
     let all: Vec<String> = tokens.into_iter().chain(prefixes).collect();
     let mut expression = format!("({})", all.join(" AND "));
     for t in &index.excluded {
