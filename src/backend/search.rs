@@ -99,6 +99,20 @@ impl SearchFilter<'_> {
     }
 }
 
+/// The most messages a search reads through the index (every one it
+/// admits, then sorted) rather than walking messages newest first and
+/// checking each, for a call that asks for `limit` among `messages`: a
+/// walk reads about `limit × messages / admitted` rows, the index
+/// `admitted` rows that each cost as much as `walk_rows_per_index_row`
+/// rows of a walk; so through the index while `admitted² × that ≤ limit ×
+/// messages`, and always up to 2,000 (a walk of so few is no cheaper).
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) fn most_through_index(limit: usize, messages: u64, walk_rows_per_index_row: u32) -> u64 {
+    let product = limit as f64 * messages as f64 / f64::from(walk_rows_per_index_row.max(1));
+    // `as` saturates: a huge product is a huge bound, never a wrap.
+    (product.sqrt() as u64).max(2_000)
+}
+
 /// What kind of text a candidate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum TextKind {
@@ -204,7 +218,20 @@ pub(crate) fn log_progress() -> impl FnMut(IndexProgress) {
 
 #[cfg(test)]
 mod tests {
-    use super::AdmittedCount;
+    use super::{AdmittedCount, most_through_index};
+
+    #[test]
+    fn the_index_reads_more_the_larger_the_table_and_the_page() {
+        // At least 2,000, whatever the table.
+        assert_eq!(most_through_index(20, 0, 4), 2_000);
+        assert_eq!(most_through_index(32, 100_000, 4), 2_000);
+        // √(limit × messages / cost).
+        assert_eq!(most_through_index(1_000, 1_000_000, 4), 15_811);
+        assert_eq!(most_through_index(1_000, 1_000_000, 1), 31_622);
+        assert_eq!(most_through_index(32, 1_000_000, 0), 5_656);
+        // Bounded at the extremes, never wrapped.
+        assert!(most_through_index(usize::MAX, u64::MAX, 1) > 1 << 60);
+    }
 
     /// `up_to` with a count of `admitted` texts, recording each count made.
     fn up_to(kept: &AdmittedCount, bound: u64, admitted: u64, made: &mut Vec<u64>) -> u64 {

@@ -76,6 +76,8 @@ pub(crate) struct PgConn {
     staged: Option<String>,
     /// Whether the database's encoding is UTF-8, once asked.
     utf8: Option<bool>,
+    /// The planner's estimate of the messages, as a search last read it.
+    messages_estimate: Option<u64>,
 }
 
 impl PgConn {
@@ -132,6 +134,7 @@ impl ManageConnection for Manager {
             notify: Vec::new(),
             staged: None,
             utf8: None,
+            messages_estimate: None,
         })
     }
 

@@ -42,6 +42,19 @@ macro_rules! holds_tsquery_after_needle {
     };
 }
 
+/// The planner's estimate of the rows of `messages` now: its last count
+/// (`reltuples`, by `ANALYZE` or autovacuum) per page times the table's
+/// pages now, as the planner scales it; 0 before the first count.
+macro_rules! messages_estimate {
+    () => {
+        "COALESCE((SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 \
+              THEN c.reltuples / c.relpages \
+                   * (pg_relation_size(c.oid) / current_setting('block_size')::float8) \
+              ELSE 0 END::bigint \
+            FROM pg_class c WHERE c.oid = to_regclass('messages')), 0)"
+    };
+}
+
 /// Candidates of a search in messages, newest first: (created_at, id,
 /// conversation id, conversation title, role, content), from `$from` (a
 /// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
@@ -283,10 +296,16 @@ statements! {
 
     /// The database's encoding (`UTF8` for UTF-8).
     SERVER_ENCODING = "SELECT current_setting('server_encoding')";
-    /// How many messages the index admits ($1, a tsquery), up to 2,001:
-    /// whether a search reads them all by the index or walks by time.
-    COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT 1 FROM messages \
-        WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT 2001) AS hits";
+    /// How many messages the index admits ($1, a tsquery), up to $2, and
+    /// the estimate of all messages: whether a search reads them all by
+    /// the index or walks by time.
+    COUNT_INDEXED = concat!(
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages \
+            WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT $2) AS hits), ",
+        messages_estimate!()
+    );
+    /// The estimate of all messages alone.
+    MESSAGES_ESTIMATE = concat!("SELECT ", messages_estimate!());
     /// Search candidates in messages, read through the GIN index (rare
     /// tokens: every match, then sorted).
     SEARCH_MESSAGES_BY_INDEX = search_messages!(

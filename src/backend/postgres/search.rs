@@ -9,13 +9,15 @@ use uuid::Uuid;
 
 use super::PgConn;
 use super::queries::{
-    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
-    SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
-    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING,
-    UNINDEXED_MESSAGES, UNINDEXED_TITLES,
+    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, MESSAGES_ESTIMATE,
+    SEARCH_BACKLOG, SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME,
+    SEARCH_MESSAGES_IN_CONVERSATION, SEARCH_TITLES, SEARCH_TOKENS_BY_TIME,
+    SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING, UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
-use crate::backend::search::{Candidate, SearchFilter, TextKind};
+use crate::backend::search::{
+    AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
+};
 use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::model::{from_micros, to_micros};
@@ -72,15 +74,47 @@ fn is_utf8(conn: &mut PgConn) -> Result<bool> {
     Ok(utf8)
 }
 
-/// Above this many messages admitted by the index, a search walks messages
-/// by time (the page fills early) instead of reading every match.
-const COMMON: u64 = 2_000;
+/// How many rows of a walk by time cost as much as one row read through
+/// the GIN index (its share of the index scan, the row, its conversation
+/// and its place in the sort of them all).
+const WALK_ROWS_PER_INDEX_ROW: u32 = 4;
+
+/// Whether a search of messages walks them by time rather than reading
+/// what the index admits ([`most_through_index`]). The table's size is the
+/// planner's estimate as this connection last read it (with the previous
+/// count, or asked once), so a search costs one round trip for both.
+fn walks_by_time(
+    conn: &mut PgConn,
+    query: &str,
+    limit: usize,
+    admitted: &AdmittedCount,
+) -> Result<bool> {
+    let messages = match conn.messages_estimate {
+        Some(n) => n,
+        None => {
+            let statement = conn.statement(MESSAGES_ESTIMATE)?;
+            let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
+            u64::try_from(n).unwrap_or(0)
+        }
+    };
+    let most = most_through_index(limit, messages, WALK_ROWS_PER_INDEX_ROW);
+    let n = admitted.up_to(most.saturating_add(1), |bound| {
+        let count = conn.statement(COUNT_INDEXED)?;
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+        let row = conn.client.query_one(&count, &[&query, &bound])?;
+        let (n, messages): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        conn.messages_estimate = Some(u64::try_from(messages).unwrap_or(0));
+        Ok(u64::try_from(n).unwrap_or(0))
+    })?;
+    Ok(n > most)
+}
 
 /// [`Session::search_candidates`](crate::backend::Session::search_candidates).
 /// Which statement reads messages is chosen here, not by the planner (its
 /// estimate for a token outside its statistics is a fixed guess): one
-/// conversation's messages are each checked; otherwise up to 2,000 matches
-/// are read through the GIN index, more by walking the time index.
+/// conversation's messages are each checked; otherwise the matches are read
+/// through the GIN index when they are few for the table and the page
+/// ([`walks_by_time`]), else by walking the time index.
 pub(super) fn candidates(
     conn: &mut PgConn,
     kind: TextKind,
@@ -100,12 +134,10 @@ pub(super) fn candidates(
             SEARCH_MESSAGES_IN_CONVERSATION
         }
     } else if kind == TextKind::Message {
-        let n = filter.admitted.up_to(COMMON + 1, |_| {
-            let count = conn.statement(COUNT_INDEXED)?;
-            let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })?;
-        match (n > COMMON, by_tokens) {
+        match (
+            walks_by_time(conn, &query, limit, filter.admitted)?,
+            by_tokens,
+        ) {
             (true, true) => SEARCH_TOKENS_BY_TIME,
             (true, false) => SEARCH_MESSAGES_BY_TIME,
             (false, _) => SEARCH_MESSAGES_BY_INDEX,
@@ -361,19 +393,21 @@ mod tests {
                 assert!(one.contains("Index Cond: (conversation_id ="), "{one}");
             }
         }
-        let mut count = |token: &str| -> i64 {
-            let index = IndexQuery {
-                tokens: vec![token.to_owned()],
-                ..IndexQuery::default()
-            };
-            let n = conn
-                .client
-                .query_one(COUNT_INDEXED, &[&tsquery(&index)])
-                .expect("count");
-            n.get(0)
+        // A search walks when the index admits many for the table and the
+        // page: `rare1*` is 11,111 of 100,010 messages, read through the
+        // index for a page of 5,000 (up to 11,181) but walked for 32.
+        let mut walks = |query: &str, limit: usize| {
+            walks_by_time(conn, query, limit, &AdmittedCount::default()).expect("count")
         };
-        let (rare, common) = (count("rare777"), count("common"));
-        assert_eq!((rare, common), (1, 2001));
+        assert!(!walks("'rare777'", 32));
+        assert!(walks("'common'", 32));
+        assert!(walks("'common'", 5_000));
+        assert!(walks("'rare1':*", 32));
+        assert!(!walks("'rare1':*", 5_000));
+        // The table's size, as the planner estimates it, was read with a
+        // count (and first alone), and is kept for the next search.
+        let estimate = conn.messages_estimate.expect("estimate kept");
+        assert!((95_000..=105_000).contains(&estimate), "{estimate}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{key, role_at, uuid_at};
-use crate::backend::search::{AdmittedCount, Candidate, SearchFilter, TextKind};
+use crate::backend::search::{
+    AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
+};
 use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::search::query::IndexQuery;
@@ -100,14 +102,10 @@ fn expression(index: &IndexQuery, expanded: &[Option<Vec<String>>]) -> String {
 /// How many rows of a walk cost as much as one read through the index (a
 /// probe of the admitted set, the row and its conversation, and a place in
 /// the sort of them all): about 2.5 on a million messages.
-const WALK_ROWS_PER_INDEX_ROW: i64 = 4;
+const WALK_ROWS_PER_INDEX_ROW: u32 = 4;
 
-/// Whether to read the messages the index admits through it (all of them,
-/// then sorted) rather than walk every message newest first checking each:
-/// a walk reads about `limit × messages / admitted` rows, the index
-/// `admitted` rows that each cost [`WALK_ROWS_PER_INDEX_ROW`] as much; so
-/// through the index when `admitted² × that ≤ limit × messages` (and
-/// always up to 2,000).
+/// Whether to read the messages the index admits through it rather than
+/// walk every message newest first checking each ([`most_through_index`]).
 fn through_index(
     conn: &Connection,
     expression: &str,
@@ -120,10 +118,12 @@ fn through_index(
     let total: i64 = conn
         .prepare_cached(NEXT_SEARCH_ROWID)?
         .query_row([], |r| r.get(0))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let threshold = (limit.saturating_mul(total) as f64 / WALK_ROWS_PER_INDEX_ROW as f64).sqrt();
-    let threshold = (threshold as i64).max(2_000);
-    let bound = u64::try_from(threshold).unwrap_or(0) + 1;
+    let threshold = most_through_index(
+        limit,
+        u64::try_from(total).unwrap_or(0),
+        WALK_ROWS_PER_INDEX_ROW,
+    );
+    let bound = threshold.saturating_add(1);
     let count = admitted.up_to(bound, |bound| {
         let n: i64 = conn.prepare_cached(COUNT_INDEXED)?.query_row(
             params![expression, i64::try_from(bound).unwrap_or(i64::MAX)],
@@ -131,7 +131,7 @@ fn through_index(
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
     })?;
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let pending = u64::try_from(pending).unwrap_or(0);
     Ok(count.saturating_add(pending) <= threshold)
 }
 
