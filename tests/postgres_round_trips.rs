@@ -268,3 +268,47 @@ fn a_search_counts_its_matches_once() {
     // each, COMMIT.
     assert_eq!(made, 1 + 1 + 4 * 2 + 1, "round trips of one search");
 }
+
+/// A word the planner's statistics list as common (here every message
+/// holds it) is walked for at once, without counting its matches (a count
+/// reads a heap row for each): BEGIN, one walk of messages and one read of
+/// titles, COMMIT. The statistics are read once per connection a minute,
+/// so the second search reads none.
+#[test]
+fn a_common_word_is_not_counted() {
+    let Some(database) = Database::create() else {
+        return;
+    };
+    let (proxy, store) = through_a_proxy(&database);
+    let c = store
+        .conversations()
+        .create(NewConversation::titled("common"))
+        .unwrap();
+    let messages = vec![NewMessage::new(Role::User, "a common word"); 3_000];
+    store
+        .conversations()
+        .append_messages(c.id, messages)
+        .unwrap();
+    database.client().batch_execute("ANALYZE").unwrap();
+    let query = silmari_store::SearchQuery::new("common").newest_first();
+    let search = || store.search(&query).unwrap();
+    assert_eq!(search().items.len(), 20);
+    let before = proxy.count();
+    assert_eq!(search().items.len(), 20);
+    assert_eq!(
+        proxy.count() - before,
+        1 + 2 + 1,
+        "round trips of one search"
+    );
+    // A query the statistics cannot answer (a word and an excluded one)
+    // is counted: 1 more (its second run: the count prepared).
+    let rare = silmari_store::SearchQuery::new("word -absent").newest_first();
+    assert_eq!(store.search(&rare).unwrap().items.len(), 20);
+    let before = proxy.count();
+    assert_eq!(store.search(&rare).unwrap().items.len(), 20);
+    assert_eq!(
+        proxy.count() - before,
+        1 + 1 + 2 + 1,
+        "round trips of one search"
+    );
+}

@@ -34,6 +34,7 @@ mod migrations;
 mod queries;
 mod rows;
 mod search;
+mod search_statistics;
 mod session;
 mod tls;
 
@@ -76,8 +77,8 @@ pub(crate) struct PgConn {
     staged: Option<String>,
     /// Whether the database's encoding is UTF-8, once asked.
     utf8: Option<bool>,
-    /// The planner's estimate of the messages, as a search last read it.
-    messages_estimate: Option<u64>,
+    /// What the planner's statistics say, as a search last read them.
+    statistics: Option<search_statistics::SearchStatistics>,
 }
 
 impl PgConn {
@@ -134,7 +135,7 @@ impl ManageConnection for Manager {
             notify: Vec::new(),
             staged: None,
             utf8: None,
-            messages_estimate: None,
+            statistics: None,
         })
     }
 

@@ -296,16 +296,22 @@ statements! {
 
     /// The database's encoding (`UTF8` for UTF-8).
     SERVER_ENCODING = "SELECT current_setting('server_encoding')";
-    /// How many messages the index admits ($1, a tsquery), up to $2, and
-    /// the estimate of all messages: whether a search reads them all by
-    /// the index or walks by time.
-    COUNT_INDEXED = concat!(
-        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages \
-            WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT $2) AS hits), ",
-        messages_estimate!()
+    /// How many messages the index admits ($1, a tsquery), up to $2:
+    /// whether a search reads them all by the index or walks by time.
+    COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT FROM messages \
+        WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT $2) AS hits";
+    /// The planner's estimate of the messages, with each of the search
+    /// index's most common tokens and the share of messages that hold it
+    /// (one row with NULLs when the index has no statistics yet).
+    SEARCH_STATISTICS = concat!(
+        "SELECT n.messages, e.token, e.share FROM (SELECT ",
+        messages_estimate!(),
+        " AS messages) n LEFT JOIN (SELECT t.token, t.share FROM pg_stats s, \
+            unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) \
+              AS t(token, share) \
+            WHERE s.schemaname = current_schema() AND s.tablename = 'ix_messages_search' \
+              AND t.token IS NOT NULL) e ON true"
     );
-    /// The estimate of all messages alone.
-    MESSAGES_ESTIMATE = concat!("SELECT ", messages_estimate!());
     /// Search candidates in messages, read through the GIN index (rare
     /// tokens: every match, then sorted).
     SEARCH_MESSAGES_BY_INDEX = search_messages!(

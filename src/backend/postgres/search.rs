@@ -7,14 +7,14 @@ use postgres::Row;
 use postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::PgConn;
 use super::queries::{
-    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, MESSAGES_ESTIMATE,
-    SEARCH_BACKLOG, SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME,
-    SEARCH_MESSAGES_IN_CONVERSATION, SEARCH_TITLES, SEARCH_TOKENS_BY_TIME,
-    SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING, UNINDEXED_MESSAGES, UNINDEXED_TITLES,
+    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
+    SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
+    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING,
+    UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
+use super::{PgConn, search_statistics};
 use crate::backend::search::{
     AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
 };
@@ -80,30 +80,28 @@ fn is_utf8(conn: &mut PgConn) -> Result<bool> {
 const WALK_ROWS_PER_INDEX_ROW: u32 = 4;
 
 /// Whether a search of messages walks them by time rather than reading
-/// what the index admits ([`most_through_index`]). The table's size is the
-/// planner's estimate as this connection last read it (with the previous
-/// count, or asked once), so a search costs one round trip for both.
+/// what the index admits ([`most_through_index`]): without a count when
+/// the statistics say the index admits more than that (a common word), else
+/// by counting up to it.
 fn walks_by_time(
     conn: &mut PgConn,
+    index: &IndexQuery,
     query: &str,
     limit: usize,
     admitted: &AdmittedCount,
 ) -> Result<bool> {
-    let messages = match conn.messages_estimate {
-        Some(n) => n,
-        None => {
-            let statement = conn.statement(MESSAGES_ESTIMATE)?;
-            let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
-            u64::try_from(n).unwrap_or(0)
-        }
-    };
+    let (messages, at_least) = search_statistics::estimate(conn, index)?;
     let most = most_through_index(limit, messages, WALK_ROWS_PER_INDEX_ROW);
+    if at_least.is_some_and(|n| n > most) {
+        return Ok(true);
+    }
     let n = admitted.up_to(most.saturating_add(1), |bound| {
         let count = conn.statement(COUNT_INDEXED)?;
         let bound = i64::try_from(bound).unwrap_or(i64::MAX);
-        let row = conn.client.query_one(&count, &[&query, &bound])?;
-        let (n, messages): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        conn.messages_estimate = Some(u64::try_from(messages).unwrap_or(0));
+        let n: i64 = conn
+            .client
+            .query_one(&count, &[&query, &bound])?
+            .try_get(0)?;
         Ok(u64::try_from(n).unwrap_or(0))
     })?;
     Ok(n > most)
@@ -135,7 +133,7 @@ pub(super) fn candidates(
         }
     } else if kind == TextKind::Message {
         match (
-            walks_by_time(conn, &query, limit, filter.admitted)?,
+            walks_by_time(conn, index, &query, limit, filter.admitted)?,
             by_tokens,
         ) {
             (true, true) => SEARCH_TOKENS_BY_TIME,
@@ -395,19 +393,45 @@ mod tests {
         }
         // A search walks when the index admits many for the table and the
         // page: `rare1*` is 11,111 of 100,010 messages, read through the
-        // index for a page of 5,000 (up to 11,181) but walked for 32.
-        let mut walks = |query: &str, limit: usize| {
-            walks_by_time(conn, query, limit, &AdmittedCount::default()).expect("count")
+        // index for a page of 5,000 (up to 11,181) but walked for 32. The
+        // statistics (the FILL's ANALYZE) list `common`: a walk at once,
+        // without a count.
+        let mut walks = |index: IndexQuery, limit: usize| {
+            let admitted = AdmittedCount::default();
+            let walks = walks_by_time(conn, &index, &tsquery(&index), limit, &admitted);
+            let mut counted = true;
+            admitted
+                .up_to(1, |_| {
+                    counted = false;
+                    Ok(0)
+                })
+                .expect("kept count");
+            (walks.expect("decide"), counted)
         };
-        assert!(!walks("'rare777'", 32));
-        assert!(walks("'common'", 32));
-        assert!(walks("'common'", 5_000));
-        assert!(walks("'rare1':*", 32));
-        assert!(!walks("'rare1':*", 5_000));
-        // The table's size, as the planner estimates it, was read with a
-        // count (and first alone), and is kept for the next search.
-        let estimate = conn.messages_estimate.expect("estimate kept");
-        assert!((95_000..=105_000).contains(&estimate), "{estimate}");
+        let token = |t: &str| IndexQuery {
+            tokens: vec![t.into()],
+            ..IndexQuery::default()
+        };
+        let prefix = |p: &str| IndexQuery {
+            prefixes: vec![p.into()],
+            ..IndexQuery::default()
+        };
+        assert_eq!(walks(token("rare777"), 32), (false, true));
+        assert_eq!(walks(token("common"), 32), (true, false));
+        assert_eq!(walks(token("common"), 5_000), (true, false));
+        assert_eq!(walks(prefix("comm"), 32), (true, false));
+        assert_eq!(walks(prefix("rare1"), 32), (true, true));
+        assert_eq!(walks(prefix("rare1"), 5_000), (false, true));
+        // Two tokens are counted, whatever the statistics say of each.
+        let both = IndexQuery {
+            tokens: vec!["common".into(), "rare777".into()],
+            ..IndexQuery::default()
+        };
+        assert_eq!(walks(both, 32), (false, true));
+        let (messages, common) =
+            search_statistics::estimate(conn, &token("common")).expect("estimate");
+        assert!((95_000..=105_000).contains(&messages), "{messages}");
+        assert!(common.is_some_and(|n| n > 90_000), "{common:?}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl TestDatabase {
             notify: Vec::new(),
             staged: None,
             utf8: None,
-            messages_estimate: None,
+            statistics: None,
         };
         Some(TestDatabase { server, name, conn })
     }
