@@ -34,8 +34,11 @@ pub(crate) struct SearchFilter<'a> {
 /// How many messages a search's index admits, as far as a backend counted
 /// them, kept for the search's later calls: they read one snapshot, so the
 /// count stays true, and counting again costs (on PostgreSQL a count reads
-/// a common token's whole list from the GIN index, 20 ms on a million
-/// messages, and a phrase of common words asks for many batches).
+/// a common token's whole list from the GIN index and a heap row for each
+/// match it counts, and a phrase of common words asks for many batches). A
+/// count is made again only for a later call that needs to know more than
+/// a count that stopped at its bound can say (a larger batch, whose bound
+/// is larger: once per batch size at most).
 #[derive(Debug, Default)]
 pub(crate) struct AdmittedCount(Cell<Option<Counted>>);
 
@@ -105,13 +108,19 @@ impl SearchFilter<'_> {
 /// walk reads about `limit × messages / admitted` rows, the index
 /// `admitted` rows that each cost as much as `walk_rows_per_index_row`
 /// rows of a walk; so through the index while `admitted² × that ≤ limit ×
-/// messages`, and always up to 2,000 (a walk of so few is no cheaper).
+/// messages`, and always up to [`ALWAYS_THROUGH_INDEX`].
 #[allow(dead_code)] // unused in a memory-only build
 pub(crate) fn most_through_index(limit: usize, messages: u64, walk_rows_per_index_row: u32) -> u64 {
     let product = limit as f64 * messages as f64 / f64::from(walk_rows_per_index_row.max(1));
     // `as` saturates: a huge product is a huge bound, never a wrap.
-    (product.sqrt() as u64).max(2_000)
+    (product.sqrt() as u64).max(ALWAYS_THROUGH_INDEX)
 }
+
+/// Up to this many messages a search reads what the index admits through
+/// it, whatever the table and the page: a walk to find so few is no
+/// cheaper.
+#[allow(dead_code)] // unused in a memory-only build
+pub(crate) const ALWAYS_THROUGH_INDEX: u64 = 2_000;
 
 /// What kind of text a candidate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -55,6 +55,38 @@ macro_rules! messages_estimate {
     };
 }
 
+/// How many messages the index admits ($1, a tsquery), up to `$bound`,
+/// written into the statement: a generic plan of `LIMIT $2` takes the
+/// limit for a tenth of the rows it expects, and on a table of 100,000
+/// messages scanned the table for them rather than read the GIN index.
+macro_rules! count_indexed {
+    ($bound:literal) => {
+        (
+            $bound,
+            concat!(
+                "SELECT COUNT(*) FROM (SELECT FROM messages \
+                 WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT ",
+                $bound,
+                ") AS hits"
+            ),
+        )
+    };
+}
+
+/// The counts of a search's matches, each with the bound written into it,
+/// smallest first: whether a search reads them all by the index or walks
+/// by time.
+pub(super) const COUNTS_INDEXED: [(u64, &str); 8] = [
+    count_indexed!(2_001),
+    count_indexed!(4_001),
+    count_indexed!(8_001),
+    count_indexed!(16_001),
+    count_indexed!(32_001),
+    count_indexed!(64_001),
+    count_indexed!(128_001),
+    count_indexed!(256_001),
+];
+
 /// Candidates of a search in messages, newest first: (created_at, id,
 /// conversation id, conversation title, role, content), from `$from` (a
 /// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
@@ -296,13 +328,10 @@ statements! {
 
     /// The database's encoding (`UTF8` for UTF-8).
     SERVER_ENCODING = "SELECT current_setting('server_encoding')";
-    /// How many messages the index admits ($1, a tsquery), up to $2:
-    /// whether a search reads them all by the index or walks by time.
-    COUNT_INDEXED = "SELECT COUNT(*) FROM (SELECT FROM messages \
-        WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT $2) AS hits";
     /// The planner's estimate of the messages, with each of the search
-    /// index's most common tokens and the share of messages that hold it
-    /// (one row with NULLs when the index has no statistics yet).
+    /// index's most common tokens that more than $1 of them hold, and the
+    /// share of messages that hold it (one row with NULLs when there is
+    /// none, or no statistics yet).
     SEARCH_STATISTICS = concat!(
         "SELECT n.messages, e.token, e.share FROM (SELECT ",
         messages_estimate!(),
@@ -310,7 +339,7 @@ statements! {
             unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) \
               AS t(token, share) \
             WHERE s.schemaname = current_schema() AND s.tablename = 'ix_messages_search' \
-              AND t.token IS NOT NULL) e ON true"
+              AND t.token IS NOT NULL) e ON e.share * n.messages > $1::bigint"
     );
     /// Search candidates in messages, read through the GIN index (rare
     /// tokens: every match, then sorted).

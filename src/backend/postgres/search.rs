@@ -7,14 +7,15 @@ use postgres::Row;
 use postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::PgConn;
 use super::queries::{
-    COUNT_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
+    COUNTS_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
     SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
     SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING,
     UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
-use super::{PgConn, search_statistics};
+use super::search_statistics::{self, MARGIN};
 use crate::backend::search::{
     AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
 };
@@ -81,8 +82,8 @@ const WALK_ROWS_PER_INDEX_ROW: u32 = 4;
 
 /// Whether a search of messages walks them by time rather than reading
 /// what the index admits ([`most_through_index`]): without a count when
-/// the statistics say the index admits more than that (a common word), else
-/// by counting up to it.
+/// the statistics estimate [`MARGIN`] times more than that (a common
+/// word), else by counting up to it.
 fn walks_by_time(
     conn: &mut PgConn,
     index: &IndexQuery,
@@ -90,19 +91,25 @@ fn walks_by_time(
     limit: usize,
     admitted: &AdmittedCount,
 ) -> Result<bool> {
-    let (messages, at_least) = search_statistics::estimate(conn, index)?;
-    let most = most_through_index(limit, messages, WALK_ROWS_PER_INDEX_ROW);
-    if at_least.is_some_and(|n| n > most) {
+    let estimate = search_statistics::estimate(conn, index)?;
+    let most = most_through_index(limit, estimate.messages, WALK_ROWS_PER_INDEX_ROW);
+    if estimate.admitted.is_some_and(|n| n / MARGIN > most) {
         return Ok(true);
     }
     let n = admitted.up_to(most.saturating_add(1), |bound| {
-        let count = conn.statement(COUNT_INDEXED)?;
-        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
-        let n: i64 = conn
-            .client
-            .query_one(&count, &[&query, &bound])?
-            .try_get(0)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        // The smallest count that reaches the bound (or the largest).
+        let (limit, sql) = COUNTS_INDEXED
+            .iter()
+            .copied()
+            .find(|(limit, _)| *limit >= bound)
+            .unwrap_or(COUNTS_INDEXED[COUNTS_INDEXED.len() - 1]);
+        let count = conn.statement(sql)?;
+        let n: i64 = conn.client.query_one(&count, &[&query])?.try_get(0)?;
+        let n = u64::try_from(n).unwrap_or(0);
+        // A count that stopped at its limit says at least that many: at
+        // least `bound` (more than any table this counts for has, when
+        // the largest limit is short of it).
+        Ok(if n >= limit { bound } else { n.min(bound) })
     })?;
     Ok(n > most)
 }
@@ -254,198 +261,4 @@ pub(super) fn index_unindexed(conn: &mut PgConn, limit: usize) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::migrations::migrate;
-    use super::super::test_database::TestDatabase;
-    use super::*;
-    use crate::migrate::POSTGRES;
-    use crate::model::MigrationTarget;
-
-    /// 100,000 messages that all hold `common` and each its own `rareN`,
-    /// and a conversation of 10 more.
-    const FILL: &str = "
-        INSERT INTO conversations (id, title, created_at, updated_at, search_tokens)
-        VALUES ('00000000-0000-7000-8000-000000000001', 'c', now(), now(), '{c}');
-        INSERT INTO messages (id, conversation_id, position, role, content, created_at, search_tokens)
-        SELECT gen_random_uuid(), '00000000-0000-7000-8000-000000000001', n, 'user',
-               'common rare' || n, now() - n * interval '1 second', ARRAY['common', 'rare' || n]
-        FROM generate_series(1, 100000) n;
-        INSERT INTO conversations (id, title, created_at, updated_at, search_tokens)
-        VALUES ('00000000-0000-7000-8000-000000000002', 'short', now(), now(), '{short}');
-        INSERT INTO messages (id, conversation_id, position, role, content, created_at, search_tokens)
-        SELECT gen_random_uuid(), '00000000-0000-7000-8000-000000000002', n, 'user',
-               'common', now(), ARRAY['common']
-        FROM generate_series(1, 10) n;
-        ANALYZE;";
-
-    /// Each search statement has the plan it was chosen for, generic or
-    /// not: by the index, the GIN index; by time, the time index (stopping
-    /// at the page's end); in a conversation, its messages.
-    #[test]
-    fn search_statements_keep_their_plans() {
-        let Some(mut db) = TestDatabase::create() else {
-            return;
-        };
-        let conn = &mut db.conn;
-        migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
-        conn.client.batch_execute(FILL).expect("fill");
-        // A walk resumed after a cursor starts there in the generic plan a
-        // prepared statement comes to (the bound is the index's, not a
-        // filter on every row before it).
-        conn.client
-            .batch_execute(&format!(
-                "SET plan_cache_mode = force_generic_plan; PREPARE resumed AS {SEARCH_TOKENS_BY_TIME}"
-            ))
-            .expect("prepare");
-        let resumed: Vec<String> = conn
-            .client
-            .query(
-                "EXPLAIN EXECUTE resumed('''common''', NULL, NULL, NULL, NULL, now(), \
-                 'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}', NULL)",
-                &[],
-            )
-            .expect("explain")
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert!(
-            resumed
-                .iter()
-                .any(|l| l.contains("Index Cond:") && l.contains("ROW(created_at, id) < ROW(")),
-            "{resumed:#?}"
-        );
-        assert!(
-            resumed
-                .iter()
-                .any(|l| l.contains("Index Scan Backward using ix_messages_created_at")),
-            "{resumed:#?}"
-        );
-        let mut plan = |sql: &str, token: &str, mode: &str| -> String {
-            conn.client
-                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
-                .expect("plan_cache_mode");
-            let index = IndexQuery {
-                tokens: vec![token.to_owned()],
-                ..IndexQuery::default()
-            };
-            let query = tsquery(&index);
-            let none: Option<Uuid> = None;
-            let one = Uuid::parse_str("00000000-0000-7000-8000-000000000002").ok();
-            let in_one = [
-                SEARCH_MESSAGES_IN_CONVERSATION,
-                SEARCH_TOKENS_IN_CONVERSATION,
-            ];
-            let conversation = if in_one.contains(&sql) { one } else { none };
-            let (role, time): (Option<&str>, Option<time::OffsetDateTime>) = (None, None);
-            let (archived, all, limit) = (0_i32, false, 33_i64);
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-                &query,
-                &conversation,
-                &role,
-                &time,
-                &time,
-                &time,
-                &none,
-                &archived,
-                &all,
-                &limit,
-            ];
-            let needle = needle_of(&index);
-            let (required, fallback) = (index.required(), index.fallback());
-            if TOKEN_WALKS.contains(&sql) {
-                params.extend([&required as &(dyn ToSql + Sync), &index.excluded, &fallback]);
-            } else if NEEDLE_WALKS.contains(&sql) {
-                params.push(&needle);
-            }
-            let rows = conn
-                .client
-                .query(&format!("EXPLAIN {sql}"), &params)
-                .expect("explain");
-            rows.iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        for mode in ["force_custom_plan", "force_generic_plan"] {
-            // By the index only when the index admits few: a rare token.
-            let by_index = plan(SEARCH_MESSAGES_BY_INDEX, "rare777", mode);
-            assert!(
-                by_index.contains("Bitmap Index Scan on ix_messages_search"),
-                "{by_index}"
-            );
-            let walks = [
-                (SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION),
-                (SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION),
-            ];
-            for ((by_time_sql, one_sql), token) in walks
-                .into_iter()
-                .flat_map(|walk| ["rare777", "common"].map(|token| (walk, token)))
-            {
-                let by_time = plan(by_time_sql, token, mode);
-                assert!(
-                    by_time.contains("Index Scan Backward using ix_messages_created_at"),
-                    "{by_time}"
-                );
-                assert!(!by_time.contains("ix_messages_search"), "{by_time}");
-                let one = plan(one_sql, token, mode);
-                assert!(one.contains("Index Cond: (conversation_id ="), "{one}");
-            }
-        }
-        // A search walks when the index admits many for the table and the
-        // page: `rare1*` is 11,111 of 100,010 messages, read through the
-        // index for a page of 5,000 (up to 11,181) but walked for 32. The
-        // statistics (the FILL's ANALYZE) list `common`: a walk at once,
-        // without a count.
-        let mut walks = |index: IndexQuery, limit: usize| {
-            let admitted = AdmittedCount::default();
-            let walks = walks_by_time(conn, &index, &tsquery(&index), limit, &admitted);
-            let mut counted = true;
-            admitted
-                .up_to(1, |_| {
-                    counted = false;
-                    Ok(0)
-                })
-                .expect("kept count");
-            (walks.expect("decide"), counted)
-        };
-        let token = |t: &str| IndexQuery {
-            tokens: vec![t.into()],
-            ..IndexQuery::default()
-        };
-        let prefix = |p: &str| IndexQuery {
-            prefixes: vec![p.into()],
-            ..IndexQuery::default()
-        };
-        assert_eq!(walks(token("rare777"), 32), (false, true));
-        assert_eq!(walks(token("common"), 32), (true, false));
-        assert_eq!(walks(token("common"), 5_000), (true, false));
-        assert_eq!(walks(prefix("comm"), 32), (true, false));
-        assert_eq!(walks(prefix("rare1"), 32), (true, true));
-        assert_eq!(walks(prefix("rare1"), 5_000), (false, true));
-        // Two tokens are counted, whatever the statistics say of each.
-        let both = IndexQuery {
-            tokens: vec!["common".into(), "rare777".into()],
-            ..IndexQuery::default()
-        };
-        assert_eq!(walks(both, 32), (false, true));
-        let (messages, common) =
-            search_statistics::estimate(conn, &token("common")).expect("estimate");
-        assert!((95_000..=105_000).contains(&messages), "{messages}");
-        assert!(common.is_some_and(|n| n > 90_000), "{common:?}");
-    }
-
-    #[test]
-    fn tsqueries_quote_every_token() {
-        let index = IndexQuery {
-            tokens: vec!["it's".into(), "a\\b".into(), "x".into(), "y".into()],
-            pairs: vec![("x".into(), "y".into())],
-            prefixes: vec!["pre".into()],
-            excluded: vec!["no".into()],
-        };
-        assert_eq!(
-            tsquery(&index),
-            "(('it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y') | \
-             ('\u{b7}' & 'it''s' & 'a\\\\b' & 'x' & 'y')) & 'pre':* & !'no'"
-        );
-    }
-}
+mod tests;

@@ -5,20 +5,39 @@
 //! of a common word first (a count reads a heap row for each match: tens
 //! of milliseconds for a word tens of thousands of messages hold).
 //!
-//! Read once per connection and again after [`STATISTICS_MAX_AGE`]: they
-//! change only when `ANALYZE` (or autovacuum) runs, and a choice made on
-//! slightly stale figures only costs time, never a hit.
+//! They are estimates: `ANALYZE`'s sample, as of its last run (autovacuum's
+//! or anyone's), scaled to the table's size now. Read once per connection
+//! and again after [`STATISTICS_MAX_AGE`]; trusted only with a margin
+//! ([`MARGIN`]); and a choice made on wrong figures only costs time, never
+//! a hit (both ways give the same candidates). `pg_stats` shows an index's
+//! statistics to the roles that may read its table; a role that may not
+//! sees none, and every search counts, as before.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::PgConn;
 use super::queries::SEARCH_STATISTICS;
+use crate::backend::search::ALWAYS_THROUGH_INDEX;
 use crate::error::Result;
 use crate::search::query::IndexQuery;
 
 /// How long a connection keeps the statistics it read.
 const STATISTICS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// A search walks without counting when the statistics estimate more than
+/// this many times the matches the index would be read for.
+pub(super) const MARGIN: u64 = 2;
+
+/// What a search learns from the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Estimate {
+    /// The planner's estimate of the messages.
+    pub(super) messages: u64,
+    /// How many messages the index admits for the query, when the
+    /// statistics can tell ([`SearchStatistics::admitted`]).
+    pub(super) admitted: Option<u64>,
+}
 
 /// The statistics a connection last read.
 #[derive(Debug)]
@@ -26,18 +45,20 @@ pub(super) struct SearchStatistics {
     /// The planner's estimate of the messages.
     messages: u64,
     /// The index's most common tokens, each with the share of messages
-    /// that hold it (from `ANALYZE`'s sample).
+    /// that hold it (from `ANALYZE`'s sample); those too rare for any
+    /// search to walk for are left out.
     common: HashMap<String, f64>,
+    /// When they were read, for [`STATISTICS_MAX_AGE`].
     read_at: Instant,
 }
 
 impl SearchStatistics {
-    /// How many messages at least the index admits for `index`, as far as
-    /// the statistics can tell: for a condition of one token, or of one
-    /// prefix, that they list (the prefix's most common token); `None`
-    /// for anything else (two tokens may never meet, and a token they do
-    /// not list may be anything up to their rarest).
-    pub(super) fn at_least(&self, index: &IndexQuery) -> Option<u64> {
+    /// How many messages the index admits for `index`, as the statistics
+    /// estimate it: for a condition of one token, or of one prefix, that
+    /// they list (at least the prefix's most common token); `None` for
+    /// anything else (two tokens may never meet, and a token they do not
+    /// list may be anything up to their rarest).
+    pub(super) fn admitted(&self, index: &IndexQuery) -> Option<u64> {
         if !index.excluded.is_empty() || index.fallback().is_some() {
             return None;
         }
@@ -56,22 +77,29 @@ impl SearchStatistics {
     }
 }
 
-/// The planner's estimate of the messages, and how many at least the
-/// index admits for `index` ([`SearchStatistics::at_least`]), from the
-/// connection's statistics, read again when missing or old.
-pub(super) fn estimate(conn: &mut PgConn, index: &IndexQuery) -> Result<(u64, Option<u64>)> {
+/// What the connection's statistics say of `index`, read again when
+/// missing or old.
+pub(super) fn estimate(conn: &mut PgConn, index: &IndexQuery) -> Result<Estimate> {
     let statistics = match conn.statistics.take() {
         Some(kept) if kept.read_at.elapsed() < STATISTICS_MAX_AGE => kept,
         _ => read(conn)?,
     };
-    let estimate = (statistics.messages, statistics.at_least(index));
+    let estimate = Estimate {
+        messages: statistics.messages,
+        admitted: statistics.admitted(index),
+    };
     conn.statistics = Some(statistics);
     Ok(estimate)
 }
 
+/// Reads the statistics: the table's size, and the tokens common enough
+/// that a search could walk for them without a count (a share of more
+/// than [`MARGIN`] × [`ALWAYS_THROUGH_INDEX`] messages), so that the
+/// largest list `ANALYZE` keeps (100,000 tokens) is not held for nothing.
 fn read(conn: &mut PgConn) -> Result<SearchStatistics> {
     let statement = conn.statement(SEARCH_STATISTICS)?;
-    let rows = conn.client.query(&statement, &[])?;
+    let fewest = i64::try_from(MARGIN.saturating_mul(ALWAYS_THROUGH_INDEX)).unwrap_or(i64::MAX);
+    let rows = conn.client.query(&statement, &[&fewest])?;
     let mut messages = 0;
     let mut common = HashMap::with_capacity(rows.len());
     for row in &rows {
@@ -111,31 +139,31 @@ mod tests {
     }
 
     #[test]
-    fn only_a_single_listed_token_or_prefix_has_a_lower_bound() {
+    fn only_a_single_listed_token_or_prefix_has_an_estimate() {
         let s = statistics();
         let query = |tokens: &[&str], prefixes: &[&str]| IndexQuery {
             tokens: tokens.iter().map(|t| t.to_string()).collect(),
             prefixes: prefixes.iter().map(|t| t.to_string()).collect(),
             ..IndexQuery::default()
         };
-        assert_eq!(s.at_least(&query(&["time"], &[])), Some(500));
+        assert_eq!(s.admitted(&query(&["time"], &[])), Some(500));
         // A prefix: its most common token (two may share a message).
-        assert_eq!(s.at_least(&query(&[], &["chap"])), Some(250));
+        assert_eq!(s.admitted(&query(&[], &["chap"])), Some(250));
         // A share out of range is a bound, not more messages than exist.
-        assert_eq!(s.at_least(&query(&["odd"], &[])), Some(1_000));
+        assert_eq!(s.admitted(&query(&["odd"], &[])), Some(1_000));
         // Not listed: anything up to the rarest listed.
-        assert_eq!(s.at_least(&query(&["rare"], &[])), None);
-        assert_eq!(s.at_least(&query(&[], &["zz"])), None);
+        assert_eq!(s.admitted(&query(&["rare"], &[])), None);
+        assert_eq!(s.admitted(&query(&[], &["zz"])), None);
         // Two conditions may never meet.
-        assert_eq!(s.at_least(&query(&["time", "chapter"], &[])), None);
-        assert_eq!(s.at_least(&query(&["time"], &["chap"])), None);
+        assert_eq!(s.admitted(&query(&["time", "chapter"], &[])), None);
+        assert_eq!(s.admitted(&query(&["time"], &["chap"])), None);
         // An excluded token may take any of them away.
         let mut excluding = query(&["time"], &[]);
         excluding.excluded = vec!["chapter".into()];
-        assert_eq!(s.at_least(&excluding), None);
+        assert_eq!(s.admitted(&excluding), None);
         // A phrase: its pair, or else its words (the fallback).
         let mut phrase = query(&["time", "chapter"], &[]);
         phrase.pairs = vec![("time".into(), "chapter".into())];
-        assert_eq!(s.at_least(&phrase), None);
+        assert_eq!(s.admitted(&phrase), None);
     }
 }
