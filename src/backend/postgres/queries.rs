@@ -42,19 +42,6 @@ macro_rules! holds_tsquery_after_needle {
     };
 }
 
-/// The planner's estimate of the rows of `messages` now: its last count
-/// (`reltuples`, by `ANALYZE` or autovacuum) per page times the table's
-/// pages now, as the planner scales it; 0 before the first count.
-macro_rules! messages_estimate {
-    () => {
-        "COALESCE((SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 \
-              THEN c.reltuples / c.relpages \
-                   * (pg_relation_size(c.oid) / current_setting('block_size')::float8) \
-              ELSE 0 END::bigint \
-            FROM pg_class c WHERE c.oid = to_regclass('messages')), 0)"
-    };
-}
-
 /// How many messages the index admits ($1, a tsquery), up to `$bound`,
 /// written into the statement: a generic plan of `LIMIT $2` takes the
 /// limit for a tenth of the rows it expects, and on a table of 100,000
@@ -328,13 +315,19 @@ statements! {
 
     /// The database's encoding (`UTF8` for UTF-8).
     SERVER_ENCODING = "SELECT current_setting('server_encoding')";
-    /// The planner's estimate of the messages, with each of the search
-    /// index's most common tokens that more than $1 of them hold, and the
-    /// share of messages that hold it (one row with NULLs when there is
-    /// none, or no statistics yet).
+    /// The planner's estimate of the messages (`reltuples`, its last
+    /// count by `ANALYZE` or autovacuum, per page times the table's pages
+    /// now, as the planner scales it; 0 before the first count), with each
+    /// of the search index's most common tokens that more than $1 of them
+    /// hold, and the share of messages that hold it (one row with NULLs
+    /// when there is none, or no statistics yet).
     SEARCH_STATISTICS = concat!(
         "SELECT n.messages, e.token, e.share FROM (SELECT ",
-        messages_estimate!(),
+        "COALESCE((SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 \
+              THEN c.reltuples / c.relpages \
+                   * (pg_relation_size(c.oid) / current_setting('block_size')::float8) \
+              ELSE 0 END::bigint \
+            FROM pg_class c WHERE c.oid = to_regclass('messages')), 0)",
         " AS messages) n LEFT JOIN (SELECT t.token, t.share FROM pg_stats s, \
             unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) \
               AS t(token, share) \

@@ -77,6 +77,17 @@ impl SearchStatistics {
     }
 }
 
+/// Statistics as given, for tests: a stale or wrong copy must change no
+/// hit.
+#[cfg(test)]
+pub(super) fn claiming(messages: u64, common: &[(&str, f64)]) -> SearchStatistics {
+    SearchStatistics {
+        messages,
+        common: common.iter().map(|(t, s)| ((*t).to_owned(), *s)).collect(),
+        read_at: Instant::now(),
+    }
+}
+
 /// What the connection's statistics say of `index`, read again when
 /// missing or old.
 pub(super) fn estimate(conn: &mut PgConn, index: &IndexQuery) -> Result<Estimate> {

@@ -25,16 +25,22 @@ const FILL: &str = "
     FROM generate_series(1, 10) n;
     ANALYZE;";
 
+/// A database of the latest schema, or `None` without a server.
+fn migrated() -> Option<TestDatabase> {
+    let mut db = TestDatabase::create()?;
+    migrate(&mut db.conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
+    Some(db)
+}
+
 /// Each search statement has the plan it was chosen for, generic or
 /// not: by the index, the GIN index; by time, the time index (stopping
 /// at the page's end); in a conversation, its messages.
 #[test]
 fn search_statements_keep_their_plans() {
-    let Some(mut db) = TestDatabase::create() else {
+    let Some(mut db) = migrated() else {
         return;
     };
     let conn = &mut db.conn;
-    migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("migrate");
     // Before any statistics: no size, no estimate (every search counts).
     let none = search_statistics::estimate(conn, &IndexQuery::default()).expect("estimate");
     assert_eq!((none.messages, none.admitted), (0, None));
@@ -244,4 +250,56 @@ fn tsqueries_quote_every_token() {
         "(('it''s' & 'a\\\\b' & '\u{b7}x\u{b7}y') | \
          ('\u{b7}' & 'it''s' & 'a\\\\b' & 'x' & 'y')) & 'pre':* & !'no'"
     );
+}
+
+/// Statistics that lie (stale after deletes, a bad sample) choose a walk
+/// where a count would have read the index, or the other way: the same
+/// candidates, only slower. A rare token claimed common, a common one
+/// claimed rare, and a table claimed far larger, give what the true
+/// statistics give.
+#[test]
+fn wrong_statistics_change_no_candidate() {
+    let Some(mut db) = migrated() else {
+        return;
+    };
+    let conn = &mut db.conn;
+    conn.client.batch_execute(FILL).expect("fill");
+    let read = |conn: &mut PgConn, token: &str, limit: usize| {
+        let index = IndexQuery {
+            tokens: vec![token.into()],
+            ..IndexQuery::default()
+        };
+        let admitted = AdmittedCount::default();
+        let filter = SearchFilter {
+            index: &index,
+            conversation: None,
+            role: None,
+            since: None,
+            until: None,
+            archived: crate::model::Archived::Hide,
+            branches: Branches::Current,
+            admitted: &admitted,
+        };
+        candidates(conn, TextKind::Message, &filter, None, limit).expect("candidates")
+    };
+    for (token, limit) in [
+        ("rare777", 32),
+        ("common", 32),
+        ("common", 1_000),
+        ("some", 1_000),
+    ] {
+        conn.statistics = None;
+        let truth = read(conn, token, limit);
+        assert!(!truth.is_empty(), "{token}");
+        // Every token claimed held by every message, then by none.
+        for share in [1.0, 0.0] {
+            let lies = [("rare777", share), ("common", share), ("some", share)];
+            conn.statistics = Some(search_statistics::claiming(100_010, &lies));
+            assert_eq!(read(conn, token, limit), truth, "{token} at {share}");
+        }
+        // A table claimed a thousand times larger: `common` (100,010)
+        // read through the index for a page of 1,000, where it walks.
+        conn.statistics = Some(search_statistics::claiming(100_010_000, &[]));
+        assert_eq!(read(conn, token, limit), truth, "{token} in a huge table");
+    }
 }
