@@ -11,6 +11,7 @@
 //! cargo bench --bench search                                   # SQLite, 1,000,000 messages
 //! SILMARI_SEARCH_MESSAGES=100000 cargo bench --bench search    # smaller
 //! SILMARI_SEARCH_KINDS="sqlite postgres" scripts/with-postgres cargo bench --features postgres --bench search
+//! SILMARI_SEARCH_ONLY="common word relevance" cargo bench --bench search   # rows whose query and order hold this
 //! ```
 //!
 //! The SQLite corpus is kept in `target/silmari-bench/` and reused by the
@@ -296,10 +297,17 @@ fn searches(kind: &str, store: &Store, calls: usize) {
         ("prefix", "chapt*".to_owned()),
         ("two words", format!("storm {}", word(3_000))),
     ];
+    // Only the rows whose "query order" holds this text, when set (to
+    // profile one row): `SILMARI_SEARCH_ONLY="common word relevance"`.
+    let only = std::env::var("SILMARI_SEARCH_ONLY").unwrap_or_default();
     println!("| backend | query | order | hits | calls | median | p95 |");
     println!("|---|---|---|---|---|---|---|");
     for (name, text) in &cases {
         for newest in [true, false] {
+            let order = if newest { "newest first" } else { "relevance" };
+            if !format!("{name} {order}").contains(&only) {
+                continue;
+            }
             let query = SearchQuery::new(text.as_str()).limit(20);
             let query = if newest { query.newest_first() } else { query };
             let mut times = Vec::with_capacity(calls);
@@ -314,8 +322,7 @@ fn searches(kind: &str, store: &Store, calls: usize) {
             }
             times.sort();
             println!(
-                "| {kind} | {name} `{text}` | {} | {hits} | {} | {:.2} ms | {:.2} ms |",
-                if newest { "newest first" } else { "relevance" },
+                "| {kind} | {name} `{text}` | {order} | {hits} | {} | {:.2} ms | {:.2} ms |",
                 times.len(),
                 quantile(&times, 0.5).as_secs_f64() * 1e3,
                 quantile(&times, 0.95).as_secs_f64() * 1e3,

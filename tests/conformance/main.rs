@@ -17,6 +17,7 @@ mod messages;
 mod metadata;
 mod search_corpus;
 mod search_phrases;
+mod search_rowid_order;
 mod search_walks;
 mod search_writes;
 mod single_messages;
@@ -131,6 +132,7 @@ macro_rules! backends {
                     search_writes::search_ignores_rolled_back_writes,
                     search_writes::search_follows_imports_and_copies,
                     search_walks::search_walks_find_every_folded_form,
+                    search_rowid_order::search_finds_texts_written_out_of_time_order,
                     search_phrases::search_phrases_find_texts_whose_pairs_did_not_fit,
                     feed::feed_reports_each_write_once_in_order,
                     feed::feed_ignores_rolled_back_and_refused_writes,

@@ -8,6 +8,7 @@ mod common;
 mod db;
 mod search_attacks;
 mod search_batches;
+mod search_blocks;
 mod search_edits;
 mod search_folding;
 mod search_index;

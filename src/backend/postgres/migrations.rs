@@ -125,7 +125,12 @@ mod tests {
             .batch_execute("DROP TRIGGER refuse_v3 ON refinery_schema_history")
             .expect("drop trigger");
         migrate(conn, &POSTGRES, MigrationTarget::Latest).expect("V3");
-        assert_eq!(versions(conn), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(
+            versions(conn),
+            (1..=POSTGRES.latest())
+                .map(|v| v as i32)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

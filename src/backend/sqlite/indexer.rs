@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{key, uuid_at};
+use super::search_blocks::{Widened, widen_block_of};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::tokenize::index_text;
@@ -167,15 +168,19 @@ pub(super) fn index_pending(conn: &Connection, texts: Texts, limit: usize) -> Re
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(texts.statements().2)?;
     let mut rows = statement.query(params![mark(conn, texts)?, limit])?;
-    let (mut indexed, mut last) = (0, None);
+    let (mut indexed, mut last, mut widened) = (0, None, Widened::default());
     while let Some(row) = rows.next()? {
         let (rowid, text): (i64, String) = (row.get(0)?, row.get(1)?);
-        index_at(conn, texts.sign() * rowid, &text)?;
+        match texts {
+            Texts::Messages => index_message_at(conn, rowid, row.get(2)?, &text, &mut widened)?,
+            Texts::Titles => index_at(conn, -rowid, &text)?,
+        }
         indexed += 1;
         // The highest, whatever order a damaged index gave: the mark only
         // moves up.
         last = last.max(Some(rowid));
     }
+    widened.write(conn)?;
     if let Some(last) = last {
         set_mark(conn, texts, last)?;
     }
@@ -211,7 +216,8 @@ pub(super) fn index_grown(conn: &Connection, id: MessageId, content: &str) -> Re
         .query_row(params![mark, rowid, LONGEST_WAITING as i64], |r| r.get(0))?;
     if other {
         return if rowid <= mark {
-            index_at(conn, rowid, content)
+            index_at(conn, rowid, content)?;
+            widen_block_of(conn, id)
         } else {
             catch_up(conn)
         };
@@ -325,8 +331,9 @@ fn drop_stale(conn: &Connection) -> Result<()> {
 }
 
 /// [`Session::forget_search_index`](crate::backend::Session::forget_search_index):
-/// empties the index and takes every text's rowid, the marks (V7) and the
-/// list of entries no text holds (V8); a rebuild follows.
+/// empties the index and takes every text's rowid, the marks (V7), the
+/// list of entries no text holds (V8) and the blocks of rowids (V11); a
+/// rebuild follows.
 pub(super) fn forget(conn: &Connection) -> Result<()> {
     if unindexed(conn)?.is_none() {
         return Ok(());
@@ -337,6 +344,12 @@ pub(super) fn forget(conn: &Connection) -> Result<()> {
     }
     if has_stale_list(conn)? {
         conn.prepare_cached(FORGET_STALE_ENTRIES)?.execute([])?;
+    }
+    let has_blocks: bool = conn
+        .prepare_cached(HAS_SEARCH_BLOCKS)?
+        .query_row([], |r| r.get(0))?;
+    if has_blocks {
+        conn.prepare_cached(FORGET_SEARCH_BLOCKS)?.execute([])?;
     }
     Ok(())
 }
@@ -387,7 +400,22 @@ fn index(
     }
 }
 
-/// Sets the index entry `rowid` to `text`'s tokens.
+/// Sets message entry `rowid` to `text`'s tokens, and takes its time
+/// (`created_at`) in the block of rowids `widened` will write.
+pub(super) fn index_message_at(
+    conn: &Connection,
+    rowid: i64,
+    created_at: i64,
+    text: &str,
+    widened: &mut Widened,
+) -> Result<()> {
+    index_at(conn, rowid, text)?;
+    widened.add(rowid, created_at);
+    Ok(())
+}
+
+/// Sets the index entry `rowid` to `text`'s tokens (a message's entry: see
+/// [`index_message_at`], which also widens its block).
 pub(super) fn index_at(conn: &Connection, rowid: i64, text: &str) -> Result<()> {
     let tokens = index_text(text);
     conn.prepare_cached(INDEX_TEXT)?

@@ -296,7 +296,10 @@ mod tests {
         conn.execute_batch("DROP TRIGGER refuse_v3")
             .expect("drop trigger");
         migrate(&mut conn, &SQLITE, Some(&path), 0, MigrationTarget::Latest).expect("V3");
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(
+            versions(&conn),
+            (1..=SQLITE.latest()).map(|v| v as i32).collect::<Vec<_>>()
+        );
     }
 
     #[test]

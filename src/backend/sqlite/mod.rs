@@ -42,6 +42,7 @@ pub(crate) mod reencrypt;
 mod restore;
 mod rows;
 mod search;
+mod search_blocks;
 mod session;
 mod slow;
 mod snapshots;

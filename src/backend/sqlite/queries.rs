@@ -38,11 +38,19 @@ macro_rules! search_messages {
             $admitted,
             " AND ",
             $conversation,
-            " AND (?3 IS NULL OR m.role = ?3) ",
-            "AND m.created_at >= ?4 AND m.created_at < ?5 AND (m.created_at, m.id) < (?6, ?7) ",
-            "AND (?8 = 2 OR c.archived = ?8) AND (?9 OR m.on_path) ",
+            search_filters!(),
             "ORDER BY m.created_at DESC, m.id DESC LIMIT ?10 + 0"
         )
+    };
+}
+
+/// The filters of a search in messages `m` of conversations `c`, as
+/// [`search_messages!`] binds them (?3 to ?9).
+macro_rules! search_filters {
+    () => {
+        " AND (?3 IS NULL OR m.role = ?3) \
+         AND m.created_at >= ?4 AND m.created_at < ?5 AND (m.created_at, m.id) < (?6, ?7) \
+         AND (?8 = 2 OR c.archived = ?8) AND (?9 OR m.on_path) "
     };
 }
 
@@ -250,8 +258,9 @@ statements! {
     /// The mark: messages with a search rowid at most this are indexed.
     INDEXED_UPTO = "SELECT indexed_upto FROM search_progress WHERE id = 1";
     SET_INDEXED_UPTO = "UPDATE search_progress SET indexed_upto = ?1 WHERE id = 1";
-    /// Up to ?2 messages above the mark ?1, by search rowid.
-    PENDING_TEXTS = "SELECT search_rowid, content FROM messages WHERE search_rowid > ?1 \
+    /// Up to ?2 messages above the mark ?1, by search rowid, with their
+    /// time.
+    PENDING_TEXTS = "SELECT search_rowid, content, created_at FROM messages WHERE search_rowid > ?1 \
         ORDER BY search_rowid LIMIT ?2 + 0";
     /// How many messages are above the mark.
     COUNT_PENDING = "SELECT COUNT(*) FROM messages \
@@ -271,8 +280,9 @@ statements! {
     /// The titles' mark: titles with a search rowid at most this are indexed.
     TITLES_INDEXED_UPTO = "SELECT titles_indexed_upto FROM search_progress WHERE id = 1";
     SET_TITLES_INDEXED_UPTO = "UPDATE search_progress SET titles_indexed_upto = ?1 WHERE id = 1";
-    /// Up to ?2 titles above the mark ?1, by search rowid.
-    PENDING_TITLES = "SELECT search_rowid, title FROM conversations WHERE search_rowid > ?1 \
+    /// Up to ?2 titles above the mark ?1, by search rowid, with their
+    /// conversation's time.
+    PENDING_TITLES = "SELECT search_rowid, title, created_at FROM conversations WHERE search_rowid > ?1 \
         ORDER BY search_rowid LIMIT ?2 + 0";
     /// Sets the tokens of text ?1 (its entry replaced if it has one).
     INDEX_TEXT = "INSERT OR REPLACE INTO search_index (rowid, tokens) VALUES (?1, ?2)";
@@ -348,6 +358,52 @@ statements! {
     /// The same in one conversation (?2).
     MESSAGES_IN_CONVERSATION =
         search_messages!("silmari_admits(?1, m.content)", "m.conversation_id = ?2");
+    /// Messages the index admits (?1, an FTS5 expression) with a search
+    /// rowid below ?11, newest rowid first, that pass the filters of
+    /// `search_messages!` (?2 NULL), each with its rowid; at most ?10. The
+    /// `CROSS JOIN`s keep the index as the outer loop, whose rowid order
+    /// FTS5 gives as it reads (no sort), and the read stops when its
+    /// caller does.
+    MESSAGES_BY_ROWID = concat!(
+        "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content, s.rowid ",
+        "FROM search_index s CROSS JOIN messages m CROSS JOIN conversations c ",
+        "WHERE search_index MATCH ?1 AND s.rowid > 0 AND s.rowid < ?11 ",
+        "AND m.search_rowid = s.rowid AND c.id = m.conversation_id AND ?2 IS NULL",
+        search_filters!(),
+        "ORDER BY s.rowid DESC LIMIT ?10 + 0"
+    );
+    /// Messages above the mark (not in the index yet) that `silmari_admits`
+    /// admits (?1, the query as `search::encode` writes it), newest first:
+    /// read beside [`MESSAGES_BY_ROWID`]. A list of rowids, as in
+    /// [`MESSAGES_BY_INDEX`], so that the plan reads the few rows above the
+    /// mark rather than walk every message by time to find them.
+    PENDING_MESSAGES = search_messages!(
+        "m.search_rowid IN (SELECT p.search_rowid FROM messages p \
+         WHERE p.search_rowid > (SELECT indexed_upto FROM search_progress WHERE id = 1) \
+         AND silmari_admits(?1, p.content))",
+        "?2 IS NULL"
+    );
+    /// Every block of search rowids (V11), by number: the newest and the
+    /// oldest `created_at` of the messages given a rowid in it.
+    SEARCH_BLOCKS = "SELECT block, newest, oldest FROM search_blocks ORDER BY block";
+    /// Empties `search_blocks` (V11), for an index rebuilt: the blocks
+    /// fill again as the rebuild gives the texts their rowids.
+    FORGET_SEARCH_BLOCKS = "DELETE FROM search_blocks";
+    /// Widens block ?1 to take a message indexed there with a time from
+    /// ?3 to ?2 (written only when it changes the block).
+    WIDEN_SEARCH_BLOCK = "INSERT INTO search_blocks (block, newest, oldest) VALUES (?1, ?2, ?3) \
+        ON CONFLICT (block) DO UPDATE SET newest = max(newest, excluded.newest), \
+        oldest = min(oldest, excluded.oldest) \
+        WHERE excluded.newest > newest OR excluded.oldest < oldest";
+    /// Widens the block of message ?1's search rowid to take its time.
+    WIDEN_SEARCH_BLOCK_OF = "INSERT INTO search_blocks (block, newest, oldest) \
+        SELECT search_rowid >> 10, created_at, created_at FROM messages \
+        WHERE id = ?1 AND search_rowid IS NOT NULL \
+        ON CONFLICT (block) DO UPDATE SET newest = max(newest, excluded.newest), \
+        oldest = min(oldest, excluded.oldest) \
+        WHERE excluded.newest > newest OR excluded.oldest < oldest";
+    /// Whether the schema has `search_blocks` (V11 on).
+    HAS_SEARCH_BLOCKS = "SELECT EXISTS (SELECT 1 FROM pragma_table_info('search_blocks'))";
     /// Conversation titles the index admits, and those above the titles'
     /// mark that `silmari_admits` admits (?11), as for messages.
     TITLES = concat!(

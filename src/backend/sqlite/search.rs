@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::queries::*;
-use super::rows::{key, role_at, uuid_at};
+use super::rows::{Key, key, role_at, uuid_at};
+use super::search_blocks::newest_by_rowid;
 use crate::backend::search::{
     AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
 };
@@ -153,6 +154,9 @@ pub(super) fn candidates(
         }
         TextKind::Message => {
             let expression = fts_expression(conn, filter.index)?;
+            if let Some(found) = newest_by_rowid(conn, &expression, filter, before, limit)? {
+                return Ok(found);
+            }
             if through_index(conn, &expression, limit, filter.admitted)? {
                 (MESSAGES_BY_INDEX, expression)
             } else {
@@ -160,41 +164,73 @@ pub(super) fn candidates(
             }
         }
     };
-    let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
-    // `(created_at, id) < (t, id)` implies `created_at < t + 1`: a bound
-    // the index range uses (SQLite's does not use the row value's).
-    let until = filter
-        .until
-        .unwrap_or(i64::MAX)
-        .min(before_time.saturating_add(1));
+    let filters = Filters::new(filter, before);
     let mut statement = conn.prepare_cached(sql)?;
-    let (conversation, role) = (
-        filter.conversation.map(key),
-        filter.role.map(|r| r.as_str()),
-    );
-    let since = filter.since.unwrap_or(i64::MIN);
-    let (before_id, archived) = (key(before_id), filter.archived_param());
-    let all_branches = filter.branches == Branches::All;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // The index's statements also check the texts above the mark (?11).
     let admits = (sql == MESSAGES_BY_INDEX || sql == TITLES).then(|| encode(filter.index));
-    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
-        &query,
-        &conversation,
-        &role,
-        &since,
-        &until,
-        &before_time,
-        &before_id,
-        &archived,
-        &all_branches,
-        &limit,
-    ];
+    let mut values = filters.with(&query, &limit);
     if let Some(admits) = &admits {
         values.push(admits);
     }
     let rows = statement.query(values.as_slice())?;
     super::rows::collect(rows, |row| candidate(row, kind))
+}
+
+/// A search's filters as its statements bind them (?2 to ?9 of
+/// `search_messages!`).
+pub(super) struct Filters {
+    conversation: Option<Key>,
+    role: Option<&'static str>,
+    /// Created at or after (microseconds since 1970).
+    pub(super) since: i64,
+    /// Created before: the range's end, or the cursor's time + 1, whichever
+    /// is first. `(created_at, id) < (t, id)` implies `created_at < t + 1`:
+    /// a bound the index range uses (SQLite's does not use the row value's).
+    pub(super) until: i64,
+    before_time: i64,
+    before_id: Key,
+    archived: i32,
+    all_branches: bool,
+}
+
+impl Filters {
+    pub(super) fn new(filter: &SearchFilter<'_>, before: Option<TimeKey>) -> Filters {
+        let (before_time, before_id) = before.unwrap_or((i64::MAX, Uuid::max()));
+        Filters {
+            conversation: filter.conversation.map(key),
+            role: filter.role.map(|r| r.as_str()),
+            since: filter.since.unwrap_or(i64::MIN),
+            until: filter
+                .until
+                .unwrap_or(i64::MAX)
+                .min(before_time.saturating_add(1)),
+            before_time,
+            before_id: key(before_id),
+            archived: filter.archived_param(),
+            all_branches: filter.branches == Branches::All,
+        }
+    }
+
+    /// The values of ?1 to ?10: `query`, the filters, `limit`.
+    pub(super) fn with<'a>(
+        &'a self,
+        query: &'a dyn rusqlite::ToSql,
+        limit: &'a i64,
+    ) -> Vec<&'a dyn rusqlite::ToSql> {
+        vec![
+            query,
+            &self.conversation,
+            &self.role,
+            &self.since,
+            &self.until,
+            &self.before_time,
+            &self.before_id,
+            &self.archived,
+            &self.all_branches,
+            limit,
+        ]
+    }
 }
 
 /// The SQL function `silmari_admits(query, text)`: whether `text`'s index
@@ -247,7 +283,7 @@ fn decode(text: &str) -> std::result::Result<IndexQuery, serde_json::Error> {
     })
 }
 
-fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
+pub(super) fn candidate(row: &rusqlite::Row<'_>, kind: TextKind) -> Result<Candidate> {
     let table = match kind {
         TextKind::Message => "messages",
         TextKind::Title => "conversations",

@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 
 use super::conflict_on;
 use super::indexer::{
-    self, index_at, index_message, index_title, index_unindexed, next_rowid, unindexed,
+    self, index_message, index_message_at, index_title, index_unindexed, next_rowid, unindexed,
 };
 use super::queries::*;
 use super::rows::{
@@ -14,6 +14,7 @@ use super::rows::{
     metadata_json, node_at, stored_at, summary_at, uuid_at,
 };
 use super::search::candidates;
+use super::search_blocks::{Widened, widen_block_of};
 use crate::backend::feed::LogRow;
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
@@ -82,30 +83,35 @@ impl<'c> SqliteSession<'c> {
     }
 }
 
-/// Runs [`INSERT_MESSAGE`] for message `m` at `position`, with search
-/// rowid `rowid`, and indexes it.
-fn insert_message(
+/// Inserts each message at its position, search rowids from `from` on,
+/// and indexes it; the blocks of rowids are widened once.
+fn insert_rows<'m>(
     conn: &Connection,
-    insert: &mut rusqlite::Statement<'_>,
-    (position, on_path, m): (i64, bool, &Message),
-    rowid: i64,
+    rows: impl Iterator<Item = (i64, bool, &'m Message)>,
+    from: i64,
 ) -> Result<()> {
-    insert
-        .execute(params![
-            position,
-            on_path,
-            key(m.id),
-            key(m.conversation_id),
-            m.role.as_str(),
-            m.content,
-            to_micros(m.created_at),
-            attachments_json(&m.attachments)?,
-            m.parent_id.map(key),
-            metadata_json(&m.metadata)?,
-            rowid,
-        ])
-        .map_err(conflict_on(Entity::Message, m.id))?;
-    index_at(conn, rowid, &m.content)
+    let mut insert = conn.prepare_cached(INSERT_MESSAGE)?;
+    let mut widened = Widened::default();
+    for ((position, on_path, m), rowid) in rows.zip(from..) {
+        let time = to_micros(m.created_at);
+        insert
+            .execute(params![
+                position,
+                on_path,
+                key(m.id),
+                key(m.conversation_id),
+                m.role.as_str(),
+                m.content,
+                time,
+                attachments_json(&m.attachments)?,
+                m.parent_id.map(key),
+                metadata_json(&m.metadata)?,
+                rowid,
+            ])
+            .map_err(conflict_on(Entity::Message, m.id))?;
+        index_message_at(conn, rowid, time, &m.content, &mut widened)?;
+    }
+    widened.write(conn)
 }
 
 impl Session for SqliteSession<'_> {
@@ -304,12 +310,9 @@ impl Session for SqliteSession<'_> {
         if !messages.is_empty() {
             indexer::inserting(self.conn, from + messages.len() as i64 - 1)?;
         }
-        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
         let rows = (first..).zip(on_path).zip(messages);
-        for (((position, on_path), m), rowid) in rows.zip(from..) {
-            insert_message(self.conn, &mut insert, (position, *on_path, m), rowid)?;
-        }
-        Ok(())
+        let rows = rows.map(|((position, on_path), m)| (position, *on_path, m));
+        insert_rows(self.conn, rows, from)
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
@@ -317,8 +320,7 @@ impl Session for SqliteSession<'_> {
         indexer::catch_up(self.conn)?;
         let rowid = next_rowid(self.conn)?;
         indexer::inserting(self.conn, rowid)?;
-        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-        insert_message(self.conn, &mut insert, row, rowid)
+        insert_rows(self.conn, std::iter::once(row), rowid)
     }
 
     fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()> {
@@ -338,9 +340,10 @@ impl Session for SqliteSession<'_> {
             ],
         )?;
         if text_changed {
-            index_message(self.conn, m.id, &m.content)?;
+            index_message(self.conn, m.id, &m.content)
+        } else {
+            widen_block_of(self.conn, m.id) // its entry stays: its block takes its time
         }
-        Ok(())
     }
 
     fn message_page(
