@@ -359,17 +359,18 @@ statements! {
     MESSAGES_IN_CONVERSATION =
         search_messages!("silmari_admits(?1, m.content)", "m.conversation_id = ?2");
     /// Messages the index admits (?1, an FTS5 expression) with a search
-    /// rowid below ?11, newest rowid first, that pass the filters of
-    /// `search_messages!` (?2 NULL), each with its rowid; at most ?10. The
-    /// `CROSS JOIN`s keep the index as the outer loop, whose rowid order
-    /// FTS5 gives as it reads (no sort), and the read stops when its
-    /// caller does.
+    /// rowid from ?12 up to below ?11, newest rowid first, each with its
+    /// rowid, at most ?10; the content of those that pass the filters of
+    /// `search_messages!` (?2 NULL), NULL for the others, so that the
+    /// caller counts every row read. The `CROSS JOIN`s keep the index as
+    /// the outer loop, whose rowid order FTS5 gives as it reads (no sort),
+    /// and the read stops when its caller does.
     MESSAGES_BY_ROWID = concat!(
-        "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content, s.rowid ",
+        "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, ",
+        "CASE WHEN TRUE", search_filters!(), "THEN m.content END, s.rowid ",
         "FROM search_index s CROSS JOIN messages m CROSS JOIN conversations c ",
-        "WHERE search_index MATCH ?1 AND s.rowid > 0 AND s.rowid < ?11 ",
-        "AND m.search_rowid = s.rowid AND c.id = m.conversation_id AND ?2 IS NULL",
-        search_filters!(),
+        "WHERE search_index MATCH ?1 AND s.rowid > 0 AND s.rowid >= ?12 AND s.rowid < ?11 ",
+        "AND m.search_rowid = s.rowid AND c.id = m.conversation_id AND ?2 IS NULL ",
         "ORDER BY s.rowid DESC LIMIT ?10 + 0"
     );
     /// Messages above the mark (not in the index yet) that `silmari_admits`

@@ -122,9 +122,9 @@ fn blocks(conn: &Connection) -> Result<Option<Vec<Block>>> {
     Ok(Some(blocks))
 }
 
-/// The most rows a read takes before it gives up: the page, and two
-/// blocks past it (a read stops only below the block of the page's last
-/// hit).
+/// The most rows a read takes before it gives up, those the filters
+/// refuse included: the page, and two blocks past it (a read stops only
+/// below the block of the page's last hit).
 fn most_read(limit: usize) -> usize {
     limit.saturating_add(2 * BLOCK as usize)
 }
@@ -142,7 +142,8 @@ pub(super) fn newest_by_rowid(
     before: Option<TimeKey>,
     limit: usize,
 ) -> Result<Option<Vec<Candidate>>> {
-    let Some(blocks) = blocks(conn)? else {
+    // No table (below V11), or none of its rows: nothing to trust.
+    let Some(blocks) = blocks(conn)?.filter(|b| !b.is_empty()) else {
         return Ok(None);
     };
     if limit == 0 {
@@ -160,22 +161,26 @@ pub(super) fn newest_by_rowid(
     }
     // Down from the highest block that may hold a row before the cursor
     // and the range's end (those above hold none), below the next block
-    // listed: a row in a block not listed is read, and is a drift.
+    // listed: a row in a block not listed is read, and is a drift. Down to
+    // the lowest block that may hold one from the range's start.
     let top = blocks.iter().rposition(|b| b.oldest < filters.until);
     let next = top.map_or(0, |t| t + 1);
     let below = blocks
         .get(next)
         .map_or(i64::MAX, |b| b.block.saturating_mul(BLOCK));
+    let from = blocks
+        .iter()
+        .find(|b| b.newest_up_to >= filters.since)
+        .map_or(below, |b| b.block.saturating_mul(BLOCK));
     let most = most_read(limit);
     let bound = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
     let mut statement = conn.prepare_cached(MESSAGES_BY_ROWID)?;
     let mut values = filters.with(&expression, &bound);
-    values.push(&below);
+    values.extend([&below as &dyn rusqlite::ToSql, &from]);
     let mut rows = statement.query(values.as_slice())?;
     let (mut read, mut at) = (0, top.unwrap_or(0));
     while let Some(row) = rows.next()? {
-        let found = candidate(row, TextKind::Message)?;
-        let rowid: i64 = row.get(6)?;
+        let (created_at, rowid): (i64, i64) = (row.get(0)?, row.get(6)?);
         // The row's block: at or below the last row's (rowids descend).
         let block = rowid >> BLOCK.trailing_zeros();
         while at > 0 && blocks[at].block > block {
@@ -184,17 +189,20 @@ pub(super) fn newest_by_rowid(
         let Some(here) = blocks.get(at).filter(|b| b.block == block) else {
             return Ok(None);
         };
-        if found.created_at > here.newest || found.created_at < here.oldest {
+        if created_at > here.newest || created_at < here.oldest {
             return Ok(None);
         }
-        page.add(found);
+        // Every row read counts, whether the filters pass it (its text)
+        // or not (none).
         read += 1;
         if read > most {
             return Ok(None);
         }
+        if row.get_ref(5)? != rusqlite::types::ValueRef::Null {
+            page.add(candidate(row, TextKind::Message)?);
+        }
         // Every row not read yet has a lower rowid: a time at most this.
-        let newest_further = here.newest_up_to;
-        if newest_further < filters.since || page.newer_than(newest_further) {
+        if page.newer_than(here.newest_up_to) {
             break;
         }
     }
@@ -244,228 +252,4 @@ impl Page {
 }
 
 #[cfg(test)]
-mod tests {
-    use rusqlite::params;
-
-    use super::super::indexer::index_message_at;
-    use super::super::rows::key;
-    use super::*;
-    use crate::backend::Branches;
-    use crate::backend::search::AdmittedCount;
-    use crate::model::Archived;
-    use crate::search::query::IndexQuery;
-
-    /// A database at the latest version with one conversation.
-    fn migrated() -> Result<Connection> {
-        let conn = super::super::tests::searchable()?;
-        conn.execute(
-            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?1, 't', 0, 0)",
-            [key(conversation())],
-        )?;
-        Ok(conn)
-    }
-
-    fn conversation() -> Uuid {
-        Uuid::from_u128(1)
-    }
-
-    /// Writes a message at search rowid `rowid`, created at `time`, holding
-    /// `text`: in the index when `indexed`, else above the mark.
-    fn write(conn: &Connection, rowid: i64, time: i64, text: &str, indexed: bool) -> Result<()> {
-        conn.execute(
-            "INSERT INTO messages (id, conversation_id, position, role, content, created_at, \
-             search_rowid) VALUES (?1, ?2, ?3, 'user', ?4, ?5, ?3)",
-            params![
-                key(Uuid::from_u128(1_000_000 + rowid as u128)),
-                key(conversation()),
-                rowid,
-                text,
-                time
-            ],
-        )?;
-        if indexed {
-            let mut widened = Widened::default();
-            index_message_at(conn, rowid, time, text, &mut widened)?;
-            widened.write(conn)?;
-            conn.execute(
-                "UPDATE search_progress SET indexed_upto = max(indexed_upto, ?1)",
-                [rowid],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// `newest_by_rowid` for the word `word`, before `before`.
-    fn newest(
-        conn: &Connection,
-        word: &str,
-        before: Option<TimeKey>,
-        limit: usize,
-    ) -> Result<Option<Vec<i64>>> {
-        let index = IndexQuery {
-            tokens: vec![word.into()],
-            ..IndexQuery::default()
-        };
-        let admitted = AdmittedCount::default();
-        let filter = SearchFilter {
-            index: &index,
-            conversation: None,
-            role: None,
-            since: None,
-            until: None,
-            archived: Archived::Include,
-            branches: Branches::All,
-            admitted: &admitted,
-        };
-        let expression = format!("\"{word}\"");
-        let found = newest_by_rowid(conn, &expression, &filter, before, limit)?;
-        Ok(found.map(|found| found.iter().map(|c| c.created_at).collect()))
-    }
-
-    /// The `limit` newest times of `times` before `before`.
-    fn expected(mut times: Vec<i64>, before: i64, limit: usize) -> Vec<i64> {
-        times.retain(|t| *t < before);
-        times.sort_unstable_by(|a, b| b.cmp(a));
-        times.truncate(limit);
-        times
-    }
-
-    /// Rowids given in the order of time: a page of the newest is read
-    /// from the top and the read stops below it, long before every match
-    /// (5,000, more than a read may take); with a cursor, the blocks above
-    /// it are not read at all; texts above the mark are on the page too.
-    #[test]
-    fn rowids_in_time_order_stop_after_the_page() -> Result<()> {
-        let conn = migrated()?;
-        for i in 1..=5_000 {
-            write(&conn, i, i * 10, "common word", true)?;
-        }
-        for i in 5_001..=5_010 {
-            write(&conn, i, i * 10, "common pending", false)?;
-        }
-        let times: Vec<i64> = (1..=5_010).map(|i| i * 10).collect();
-        assert!(most_read(20) < 5_000);
-        assert_eq!(
-            newest(&conn, "common", None, 20)?,
-            Some(expected(times.clone(), i64::MAX, 20))
-        );
-        // The second page, after the cursor: the blocks above it skipped.
-        let cursor = (20_000, Uuid::nil());
-        assert_eq!(
-            newest(&conn, "common", Some(cursor), 1_000)?,
-            Some(expected(times.clone(), 20_000, 1_000))
-        );
-        // A word only some hold: further down, the same rule.
-        assert_eq!(
-            newest(&conn, "word", None, 5)?,
-            Some(expected((1..=5_000).map(|i| i * 10).collect(), i64::MAX, 5))
-        );
-        assert_eq!(newest(&conn, "absent", None, 5)?, Some(Vec::new()));
-        Ok(())
-    }
-
-    /// Rowids against time (old texts written last, as an import of old
-    /// conversations writes them): the read goes further down, finds the
-    /// newer texts below and still gives the newest page; where that would
-    /// take more than a read may, it gives up (`None`), and the caller
-    /// reads the index or walks as before.
-    #[test]
-    fn rowids_against_time_read_further_or_give_up() -> Result<()> {
-        let conn = migrated()?;
-        // 1,500 recent texts, then 600 old ones above them.
-        for i in 1..=1_500 {
-            write(&conn, i, 1_000_000 + i, "word", true)?;
-        }
-        for i in 1_501..=2_100 {
-            write(&conn, i, i, "word", true)?;
-        }
-        let times: Vec<i64> = (1..=1_500)
-            .map(|i| 1_000_000 + i)
-            .chain(1_501..=2_100)
-            .collect();
-        assert_eq!(
-            newest(&conn, "word", None, 20)?,
-            Some(expected(times.clone(), i64::MAX, 20))
-        );
-        // Every rowid against time: a page of 20 would read all 5,000.
-        let conn = migrated()?;
-        for i in 1..=5_000 {
-            write(&conn, i, -i, "word", true)?;
-        }
-        assert_eq!(newest(&conn, "word", None, 20)?, None);
-        // Within what a read may take, the same rule answers.
-        let conn = migrated()?;
-        for i in 1..=1_000 {
-            write(&conn, i, -i, "word", true)?;
-        }
-        let times: Vec<i64> = (1..=1_000).map(|i| -i).collect();
-        assert_eq!(
-            newest(&conn, "word", None, 20)?,
-            Some(expected(times, i64::MAX, 20))
-        );
-        Ok(())
-    }
-
-    /// A block table that drifted (a row outside its block's range, or
-    /// its block missing, as a damaged or hostile file may hold) is not
-    /// trusted: `None`, whichever row shows it.
-    #[test]
-    fn a_drifted_block_table_is_not_trusted() -> Result<()> {
-        for damage in [
-            "UPDATE search_blocks SET newest = 0 WHERE block = 2",
-            "DELETE FROM search_blocks WHERE block = 1",
-            "DELETE FROM search_blocks WHERE block = 4",
-            "DELETE FROM search_blocks",
-        ] {
-            let conn = migrated()?;
-            for i in 1..=4_500 {
-                write(&conn, i, i, "word", true)?;
-            }
-            conn.execute_batch(damage)?;
-            assert_eq!(newest(&conn, "word", None, 3_000)?, None, "{damage}");
-        }
-        Ok(())
-    }
-
-    /// A writer widens each block it indexes messages in, once per block;
-    /// a message whose time changed while its entry stays widens its own.
-    #[test]
-    fn the_blocks_take_every_message_indexed() -> Result<()> {
-        let conn = migrated()?;
-        let blocks = |conn: &Connection| -> Result<Vec<(i64, i64, i64)>> {
-            Ok(conn
-                .prepare(SEARCH_BLOCKS)?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?)
-        };
-        let mut widened = Widened::default();
-        for (rowid, time) in [(5, 50), (7, 40), (2_000, 70), (1_024, 75)] {
-            widened.add(rowid, time);
-        }
-        widened.write(&conn)?;
-        assert_eq!(blocks(&conn)?, [(0, 50, 40), (1, 75, 70)]);
-        // Within the range: nothing changes; beyond it: widened.
-        write(&conn, 6, 45, "inside", true)?;
-        write(&conn, 8, 30, "older", true)?;
-        assert_eq!(blocks(&conn)?, [(0, 50, 30), (1, 75, 70)]);
-        let id = Uuid::from_u128(1_000_000 + 6);
-        conn.execute(
-            "UPDATE messages SET created_at = 90 WHERE id = ?1",
-            [key(id)],
-        )?;
-        widen_block_of(&conn, id.into())?;
-        assert_eq!(blocks(&conn)?, [(0, 90, 30), (1, 75, 70)]);
-        // A message without a rowid has no block.
-        conn.execute(
-            "UPDATE messages SET search_rowid = NULL WHERE id = ?1",
-            [key(id)],
-        )?;
-        conn.execute(
-            "UPDATE messages SET created_at = 99 WHERE id = ?1",
-            [key(id)],
-        )?;
-        widen_block_of(&conn, id.into())?;
-        assert_eq!(blocks(&conn)?, [(0, 90, 30), (1, 75, 70)]);
-        Ok(())
-    }
-}
+mod tests;
