@@ -8,11 +8,10 @@
 //! it: every write that puts a message's entry in the index widens its
 //! block ([`Widened`]), as does one that changes the time of a message
 //! whose entry stays; a row deleted or moved leaves the range as wide as
-//! it was. So a read down the rowids knows,
-//! at each row, the newest time any row further down can have, and stops
-//! once the page it holds is newer than that: after the newest matches of
-//! a common word rather than all of them, and without walking every
-//! message by time checking each.
+//! it was. So a read down the rowids knows, at each row, the newest time
+//! any row further down can have, and stops once the page it holds is
+//! newer than that: after the newest matches of a common word rather than
+//! all of them, and without walking every message by time checking each.
 //!
 //! Rowids follow time where texts are written as they are made. Where they
 //! do not (an import of old conversations after newer ones, edits), the
@@ -38,7 +37,7 @@ use crate::error::Result;
 use crate::model::MessageId;
 
 /// Search rowids per block (`search_rowid >> 10` in V11's SQL).
-pub(super) const BLOCK: i64 = 1 << 10;
+const BLOCK: i64 = 1 << 10;
 
 /// Blocks that messages indexed by one writer widen: each message's time
 /// taken in its block's range as the writer indexes it, and the blocks
@@ -132,9 +131,10 @@ fn most_read(limit: usize) -> usize {
 /// The `limit` newest messages before `before` that the index admits
 /// (`expression`, an FTS5 expression) and the filters pass, with those
 /// above the mark that `silmari_admits` admits, read newest rowid first;
-/// `None` when the schema has no blocks, or the read would take more than
-/// [`most_read`] rows, or a row lies outside its block's range (a block
-/// table that drifted: `check` reports it, and the caller answers).
+/// `None` when the schema has no blocks (or none is listed), or the read
+/// would take more than [`most_read`] rows, or a row lies outside its
+/// block's range (a block table that drifted: `check` reports it, and the
+/// caller answers).
 pub(super) fn newest_by_rowid(
     conn: &Connection,
     expression: &str,
