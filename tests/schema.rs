@@ -20,9 +20,10 @@ fn sqlite_and_postgres_define_the_same_schema() {
     let mut sqlite = sqlite_schema(&path);
     let mut postgres = postgres_schema(&database.url);
     // The search index is each dialect's own: FTS5 tables, a rowid per
-    // text, the marks of texts indexed in batches (V7) and the entries no
-    // text holds any more (V8) on SQLite, a
-    // token array per text (with a GIN index) on PostgreSQL; compared apart.
+    // text, the marks of texts indexed in batches (V7), the entries no
+    // text holds any more (V8) and the blocks of rowids searches read by
+    // (V11) on SQLite, a token array per text (with a GIN index) on
+    // PostgreSQL; compared apart.
     let search_tables: Vec<String> = sqlite
         .keys()
         .filter(|t| t.starts_with("search_"))
@@ -31,6 +32,7 @@ fn sqlite_and_postgres_define_the_same_schema() {
     assert_eq!(
         search_tables,
         [
+            "search_blocks",
             "search_index",
             "search_index_config",
             "search_index_data",
