@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::queries::*;
 use super::rows::{key, uuid_at};
-use super::search_blocks::{Widened, widen_block_of};
+use super::search_blocks::{Widened, has_blocks, widen_block_of};
 use crate::error::Result;
 use crate::model::{ConversationId, MessageId};
 use crate::search::tokenize::index_text;
@@ -345,10 +345,7 @@ pub(super) fn forget(conn: &Connection) -> Result<()> {
     if has_stale_list(conn)? {
         conn.prepare_cached(FORGET_STALE_ENTRIES)?.execute([])?;
     }
-    let has_blocks: bool = conn
-        .prepare_cached(HAS_SEARCH_BLOCKS)?
-        .query_row([], |r| r.get(0))?;
-    if has_blocks {
+    if has_blocks(conn)? {
         conn.prepare_cached(FORGET_SEARCH_BLOCKS)?.execute([])?;
     }
     Ok(())

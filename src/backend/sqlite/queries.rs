@@ -280,9 +280,8 @@ statements! {
     /// The titles' mark: titles with a search rowid at most this are indexed.
     TITLES_INDEXED_UPTO = "SELECT titles_indexed_upto FROM search_progress WHERE id = 1";
     SET_TITLES_INDEXED_UPTO = "UPDATE search_progress SET titles_indexed_upto = ?1 WHERE id = 1";
-    /// Up to ?2 titles above the mark ?1, by search rowid, with their
-    /// conversation's time.
-    PENDING_TITLES = "SELECT search_rowid, title, created_at FROM conversations WHERE search_rowid > ?1 \
+    /// Up to ?2 titles above the mark ?1, by search rowid.
+    PENDING_TITLES = "SELECT search_rowid, title FROM conversations WHERE search_rowid > ?1 \
         ORDER BY search_rowid LIMIT ?2 + 0";
     /// Sets the tokens of text ?1 (its entry replaced if it has one).
     INDEX_TEXT = "INSERT OR REPLACE INTO search_index (rowid, tokens) VALUES (?1, ?2)";

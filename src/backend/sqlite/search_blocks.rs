@@ -81,7 +81,8 @@ pub(super) fn widen_block_of(conn: &Connection, id: MessageId) -> Result<()> {
     Ok(())
 }
 
-fn has_blocks(conn: &Connection) -> Result<bool> {
+/// Whether the schema has `search_blocks` (V11 on).
+pub(super) fn has_blocks(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached(HAS_SEARCH_BLOCKS)?
         .query_row([], |r| r.get(0))?)
