@@ -15,7 +15,7 @@ use super::queries::{
     UNINDEXED_MESSAGES, UNINDEXED_TITLES,
 };
 use super::rows::{get, role_at, time_at};
-use super::search_statistics::{self, MARGIN};
+use super::search_statistics;
 use crate::backend::search::{
     AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
 };
@@ -45,12 +45,18 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
 }
 
 /// The walks that take the query's tokens ($11), excluded tokens ($12)
-/// and fallback tokens ($13, NULL for none) as arrays.
+/// and fallback tokens ($13, NULL for none) as arrays, checked only in
+/// texts that may hold the needle $14 (`holds_tokens!`).
 const TOKEN_WALKS: [&str; 2] = [SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION];
 
 /// The walks that check the `tsquery` $1 only in texts that may hold the
 /// needle $11 (`holds_tsquery_after_needle!`).
 const NEEDLE_WALKS: [&str; 2] = [SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION];
+
+/// Whether `sql` is a walk, which skips a text without the needle.
+fn is_walk(sql: &str) -> bool {
+    TOKEN_WALKS.contains(&sql) || NEEDLE_WALKS.contains(&sql)
+}
 
 /// The needle of a walk: the query's longest token or prefix (the rarest,
 /// as a rule), which every ASCII text it admits holds in lower case.
@@ -82,8 +88,8 @@ const WALK_ROWS_PER_INDEX_ROW: u32 = 4;
 
 /// Whether a search of messages walks them by time rather than reading
 /// what the index admits ([`most_through_index`]): without a count when
-/// the statistics estimate [`MARGIN`] times more than that (a common
-/// word), else by counting up to it.
+/// the statistics estimate more than that (a common word), else by
+/// counting up to it.
 fn walks_by_time(
     conn: &mut PgConn,
     index: &IndexQuery,
@@ -93,7 +99,7 @@ fn walks_by_time(
 ) -> Result<bool> {
     let estimate = search_statistics::estimate(conn, index)?;
     let most = most_through_index(limit, estimate.messages, WALK_ROWS_PER_INDEX_ROW);
-    if estimate.admitted.is_some_and(|n| n / MARGIN > most) {
+    if estimate.admitted.is_some_and(|n| n > most) {
         return Ok(true);
     }
     let n = admitted.up_to(most.saturating_add(1), |bound| {
@@ -150,7 +156,7 @@ pub(super) fn candidates(
     } else {
         SEARCH_MESSAGES_BY_INDEX
     };
-    let needle = if NEEDLE_WALKS.contains(&messages) && is_utf8(conn)? {
+    let needle = if is_walk(messages) && is_utf8(conn)? {
         needle_of(index)
     } else {
         None
@@ -179,7 +185,12 @@ pub(super) fn candidates(
                 &limit,
             ];
             if TOKEN_WALKS.contains(&messages) {
-                params.extend([&required as &(dyn ToSql + Sync), &index.excluded, &fallback]);
+                params.extend([
+                    &required as &(dyn ToSql + Sync),
+                    &index.excluded,
+                    &fallback,
+                    &needle,
+                ]);
             } else if NEEDLE_WALKS.contains(&messages) {
                 params.push(&needle);
             }

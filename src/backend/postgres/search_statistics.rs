@@ -7,8 +7,13 @@
 //!
 //! They are estimates: `ANALYZE`'s sample, as of its last run (autovacuum's
 //! or anyone's), scaled to the table's size now. Read once per connection
-//! and again after [`STATISTICS_MAX_AGE`]; trusted only with a margin
-//! ([`MARGIN`]); and a choice made on wrong figures only costs time, never
+//! and again after [`STATISTICS_MAX_AGE`]. A common token's share in the
+//! sample is close to the truth (on the W10 corpus `time` at 4.83 % where
+//! it is 4.90 %, `chapter` at 2.97 % where it is 3.06 %); a search trusts
+//! the estimate as it is, since near the point where walking and reading
+//! the index cost the same either choice costs about what a count would
+//! (a count of `chapt*`'s matches up to 16,001 took 90–130 ms, the walk
+//! it chose 93 ms). A choice made on wrong figures only costs time, never
 //! a hit (both ways give the same candidates). `pg_stats` shows an index's
 //! statistics to the roles that may read its table; a role that may not
 //! sees none, and every search counts, as before.
@@ -25,9 +30,10 @@ use crate::search::query::IndexQuery;
 /// How long a connection keeps the statistics it read.
 const STATISTICS_MAX_AGE: Duration = Duration::from_secs(60);
 
-/// A search walks without counting when the statistics estimate more than
-/// this many times the matches the index would be read for.
-pub(super) const MARGIN: u64 = 2;
+/// The statistics keep the tokens that more than this many times
+/// [`ALWAYS_THROUGH_INDEX`] messages hold: fewer, and no search of a
+/// table that size walks for them.
+const LISTED_FROM: u64 = 2;
 
 /// What a search learns from the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,11 +111,12 @@ pub(super) fn estimate(conn: &mut PgConn, index: &IndexQuery) -> Result<Estimate
 
 /// Reads the statistics: the table's size, and the tokens common enough
 /// that a search could walk for them without a count (a share of more
-/// than [`MARGIN`] × [`ALWAYS_THROUGH_INDEX`] messages), so that the
+/// than [`LISTED_FROM`] × [`ALWAYS_THROUGH_INDEX`] messages), so that the
 /// largest list `ANALYZE` keeps (100,000 tokens) is not held for nothing.
 fn read(conn: &mut PgConn) -> Result<SearchStatistics> {
     let statement = conn.statement(SEARCH_STATISTICS)?;
-    let fewest = i64::try_from(MARGIN.saturating_mul(ALWAYS_THROUGH_INDEX)).unwrap_or(i64::MAX);
+    let fewest =
+        i64::try_from(LISTED_FROM.saturating_mul(ALWAYS_THROUGH_INDEX)).unwrap_or(i64::MAX);
     let rows = conn.client.query(&statement, &[&fewest])?;
     let mut messages = 0;
     let mut common = HashMap::with_capacity(rows.len());

@@ -58,7 +58,7 @@ fn search_statements_keep_their_plans() {
         .client
         .query(
             "EXPLAIN EXECUTE resumed('''common''', NULL, NULL, NULL, NULL, now(), \
-             'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}', NULL)",
+             'ffffffff-ffff-ffff-ffff-ffffffffffff', 0, false, 33, '{common}', '{}', NULL, 'common')",
             &[],
         )
         .expect("explain")
@@ -110,7 +110,12 @@ fn search_statements_keep_their_plans() {
         let needle = needle_of(&index);
         let (required, fallback) = (index.required(), index.fallback());
         if TOKEN_WALKS.contains(&sql) {
-            params.extend([&required as &(dyn ToSql + Sync), &index.excluded, &fallback]);
+            params.extend([
+                &required as &(dyn ToSql + Sync),
+                &index.excluded,
+                &fallback,
+                &needle,
+            ]);
         } else if NEEDLE_WALKS.contains(&sql) {
             params.push(&needle);
         }
@@ -220,7 +225,7 @@ fn search_statements_keep_their_plans() {
         "{estimate:?}"
     );
     // Tokens no search could walk for are not kept: `some`, which the
-    // statistics list (3 %), is 3,030 messages, fewer than MARGIN ×
+    // statistics list (3 %), is 3,030 messages, fewer than LISTED_FROM ×
     // ALWAYS_THROUGH_INDEX.
     let some = search_statistics::estimate(conn, &token("some")).expect("estimate");
     assert_eq!(some.admitted, None);
@@ -235,6 +240,24 @@ fn search_statements_keep_their_plans() {
         .expect("pg_stats")
         .get(0);
     assert_eq!(listed, 1);
+    // A listed token's estimate is taken as it is: one above the bound
+    // walks without a count, one at the bound is counted.
+    let most = most_through_index(32, 100_010, WALK_ROWS_PER_INDEX_ROW);
+    for (estimated, counted) in [(most + 1, false), (most, true)] {
+        let share = (estimated as f64 + 0.5) / 100_010.0;
+        conn.statistics = Some(search_statistics::claiming(100_010, &[("common", share)]));
+        let admitted = AdmittedCount::default();
+        let index = token("common");
+        walks_by_time(conn, &index, &tsquery(&index), 32, &admitted).expect("decide");
+        let mut was_counted = true;
+        admitted
+            .up_to(1, |_| {
+                was_counted = false;
+                Ok(0)
+            })
+            .expect("kept count");
+        assert_eq!(was_counted, counted, "estimated {estimated}");
+    }
 }
 
 #[test]
