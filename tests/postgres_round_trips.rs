@@ -216,7 +216,8 @@ fn each_call_makes_the_round_trips_it_needs() {
     // exchange; a write is BEGIN, its statements (the first locks the
     // conversation's row), COMMIT. A batch looks up the current leaf in a
     // statement of its own (a single append finds it inside its INSERT),
-    // and a copy reads the last position, then starts and ends the copy.
+    // with the last position when it is copied, then starts and ends the
+    // copy.
     // A grown message's text is tokenized for search in Rust, so its
     // search tokens are written in a statement after the one that grows it
     // (and touches its conversation: one statement, a CTE).
@@ -226,7 +227,7 @@ fn each_call_makes_the_round_trips_it_needs() {
         ("W3 get a conversation", 1),
         ("W4 list 50", 1),
         ("append 10 messages at once", 5),
-        ("append 1,000 messages at once (COPY)", 7),
+        ("append 1,000 messages at once (COPY)", 6),
         ("W8 edit a message", 4),
         ("W9 grow a streamed message", 4),
         ("a page of 50 messages", 1),

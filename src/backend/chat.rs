@@ -9,7 +9,6 @@
 
 use time::OffsetDateTime;
 
-use super::message_list::link_branch;
 use super::{Archive, Branches, Fields, Node, PositionRange, Session, TimeKey, Touch};
 use crate::error::{Entity, Error, Result};
 use crate::limits::MAX_CONTENT_BYTES;
@@ -36,8 +35,7 @@ pub(crate) trait Chat: Session {
             message.parent_id = self.append_message(conversation, message)?;
             return Ok(());
         }
-        link_branch(messages, self.current_leaf(conversation)?);
-        self.insert_messages(conversation, messages, &vec![true; messages.len()])
+        self.insert_chain(conversation, messages)
     }
 
     /// The node of message `id`, or [`Error::NotFound`].

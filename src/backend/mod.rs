@@ -352,6 +352,13 @@ pub(crate) trait Session {
         messages: &[Message],
         on_path: &[bool],
     ) -> Result<()>;
+    /// Appends `messages` (at least two) as a chain below the current leaf
+    /// (the last becomes the current leaf), setting their parents. Run
+    /// after [`touch_conversation`](Self::touch_conversation).
+    fn insert_chain(&self, conversation: ConversationId, messages: &mut [Message]) -> Result<()> {
+        message_list::link_branch(messages, self.current_leaf(conversation)?);
+        self.insert_messages(conversation, messages, &vec![true; messages.len()])
+    }
     /// Inserts one message where `stored` says; [`Error::Conflict`] when its
     /// id is taken.
     fn insert_message(&self, stored: &Stored) -> Result<()>;

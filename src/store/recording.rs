@@ -155,6 +155,15 @@ impl Session for Recording<'_> {
         Ok(())
     }
 
+    fn insert_chain(&self, conversation: ConversationId, messages: &mut [Message]) -> Result<()> {
+        self.inner.insert_chain(conversation, messages)?;
+        for message in messages.iter() {
+            self.recorder
+                .message(message.id, conversation, ChangeKind::Created);
+        }
+        Ok(())
+    }
+
     fn insert_message(&self, stored: &Stored) -> Result<()> {
         self.inner.insert_message(stored)?;
         let message = &stored.message;

@@ -322,3 +322,34 @@ pub fn branch_from_refusals_write_nothing(store: &Store) {
     let after = (contents(store), tree(store, c), tree(store, other));
     assert_eq!(after, before, "nothing was written");
 }
+
+/// A batch continues the current branch whatever its size (PostgreSQL
+/// copies 1,000 or more, reading the current leaf and the last position in
+/// one statement): after a switch to an older branch, its first message's
+/// parent is that branch's leaf, not the last message written, and every
+/// message of the batch comes after all the others, in order.
+pub fn branch_batches_of_any_size_continue_the_current_branch(store: &Store) {
+    for size in [2, 1_200] {
+        let c = conversation(store, &format!("a batch of {size}"));
+        let p = say(store, c, Role::User, "p");
+        let r1 = say(store, c, Role::Assistant, "r1");
+        let r2 = branch(store, c, Some(&p), "r2");
+        let f2 = say(store, c, Role::User, "f2");
+        store.conversations().switch_branch(r1.id).unwrap();
+        let batch: Vec<NewMessage> = (0..size)
+            .map(|i| NewMessage::new(Role::User, format!("batch {i}")))
+            .collect();
+        let made = store.conversations().append_messages(c, batch).unwrap();
+        assert_eq!(made.len(), size);
+        assert_eq!(made[0].parent_id, Some(r1.id), "{size}: below the leaf");
+        for pair in made.windows(2) {
+            assert_eq!(pair[1].parent_id, Some(pair[0].id), "{size}: a chain");
+        }
+        let mut all = vec![p.clone(), r1.clone(), r2, f2];
+        all.extend(made.iter().cloned());
+        assert_tree(store, c, &all, made.last());
+        let mut current = vec![p, r1];
+        current.extend(made);
+        assert_eq!(get(store, c).messages, current, "{size}: the branch");
+    }
+}

@@ -103,6 +103,7 @@ macro_rules! backends {
                     branches::branch_switch_lands_where_the_branch_was_left,
                     branches::branch_pages_walk_only_the_current_branch,
                     branches::branch_from_refusals_write_nothing,
+                    branches::branch_batches_of_any_size_continue_the_current_branch,
                     deleting::delete_message_at_a_branch_point_splices,
                     deleting::delete_branch_of_the_current_branch,
                     deleting::delete_branch_off_the_current_branch,

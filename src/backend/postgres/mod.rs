@@ -27,7 +27,7 @@ use crate::model::{
     BackendKind, Counts, HealthReport, MigrationStatus, MigrationTarget, PlannedMigration,
 };
 
-mod batches;
+mod appends;
 mod errors;
 mod feed;
 mod migrations;

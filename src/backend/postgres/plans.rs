@@ -119,6 +119,7 @@ fn served_by_indexes(fill: &str, for_values: bool) {
         ),
         ("TREE_PAGE", TREE_PAGE, vec![&conversation, &first, &limit]),
         ("CURRENT_LEAF", CURRENT_LEAF, vec![&conversation]),
+        ("LEAF_AND_LAST", LEAF_AND_LAST, vec![&conversation]),
         ("CHILDREN", CHILDREN, vec![&conversation, &message]),
         ("FIRST_MESSAGES", FIRST_MESSAGES, vec![&conversation]),
         ("NODE", NODE, vec![&message]),

@@ -262,6 +262,11 @@ statements! {
          WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, on_path, \
                               metadata, tokens, n)"
     );
+    /// The current leaf of conversation $1 (NULL for none) and its last
+    /// position (0 when it has no messages), in one row.
+    LEAF_AND_LAST = "SELECT (SELECT id FROM messages WHERE conversation_id = $1 AND on_path \
+        ORDER BY position DESC LIMIT 1), \
+        (SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1)";
     /// The last position in conversation $1 (0 when it has no messages).
     LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM messages WHERE conversation_id = $1";
     /// Rows of `message_columns!()` in PostgreSQL's binary COPY format (see

@@ -7,7 +7,7 @@ use postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::PgConn;
-use super::batches::insert_batch;
+use super::appends::{append_message, insert_batch, insert_chain};
 use super::errors::conflict_on;
 use super::queries::*;
 use super::rows::{
@@ -241,28 +241,7 @@ impl Session for PgSession<'_> {
     }
 
     fn append_message(&self, id: ConversationId, m: &Message) -> Result<Option<MessageId>> {
-        let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(APPEND_MESSAGE)?;
-        let rows = conn
-            .client
-            .query(
-                &statement,
-                &[
-                    m.id.as_uuid(),
-                    id.as_uuid(),
-                    &m.role.as_str(),
-                    &m.content,
-                    &m.created_at,
-                    &Json(&m.attachments),
-                    &metadata_param(&m.metadata)?,
-                    &index_tokens(&m.content),
-                ],
-            )
-            .map_err(conflict_on(Entity::Message, m.id))?;
-        match rows.first() {
-            Some(row) => Ok(get::<Option<Uuid>>(row, 0, "messages", "parent_id")?.map(Into::into)),
-            None => Ok(None),
-        }
+        append_message(&mut self.conn.borrow_mut(), id, m)
     }
 
     fn current_leaf(&self, id: ConversationId) -> Result<Option<MessageId>> {
@@ -278,6 +257,10 @@ impl Session for PgSession<'_> {
         on_path: &[bool],
     ) -> Result<()> {
         insert_batch(&mut self.conn.borrow_mut(), id, messages, on_path)
+    }
+
+    fn insert_chain(&self, id: ConversationId, messages: &mut [Message]) -> Result<()> {
+        insert_chain(&mut self.conn.borrow_mut(), id, messages)
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {

@@ -1,7 +1,8 @@
-//! Batches of messages into PostgreSQL: a multi-row `INSERT … FROM UNNEST`
-//! of arrays, or binary `COPY` for large ones.
+//! Appends of messages into PostgreSQL: one below the current leaf in a
+//! single statement, and batches by a multi-row `INSERT … FROM UNNEST` of
+//! arrays, or binary `COPY` for large ones.
 //!
-//! The INSERT makes the server parse every array and plan a statement;
+//! The multi-row INSERT makes the server parse every array and plan a statement;
 //! binary `COPY` streams rows in their wire format, which a durable server
 //! takes faster for large batches. Either runs inside the write
 //! transaction like any statement: a row the server refuses (a duplicate
@@ -14,9 +15,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgConn;
-use super::queries::{APPEND_MESSAGES, COPY_MESSAGES, LAST_POSITION};
-use super::rows::{duplicate_in, metadata_param};
-use crate::error::{Error, Result};
+use super::errors::conflict_on;
+use super::queries::{
+    APPEND_MESSAGE, APPEND_MESSAGES, COPY_MESSAGES, CURRENT_LEAF, LAST_POSITION, LEAF_AND_LAST,
+};
+use super::rows::{duplicate_in, get, metadata_param};
+use crate::backend::message_list::link_branch;
+use crate::error::{Entity, Error, Result};
 use crate::model::{Attachment, ConversationId, Message, MessageId};
 use crate::search::tokenize::{index_text, index_tokens};
 
@@ -52,7 +57,7 @@ pub(super) fn insert_batch(
     on_path: &[bool],
 ) -> Result<()> {
     if messages.len() >= COPY_FROM {
-        return copy_messages(conn, id, messages, on_path);
+        return copy_messages(conn, id, messages, on_path, None);
     }
     // One multi-row INSERT per chunk, from arrays.
     let flags = on_path.chunks(APPEND_CHUNK);
@@ -101,15 +106,79 @@ pub(super) fn insert_batch(
     Ok(())
 }
 
-/// [`insert_batch`] by binary `COPY`.
+/// Appends `m` to conversation `id` below its current leaf, on the
+/// current branch; its parent (the leaf it found). The caller holds the
+/// conversation's row.
+pub(super) fn append_message(
+    conn: &mut PgConn,
+    id: ConversationId,
+    m: &Message,
+) -> Result<Option<MessageId>> {
+    let statement = conn.statement(APPEND_MESSAGE)?;
+    let rows = conn
+        .client
+        .query(
+            &statement,
+            &[
+                m.id.as_uuid(),
+                id.as_uuid(),
+                &m.role.as_str(),
+                &m.content,
+                &m.created_at,
+                &Json(&m.attachments),
+                &metadata_param(&m.metadata)?,
+                &index_tokens(&m.content),
+            ],
+        )
+        .map_err(conflict_on(Entity::Message, m.id))?;
+    match rows.first() {
+        Some(row) => Ok(get::<Option<Uuid>>(row, 0, "messages", "parent_id")?.map(Into::into)),
+        None => Ok(None),
+    }
+}
+
+/// [`Session::insert_chain`](crate::backend::Session::insert_chain): a
+/// chain to copy reads the current leaf and the last position in one
+/// statement (a copy would read the position alone in another).
+pub(super) fn insert_chain(
+    conn: &mut PgConn,
+    id: ConversationId,
+    messages: &mut [Message],
+) -> Result<()> {
+    let on_path = vec![true; messages.len()];
+    if messages.len() < COPY_FROM {
+        let statement = conn.statement(CURRENT_LEAF)?;
+        let leaf = match conn.client.query_opt(&statement, &[id.as_uuid()])? {
+            Some(row) => Some(get::<Uuid>(&row, 0, "messages", "id")?),
+            None => None,
+        };
+        link_branch(messages, leaf.map(Into::into));
+        return insert_batch(conn, id, messages, &on_path);
+    }
+    let statement = conn.statement(LEAF_AND_LAST)?;
+    let row = conn.client.query_one(&statement, &[id.as_uuid()])?;
+    let leaf = get::<Option<Uuid>>(&row, 0, "messages", "id")?;
+    let last = get::<i64>(&row, 1, "messages", "position")?;
+    link_branch(messages, leaf.map(Into::into));
+    copy_messages(conn, id, messages, &on_path, Some(last))
+}
+
+/// [`insert_batch`] by binary `COPY`, after position `last` (read here
+/// when `None`).
 fn copy_messages(
     conn: &mut PgConn,
     id: ConversationId,
     messages: &[Message],
     on_path: &[bool],
+    last: Option<i64>,
 ) -> Result<()> {
-    let last = conn.statement(LAST_POSITION)?;
-    let base: i64 = conn.client.query_one(&last, &[id.as_uuid()])?.get(0);
+    let base: i64 = match last {
+        Some(last) => last,
+        None => {
+            let statement = conn.statement(LAST_POSITION)?;
+            conn.client.query_one(&statement, &[id.as_uuid()])?.get(0)
+        }
+    };
     let copy = conn.statement(COPY_MESSAGES)?;
     let refused = |e: postgres::Error| {
         if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
