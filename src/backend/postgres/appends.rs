@@ -2,12 +2,12 @@
 //! single statement, and batches by a multi-row `INSERT … FROM UNNEST` of
 //! arrays, or binary `COPY` for large ones.
 //!
-//! The multi-row INSERT makes the server parse every array and plan a statement;
-//! binary `COPY` streams rows in their wire format, which a durable server
-//! takes faster for large batches. Either runs inside the write
-//! transaction like any statement: a row the server refuses (a duplicate
-//! id) fails it, the transaction is rolled back, and nothing of the batch
-//! stays. Each message's search tokens go with it.
+//! The multi-row INSERT makes the server parse every array and plan a
+//! statement; binary `COPY` streams rows in their wire format, which a
+//! durable server takes faster for large batches. Either runs inside the
+//! write transaction like any statement: a row the server refuses (a
+//! duplicate id) fails it, the transaction is rolled back, and nothing of
+//! the batch stays. Each message's search tokens go with it.
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{Json, ToSql, Type};
@@ -137,6 +137,15 @@ pub(super) fn append_message(
     }
 }
 
+/// The last message of conversation `id`'s current branch.
+pub(super) fn current_leaf(conn: &mut PgConn, id: ConversationId) -> Result<Option<MessageId>> {
+    let statement = conn.statement(CURRENT_LEAF)?;
+    match conn.client.query_opt(&statement, &[id.as_uuid()])? {
+        Some(row) => Ok(Some(get::<Uuid>(&row, 0, "messages", "id")?.into())),
+        None => Ok(None),
+    }
+}
+
 /// [`Session::insert_chain`](crate::backend::Session::insert_chain): a
 /// chain to copy reads the current leaf and the last position in one
 /// statement (a copy would read the position alone in another).
@@ -147,12 +156,7 @@ pub(super) fn insert_chain(
 ) -> Result<()> {
     let on_path = vec![true; messages.len()];
     if messages.len() < COPY_FROM {
-        let statement = conn.statement(CURRENT_LEAF)?;
-        let leaf = match conn.client.query_opt(&statement, &[id.as_uuid()])? {
-            Some(row) => Some(get::<Uuid>(&row, 0, "messages", "id")?),
-            None => None,
-        };
-        link_branch(messages, leaf.map(Into::into));
+        link_branch(messages, current_leaf(conn, id)?);
         return insert_batch(conn, id, messages, &on_path);
     }
     let statement = conn.statement(LEAF_AND_LAST)?;

@@ -7,7 +7,7 @@ use postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::PgConn;
-use super::appends::{append_message, insert_batch, insert_chain};
+use super::appends::{append_message, current_leaf, insert_batch, insert_chain};
 use super::errors::conflict_on;
 use super::queries::*;
 use super::rows::{
@@ -245,9 +245,7 @@ impl Session for PgSession<'_> {
     }
 
     fn current_leaf(&self, id: ConversationId) -> Result<Option<MessageId>> {
-        self.row(CURRENT_LEAF, &[id.as_uuid()], |row| {
-            Ok(get::<Uuid>(row, 0, "messages", "id")?.into())
-        })
+        current_leaf(&mut self.conn.borrow_mut(), id)
     }
 
     fn insert_messages(
