@@ -48,15 +48,25 @@ fn role(text: &str) -> Role {
     }
 }
 
-/// The search tokens the store writes with an ASCII text (the bench's):
-/// its runs of letters and digits in lower case, each once, in order.
+/// The search tokens the store writes with a short ASCII text (the
+/// bench's): its runs of letters and digits in lower case, then the pair of
+/// each two runs one right after the other (`·first·second`, V10), each
+/// once, in order.
 fn search_tokens(text: &str) -> Vec<String> {
     let lowered = text.to_ascii_lowercase();
-    let mut seen = std::collections::HashSet::new();
-    lowered
+    let words: Vec<&str> = lowered
         .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty() && seen.insert(*word))
-        .map(str::to_owned)
+        .filter(|word| !word.is_empty())
+        .collect();
+    let pairs = words
+        .windows(2)
+        .map(|w| format!("\u{b7}{}\u{b7}{}", w[0], w[1]));
+    let mut seen = std::collections::HashSet::new();
+    words
+        .iter()
+        .map(|w| (*w).to_owned())
+        .chain(pairs)
+        .filter(|token| seen.insert(token.clone()))
         .collect()
 }
 
