@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! cargo bench --bench search                                   # SQLite, 1,000,000 messages
+//! SILMARI_SEARCH_KINDS=sqlite-mmap cargo bench --bench search  # the same file, 1 GiB of it mapped
 //! SILMARI_SEARCH_MESSAGES=100000 cargo bench --bench search    # smaller
 //! SILMARI_SEARCH_KINDS="sqlite postgres" scripts/with-postgres cargo bench --features postgres --bench search
 //! SILMARI_SEARCH_ONLY="common word relevance" cargo bench --bench search   # rows whose query and order hold this
@@ -331,8 +332,9 @@ fn searches(kind: &str, store: &Store, calls: usize) {
     }
 }
 
-/// The SQLite corpus file, built once and kept.
-fn sqlite_store(total: usize) -> Store {
+/// The SQLite corpus file, built once and kept; its connections map
+/// `mmap_size` bytes of it.
+fn sqlite_store(total: usize, mmap_size: u64) -> Store {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/silmari-bench");
     std::fs::create_dir_all(&dir).expect("bench dir");
     let path = dir.join(format!("search-{total}.db"));
@@ -342,6 +344,7 @@ fn sqlite_store(total: usize) -> Store {
         .url(format!("sqlite:///{}", path.display()))
         .sqlite(SqliteOptions {
             snapshots_kept: 0,
+            mmap_size,
             ..SqliteOptions::default()
         })
         .open()
@@ -380,10 +383,12 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter is not supported.
     let total = env_usize("SILMARI_SEARCH_MESSAGES", 1_000_000);
     let calls = env_usize("SILMARI_SEARCH_CALLS", 40);
-    let kinds = std::env::var("SILMARI_SEARCH_KINDS").unwrap_or_else(|_| "sqlite".into());
+    let kinds =
+        std::env::var("SILMARI_SEARCH_KINDS").unwrap_or_else(|_| "sqlite sqlite-mmap".into());
     for kind in kinds.split_whitespace() {
         match kind {
-            "sqlite" => searches("SQLite", &sqlite_store(total), calls),
+            "sqlite" => searches("SQLite", &sqlite_store(total, 0), calls),
+            "sqlite-mmap" => searches("SQLite, mmap 1 GiB", &sqlite_store(total, 1 << 30), calls),
             "postgres" => {
                 let url = std::env::var("SILMARI_TEST_POSTGRES_URL")
                     .expect("postgres needs SILMARI_TEST_POSTGRES_URL (scripts/with-postgres)");

@@ -6,19 +6,20 @@
 
 use std::path::PathBuf;
 
-use super::pool::{parse_count, parse_seconds};
+use super::pool::{parse_count, parse_mmap_size, parse_seconds};
 use super::postgres::{self, Parts};
 use super::{Location, PostgresUrl, StoreConfig, libpq};
 use crate::error::{Error, Result};
 
 /// The store's own query parameters.
-pub(super) const STORE_KEYS: [&str; 6] = [
+pub(super) const STORE_KEYS: [&str; 7] = [
     "pool_size",
     "max_overflow",
     "pool_timeout",
     "pool_recycle",
     "busy_timeout",
     "slow_statement",
+    "mmap_size",
 ];
 
 /// What a URL's scheme names.
@@ -115,7 +116,10 @@ fn store_parameters(
             "slow_statement" if base == Base::Sqlite => {
                 config.sqlite.slow_statement = Some(seconds()?);
             }
-            "busy_timeout" | "slow_statement" => {
+            "mmap_size" if base == Base::Sqlite => {
+                config.sqlite.mmap_size = parse_mmap_size(&value)?;
+            }
+            "busy_timeout" | "slow_statement" | "mmap_size" => {
                 return Err(Error::invalid(key, "only SQLite URLs take it"));
             }
             _ if base == Base::Postgres => rest.push((key, value)),

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use super::query::{ParsedQuery, QueryWord, Term};
-use super::tokenize::{Word, words};
+use super::tokenize::{Word, ascii_word_ranges, words};
 use crate::limits::SNIPPET_BYTES;
 
 /// Where a text matched and its relevance score.
@@ -28,13 +28,35 @@ pub(crate) const TITLE_WEIGHT: f64 = 1.5;
 
 /// Matches `text` against `query`: `None` when it does not match.
 pub(crate) fn matches(query: &ParsedQuery, text: &str) -> Option<Matched> {
+    if text.is_ascii() {
+        // Most chat: its words compared in place, ignoring ASCII case, with
+        // neither a lowered copy nor a list of words made of it.
+        let doc = ascii_word_ranges(text);
+        scored(query, doc.len(), |term| ascii_occurrences(term, text, &doc))
+    } else {
+        matches_by_words(query, text)
+    }
+}
+
+/// [`matches`] through the text's folded [`words`], for any text.
+fn matches_by_words(query: &ParsedQuery, text: &str) -> Option<Matched> {
     let words = words(text);
     let doc: Vec<Word<'_>> = words.iter().collect();
+    scored(query, doc.len(), |term| occurrences(term, &doc))
+}
+
+/// The match of a text of `length` words in which each term of `query` is
+/// found where `occurrences` says.
+fn scored(
+    query: &ParsedQuery,
+    length: usize,
+    mut occurrences: impl FnMut(&Term) -> Vec<Range<usize>>,
+) -> Option<Matched> {
     let mut ranges = Vec::new();
     let mut score = 0.0;
-    let length = doc.len() as f64;
+    let length = length as f64;
     for term in &query.terms {
-        let found = occurrences(term, &doc);
+        let found = occurrences(term);
         if term.excluded {
             if !found.is_empty() {
                 return None;
@@ -61,6 +83,39 @@ pub(crate) fn matches(query: &ParsedQuery, text: &str) -> Option<Matched> {
         ranges: merged,
         score,
     })
+}
+
+/// [`occurrences`] in an ASCII text whose words are at `doc`: a CJK query
+/// word is in no such text, and every other query word, folded, is equal
+/// to (or for a prefix starts) a word lowered.
+fn ascii_occurrences(term: &Term, text: &str, doc: &[Range<usize>]) -> Vec<Range<usize>> {
+    if term.words.iter().any(|w| w.cjk) {
+        return Vec::new();
+    }
+    let bytes = text.as_bytes();
+    let k = term.words.len();
+    let last = k.saturating_sub(1);
+    let mut found = Vec::new();
+    for window in doc.windows(k.max(1)) {
+        let all = term
+            .words
+            .iter()
+            .zip(window)
+            .enumerate()
+            .all(|(j, (q, d))| {
+                let (word, q) = (&bytes[d.clone()], q.text.as_bytes());
+                if term.prefix && j == last {
+                    word.get(..q.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(q))
+                } else {
+                    word.eq_ignore_ascii_case(q)
+                }
+            });
+        if all && k > 0 {
+            found.push(window[0].start..window[last].end);
+        }
+    }
+    found
 }
 
 /// Every place `term` matches in `doc`, as byte ranges of the text.
@@ -254,5 +309,55 @@ mod tests {
         assert!(part.len() <= SNIPPET_BYTES && start > 0);
         assert_eq!(&part[highlights[0].clone()], "needle");
         assert_eq!(&text[start..start + part.len()], part);
+    }
+
+    #[test]
+    fn an_ascii_text_matches_as_its_folded_words_do() {
+        const VOCABULARY: [&str; 12] = [
+            "the", "The", "THE", "story", "Story", "stormy", "st0rm", "a1", "x", "tHe", "café",
+            "東京",
+        ];
+        const GLUE: [&str; 6] = [" ", ", ", "-", "'", "  ", "\n"];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut compared, mut hits) = (0, 0);
+        for _ in 0..4_000 {
+            let mut text = String::new();
+            for _ in 0..next(30) {
+                text.push_str(VOCABULARY[next(10)]);
+                text.push_str(GLUE[next(GLUE.len())]);
+            }
+            let mut query = Vec::new();
+            for _ in 0..1 + next(3) {
+                let word = |n: usize| VOCABULARY[n].to_owned();
+                query.push(match next(5) {
+                    0 => format!("\"{} {}\"", word(next(12)), word(next(12))),
+                    1 => {
+                        let whole = word(next(10));
+                        format!("{}*", &whole[..whole.len().min(2 + next(3))])
+                    }
+                    2 => format!("-{}", word(next(12))),
+                    _ => word(next(12)),
+                });
+            }
+            let Ok(parsed) = parse(&query.join(" ")) else {
+                continue;
+            };
+            let fast = matches(&parsed, &text);
+            assert_eq!(
+                fast,
+                matches_by_words(&parsed, &text),
+                "{query:?} in {text:?}"
+            );
+            compared += 1;
+            hits += usize::from(fast.is_some());
+        }
+        assert!(compared > 3_000, "{compared} queries compared");
+        assert!(hits > 500, "{hits} of them matched");
     }
 }

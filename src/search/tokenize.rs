@@ -166,24 +166,42 @@ pub(crate) fn words(text: &str) -> Words {
 /// [`words_by_character`] gives ASCII; found by a scan of the lowered
 /// bytes, without pushing each character.
 fn ascii_words(text: &str) -> Words {
-    let folded = text.to_ascii_lowercase();
-    let spans = ascii_runs(&folded)
-        .map(|word| {
-            // A part of `folded`, which has `text`'s bytes.
-            let start = word.as_ptr() as usize - folded.as_ptr() as usize;
-            let range = start..start + word.len();
-            Span {
-                folded: range.clone(),
-                range,
-                starts: 0..0,
-            }
+    let spans = ascii_word_ranges(text)
+        .into_iter()
+        .map(|range| Span {
+            folded: range.clone(),
+            range,
+            starts: 0..0,
         })
         .collect();
     Words {
-        folded,
+        folded: text.to_ascii_lowercase(),
         starts: Vec::new(),
         spans,
     }
+}
+
+/// Where the [`words`] of an ASCII text are: its runs of ASCII letters and
+/// digits (each, lowered, a word), as byte ranges.
+pub(crate) fn ascii_word_ranges(text: &str) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    // About one word in six bytes of prose; a guess, not a bound.
+    let mut ranges = Vec::with_capacity(bytes.len() / 4 + 1);
+    let mut start = None;
+    for (at, byte) in bytes.iter().enumerate() {
+        match (byte.is_ascii_alphanumeric(), start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                ranges.push(from..at);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        ranges.push(from..bytes.len());
+    }
+    ranges
 }
 
 /// The words of an ASCII text as written (fold them by ASCII case): its

@@ -149,7 +149,7 @@ macro_rules! backends {
 
 backends!(memory);
 #[cfg(feature = "sqlite")]
-backends!(sqlite_file, sqlite_memory);
+backends!(sqlite_file, sqlite_mapped, sqlite_memory);
 #[cfg(feature = "encryption")]
 backends!(sqlite_encrypted);
 #[cfg(feature = "postgres")]

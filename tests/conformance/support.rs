@@ -61,6 +61,17 @@ pub fn sqlite_file() -> Option<TestStore> {
     TestStore::new(open(&url), Some(dir))
 }
 
+/// A file read through a memory map (`SqliteOptions::mmap_size`).
+#[cfg(feature = "sqlite")]
+pub fn sqlite_mapped() -> Option<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite:///{}?mmap_size=268435456",
+        dir.path().join("mapped.db").display()
+    );
+    TestStore::new(open(&url), Some(dir))
+}
+
 /// An encrypted file, opened with a passphrase (the `encryption` feature).
 #[cfg(feature = "encryption")]
 pub fn sqlite_encrypted() -> Option<TestStore> {

@@ -213,6 +213,12 @@ pub(super) fn configure(
             );
         }
         checkpointer::configure(conn, options.checkpoint).map_err(fail)?;
+        if options.mmap_size > 0 {
+            // In range (validated), so SQLite takes it as it is; it maps
+            // nothing of a file SQLCipher encrypts.
+            let bytes = i64::try_from(options.mmap_size).unwrap_or(0);
+            conn.pragma_update(None, "mmap_size", bytes).map_err(fail)?;
+        }
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(fail)?;
