@@ -161,8 +161,11 @@ fn a_memory_url_refuses_mmap_size() {
     }
 }
 
-/// SQLCipher decrypts each page as it reads it: an encrypted file is read
-/// as before, through `read` calls, whatever `mmap_size` says.
+/// The store maps no encrypted file (SQLCipher decrypts each page it
+/// reads, so a map gains nothing, and once the file grows it reads through
+/// one all the same): after checkpoints have grown the file, nothing of it
+/// is mapped, and a file cut short by a program that ignores SQLite's locks
+/// gives an error, where a mapped page would stop the process (`SIGBUS`).
 #[cfg(all(feature = "encryption", target_os = "linux"))]
 #[test]
 fn an_encrypted_file_is_never_mapped() {
@@ -170,15 +173,32 @@ fn an_encrypted_file_is_never_mapped() {
     let path = dir.path().join("encrypted.db");
     let mut config: StoreConfig = url(&path).parse().unwrap();
     config.sqlite.mmap_size = MAPPED;
+    config.sqlite.checkpoint = silmari_store::Checkpoint::Inline { pages: 1 };
     config.sqlite.key = Some(silmari_store::Key::passphrase("correct horse").unwrap());
     let store = Store::open_with(config).unwrap();
-    fill(&store, 4, 100);
-    assert_eq!(hits(&store).len(), 400);
-    assert!(!is_mapped(&path), "SQLCipher maps nothing");
-    drop(store);
+    fill(&store, 40, 100);
+    assert_eq!(hits(&store).len(), 4_000);
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 1 << 20,
+        "checkpointed"
+    );
+    assert!(!is_mapped(&path), "an encrypted file is not mapped");
     let bytes = std::fs::read(&path).unwrap();
     assert!(
         !bytes.windows(6).any(|w| w == b"needle"),
         "the file is encrypted"
+    );
+
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(8192)
+        .unwrap();
+    let after = store.search(&SearchQuery::new("needle").newest_first().limit(500));
+    assert!(
+        after.is_err(),
+        "a file cut short: {:?}",
+        after.map(|p| p.items.len())
     );
 }

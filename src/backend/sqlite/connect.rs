@@ -213,9 +213,12 @@ pub(super) fn configure(
             );
         }
         checkpointer::configure(conn, options.checkpoint).map_err(fail)?;
-        if options.mmap_size > 0 {
-            // In range (validated), so SQLite takes it as it is; it maps
-            // nothing of a file SQLCipher encrypts.
+        // Not for an encrypted file: SQLCipher reads pages through the map
+        // all the same once the file grows (only its pager stops fetching
+        // through it), which would turn an I/O error into a fault for
+        // nothing gained.
+        if options.mmap_size > 0 && !cipher.encrypted() {
+            // In range (validated), so SQLite takes it as it is.
             let bytes = i64::try_from(options.mmap_size).unwrap_or(0);
             conn.pragma_update(None, "mmap_size", bytes).map_err(fail)?;
         }
