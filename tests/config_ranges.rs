@@ -46,6 +46,9 @@ fn out_of_range_url_parameters_are_refused_naming_the_field() {
         ("busy_timeout=-0.001", "busy_timeout"),
         ("mmap_size=2147418113", "mmap_size"),
         ("mmap_size=-1", "mmap_size"),
+        ("cache_size=262143", "cache_size"),
+        ("cache_size=1073741825", "cache_size"),
+        ("cache_size=0", "cache_size"),
         // Not numbers at all.
         ("pool_size=1.5", "pool_size"),
         ("pool_size=1e2", "pool_size"),
@@ -76,9 +79,9 @@ fn out_of_range_url_parameters_are_refused_naming_the_field() {
 fn both_ends_of_every_url_range_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let low = "pool_size=1&max_overflow=0&pool_timeout=0.001&pool_recycle=1&busy_timeout=0\
-        &mmap_size=0";
+        &mmap_size=0&cache_size=262144";
     let high = "pool_size=100&max_overflow=100&pool_timeout=86400&pool_recycle=86400\
-        &busy_timeout=86400&mmap_size=2147418112";
+        &busy_timeout=86400&mmap_size=2147418112&cache_size=1073741824";
     let config: StoreConfig = file_url(dir.path(), low).parse().unwrap();
     assert_eq!(
         config.pool,
@@ -91,10 +94,12 @@ fn both_ends_of_every_url_range_are_accepted() {
     );
     assert_eq!(config.sqlite.busy_timeout, Duration::ZERO);
     assert_eq!(config.sqlite.mmap_size, 0);
+    assert_eq!(config.sqlite.cache_size, 256 << 10);
     let config: StoreConfig = file_url(dir.path(), high).parse().unwrap();
     assert_eq!(config.pool.max_size(), 200);
     assert_eq!(config.sqlite.busy_timeout, Duration::from_secs(86_400));
     assert_eq!(config.sqlite.mmap_size, 0x7fff_0000);
+    assert_eq!(config.sqlite.cache_size, 1 << 30);
     // A store opens at both ends (but a 1 ms pool timeout, which a busy
     // machine may miss on the first call).
     #[cfg(feature = "sqlite")]
@@ -158,6 +163,9 @@ fn out_of_range_settings_from_code_are_refused_before_anything_is_written() {
         ),
         ("mmap_size", sqlite(&|s| s.mmap_size = 0x7fff_0001)),
         ("mmap_size", sqlite(&|s| s.mmap_size = u64::MAX)),
+        ("cache_size", sqlite(&|s| s.cache_size = 0)),
+        ("cache_size", sqlite(&|s| s.cache_size = (1 << 30) + 1)),
+        ("cache_size", sqlite(&|s| s.cache_size = u64::MAX)),
         ("pool_size", pool(&|p| p.pool_size = 0)),
         ("pool_size", pool(&|p| p.pool_size = 101)),
         ("max_overflow", pool(&|p| p.max_overflow = u32::MAX)),

@@ -190,6 +190,9 @@ fn in_range_value(key: &'static str) -> BoxedStrategy<String> {
         "pool_timeout" => seconds(1),
         "pool_recycle" => prop_oneof![Just("-1".to_owned()), seconds(1000)].boxed(),
         "mmap_size" => (0u64..=0x7fff_0000).prop_map(|n| n.to_string()).boxed(),
+        "cache_size" => ((256u64 << 10)..=(1 << 30))
+            .prop_map(|n| n.to_string())
+            .boxed(),
         _ => seconds(0),
     }
 }
@@ -207,7 +210,7 @@ fn random_url() -> impl Strategy<Value = String> {
     ];
     let mut keys = vec!["pool_size", "max_overflow", "pool_timeout", "pool_recycle"];
     if cfg!(feature = "sqlite") {
-        keys.extend(["busy_timeout", "slow_statement", "mmap_size"]);
+        keys.extend(["busy_timeout", "slow_statement", "mmap_size", "cache_size"]);
     } else {
         // Memory is then the only backend that can open, and it refuses
         // SQLite's settings: weigh it, and leave those out, so that cases
@@ -256,10 +259,10 @@ fn any_count() -> impl Strategy<Value = u64> {
     prop_oneof![any::<u64>(), 0u64..1200, Just(u64::MAX), Just(0)]
 }
 
-/// The eleven settings as text fields: pool_size, max_overflow,
+/// The twelve settings as text fields: pool_size, max_overflow,
 /// pool_timeout, pool_recycle, busy_timeout, statement_cache_capacity,
 /// require_wal, snapshots_kept, slow_statement, checkpoint (`b` background
-/// or `i` inline, then the pages), mmap_size.
+/// or `i` inline, then the pages), mmap_size, cache_size.
 fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
     let ms =
         |min: u64| (min..=86_400_000u64).prop_map(|ms| duration_text(Duration::from_millis(ms)));
@@ -273,14 +276,14 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
             prop::option::of(ms(0)),
             checkpoint_text(1u32..=1_000_000),
         ),
-        0u64..=0x7fff_0000,
+        (0u64..=0x7fff_0000, (256u64 << 10)..=(1 << 30)),
     )
         .prop_map(
             |(
                 (size, overflow, timeout),
                 (recycle, busy),
                 (cache, wal, kept, slow, checkpoint),
-                mmap,
+                (mmap, page_cache),
             )| {
                 vec![
                     size.to_string(),
@@ -294,6 +297,7 @@ fn in_range_fields() -> impl Strategy<Value = Vec<String>> {
                     slow.unwrap_or_else(|| "none".to_owned()),
                     checkpoint,
                     mmap.to_string(),
+                    page_cache.to_string(),
                 ]
             },
         )
@@ -329,7 +333,7 @@ fn duration_text(d: Duration) -> String {
 /// Settings in range, then none, one or a few of them replaced by wild
 /// values; as the text a child reads back.
 fn random_settings() -> impl Strategy<Value = String> {
-    (in_range_fields(), prop::collection::vec(0usize..11, 0..=2))
+    (in_range_fields(), prop::collection::vec(0usize..12, 0..=2))
         .prop_flat_map(|(fields, wild)| {
             let replacements: Vec<_> = wild
                 .into_iter()
@@ -374,6 +378,7 @@ fn settings_from_text(text: &str) -> (PoolConfig, SqliteOptions) {
             }
         },
         mmap_size: f[10].parse().unwrap(),
+        cache_size: f[11].parse().unwrap(),
         ..SqliteOptions::default()
     };
     (pool, sqlite)

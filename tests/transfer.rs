@@ -408,7 +408,13 @@ fn paging_a_long_conversation_keeps_memory_flat() {
         paged / 1024,
         whole / 1024
     );
-    assert!(paged < 32 * 1024, "paging peaked at {paged} KiB");
+    // Flat: the process's own needs, and the page cache of the connection
+    // that reads, which fills to its size whatever the conversation's.
+    let cache_kib = silmari_store::SqliteOptions::default().cache_size / 1024;
+    assert!(
+        paged < 20 * 1024 + cache_kib,
+        "paging peaked at {paged} KiB (page cache {cache_kib} KiB)"
+    );
     assert!(
         whole > paged + 32 * 1024,
         "the control should load ~50 MiB more"

@@ -97,7 +97,8 @@ impl fmt::Display for Location {
 /// `pool_recycle` (seconds; `-1` turns recycling off) set the [`PoolConfig`];
 /// `busy_timeout` and `slow_statement` (seconds) set
 /// [`SqliteOptions::busy_timeout`] and [`SqliteOptions::slow_statement`] on
-/// SQLite URLs, and `mmap_size` (bytes) [`SqliteOptions::mmap_size`].
+/// SQLite URLs, and `mmap_size` and `cache_size` (bytes)
+/// [`SqliteOptions::mmap_size`] and [`SqliteOptions::cache_size`].
 /// PostgreSQL URLs also take the libpq-style parameters the `postgres`
 /// crate understands (`sslmode`, `connect_timeout`, `application_name`, …)
 /// `sslrootcert` (see [`PostgresUrl::ssl_root_cert`]) and `schema` (see
@@ -123,6 +124,7 @@ impl fmt::Display for Location {
 /// | [`SqliteOptions::slow_statement`] | `slow_statement` (s) | 0 to one day, or `None` | `None` (off) |
 /// | [`SqliteOptions::checkpoint`] | – | 1 to 1,000,000 pages | background, 1000 pages |
 /// | [`SqliteOptions::mmap_size`] | `mmap_size` (bytes) | 0 to 2,147,418,112 | 0 (off) |
+/// | [`SqliteOptions::cache_size`] | `cache_size` (bytes) | 262,144 to 1,073,741,824 | 16 MiB |
 ///
 /// URL values in seconds are decimal numbers (`2.5`, `1e3`); counts are
 /// whole numbers. `pool_size + max_overflow` is at most 200 connections:

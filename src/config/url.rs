@@ -6,13 +6,13 @@
 
 use std::path::PathBuf;
 
-use super::pool::{parse_count, parse_mmap_size, parse_seconds};
+use super::pool::{parse_count, parse_seconds, parse_whole};
 use super::postgres::{self, Parts};
 use super::{Location, PostgresUrl, StoreConfig, libpq};
 use crate::error::{Error, Result};
 
 /// The store's own query parameters.
-pub(super) const STORE_KEYS: [&str; 7] = [
+pub(super) const STORE_KEYS: [&str; 8] = [
     "pool_size",
     "max_overflow",
     "pool_timeout",
@@ -20,6 +20,7 @@ pub(super) const STORE_KEYS: [&str; 7] = [
     "busy_timeout",
     "slow_statement",
     "mmap_size",
+    "cache_size",
 ];
 
 /// What a URL's scheme names.
@@ -117,9 +118,12 @@ fn store_parameters(
                 config.sqlite.slow_statement = Some(seconds()?);
             }
             "mmap_size" if base == Base::Sqlite => {
-                config.sqlite.mmap_size = parse_mmap_size(&value)?;
+                config.sqlite.mmap_size = parse_whole(&key, &value)?;
             }
-            "busy_timeout" | "slow_statement" | "mmap_size" => {
+            "cache_size" if base == Base::Sqlite => {
+                config.sqlite.cache_size = parse_whole(&key, &value)?;
+            }
+            "busy_timeout" | "slow_statement" | "mmap_size" | "cache_size" => {
                 return Err(Error::invalid(key, "only SQLite URLs take it"));
             }
             _ if base == Base::Postgres => rest.push((key, value)),

@@ -225,17 +225,25 @@ pub(super) fn configure(
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(fail)?;
+    // In KiB when negative; in range (validated).
+    let cache_kib = -i64::try_from(options.cache_size / 1024).unwrap_or(0);
+    conn.pragma_update(None, "cache_size", cache_kib)
+        .map_err(fail)?;
+    let cache: i64 = conn
+        .query_row("PRAGMA cache_size", [], |r| r.get(0))
+        .map_err(fail)?;
     let synchronous: i64 = conn
         .query_row("PRAGMA synchronous", [], |r| r.get(0))
         .map_err(fail)?;
     let foreign_keys: i64 = conn
         .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
         .map_err(fail)?;
-    if synchronous != 1 || foreign_keys != 1 {
+    if synchronous != 1 || foreign_keys != 1 || cache != cache_kib {
         return Err(open_message(
             target,
             format!(
-                "pragmas did not take effect (synchronous={synchronous}, foreign_keys={foreign_keys})"
+                "pragmas did not take effect (synchronous={synchronous}, \
+                 foreign_keys={foreign_keys}, cache_size={cache})"
             ),
         ));
     }
