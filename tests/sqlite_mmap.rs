@@ -174,6 +174,9 @@ fn an_encrypted_file_is_never_mapped() {
     let mut config: StoreConfig = url(&path).parse().unwrap();
     config.sqlite.mmap_size = MAPPED;
     config.sqlite.checkpoint = silmari_store::Checkpoint::Inline { pages: 1 };
+    // A page cache far smaller than the file, so that the search after the
+    // cut reads the file (one that holds every page answers from memory).
+    config.sqlite.cache_size = 256 << 10;
     config.sqlite.key = Some(silmari_store::Key::passphrase("correct horse").unwrap());
     let store = Store::open_with(config).unwrap();
     fill(&store, 40, 100);

@@ -163,8 +163,9 @@ pub(crate) fn words(text: &str) -> Words {
 
 /// [`words`] of an ASCII text (most chat): its runs of ASCII letters and
 /// digits, in lower case, which is what the loop of
-/// [`words_by_character`] gives ASCII; found by a scan of the lowered
-/// bytes, without pushing each character.
+/// [`words_by_character`] gives ASCII; found by a scan of the bytes
+/// ([`ascii_word_ranges`]) and lowered in one copy, without pushing each
+/// character.
 fn ascii_words(text: &str) -> Words {
     let spans = ascii_word_ranges(text)
         .into_iter()
