@@ -256,6 +256,7 @@ fn floor(text: &str, mut at: usize) -> usize {
 mod tests {
     use super::super::query::parse;
     use super::*;
+    use crate::search::test_random::XorShift;
 
     fn hit(query: &str, text: &str) -> Option<Vec<String>> {
         let parsed = parse(query).expect("parses");
@@ -318,13 +319,8 @@ mod tests {
             "東京",
         ];
         const GLUE: [&str; 6] = [" ", ", ", "-", "'", "  ", "\n"];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut random = XorShift::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: usize| random.below(n);
         let (mut compared, mut hits) = (0, 0);
         for _ in 0..4_000 {
             let mut text = String::new();

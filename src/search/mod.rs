@@ -4,4 +4,8 @@
 
 pub(crate) mod matching;
 pub(crate) mod query;
+#[cfg(any(feature = "postgres", test))] // the walks of PostgreSQL
+pub(crate) mod signature;
+#[cfg(test)]
+mod test_random;
 pub(crate) mod tokenize;

@@ -3,7 +3,7 @@
 
 /// The newest schema version this build has (each dialect's folder under
 /// `migrations/` holds one up script per version: `latest_is_the_newest_script`).
-pub const LATEST: i64 = 11;
+pub const LATEST: i64 = 12;
 
 /// Every schema version, oldest first.
 pub fn versions() -> Vec<i64> {

@@ -22,7 +22,7 @@ pub fn search_walks_find_every_folded_form(store: &Store) {
     let c = conversation(store, "forms");
     // Newest last; each found by `chapt*` (and `chapter` where a whole
     // token is `chapter`) except the ones marked `false`.
-    let forms: [(&str, bool, bool); 10] = [
+    let forms: [(&str, bool, bool); 13] = [
         ("CHAPTER ONE in capitals", true, true),
         ("Ｃｈａｐｔｅｒ two, full width", true, true),
         ("Chäpter three, with a diaeresis", true, true),
@@ -33,6 +33,13 @@ pub fn search_walks_find_every_folded_form(store: &Store) {
         ("the eighth: chap-ter", false, false),
         ("ninth\u{2003}CHAPTER\u{00a0}after other spaces", true, true),
         ("𝐂𝐇𝐀𝐏𝐓𝐄𝐑 ten, in mathematical bold", true, true),
+        (
+            "eleven: unchaptered, the prefix inside a word",
+            false,
+            false,
+        ),
+        ("twelve x_chapter, after an underscore", true, true),
+        ("thirteen 3chapter after a digit", false, false),
     ];
     let mut written = Vec::new();
     for (text, _, _) in forms {

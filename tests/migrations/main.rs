@@ -13,6 +13,7 @@ mod search_edits;
 mod search_folding;
 mod search_index;
 mod search_pairs;
+mod search_signatures;
 
 use silmari_store::prelude::*;
 use silmari_store::{Direction, MigrationTarget, SqliteOptions};

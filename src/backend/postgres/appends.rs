@@ -17,12 +17,15 @@ use uuid::Uuid;
 use super::PgConn;
 use super::errors::conflict_on;
 use super::queries::{
-    APPEND_MESSAGE, APPEND_MESSAGES, COPY_MESSAGES, CURRENT_LEAF, LAST_POSITION, LEAF_AND_LAST,
+    APPEND_MESSAGE, APPEND_MESSAGE_SIGNED, APPEND_MESSAGES, APPEND_MESSAGES_SIGNED, COPY_MESSAGES,
+    COPY_MESSAGES_SIGNED, CURRENT_LEAF, LAST_POSITION, LEAF_AND_LAST,
 };
 use super::rows::{duplicate_in, get, metadata_param};
+use super::search::signs;
 use crate::backend::message_list::link_branch;
 use crate::error::{Entity, Error, Result};
 use crate::model::{Attachment, ConversationId, Message, MessageId};
+use crate::search::signature::Signature;
 use crate::search::tokenize::{index_text, index_tokens};
 
 /// Batches at least this long are copied; shorter ones are inserted in one
@@ -32,8 +35,9 @@ const COPY_FROM: usize = 1_000;
 /// Messages per multi-row INSERT.
 const APPEND_CHUNK: usize = 5_000;
 
-/// The types of `message_columns!()` and `search_tokens`, in order.
-const TYPES: [Type; 11] = [
+/// The types of `message_columns!()`, `search_tokens` and (signed)
+/// `search_bits`, in order.
+const TYPES: [Type; 12] = [
     Type::INT8,
     Type::BOOL,
     Type::UUID,
@@ -45,6 +49,7 @@ const TYPES: [Type; 11] = [
     Type::UUID,
     Type::JSONB,
     Type::TEXT_ARRAY,
+    Type::BYTEA,
 ];
 
 /// Appends `messages` to conversation `id` after its last position, each
@@ -60,6 +65,7 @@ pub(super) fn insert_batch(
         return copy_messages(conn, id, messages, on_path, None);
     }
     // One multi-row INSERT per chunk, from arrays.
+    let signed = signs(conn)?;
     let flags = on_path.chunks(APPEND_CHUNK);
     for (chunk, on_path) in messages.chunks(APPEND_CHUNK).zip(flags) {
         let ids: Vec<&Uuid> = chunk.iter().map(|m| m.id.as_uuid()).collect();
@@ -77,6 +83,11 @@ pub(super) fn insert_batch(
             .map(|m| metadata_param(&m.metadata))
             .collect::<Result<Vec<_>>>()?;
         let tokens: Vec<String> = chunk.iter().map(|m| index_text(&m.content)).collect();
+        let signatures: Vec<Signature> = match signed {
+            true => tokens.iter().map(|t| Signature::of_joined(t)).collect(),
+            false => Vec::new(),
+        };
+        let bits: Vec<&[u8]> = signatures.iter().map(Signature::as_bytes).collect();
         let refused = |e: postgres::Error| {
             if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
                 duplicate_in(&e, chunk)
@@ -84,24 +95,26 @@ pub(super) fn insert_batch(
                 Error::from(e)
             }
         };
-        let statement = conn.statement(APPEND_MESSAGES)?;
-        conn.client
-            .execute(
-                &statement,
-                &[
-                    id.as_uuid(),
-                    &ids,
-                    &roles,
-                    &contents,
-                    &times,
-                    &attachments,
-                    &parents,
-                    &on_path,
-                    &metadata,
-                    &tokens,
-                ],
-            )
-            .map_err(refused)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            id.as_uuid(),
+            &ids,
+            &roles,
+            &contents,
+            &times,
+            &attachments,
+            &parents,
+            &on_path,
+            &metadata,
+            &tokens,
+        ];
+        let sql = if signed {
+            params.push(&bits);
+            APPEND_MESSAGES_SIGNED
+        } else {
+            APPEND_MESSAGES
+        };
+        let statement = conn.statement(sql)?;
+        conn.client.execute(&statement, &params).map_err(refused)?;
     }
     Ok(())
 }
@@ -114,22 +127,31 @@ pub(super) fn append_message(
     id: ConversationId,
     m: &Message,
 ) -> Result<Option<MessageId>> {
-    let statement = conn.statement(APPEND_MESSAGE)?;
+    let tokens = index_tokens(&m.content);
+    let signature = Signature::of_list(&tokens);
+    let bits = signature.as_bytes();
+    let (attachments, metadata) = (Json(&m.attachments), metadata_param(&m.metadata)?);
+    let role = m.role.as_str();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        m.id.as_uuid(),
+        id.as_uuid(),
+        &role,
+        &m.content,
+        &m.created_at,
+        &attachments,
+        &metadata,
+        &tokens,
+    ];
+    let sql = if signs(conn)? {
+        params.push(&bits);
+        APPEND_MESSAGE_SIGNED
+    } else {
+        APPEND_MESSAGE
+    };
+    let statement = conn.statement(sql)?;
     let rows = conn
         .client
-        .query(
-            &statement,
-            &[
-                m.id.as_uuid(),
-                id.as_uuid(),
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-                &metadata_param(&m.metadata)?,
-                &index_tokens(&m.content),
-            ],
-        )
+        .query(&statement, &params)
         .map_err(conflict_on(Entity::Message, m.id))?;
     match rows.first() {
         Some(row) => Ok(get::<Option<Uuid>>(row, 0, "messages", "parent_id")?.map(Into::into)),
@@ -183,7 +205,11 @@ fn copy_messages(
             conn.client.query_one(&statement, &[id.as_uuid()])?.get(0)
         }
     };
-    let copy = conn.statement(COPY_MESSAGES)?;
+    let signed = signs(conn)?;
+    let (copy, types) = match signed {
+        true => (conn.statement(COPY_MESSAGES_SIGNED)?, &TYPES[..]),
+        false => (conn.statement(COPY_MESSAGES)?, &TYPES[..TYPES.len() - 1]),
+    };
     let refused = |e: postgres::Error| {
         if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
             duplicate_in(&e, messages)
@@ -191,11 +217,14 @@ fn copy_messages(
             Error::from(e)
         }
     };
-    let mut writer = BinaryCopyInWriter::new(conn.client.copy_in(&copy)?, &TYPES);
+    let mut writer = BinaryCopyInWriter::new(conn.client.copy_in(&copy)?, types);
     for ((position, m), on_path) in (base + 1..).zip(messages).zip(on_path) {
         let parent = m.parent_id.as_ref().map(MessageId::as_uuid);
         let tokens = index_tokens(&m.content);
-        let row: [&(dyn ToSql + Sync); 11] = [
+        let signature = Signature::of_list(&tokens);
+        let bits = signature.as_bytes();
+        let metadata = metadata_param(&m.metadata)?;
+        let row: [&(dyn ToSql + Sync); 12] = [
             &position,
             on_path,
             m.id.as_uuid(),
@@ -205,10 +234,11 @@ fn copy_messages(
             &m.created_at,
             &Json(&m.attachments),
             &parent,
-            &metadata_param(&m.metadata)?,
+            &metadata,
             &tokens,
+            &bits,
         ];
-        writer.write(&row).map_err(refused)?;
+        writer.write(&row[..types.len()]).map_err(refused)?;
     }
     writer.finish().map_err(refused)?;
     Ok(())

@@ -28,12 +28,14 @@ use crate::model::{
 };
 
 mod appends;
+mod entries;
 mod errors;
 mod feed;
 mod migrations;
 mod queries;
 mod rows;
 mod search;
+mod search_queries;
 mod search_statistics;
 mod session;
 mod tls;
@@ -77,6 +79,9 @@ pub(crate) struct PgConn {
     staged: Option<String>,
     /// Whether the database's encoding is UTF-8, once asked.
     utf8: Option<bool>,
+    /// Whether the schema keeps messages' token signatures (V12 on), once
+    /// asked under this epoch.
+    signs: Option<bool>,
     /// What the planner's statistics say, as a search last read them.
     statistics: Option<search_statistics::SearchStatistics>,
 }
@@ -135,6 +140,7 @@ impl ManageConnection for Manager {
             notify: Vec::new(),
             staged: None,
             utf8: None,
+            signs: None,
             statistics: None,
         })
     }
@@ -264,6 +270,7 @@ impl PostgresBackend {
                 let epoch = self.schema_epoch.load(Ordering::SeqCst);
                 if conn.epoch != epoch {
                     conn.statements.clear();
+                    conn.signs = None;
                     conn.epoch = epoch;
                 }
                 return Ok(conn);
@@ -447,27 +454,27 @@ impl Backend for PostgresBackend {
         };
         // Counting needs every table where it should be.
         let tables_sound = misplaced_tables.is_empty();
-        let mut number = |sql: &'static str| -> Result<u64> {
+        let number = |conn: &mut PgConn, sql: &'static str| -> Result<u64> {
             let statement = conn.statement(sql)?;
             let n: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
             Ok(n.max(0) as u64)
         };
         let message_count_mismatches = if schema_version >= 2 && tables_sound {
-            number(COUNT_MISMATCHES)?
+            number(&mut conn, COUNT_MISMATCHES)?
         } else {
             0
         };
         let tree_mismatches = if schema_version >= 4 && tables_sound {
-            number(crate::backend::sql::TREE_MISMATCHES)?
+            number(&mut conn, crate::backend::sql::TREE_MISMATCHES)?
         } else {
             0
         };
         let search_index_mismatches = if schema_version >= 5 && tables_sound {
-            number(queries::SEARCH_BACKLOG)?
+            search::backlog(&mut conn)?
         } else {
             0
         };
-        let size_bytes = Some(number(DATABASE_SIZE)?);
+        let size_bytes = Some(number(&mut conn, DATABASE_SIZE)?);
         let counts = if schema_version >= 1 && tables_sound {
             PgSession::new(&mut conn, false).counts()?
         } else {

@@ -13,115 +13,75 @@ macro_rules! touch_conversation_of {
     };
 }
 
-/// Whether message `m`'s token array holds every token of `$11` (or of
-/// `$13`, the query's fallback, NULL for none) and none of `$12` (array
-/// operators; NULL, not indexed: no), checked only when its text may hold
-/// them (`after_needle!`, the needle $14).
-macro_rules! holds_tokens {
-    () => {
-        after_needle!(
-            "$14",
-            "((m.search_tokens @> $11::text[] OR m.search_tokens @> $13::text[]) \
-              AND NOT (m.search_tokens && $12::text[])) IS TRUE"
-        )
-    };
-}
-
-/// `$check` on message `m`, made only when its text may pass it: an ASCII
-/// text's tokens are parts of the text in lower case, so one that lacks the
-/// needle `$needle` (a token or prefix of the query, NULL for none) cannot.
-/// A walk rejects most rows, and finding a needle in a text costs far less
-/// than either check (making a `tsvector` of a row's tokens about five
-/// times the byte search; `@>` on the token array, with its word pairs,
-/// about twice). `CASE` fixes the order, which the planner would choose by
-/// cost. `COLLATE "C"` lowers ASCII letters only, whatever the database's
-/// locale (a Turkish one lowers `I` to a dotless `ı`); the caller gives no
-/// needle unless the database's encoding is UTF-8, where a text of as many
-/// characters as bytes is ASCII.
-macro_rules! after_needle {
-    ($needle:literal, $check:expr) => {
+/// Appends one message below the current leaf (`APPEND_MESSAGE`), with
+/// the columns `$column` from `$value` too.
+macro_rules! append_message {
+    ($column:literal, $value:literal) => {
         concat!(
-            "CASE WHEN ",
-            $needle,
-            "::text IS NULL OR strpos(lower(m.content COLLATE \"C\"), ",
-            $needle,
-            ") > 0 OR octet_length(m.content) <> char_length(m.content) THEN ",
-            $check,
-            " ELSE false END"
+            "INSERT INTO messages (",
+            message_columns!(),
+            ", search_tokens",
+            $column,
+            ") ",
+            "SELECT COALESCE(MAX(position), 0) + 1, true, $1, $2, $3, $4, $5, $6, ",
+            "(SELECT id FROM messages WHERE conversation_id = $2 AND on_path ",
+            "ORDER BY position DESC LIMIT 1), $7, $8",
+            $value,
+            " ",
+            "FROM messages WHERE conversation_id = $2 RETURNING parent_id"
         )
     };
 }
 
-/// Whether message `m`'s tokens meet the `tsquery` $1, checked only when
-/// its text may hold them (`after_needle!`, the needle $11).
-macro_rules! holds_tsquery_after_needle {
-    () => {
-        after_needle!(
-            "$11",
-            "(array_to_tsvector(m.search_tokens) @@ $1::text::tsquery) IS TRUE"
-        )
-    };
-}
-
-/// How many messages the index admits ($1, a tsquery), up to `$bound`,
-/// written into the statement: a generic plan of `LIMIT $2` takes the
-/// limit for a tenth of the rows it expects, and on a table of 100,000
-/// messages scanned the table for them rather than read the GIN index.
-macro_rules! count_indexed {
-    ($bound:literal) => {
-        (
-            $bound,
-            concat!(
-                "SELECT COUNT(*) FROM (SELECT FROM messages \
-                 WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery LIMIT ",
-                $bound,
-                ") AS hits"
-            ),
-        )
-    };
-}
-
-/// The counts of a search's matches, each with the bound written into it,
-/// smallest first: whether a search reads them all by the index or walks
-/// by time.
-pub(super) const COUNTS_INDEXED: [(u64, &str); 8] = [
-    count_indexed!(2_001),
-    count_indexed!(4_001),
-    count_indexed!(8_001),
-    count_indexed!(16_001),
-    count_indexed!(32_001),
-    count_indexed!(64_001),
-    count_indexed!(128_001),
-    count_indexed!(256_001),
-];
-
-/// Candidates of a search in messages, newest first: (created_at, id,
-/// conversation id, conversation title, role, content), from `$from` (a
-/// CTE's name or `messages`) where `$admitted`. $1 tsquery, $2
-/// conversation, $3 role, $4 ..$5 time range, before ($6, $7), $8 archived
-/// (0 no, 1 yes, 2 both), $9 all branches, $10 limit; NULL: no filter
-/// (and, in a walk by `holds_tokens!`, $11 tokens, $12 excluded, $13
-/// fallback, $14 the needle; in one by `holds_tsquery_after_needle!`, $11
-/// the needle).
-macro_rules! search_messages {
-    ($with:literal, $from:literal, $($admitted:expr),+) => {
+/// Inserts a batch from arrays (`APPEND_MESSAGES`), with the column
+/// `$column` from `$value`, unnested from `$array` as `$name`.
+macro_rules! append_messages {
+    ($column:literal, $value:literal, $array:literal, $name:literal) => {
         concat!(
-            $with,
-            "SELECT m.created_at, m.id, m.conversation_id, c.title, m.role, m.content ",
-            "FROM ",
-            $from,
-            " m JOIN conversations c ON c.id = m.conversation_id WHERE ",
-            $($admitted,)+
-            " AND ($3::text IS NULL OR m.role = $3) ",
-            // Bounds the time index takes in a generic plan too (`$4 IS
-            // NULL OR …` is a filter, and a walk resumed after a cursor
-            // would scan every row before it again): timestamps are finite.
-            "AND m.created_at >= COALESCE($4::timestamptz, '-infinity') ",
-            "AND m.created_at < COALESCE($5::timestamptz, 'infinity') ",
-            "AND (m.created_at, m.id) < (COALESCE($6::timestamptz, 'infinity'), \
-                 COALESCE($7::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')) ",
-            "AND ($8::int = 2 OR c.archived = ($8::int = 1)) AND ($9::bool OR m.on_path) ",
-            "ORDER BY m.created_at DESC, m.id DESC LIMIT $10"
+            "INSERT INTO messages (",
+            message_columns!(),
+            ", search_tokens",
+            $column,
+            ") \
+             SELECT b.base + m.n, m.on_path, m.id, $1, m.role, m.content, m.created_at, \
+                    m.attachments, m.parent_id, m.metadata, string_to_array(m.tokens, ' ')",
+            $value,
+            " FROM (SELECT COALESCE(MAX(position), 0) AS base FROM messages \
+                    WHERE conversation_id = $1) b, \
+             UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], \
+                    $7::uuid[], $8::bool[], $9::jsonb[], $10::text[]",
+            $array,
+            ") WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, \
+                                   on_path, metadata, tokens, ",
+            $name,
+            "n)"
+        )
+    };
+}
+
+/// Writes every column of a message (`UPDATE_MESSAGE`), and `$set`.
+macro_rules! update_message {
+    ($set:literal) => {
+        concat!(
+            "UPDATE messages SET position = $2, on_path = $3, role = $4, content = $5, \
+             created_at = $6, attachments = $7, parent_id = $8, metadata = $9, \
+             search_tokens = COALESCE($10, search_tokens)",
+            $set,
+            " WHERE id = $1"
+        )
+    };
+}
+
+/// Edits a message's fields (`EDIT_MESSAGE`), and `$set`.
+macro_rules! edit_message {
+    ($set:literal) => {
+        concat!(
+            "UPDATE messages SET content = COALESCE($2, content), ",
+            "search_tokens = COALESCE($5::text[], search_tokens), ",
+            $set,
+            "attachments = COALESCE($3, attachments), metadata = COALESCE($4, metadata) ",
+            "WHERE id = $1 RETURNING ",
+            message_columns!()
         )
     };
 }
@@ -241,27 +201,16 @@ statements! {
     /// on the current branch; returns its parent. Run after
     /// [`TOUCH_CONVERSATION`] has locked the conversation, so concurrent
     /// appends cannot take the same position or parent.
-    APPEND_MESSAGE = concat!(
-        "INSERT INTO messages (", message_columns!(), ", search_tokens) ",
-        "SELECT COALESCE(MAX(position), 0) + 1, true, $1, $2, $3, $4, $5, $6, ",
-        "(SELECT id FROM messages WHERE conversation_id = $2 AND on_path ",
-        "ORDER BY position DESC LIMIT 1), $7, $8 ",
-        "FROM messages WHERE conversation_id = $2 RETURNING parent_id"
-    );
+    APPEND_MESSAGE = append_message!("", "");
+    /// [`APPEND_MESSAGE`] with the message's token signature $9 (V12 on).
+    APPEND_MESSAGE_SIGNED = append_message!(", search_bits", ", $9");
     CURRENT_LEAF = "SELECT id FROM messages WHERE conversation_id = $1 AND on_path \
         ORDER BY position DESC LIMIT 1";
     /// Inserts a batch from arrays ($2.. in order), positions after the last;
     /// each message's search tokens joined by spaces ($10).
-    APPEND_MESSAGES = concat!(
-        "INSERT INTO messages (", message_columns!(), ", search_tokens) \
-         SELECT b.base + m.n, m.on_path, m.id, $1, m.role, m.content, m.created_at, \
-                m.attachments, m.parent_id, m.metadata, string_to_array(m.tokens, ' ') \
-         FROM (SELECT COALESCE(MAX(position), 0) AS base FROM messages WHERE conversation_id = $1) b, \
-         UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::uuid[], \
-                $8::bool[], $9::jsonb[], $10::text[]) \
-         WITH ORDINALITY AS m(id, role, content, created_at, attachments, parent_id, on_path, \
-                              metadata, tokens, n)"
-    );
+    APPEND_MESSAGES = append_messages!("", "", "", "");
+    /// [`APPEND_MESSAGES`] with each message's token signature ($11, V12 on).
+    APPEND_MESSAGES_SIGNED = append_messages!(", search_bits", ", m.bits", ", $11::bytea[]", "bits, ");
     /// The current leaf of conversation $1 (NULL for none) and its last
     /// position (0 when it has no messages), in one row.
     LEAF_AND_LAST = "SELECT (SELECT id FROM messages WHERE conversation_id = $1 AND on_path \
@@ -274,9 +223,19 @@ statements! {
     COPY_MESSAGES = concat!(
         "COPY messages (", message_columns!(), ", search_tokens) FROM STDIN (FORMAT binary)"
     );
+    /// [`COPY_MESSAGES`] with each message's token signature (V12 on).
+    COPY_MESSAGES_SIGNED = concat!(
+        "COPY messages (", message_columns!(), ", search_tokens, search_bits) \
+         FROM STDIN (FORMAT binary)"
+    );
     INSERT_MESSAGE = concat!(
         "INSERT INTO messages (", message_columns!(), ", search_tokens) ",
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+    /// [`INSERT_MESSAGE`] with the message's token signature $12 (V12 on).
+    INSERT_MESSAGE_SIGNED = concat!(
+        "INSERT INTO messages (", message_columns!(), ", search_tokens, search_bits) ",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
     /// A page of the current branch.
     BRANCH_PAGE = concat!(
@@ -292,9 +251,9 @@ statements! {
     ALL_MESSAGES = concat!(
         "SELECT ", message_columns!(), " FROM messages WHERE on_path ORDER BY conversation_id, position"
     );
-    UPDATE_MESSAGE = "UPDATE messages SET position = $2, on_path = $3, role = $4, content = $5, \
-        created_at = $6, attachments = $7, parent_id = $8, metadata = $9, \
-        search_tokens = COALESCE($10, search_tokens) WHERE id = $1";
+    UPDATE_MESSAGE = update_message!("");
+    /// [`UPDATE_MESSAGE`] with the token signature $11 (NULL with $10, V12 on).
+    UPDATE_MESSAGE_SIGNED = update_message!(", search_bits = COALESCE($11, search_bits)");
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
@@ -318,12 +277,9 @@ statements! {
     REPARENT = "UPDATE messages SET parent_id = $3 WHERE conversation_id = $1 AND parent_id = $2";
     /// Sets content $2 (with its search tokens $5), attachments $3 and
     /// metadata $4 where given (NULL keeps them).
-    EDIT_MESSAGE = concat!(
-        "UPDATE messages SET content = COALESCE($2, content), ",
-        "search_tokens = COALESCE($5::text[], search_tokens), ",
-        "attachments = COALESCE($3, attachments), metadata = COALESCE($4, metadata) ",
-        "WHERE id = $1 RETURNING ", message_columns!()
-    );
+    EDIT_MESSAGE = edit_message!("");
+    /// [`EDIT_MESSAGE`] with the token signature $6 (NULL with $5, V12 on).
+    EDIT_MESSAGE_SIGNED = edit_message!("search_bits = COALESCE($6::bytea, search_bits), ");
     /// Appends $2 ($3 bytes) to the content unless it would exceed $4 bytes.
     /// [`TOUCH_CONVERSATION_OF`] ($1–$4), then appends $5 ($6 bytes) to
     /// message $1's content unless it would exceed $7 bytes, in one
@@ -339,109 +295,6 @@ statements! {
         message_columns!()
     );
 
-    /// The database's encoding (`UTF8` for UTF-8).
-    SERVER_ENCODING = "SELECT current_setting('server_encoding')";
-    /// The planner's estimate of the messages (`reltuples`, its last
-    /// count by `ANALYZE` or autovacuum, per page times the table's pages
-    /// now, as the planner scales it; 0 before the first count), with each
-    /// of the search index's most common tokens that more than $1 of them
-    /// hold, and the share of messages that hold it (one row with NULLs
-    /// when there is none, or no statistics yet).
-    SEARCH_STATISTICS = concat!(
-        "SELECT n.messages, e.token, e.share FROM (SELECT ",
-        "COALESCE((SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 \
-              THEN c.reltuples / c.relpages \
-                   * (pg_relation_size(c.oid) / current_setting('block_size')::float8) \
-              ELSE 0 END::bigint \
-            FROM pg_class c WHERE c.oid = to_regclass('messages')), 0)",
-        " AS messages) n LEFT JOIN (SELECT t.token, t.share FROM pg_stats s, \
-            unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) \
-              AS t(token, share) \
-            WHERE s.schemaname = current_schema() AND s.tablename = 'ix_messages_search' \
-              AND t.token IS NOT NULL) e ON e.share * n.messages > $1::bigint"
-    );
-    /// Search candidates in messages, read through the GIN index (rare
-    /// tokens: every match, then sorted). The matches keep only the
-    /// columns the rest reads: with their token arrays and attachments,
-    /// keeping 2,881 of them took 9 ms of a 35 ms search.
-    SEARCH_MESSAGES_BY_INDEX = search_messages!(
-        "WITH hits AS MATERIALIZED (SELECT id, conversation_id, role, content, created_at, \
-         on_path FROM messages WHERE array_to_tsvector(search_tokens) @@ $1::text::tsquery) ",
-        "hits",
-        "($2::uuid IS NULL OR m.conversation_id = $2)"
-    );
-    /// The same, walking messages by time and checking each (common
-    /// tokens: the page fills early) against the `tsquery` $1. `IS TRUE`
-    /// keeps the check off the GIN index, so the walk stays on the time
-    /// index.
-    SEARCH_MESSAGES_BY_TIME = search_messages!(
-        "",
-        "messages",
-        "$2::uuid IS NULL AND ",
-        holds_tsquery_after_needle!()
-    );
-    /// The same in one conversation ($2), checking each of its messages.
-    SEARCH_MESSAGES_IN_CONVERSATION = search_messages!(
-        "",
-        "messages",
-        "m.conversation_id = $2 AND ",
-        holds_tsquery_after_needle!()
-    );
-    /// The walk for a query without prefixes ($1 unused): each row's token
-    /// array checked by array operators against the tokens $11, the
-    /// fallback $13 and the excluded tokens $12, without making a `tsvector`
-    /// of it (2–3x faster on a common word), in a text that may hold the
-    /// needle $14.
-    SEARCH_TOKENS_BY_TIME = search_messages!(
-        "",
-        "messages",
-        "$2::uuid IS NULL AND $1::text IS NOT NULL AND ",
-        holds_tokens!()
-    );
-    /// The same in one conversation ($2).
-    SEARCH_TOKENS_IN_CONVERSATION = search_messages!(
-        "",
-        "messages",
-        "m.conversation_id = $2 AND $1::text IS NOT NULL AND ",
-        holds_tokens!()
-    );
-    /// Search candidates in titles, newest first, in the same columns
-    /// (role NULL). $1 tsquery, $2 conversation, $3 ..$4 time range, before
-    /// ($5, $6), $7 archived, $8 limit.
-    SEARCH_TITLES = concat!(
-        "SELECT c.created_at, c.id, c.id, c.title, NULL::text, c.title FROM conversations c ",
-        "WHERE array_to_tsvector(c.search_tokens) @@ $1::text::tsquery ",
-        "AND ($2::uuid IS NULL OR c.id = $2) ",
-        "AND ($3::timestamptz IS NULL OR c.created_at >= $3) ",
-        "AND ($4::timestamptz IS NULL OR c.created_at < $4) ",
-        "AND ($5::timestamptz IS NULL OR (c.created_at, c.id) < ($5, $6::uuid)) ",
-        "AND ($7::int = 2 OR c.archived = ($7::int = 1)) ",
-        "ORDER BY c.created_at DESC, c.id DESC LIMIT $8"
-    );
-    /// Whether the schema has the search index (V5 on).
-    HAS_SEARCH_INDEX = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
-        WHERE table_schema = current_schema() AND table_name = 'messages' \
-        AND column_name = 'search_tokens')";
-    /// Texts not indexed yet.
-    SEARCH_BACKLOG = "SELECT (SELECT COUNT(*) FROM messages WHERE search_tokens IS NULL) \
-        + (SELECT COUNT(*) FROM conversations WHERE search_tokens IS NULL)";
-    /// Takes every text's search tokens (a rebuild follows).
-    FORGET_SEARCH_INDEX = "UPDATE messages SET search_tokens = NULL WHERE search_tokens IS NOT NULL; \
-        UPDATE conversations SET search_tokens = NULL WHERE search_tokens IS NOT NULL;";
-    /// Up to $1 messages not indexed yet, locked (others' are skipped).
-    UNINDEXED_MESSAGES = "SELECT id, content FROM messages WHERE search_tokens IS NULL \
-        LIMIT $1 FOR UPDATE SKIP LOCKED";
-    /// Up to $1 conversations whose title is not indexed yet, locked.
-    UNINDEXED_TITLES = "SELECT id, title FROM conversations WHERE search_tokens IS NULL \
-        LIMIT $1 FOR UPDATE SKIP LOCKED";
-    /// Sets the search tokens of messages $1 (each text of $2: tokens joined by spaces).
-    INDEX_MESSAGES = "UPDATE messages SET search_tokens = string_to_array(t.tokens, ' ') \
-        FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE messages.id = t.id";
-    /// Sets the search tokens of the titles of conversations $1.
-    INDEX_TITLES = "UPDATE conversations SET search_tokens = string_to_array(t.tokens, ' ') \
-        FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE conversations.id = t.id";
-    /// Sets message $1's search tokens (after its content grew).
-    SET_SEARCH_TOKENS = "UPDATE messages SET search_tokens = $2 WHERE id = $1";
 
     COUNT_MISMATCHES = "SELECT COUNT(*) FROM conversations c WHERE c.message_count <> \
         (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)";

@@ -8,13 +8,8 @@ use postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::PgConn;
-use super::queries::{
-    COUNTS_INDEXED, HAS_SEARCH_INDEX, INDEX_MESSAGES, INDEX_TITLES, SEARCH_BACKLOG,
-    SEARCH_MESSAGES_BY_INDEX, SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION,
-    SEARCH_TITLES, SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION, SERVER_ENCODING,
-    UNINDEXED_MESSAGES, UNINDEXED_TITLES,
-};
 use super::rows::{get, role_at, time_at};
+use super::search_queries::*;
 use super::search_statistics;
 use crate::backend::search::{
     AdmittedCount, Candidate, SearchFilter, TextKind, most_through_index,
@@ -23,6 +18,7 @@ use crate::backend::{Branches, TimeKey};
 use crate::error::Result;
 use crate::model::{from_micros, to_micros};
 use crate::search::query::IndexQuery;
+use crate::search::signature::{Signature, query_bits};
 use crate::search::tokenize::index_text;
 
 /// `index` as a `tsquery`: every token quoted, prefixes marked `:*`.
@@ -46,12 +42,36 @@ pub(crate) fn tsquery(index: &IndexQuery) -> String {
 
 /// The walks that take the query's tokens ($11), excluded tokens ($12)
 /// and fallback tokens ($13, NULL for none) as arrays, checked only in
-/// texts that may hold the needle $14 (`holds_tokens!`).
-const TOKEN_WALKS: [&str; 2] = [SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION];
+/// texts that may hold the needle $14 (`holds_tokens!`), and signed, whose
+/// signature has the bits $15 and $16.
+const TOKEN_WALKS: [&str; 4] = [
+    SEARCH_TOKENS_BY_TIME,
+    SEARCH_TOKENS_IN_CONVERSATION,
+    SEARCH_TOKENS_BY_TIME_SIGNED,
+    SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
+];
 
 /// The walks that check the `tsquery` $1 only in texts that may hold the
-/// needle $11 (`holds_tsquery_after_needle!`).
-const NEEDLE_WALKS: [&str; 2] = [SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION];
+/// needle $11 (`holds_tsquery!`), and signed, whose signature has the bits
+/// $12 and $13.
+const NEEDLE_WALKS: [&str; 4] = [
+    SEARCH_MESSAGES_BY_TIME,
+    SEARCH_MESSAGES_IN_CONVERSATION,
+    SEARCH_MESSAGES_BY_TIME_SIGNED,
+    SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
+];
+
+/// The form of `walk` that tests each message's signature first, for a
+/// schema that keeps signatures (V12 on); any other statement as it is.
+fn signed(walk: &'static str) -> &'static str {
+    match walk {
+        SEARCH_TOKENS_BY_TIME => SEARCH_TOKENS_BY_TIME_SIGNED,
+        SEARCH_TOKENS_IN_CONVERSATION => SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
+        SEARCH_MESSAGES_BY_TIME => SEARCH_MESSAGES_BY_TIME_SIGNED,
+        SEARCH_MESSAGES_IN_CONVERSATION => SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
+        other => other,
+    }
+}
 
 /// Whether `sql` is a walk, which skips a text without the needle.
 fn is_walk(sql: &str) -> bool {
@@ -67,6 +87,95 @@ fn needle_of(index: &IndexQuery) -> Option<&str> {
         .chain(&index.prefixes)
         .map(String::as_str)
         .max_by_key(|t| t.len())
+}
+
+/// For a query of one prefix and nothing else, the pattern that finds it
+/// at the start of a word of an ASCII text in lower case (its tokens are
+/// those words, cut to [`MAX_TOKEN_BYTES`](crate::limits::MAX_TOKEN_BYTES),
+/// which the prefix is too): a token of the text starts with the prefix
+/// exactly when the pattern is in the text. `None` for other queries, and
+/// for a prefix of anything but letters and digits (which no token holds;
+/// nor would it be taken for a pattern's syntax).
+fn word_start(index: &IndexQuery) -> Option<String> {
+    let [prefix] = index.prefixes.as_slice() else {
+        return None;
+    };
+    let alone = index.tokens.is_empty() && index.pairs.is_empty() && index.excluded.is_empty();
+    (alone && prefix.chars().all(char::is_alphanumeric)).then(|| format!("(^|[^a-z0-9]){prefix}"))
+}
+
+/// What a walk takes beside the filters: the query's terms as arrays, its
+/// needle, and the two bits of its longest terms a signed walk tests.
+struct WalkTerms<'q> {
+    index: &'q IndexQuery,
+    required: Vec<String>,
+    fallback: Option<Vec<String>>,
+    needle: Option<&'q str>,
+    bits: [Option<i32>; 2],
+    word_start: Option<String>,
+}
+
+impl<'q> WalkTerms<'q> {
+    /// The terms of `index`; `needle` false leaves the needle out (a
+    /// database whose encoding is not UTF-8).
+    fn new(index: &'q IndexQuery, needle: bool) -> Self {
+        let mut bits = query_bits(index).into_iter().map(i32::from);
+        WalkTerms {
+            index,
+            required: index.required(),
+            fallback: index.fallback(),
+            needle: needle.then(|| needle_of(index)).flatten(),
+            bits: [bits.next(), bits.next()],
+            word_start: needle.then(|| word_start(index)).flatten(),
+        }
+    }
+
+    /// Adds the parameters walk `sql` takes after the filters' ($10).
+    fn push<'a>(&'a self, sql: &str, params: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        if TOKEN_WALKS.contains(&sql) {
+            params.extend([
+                &self.required as &(dyn ToSql + Sync),
+                &self.index.excluded,
+                &self.fallback,
+                &self.needle,
+            ]);
+        } else if NEEDLE_WALKS.contains(&sql) {
+            params.push(&self.needle);
+        } else {
+            return;
+        }
+        if signs_walk(sql) {
+            params.extend([&self.bits[0] as &(dyn ToSql + Sync), &self.bits[1]]);
+            if NEEDLE_WALKS.contains(&sql) {
+                params.push(&self.word_start);
+            }
+        }
+    }
+}
+
+/// Whether `sql` is one of the signed walks.
+fn signs_walk(sql: &str) -> bool {
+    [
+        SEARCH_TOKENS_BY_TIME_SIGNED,
+        SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
+        SEARCH_MESSAGES_BY_TIME_SIGNED,
+        SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
+    ]
+    .contains(&sql)
+}
+
+/// Whether the schema keeps messages' token signatures (V12 on), asked
+/// once per connection and schema epoch. A store that has not seen the
+/// column writes none, and a message without one is found the slow way
+/// and signed by the next index build.
+pub(super) fn signs(conn: &mut PgConn) -> Result<bool> {
+    if let Some(signs) = conn.signs {
+        return Ok(signs);
+    }
+    let statement = conn.statement(HAS_SEARCH_BITS)?;
+    let signs: bool = conn.client.query_one(&statement, &[])?.try_get(0)?;
+    conn.signs = Some(signs);
+    Ok(signs)
 }
 
 /// Whether the database's encoding is UTF-8 (asked once per connection).
@@ -135,7 +244,6 @@ pub(super) fn candidates(
 ) -> Result<Vec<Candidate>> {
     let query = tsquery(filter.index);
     let index = filter.index;
-    let (required, fallback) = (index.required(), index.fallback());
     // A walk checks a query without prefixes by array operators.
     let by_tokens = index.prefixes.is_empty();
     let messages = if filter.conversation.is_some() {
@@ -156,10 +264,12 @@ pub(super) fn candidates(
     } else {
         SEARCH_MESSAGES_BY_INDEX
     };
-    let needle = if is_walk(messages) && is_utf8(conn)? {
-        needle_of(index)
+    let walking = is_walk(messages);
+    let terms = WalkTerms::new(index, walking && is_utf8(conn)?);
+    let messages = if walking && signs(conn)? {
+        signed(messages)
     } else {
-        None
+        messages
     };
     let conversation = filter.conversation.map(Uuid::from);
     let since = filter.since.and_then(from_micros);
@@ -184,16 +294,7 @@ pub(super) fn candidates(
                 &all_branches,
                 &limit,
             ];
-            if TOKEN_WALKS.contains(&messages) {
-                params.extend([
-                    &required as &(dyn ToSql + Sync),
-                    &index.excluded,
-                    &fallback,
-                    &needle,
-                ]);
-            } else if NEEDLE_WALKS.contains(&messages) {
-                params.push(&needle);
-            }
+            terms.push(messages, &mut params);
             (messages, params)
         }
         TextKind::Title => (
@@ -240,20 +341,35 @@ pub(super) fn unindexed(conn: &mut PgConn) -> Result<Option<u64>> {
     if !conn.client.query_one(&has, &[])?.try_get::<_, bool>(0)? {
         return Ok(None);
     }
-    let backlog = conn.statement(SEARCH_BACKLOG)?;
+    backlog(conn).map(Some)
+}
+
+/// The texts not indexed (or, V12 on, messages not signed) yet, on a
+/// schema with the search index.
+pub(super) fn backlog(conn: &mut PgConn) -> Result<u64> {
+    let sql = if signs(conn)? {
+        SEARCH_BACKLOG_SIGNED
+    } else {
+        SEARCH_BACKLOG
+    };
+    let backlog = conn.statement(sql)?;
     let n: i64 = conn.client.query_one(&backlog, &[])?.try_get(0)?;
-    Ok(Some(u64::try_from(n).unwrap_or(0)))
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// [`Session::index_unindexed`](crate::backend::Session::index_unindexed),
-/// inside the caller's write transaction.
+/// inside the caller's write transaction: messages (tokens and, V12 on,
+/// signatures), then titles.
 pub(super) fn index_unindexed(conn: &mut PgConn, limit: usize) -> Result<u64> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let signs = signs(conn)?;
+    let messages = if signs {
+        (UNINDEXED_MESSAGES_SIGNED, INDEX_MESSAGES_SIGNED, "messages")
+    } else {
+        (UNINDEXED_MESSAGES, INDEX_MESSAGES, "messages")
+    };
     let mut indexed = 0;
-    for (select, update, table) in [
-        (UNINDEXED_MESSAGES, INDEX_MESSAGES, "messages"),
-        (UNINDEXED_TITLES, INDEX_TITLES, "conversations"),
-    ] {
+    for (select, update, table) in [messages, (UNINDEXED_TITLES, INDEX_TITLES, "conversations")] {
         let statement = conn.statement(select)?;
         let rows = conn.client.query(&statement, &[&limit])?;
         let mut ids = Vec::with_capacity(rows.len());
@@ -264,7 +380,14 @@ pub(super) fn index_unindexed(conn: &mut PgConn, limit: usize) -> Result<u64> {
         }
         if !ids.is_empty() {
             let statement = conn.statement(update)?;
-            conn.client.execute(&statement, &[&ids, &tokens])?;
+            if update == INDEX_MESSAGES_SIGNED {
+                let signatures: Vec<Signature> =
+                    tokens.iter().map(|t| Signature::of_joined(t)).collect();
+                let bits: Vec<&[u8]> = signatures.iter().map(Signature::as_bytes).collect();
+                conn.client.execute(&statement, &[&ids, &tokens, &bits])?;
+            } else {
+                conn.client.execute(&statement, &[&ids, &tokens])?;
+            }
         }
         indexed += ids.len() as u64;
     }

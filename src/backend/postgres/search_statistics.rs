@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::PgConn;
-use super::queries::SEARCH_STATISTICS;
+use super::search_queries::SEARCH_STATISTICS;
 use crate::backend::search::ALWAYS_THROUGH_INDEX;
 use crate::error::Result;
 use crate::search::query::IndexQuery;

@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 
 use postgres::Row;
-use postgres::types::{Json, ToSql};
+use postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::PgConn;
@@ -14,7 +14,8 @@ use super::rows::{
     branch_message_at, file_at, get, header_at, key_params, message_at, metadata_param, node_at,
     stored_at, summary_at,
 };
-use super::search;
+use super::search_queries::FORGET_SEARCH_INDEX;
+use super::{entries, search};
 use crate::backend::message_list::{assemble, every_summary, link_branch};
 use crate::backend::search::{Candidate, SearchFilter, TextKind};
 use crate::backend::sql::{archive_params, savepoint_sql, version_param};
@@ -262,45 +263,11 @@ impl Session for PgSession<'_> {
     }
 
     fn insert_message(&self, stored: &Stored) -> Result<()> {
-        let m = &stored.message;
-        self.execute_or(
-            INSERT_MESSAGE,
-            &[
-                &stored.position,
-                &stored.on_path,
-                m.id.as_uuid(),
-                m.conversation_id.as_uuid(),
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-                &m.parent_id.as_ref().map(MessageId::as_uuid),
-                &metadata_param(&m.metadata)?,
-                &index_tokens(&m.content),
-            ],
-            conflict_on(Entity::Message, m.id),
-        )?;
-        Ok(())
+        entries::insert_message(&mut self.conn.borrow_mut(), stored)
     }
 
     fn update_message(&self, stored: &Stored, text_changed: bool) -> Result<()> {
-        let m = &stored.message;
-        self.execute(
-            UPDATE_MESSAGE,
-            &[
-                m.id.as_uuid(),
-                &stored.position,
-                &stored.on_path,
-                &m.role.as_str(),
-                &m.content,
-                &m.created_at,
-                &Json(&m.attachments),
-                &m.parent_id.as_ref().map(MessageId::as_uuid),
-                &metadata_param(&m.metadata)?,
-                &text_changed.then(|| index_tokens(&m.content)),
-            ],
-        )?;
-        Ok(())
+        entries::update_message(&mut self.conn.borrow_mut(), stored, text_changed)
     }
 
     fn message_page(
@@ -318,17 +285,7 @@ impl Session for PgSession<'_> {
     }
 
     fn edit_message(&self, id: MessageId, edit: &MessageEdit) -> Result<Option<Message>> {
-        let attachments = edit.attachments.as_deref().map(Json);
-        let metadata = edit.metadata.as_ref().map(metadata_param).transpose()?;
-        let tokens = edit.content.as_deref().map(index_tokens);
-        let params: Params<'_> = &[
-            id.as_uuid(),
-            &edit.content,
-            &attachments,
-            &metadata,
-            &tokens,
-        ];
-        self.row(EDIT_MESSAGE, params, message_at)
+        entries::edit_message(&mut self.conn.borrow_mut(), id, edit)
     }
 
     fn grow_message(&self, id: MessageId, t: Touch, delta: &str) -> Result<Option<Message>> {
@@ -345,8 +302,8 @@ impl Session for PgSession<'_> {
             &max,
         ];
         let grown = self.row(TOUCH_AND_GROW, p, message_at)?;
-        if let Some(tokens) = grown.as_ref().map(|m| index_tokens(&m.content)) {
-            self.execute(SET_SEARCH_TOKENS, &[id.as_uuid(), &tokens])?;
+        if let Some(m) = &grown {
+            entries::set_entry(&mut self.conn.borrow_mut(), id, &m.content)?;
         }
         Ok(grown)
     }

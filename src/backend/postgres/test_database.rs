@@ -39,6 +39,7 @@ impl TestDatabase {
             notify: Vec::new(),
             staged: None,
             utf8: None,
+            signs: None,
             statistics: None,
         };
         Some(TestDatabase { server, name, conn })

@@ -1,6 +1,7 @@
 //! The tokenizer's unit tests.
 
 use super::*;
+use crate::search::test_random::XorShift;
 
 fn texts(text: &str) -> Vec<String> {
     words(text).iter().map(|w| w.text.to_owned()).collect()
@@ -20,13 +21,8 @@ fn ascii_texts() -> Vec<String> {
         "Hello|WORLD|it's|e-mail|3.14| |  |,|x|SELECT|*|a_b|Tab\t|new\nline|ABC123def|z|~\u{7f}"
             .split('|')
             .collect();
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut random = XorShift::new(0x2545_f491_4f6c_dd1d);
+    let mut next = |n: usize| random.below(n);
     (0..2_000)
         .map(|_| (0..next(40)).map(|_| pieces[next(pieces.len())]).collect())
         .collect()

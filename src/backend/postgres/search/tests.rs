@@ -91,6 +91,8 @@ fn search_statements_keep_their_plans() {
         let in_one = [
             SEARCH_MESSAGES_IN_CONVERSATION,
             SEARCH_TOKENS_IN_CONVERSATION,
+            SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
+            SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
         ];
         let conversation = if in_one.contains(&sql) { one } else { none };
         let (role, time): (Option<&str>, Option<time::OffsetDateTime>) = (None, None);
@@ -107,18 +109,8 @@ fn search_statements_keep_their_plans() {
             &all,
             &limit,
         ];
-        let needle = needle_of(&index);
-        let (required, fallback) = (index.required(), index.fallback());
-        if TOKEN_WALKS.contains(&sql) {
-            params.extend([
-                &required as &(dyn ToSql + Sync),
-                &index.excluded,
-                &fallback,
-                &needle,
-            ]);
-        } else if NEEDLE_WALKS.contains(&sql) {
-            params.push(&needle);
-        }
+        let terms = WalkTerms::new(&index, true);
+        terms.push(sql, &mut params);
         let rows = conn
             .client
             .query(&format!("EXPLAIN {sql}"), &params)
@@ -138,6 +130,14 @@ fn search_statements_keep_their_plans() {
         let walks = [
             (SEARCH_MESSAGES_BY_TIME, SEARCH_MESSAGES_IN_CONVERSATION),
             (SEARCH_TOKENS_BY_TIME, SEARCH_TOKENS_IN_CONVERSATION),
+            (
+                SEARCH_MESSAGES_BY_TIME_SIGNED,
+                SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
+            ),
+            (
+                SEARCH_TOKENS_BY_TIME_SIGNED,
+                SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
+            ),
         ];
         for ((by_time_sql, one_sql), token) in walks
             .into_iter()
@@ -325,4 +325,38 @@ fn wrong_statistics_change_no_candidate() {
         conn.statistics = Some(search_statistics::claiming(100_010_000, &[]));
         assert_eq!(read(conn, token, limit), truth, "{token} in a huge table");
     }
+}
+
+/// A lone prefix is checked in an ASCII text by a pattern; anything else
+/// by the `tsquery`.
+#[test]
+fn only_a_lone_prefix_has_a_word_start_pattern() {
+    let index = |q: &str| {
+        crate::search::query::parse(q)
+            .expect("parses")
+            .index_query()
+    };
+    assert_eq!(
+        word_start(&index("Chapt*")).as_deref(),
+        Some("(^|[^a-z0-9])chapt")
+    );
+    assert_eq!(
+        word_start(&index("Über*")).as_deref(),
+        Some("(^|[^a-z0-9])uber")
+    );
+    for other in [
+        "chapt* story",
+        "chapt* -story",
+        "\"the chapt*\"",
+        "chapter",
+        "ch* ab*",
+    ] {
+        assert_eq!(word_start(&index(other)), None, "{other}");
+    }
+    // Not letters and digits alone: never a pattern.
+    let odd = IndexQuery {
+        prefixes: vec!["a.b".into()],
+        ..IndexQuery::default()
+    };
+    assert_eq!(word_start(&odd), None);
 }

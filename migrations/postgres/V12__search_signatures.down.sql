@@ -1,0 +1,4 @@
+-- Reverts V12__search_signatures (PostgreSQL).
+DROP INDEX ix_messages_unindexed;
+ALTER TABLE messages DROP COLUMN search_bits;
+CREATE INDEX ix_messages_unindexed ON messages (id) WHERE search_tokens IS NULL;
