@@ -6,7 +6,7 @@
 //! SQLite V12 changes nothing.
 
 use silmari_store::prelude::*;
-use silmari_store::{MigrationTarget, SearchQuery};
+use silmari_store::{MessageEdit, MigrationTarget, PoolConfig, SearchQuery};
 
 use crate::search_folding::store_at;
 use crate::{Db, on_every_dialect};
@@ -89,9 +89,20 @@ fn v12_signs_every_message_and_the_unsigned_are_found_meanwhile() {
         );
         assert_eq!(unsigned(db), None);
 
-        // Up to V12: the index build that follows signs every message.
-        let stale = db.builder().migrate_on_open(false).open().unwrap();
-        every_hit(&stale, "chapter"); // its connections learn the schema of V11
+        // Up to V12: the index build that follows signs every message. A
+        // store of one connection has learnt the schema of V11 meanwhile.
+        let pool = PoolConfig {
+            pool_size: 1,
+            max_overflow: 0,
+            ..PoolConfig::default()
+        };
+        let stale = db
+            .builder()
+            .migrate_on_open(false)
+            .pool(pool)
+            .open()
+            .unwrap();
+        assert_eq!(every_hit(&stale, "chapter").len(), COMMON + 1);
         store.migrations().up().unwrap();
         let postgres = unsigned(db).is_some();
         assert_eq!(unsigned(db), postgres.then_some(0));
@@ -105,32 +116,58 @@ fn v12_signs_every_message_and_the_unsigned_are_found_meanwhile() {
         let backlog = store.check().unwrap().search_index_mismatches;
         assert_eq!(backlog, if postgres { all as u64 } else { 0 });
         same(&found(&store), &before, "unsigned");
+        store.migrations().build_search_index(|_| {}).unwrap();
+        assert_eq!(unsigned(db), postgres.then_some(0));
 
-        // A store that has not seen the column writes no signature: its
-        // message is found all the same, and signed by the next build.
-        let late = store
-            .conversations()
-            .create(NewConversation::titled("late"))
-            .unwrap();
-        let written = stale
-            .conversations()
+        // The store that has not seen the column writes no signature: a
+        // message it appends has none, and one it edits or streams into
+        // loses the one that described its old text (the trigger of V12).
+        // Each is found by the walk all the same, and signed by the next
+        // build.
+        let chats = stale.conversations();
+        let late = chats.create(NewConversation::titled("late")).unwrap();
+        let appended = chats
             .append_message(late.id, NewMessage::new(Role::User, "a late chapter"))
             .unwrap();
-        assert_eq!(every_hit(&store, "chapter")[0], written.id);
+        let old = store.conversations().get(c.id).unwrap().unwrap();
+        let edited = old
+            .messages
+            .iter()
+            .find(|m| m.content == "no match")
+            .unwrap()
+            .id;
+        let edit = MessageEdit::new().content("now a stormy chapter");
+        chats.edit_message(edited, edit).unwrap();
+        let reply = store
+            .conversations()
+            .append_message(late.id, NewMessage::new(Role::Assistant, "thinking"))
+            .unwrap();
+        for delta in [", then a ", "chapter ", "streamed"] {
+            chats.append_to_message(reply.id, delta).unwrap();
+        }
+        assert_eq!(unsigned(db), postgres.then_some(3));
+        let chapters = every_hit(&store, "chapter");
+        assert_eq!(chapters.len(), COMMON + 4);
+        for id in [appended.id, edited, reply.id] {
+            assert!(chapters.contains(&id), "{id:?}");
+        }
         store.migrations().build_search_index(|_| {}).unwrap();
         assert_eq!(unsigned(db), postgres.then_some(0));
         assert_eq!(store.check().unwrap().search_index_mismatches, 0);
-        let signed = found(&store).map(|mut hits| {
-            hits.retain(|id| *id != written.id);
-            hits
-        });
-        same(&signed, &before, "signed");
+        assert_eq!(every_hit(&store, "chapter"), chapters, "signed");
+        assert_eq!(
+            every_hit(&store, "chapter -book")[..3],
+            [reply.id, appended.id, edited]
+        );
 
         // Written at V12: signed at once.
         let m = NewMessage::new(Role::User, "chapter the last");
         let last = store.conversations().append_message(c.id, m).unwrap();
         assert_eq!(unsigned(db), postgres.then_some(0));
         assert_eq!(every_hit(&store, "chapter")[0], last.id);
+        let edit = MessageEdit::new().content("chapter, the last, edited");
+        store.conversations().edit_message(last.id, edit).unwrap();
+        assert_eq!(unsigned(db), postgres.then_some(0), "signed by its edit");
 
         // Down to V11 (the column goes), written there, and up again.
         store
@@ -143,7 +180,7 @@ fn v12_signs_every_message_and_the_unsigned_are_found_meanwhile() {
         store.migrations().up().unwrap();
         assert_eq!(unsigned(db), postgres.then_some(0));
         assert_eq!(every_hit(&store, "chapter")[..2], [at_11.id, last.id]);
-        assert_eq!(every_hit(&store, "chapter").len(), COMMON + 4);
+        assert_eq!(every_hit(&store, "chapter").len(), COMMON + 6);
     });
 }
 

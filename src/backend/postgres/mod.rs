@@ -32,6 +32,7 @@ mod entries;
 mod errors;
 mod feed;
 mod migrations;
+#[macro_use]
 mod queries;
 mod rows;
 mod search;

@@ -59,28 +59,44 @@ macro_rules! append_messages {
     };
 }
 
-/// Writes every column of a message (`UPDATE_MESSAGE`), and `$set`.
+/// What a statement that writes messages' signatures with their tokens
+/// adds to its `WHERE`: it says so for its transaction, so the trigger of
+/// V12 that takes away a signature which new tokens left behind (written
+/// by a store that does not sign) leaves this one be. `set_config` never
+/// returns anything but the value it set.
+macro_rules! signing {
+    () => {
+        " AND set_config('silmari.signs', 'on', true) = 'on'"
+    };
+}
+
+/// Writes every column of a message (`UPDATE_MESSAGE`), and `$set`, where
+/// `$where` too.
 macro_rules! update_message {
-    ($set:literal) => {
+    ($set:literal, $where:expr) => {
         concat!(
             "UPDATE messages SET position = $2, on_path = $3, role = $4, content = $5, \
              created_at = $6, attachments = $7, parent_id = $8, metadata = $9, \
              search_tokens = COALESCE($10, search_tokens)",
             $set,
-            " WHERE id = $1"
+            " WHERE id = $1",
+            $where
         )
     };
 }
 
-/// Edits a message's fields (`EDIT_MESSAGE`), and `$set`.
+/// Edits a message's fields (`EDIT_MESSAGE`), and `$set`, where `$where`
+/// too.
 macro_rules! edit_message {
-    ($set:literal) => {
+    ($set:literal, $where:expr) => {
         concat!(
             "UPDATE messages SET content = COALESCE($2, content), ",
             "search_tokens = COALESCE($5::text[], search_tokens), ",
             $set,
             "attachments = COALESCE($3, attachments), metadata = COALESCE($4, metadata) ",
-            "WHERE id = $1 RETURNING ",
+            "WHERE id = $1",
+            $where,
+            " RETURNING ",
             message_columns!()
         )
     };
@@ -251,9 +267,10 @@ statements! {
     ALL_MESSAGES = concat!(
         "SELECT ", message_columns!(), " FROM messages WHERE on_path ORDER BY conversation_id, position"
     );
-    UPDATE_MESSAGE = update_message!("");
+    UPDATE_MESSAGE = update_message!("", "");
     /// [`UPDATE_MESSAGE`] with the token signature $11 (NULL with $10, V12 on).
-    UPDATE_MESSAGE_SIGNED = update_message!(", search_bits = COALESCE($11, search_bits)");
+    UPDATE_MESSAGE_SIGNED =
+        update_message!(", search_bits = COALESCE($11, search_bits)", signing!());
     COUNTS = "SELECT (SELECT COUNT(*) FROM file_metadata), (SELECT COUNT(*) FROM conversations), \
         (SELECT COUNT(*) FROM messages)";
     DELETE_MESSAGE = "DELETE FROM messages WHERE id = $1";
@@ -277,9 +294,10 @@ statements! {
     REPARENT = "UPDATE messages SET parent_id = $3 WHERE conversation_id = $1 AND parent_id = $2";
     /// Sets content $2 (with its search tokens $5), attachments $3 and
     /// metadata $4 where given (NULL keeps them).
-    EDIT_MESSAGE = edit_message!("");
+    EDIT_MESSAGE = edit_message!("", "");
     /// [`EDIT_MESSAGE`] with the token signature $6 (NULL with $5, V12 on).
-    EDIT_MESSAGE_SIGNED = edit_message!("search_bits = COALESCE($6::bytea, search_bits), ");
+    EDIT_MESSAGE_SIGNED =
+        edit_message!("search_bits = COALESCE($6::bytea, search_bits), ", signing!());
     /// Appends $2 ($3 bytes) to the content unless it would exceed $4 bytes.
     /// [`TOUCH_CONVERSATION_OF`] ($1–$4), then appends $5 ($6 bytes) to
     /// message $1's content unless it would exceed $7 bytes, in one

@@ -29,10 +29,12 @@ macro_rules! holds_tsquery {
 
 /// [`holds_tsquery!`] for a schema with signatures: checked only when the
 /// signature has the bits $12 and $13 too, and for a query of one prefix
-/// alone, an ASCII text's tokens are checked by the pattern $14 (the
-/// prefix at the start of a run of letters and digits of the text in
-/// lower case, which is what starts a token of it) rather than by making a
-/// `tsvector` of them (a fifth of the time, on `chapt*`'s 1,000 newest).
+/// alone, the tokens of an indexed ASCII text are checked by the pattern
+/// $14 (the prefix at the start of a run of letters and digits of the text
+/// in lower case, which is what starts a token of it) rather than by making
+/// a `tsvector` of them (a fifth of the time, on `chapt*`'s 1,000 newest).
+/// Only a text of at most 50,000 bytes: every word of it is a token
+/// (`tokenize::ascii_tokens`), where a longer one's may not all fit.
 macro_rules! holds_tsquery_signed {
     () => {
         only_if!(
@@ -41,7 +43,8 @@ macro_rules! holds_tsquery_signed {
                 may_hold_needle!("$11")
             ],
             concat!(
-                "CASE WHEN $14::text IS NOT NULL \
+                "CASE WHEN $14::text IS NOT NULL AND m.search_tokens IS NOT NULL \
+                   AND octet_length(m.content) <= 50000 \
                    AND octet_length(m.content) = char_length(m.content) \
                  THEN lower(m.content COLLATE \"C\") ~ $14 ELSE ",
                 tokens_meet_tsquery!(),
@@ -332,15 +335,21 @@ statements! {
     INDEX_MESSAGES = "UPDATE messages SET search_tokens = string_to_array(t.tokens, ' ') \
         FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE messages.id = t.id";
     /// [`INDEX_MESSAGES`] with each message's signature ($3, V12 on).
-    INDEX_MESSAGES_SIGNED = "UPDATE messages \
-        SET search_tokens = string_to_array(t.tokens, ' '), search_bits = t.bits \
-        FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS t(id, tokens, bits) \
-        WHERE messages.id = t.id";
+    INDEX_MESSAGES_SIGNED = concat!(
+        "UPDATE messages \
+         SET search_tokens = string_to_array(t.tokens, ' '), search_bits = t.bits \
+         FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS t(id, tokens, bits) \
+         WHERE messages.id = t.id",
+        signing!()
+    );
     /// Sets the search tokens of the titles of conversations $1.
     INDEX_TITLES = "UPDATE conversations SET search_tokens = string_to_array(t.tokens, ' ') \
         FROM UNNEST($1::uuid[], $2::text[]) AS t(id, tokens) WHERE conversations.id = t.id";
     /// Sets message $1's search tokens (after its content grew).
     SET_SEARCH_TOKENS = "UPDATE messages SET search_tokens = $2 WHERE id = $1";
     /// [`SET_SEARCH_TOKENS`] with the signature $3 (V12 on).
-    SET_SEARCH_TOKENS_SIGNED = "UPDATE messages SET search_tokens = $2, search_bits = $3 WHERE id = $1";
+    SET_SEARCH_TOKENS_SIGNED = concat!(
+        "UPDATE messages SET search_tokens = $2, search_bits = $3 WHERE id = $1",
+        signing!()
+    );
 }

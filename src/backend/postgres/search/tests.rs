@@ -353,6 +353,11 @@ fn only_a_lone_prefix_has_a_word_start_pattern() {
     ] {
         assert_eq!(word_start(&index(other)), None, "{other}");
     }
+    // The pattern is used on texts of at most 50,000 bytes, whose every
+    // word is a token.
+    let words = "ab ".repeat(16_666) + "cd";
+    assert_eq!(words.len(), 50_000);
+    assert!(crate::search::tokenize::ascii_tokens(&words).is_some());
     // Not letters and digits alone: never a pattern.
     let odd = IndexQuery {
         prefixes: vec!["a.b".into()],
