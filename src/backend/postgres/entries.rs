@@ -145,6 +145,3 @@ pub(super) fn set_entry(conn: &mut PgConn, id: MessageId, content: &str) -> Resu
     execute(conn, sql, &params, Error::from)?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
