@@ -232,7 +232,8 @@ fn migrations_can_wait_until_asked() {
             (8, "search_stale_entries"),
             (9, "search_folds_case_last"),
             (10, "search_word_pairs"),
-            (11, "search_rowid_blocks")
+            (11, "search_rowid_blocks"),
+            (12, "search_signatures")
         ]
     );
     assert!(status.iter().all(|m| !m.is_applied()));
