@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgConn;
+use super::entries::{self, Params};
 use super::errors::conflict_on;
 use super::queries::{
     APPEND_MESSAGE, APPEND_MESSAGE_SIGNED, APPEND_MESSAGES, APPEND_MESSAGES_SIGNED, COPY_MESSAGES,
@@ -95,7 +96,7 @@ pub(super) fn insert_batch(
                 Error::from(e)
             }
         };
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        let mut params: Params<'_> = vec![
             id.as_uuid(),
             &ids,
             &roles,
@@ -107,12 +108,8 @@ pub(super) fn insert_batch(
             &metadata,
             &tokens,
         ];
-        let sql = if signed {
-            params.push(&bits);
-            APPEND_MESSAGES_SIGNED
-        } else {
-            APPEND_MESSAGES
-        };
+        let statements = (APPEND_MESSAGES, APPEND_MESSAGES_SIGNED);
+        let sql = entries::signed(conn, statements, &mut params, &bits)?;
         let statement = conn.statement(sql)?;
         conn.client.execute(&statement, &params).map_err(refused)?;
     }
@@ -132,7 +129,7 @@ pub(super) fn append_message(
     let bits = signature.as_bytes();
     let (attachments, metadata) = (Json(&m.attachments), metadata_param(&m.metadata)?);
     let role = m.role.as_str();
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+    let mut params: Params<'_> = vec![
         m.id.as_uuid(),
         id.as_uuid(),
         &role,
@@ -142,12 +139,8 @@ pub(super) fn append_message(
         &metadata,
         &tokens,
     ];
-    let sql = if signs(conn)? {
-        params.push(&bits);
-        APPEND_MESSAGE_SIGNED
-    } else {
-        APPEND_MESSAGE
-    };
+    let statements = (APPEND_MESSAGE, APPEND_MESSAGE_SIGNED);
+    let sql = entries::signed(conn, statements, &mut params, &bits)?;
     let statement = conn.statement(sql)?;
     let rows = conn
         .client

@@ -21,15 +21,17 @@ use crate::model::{Message, MessageEdit, MessageId};
 use crate::search::signature::Signature;
 use crate::search::tokenize::index_tokens;
 
-type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
+/// A statement's parameters, in order.
+pub(super) type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
 
-/// `plain`, or `signed` with `bits` (a signature, or NULL where the text
-/// stays as it is) as its last parameter when the schema keeps signatures.
-fn signed<'a>(
+/// `plain`, or `signed` with `bits` (a signature, a list of them, or NULL
+/// where the text stays as it is) as its last parameter when the schema
+/// keeps signatures.
+pub(super) fn signed<'a>(
     conn: &mut PgConn,
     (plain, signed): (&'static str, &'static str),
     params: &mut Params<'a>,
-    bits: &'a Option<&'a [u8]>,
+    bits: &'a (dyn ToSql + Sync),
 ) -> Result<&'static str> {
     if !signs(conn)? {
         return Ok(plain);

@@ -131,7 +131,7 @@ impl<'q> WalkTerms<'q> {
     }
 
     /// Adds the parameters walk `sql` takes after the filters' ($10).
-    fn push<'a>(&'a self, sql: &str, params: &mut Vec<&'a (dyn ToSql + Sync)>) {
+    fn push<'a>(&'a self, sql: &'static str, params: &mut Vec<&'a (dyn ToSql + Sync)>) {
         if TOKEN_WALKS.contains(&sql) {
             params.extend([
                 &self.required as &(dyn ToSql + Sync),
@@ -153,15 +153,10 @@ impl<'q> WalkTerms<'q> {
     }
 }
 
-/// Whether `sql` is one of the signed walks.
-fn signs_walk(sql: &str) -> bool {
-    [
-        SEARCH_TOKENS_BY_TIME_SIGNED,
-        SEARCH_TOKENS_IN_CONVERSATION_SIGNED,
-        SEARCH_MESSAGES_BY_TIME_SIGNED,
-        SEARCH_MESSAGES_IN_CONVERSATION_SIGNED,
-    ]
-    .contains(&sql)
+/// Whether `sql` is one of the signed walks: a walk that is its own
+/// signed form.
+fn signs_walk(sql: &'static str) -> bool {
+    is_walk(sql) && signed(sql) == sql
 }
 
 /// Whether the schema keeps messages' token signatures (V12 on), asked

@@ -77,7 +77,7 @@ fn search_statements_keep_their_plans() {
             .any(|l| l.contains("Index Scan Backward using ix_messages_created_at")),
         "{resumed:#?}"
     );
-    let mut plan = |sql: &str, token: &str, mode: &str| -> String {
+    let mut plan = |sql: &'static str, token: &str, mode: &str| -> String {
         conn.client
             .batch_execute(&format!("SET plan_cache_mode = {mode}"))
             .expect("plan_cache_mode");
